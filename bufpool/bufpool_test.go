@@ -1,0 +1,143 @@
+package bufpool
+
+import (
+	"errors"
+	"sync"
+	"testing"
+)
+
+func TestClassSize(t *testing.T) {
+	cases := []struct{ n, want int }{
+		{0, 16 << 10}, {1, 16 << 10}, {16 << 10, 16 << 10}, {16<<10 + 1, 64 << 10},
+		{64 << 10, 64 << 10}, {64<<10 + 1, 256 << 10}, {256 << 10, 256 << 10},
+		{1 << 20, 1 << 20}, {1<<20 + 1, 4 << 20}, {4 << 20, 4 << 20}, {4<<20 + 1, 4<<20 + 1},
+	}
+	for _, c := range cases {
+		if got := ClassSize(c.n); got != c.want {
+			t.Errorf("ClassSize(%d) = %d, want %d", c.n, got, c.want)
+		}
+		p := New()
+		s := p.Get(c.n)
+		if s.Len() != c.n || len(s.Bytes()) != c.n || len(s.Full()) != c.want {
+			t.Errorf("Get(%d): len %d bytes %d full %d", c.n, s.Len(), len(s.Bytes()), len(s.Full()))
+		}
+		s.Release()
+		if p.Outstanding() != 0 {
+			t.Errorf("outstanding %d after release", p.Outstanding())
+		}
+	}
+}
+
+func TestRefCounting(t *testing.T) {
+	p := New()
+	s := p.Get(BlockSize)
+	s.Retain()
+	s.Retain()
+	if s.Refs() != 3 {
+		t.Fatalf("refs %d", s.Refs())
+	}
+	s.Release()
+	s.Release()
+	if p.Outstanding() != 1 {
+		t.Fatalf("span returned early: outstanding %d", p.Outstanding())
+	}
+	s.Release()
+	if p.Outstanding() != 0 {
+		t.Fatalf("outstanding %d", p.Outstanding())
+	}
+}
+
+func TestDoubleReleasePanics(t *testing.T) {
+	p := New()
+	s := p.Get(10)
+	s.Release()
+	defer func() {
+		r := recover()
+		var me *MisuseError
+		if err, ok := r.(error); !ok || !errors.As(err, &me) {
+			t.Fatalf("double release: recovered %v, want *MisuseError", r)
+		}
+	}()
+	s.Release()
+}
+
+func TestRetainAfterReleasePanics(t *testing.T) {
+	p := New()
+	s := p.Get(10)
+	s.Release()
+	defer func() {
+		if _, ok := recover().(*MisuseError); !ok {
+			t.Fatal("retain after release did not panic with *MisuseError")
+		}
+	}()
+	s.Retain()
+}
+
+func TestPoisonShowsUseAfterRelease(t *testing.T) {
+	p := New()
+	p.Poison = true
+	s := p.Get(BlockSize)
+	b := s.Bytes()
+	copy(b, "hello")
+	gen := s.Gen()
+	s.Release()
+	if b[0] != 0xdb {
+		t.Fatalf("released span not poisoned: %x", b[0])
+	}
+	s2 := p.Get(BlockSize)
+	if s2 == s && s2.Gen() == gen {
+		t.Fatal("reused span kept its generation")
+	}
+	s2.Release()
+}
+
+func TestConcurrentRelease(t *testing.T) {
+	p := New()
+	const holders = 8
+	for range 100 {
+		s := p.Get(BlockSize)
+		for range holders - 1 {
+			s.Retain()
+		}
+		var wg sync.WaitGroup
+		for range holders {
+			wg.Go(s.Release)
+		}
+		wg.Wait()
+	}
+	if p.Outstanding() != 0 {
+		t.Fatalf("outstanding %d", p.Outstanding())
+	}
+}
+
+func TestGetReleaseAllocatesNothing(t *testing.T) {
+	p := New()
+	p.Get(BlockSize).Release() // warm the class
+	allocs := testing.AllocsPerRun(1000, func() {
+		s := p.Get(BlockSize)
+		s.Retain()
+		s.Release()
+		s.Release()
+	})
+	if allocs != 0 {
+		t.Fatalf("Get/Retain/Release allocated %.1f times per run", allocs)
+	}
+}
+
+func BenchmarkGetRelease(b *testing.B) {
+	p := New()
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Get(BlockSize).Release()
+	}
+}
+
+func BenchmarkGetReleaseParallel(b *testing.B) {
+	p := New()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p.Get(BlockSize).Release()
+		}
+	})
+}
