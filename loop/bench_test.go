@@ -1,0 +1,186 @@
+package loop
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shardtorrent/shardtorrent/bufpool"
+)
+
+// Piece-traffic benchmark frames (BitTorrent's request and piece messages).
+const (
+	benchBlock    = bufpool.BlockSize
+	benchReqLen   = 17 // 4-byte length, id 6, index, begin, length
+	benchPieceHdr = 13 // 4-byte length, id 7, index, begin
+	benchPipeline = 64
+	benchFileSize = 4 << 20
+	benchHeld     = 32 // receive spans the "disk writer" holds at once
+)
+
+// pieceSender answers each request with a header (Write) and a block
+// (WriteSpan of one shared pre-filled span, retained per block).
+type pieceSender struct {
+	file *bufpool.Span
+	hdr  [benchPieceHdr]byte
+}
+
+func (s *pieceSender) OnOpen(*Conn)             {}
+func (s *pieceSender) OnWritable(*Conn)         {}
+func (s *pieceSender) OnClose(c *Conn, _ error) {}
+func (s *pieceSender) OnData(c *Conn, d []byte) int {
+	n := 0
+	for len(d)-n >= benchReqLen {
+		req := d[n : n+benchReqLen]
+		n += benchReqLen
+		begin := binary.BigEndian.Uint32(req[9:13]) % (benchFileSize / benchBlock) * benchBlock
+		binary.BigEndian.PutUint32(s.hdr[0:4], 9+benchBlock)
+		s.hdr[4] = 7
+		copy(s.hdr[5:13], req[5:13])
+		c.Write(s.hdr[:])
+		c.WriteSpan(s.file.Retain(), s.file.Bytes()[begin:begin+benchBlock])
+	}
+	return n
+}
+
+// pieceReceiver keeps benchPipeline requests outstanding, parses pieces in
+// place and holds each block's receive span for a while (as a disk write
+// would), so the loop must move tails out of shared spans.
+type pieceReceiver struct {
+	target, requested, received int
+	req                         [benchReqLen]byte
+	held                        [benchHeld]*bufpool.Span
+	heldIdx                     int
+	opened, done                chan struct{}
+	bad                         atomic.Int32
+}
+
+func (r *pieceReceiver) OnOpen(*Conn)             { close(r.opened) }
+func (r *pieceReceiver) OnWritable(*Conn)         {}
+func (r *pieceReceiver) OnClose(c *Conn, _ error) { r.releaseHeld() }
+
+func (r *pieceReceiver) request(c *Conn) {
+	binary.BigEndian.PutUint32(r.req[0:4], 13)
+	r.req[4] = 6
+	binary.BigEndian.PutUint32(r.req[5:9], uint32(r.requested/256))
+	binary.BigEndian.PutUint32(r.req[9:13], uint32(r.requested*benchBlock))
+	binary.BigEndian.PutUint32(r.req[13:17], benchBlock)
+	c.Write(r.req[:])
+	r.requested++
+}
+
+func (r *pieceReceiver) start(arg any) {
+	c := arg.(*Conn)
+	for r.requested < r.target && r.requested < benchPipeline {
+		r.request(c)
+	}
+}
+
+func (r *pieceReceiver) OnData(c *Conn, d []byte) int {
+	n := 0
+	for len(d)-n >= benchPieceHdr+benchBlock {
+		f := d[n:]
+		if binary.BigEndian.Uint32(f) != 9+benchBlock || f[4] != 7 {
+			r.bad.Add(1)
+		}
+		n += benchPieceHdr + benchBlock
+		if old := r.held[r.heldIdx]; old != nil {
+			old.Release()
+		}
+		r.held[r.heldIdx] = c.RxSpan().Retain()
+		r.heldIdx = (r.heldIdx + 1) % benchHeld
+		r.received++
+		if r.requested < r.target {
+			r.request(c)
+		}
+		if r.received == r.target {
+			close(r.done)
+		}
+	}
+	return n
+}
+
+func (r *pieceReceiver) releaseHeld() {
+	for i, s := range r.held {
+		if s != nil {
+			s.Release()
+			r.held[i] = nil
+		}
+	}
+}
+
+// BenchmarkPieceTraffic: two loops in one process over loopback; one op is
+// one 16 KiB block delivered (request + header + block).
+func BenchmarkPieceTraffic(b *testing.B) { benchPieceTraffic(b, 0) }
+
+// BenchmarkPieceTrafficSockBuf4M sets SO_SNDBUF/SO_RCVBUF to 4 MiB, which
+// turns the kernel's autotuning off (for the Config.SocketBuffer decision).
+func BenchmarkPieceTrafficSockBuf4M(b *testing.B) { benchPieceTraffic(b, 4<<20) }
+
+func benchPieceTraffic(b *testing.B, sockBuf int) {
+	spool, rpool := bufpool.New(), bufpool.New()
+	send := startLoop(b, Config{ID: 1, Pool: spool, SocketBuffer: sockBuf})
+	recv := startLoop(b, Config{ID: 2, Pool: rpool, SocketBuffer: sockBuf})
+	file := spool.Get(benchFileSize)
+	fillPattern(file.Bytes(), 1, 0)
+	defer file.Release()
+	snd := &pieceSender{file: file}
+	ln, err := send.Listen("tcp", "127.0.0.1:0", func(*Conn) Handler { return snd })
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &pieceReceiver{target: b.N, opened: make(chan struct{}), done: make(chan struct{})}
+	var c *Conn
+	onLoop(b, recv, func() { c, err = recv.Dial(addrOf(b, ln), time.Second, r) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-r.opened
+	s0, r0 := send.Stats(), recv.Stats()
+	b.SetBytes(benchBlock)
+	b.ReportAllocs()
+	b.ResetTimer()
+	recv.Post(r.start, c)
+	<-r.done
+	b.StopTimer()
+	if r.bad.Load() != 0 {
+		b.Fatal("corrupt piece frames")
+	}
+	s1, r1 := send.Stats(), recv.Stats()
+	b.ReportMetric(float64(s1.Writes-s0.Writes)/float64(b.N), "writev/block")
+	b.ReportMetric(float64(r1.Reads-r0.Reads)/float64(b.N), "read/block")
+	b.ReportMetric(float64(r1.Polls-r0.Polls)/float64(b.N), "rxpoll/block")
+	onLoop(b, recv, func() { r.releaseHeld() })
+}
+
+// BenchmarkPost posts a pointer-arg task from one goroutine to a running loop.
+func BenchmarkPost(b *testing.B) {
+	l := startLoop(b, Config{})
+	var n int
+	fn := func(arg any) { *arg.(*int)++ }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		l.Post(fn, &n)
+	}
+	onLoop(b, l, func() {})
+	b.StopTimer()
+	st := l.Stats()
+	b.ReportMetric(float64(st.Wakeups)/float64(b.N), "wakeups/op")
+}
+
+// BenchmarkPostParallel posts from GOMAXPROCS goroutines at once.
+func BenchmarkPostParallel(b *testing.B) {
+	l := startLoop(b, Config{})
+	var n atomic.Int64
+	fn := func(arg any) { arg.(*atomic.Int64).Add(1) }
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.Post(fn, &n)
+		}
+	})
+	onLoop(b, l, func() {})
+}
