@@ -1,0 +1,174 @@
+package storage
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxOpenFiles bounds the descriptors a Storage keeps open between
+// operations; the least recently used one is closed to make room. A handle
+// in use when it is evicted stays open until its last user lets go, so the
+// true peak is MaxOpenFiles plus the number of concurrent operations.
+const MaxOpenFiles = 64
+
+// handle is one open descriptor of one file.
+type handle struct {
+	fd       int
+	file     int
+	writable bool // opened O_RDWR; a read-only handle is replaced on the first write
+
+	// Guarded by Storage.mu.
+	refs    int  // operations using fd right now
+	retired bool // out of the table and the LRU; closed when refs reaches 0
+	prev    *handle
+	next    *handle
+}
+
+// acquire returns an open handle for file with one reference, opening it if
+// need be: O_RDWR|O_CREAT (and parent directories) for writes, O_RDONLY for
+// reads, where a missing file is ErrMissing. No I/O happens under s.mu, so
+// TryReadNoWait never waits behind a slow open.
+func (s *Storage) acquire(file int, write bool) (*handle, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if h := s.handles[file]; h != nil && (h.writable || !write) {
+		h.refs++
+		s.touchLocked(h)
+		s.mu.Unlock()
+		return h, nil
+	}
+	s.mu.Unlock()
+
+	fd, err := s.openFile(file, write)
+	if err != nil {
+		return nil, err
+	}
+
+	var dead [2]*handle // at most the read-only handle replaced and one evicted
+	nd := 0
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		unix.Close(fd)
+		return nil, ErrClosed
+	}
+	if h := s.handles[file]; h != nil {
+		if h.writable || !write { // another goroutine opened it meanwhile
+			h.refs++
+			s.touchLocked(h)
+			s.mu.Unlock()
+			unix.Close(fd)
+			return h, nil
+		}
+		if s.retireLocked(h) {
+			dead[nd] = h
+			nd++
+		}
+	}
+	h := &handle{fd: fd, file: file, writable: write, refs: 1}
+	s.handles[file] = h
+	s.pushFrontLocked(h)
+	if s.open > MaxOpenFiles {
+		if v := s.lru.prev; s.retireLocked(v) {
+			dead[nd] = v
+			nd++
+		}
+	}
+	s.mu.Unlock()
+	for _, d := range dead[:nd] {
+		unix.Close(d.fd)
+	}
+	return h, nil
+}
+
+// peek returns the open handle for file with one reference, or nil if none
+// is open. It never opens anything, so it never touches the disk.
+func (s *Storage) peek(file int) *handle {
+	s.mu.Lock()
+	h := s.handles[file]
+	if h != nil && !s.closed {
+		h.refs++
+		s.touchLocked(h)
+	} else {
+		h = nil
+	}
+	s.mu.Unlock()
+	return h
+}
+
+// release drops a reference from acquire or peek.
+func (s *Storage) release(h *handle) {
+	s.mu.Lock()
+	h.refs--
+	last := h.retired && h.refs == 0
+	s.mu.Unlock()
+	if last {
+		unix.Close(h.fd)
+	}
+}
+
+func (s *Storage) openFile(file int, write bool) (int, error) {
+	path := s.paths[file]
+	if !write {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				err = ErrMissing
+			}
+			return -1, s.fileError("open", file, err)
+		}
+		return fd, nil
+	}
+	const flags = unix.O_RDWR | unix.O_CREAT | unix.O_CLOEXEC
+	fd, err := unix.Open(path, flags, 0o644)
+	if errors.Is(err, unix.ENOENT) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return -1, s.fileError("create", file, err)
+		}
+		fd, err = unix.Open(path, flags, 0o644)
+	}
+	if err != nil {
+		return -1, s.fileError("create", file, err)
+	}
+	return fd, nil
+}
+
+func (s *Storage) fileError(op string, file int, err error) error {
+	return &FileError{Op: op, Path: s.layout.Files[file].Path, Err: err}
+}
+
+// The LRU is a circular doubly linked list through s.lru, most recent first.
+
+func (s *Storage) pushFrontLocked(h *handle) {
+	h.prev, h.next = &s.lru, s.lru.next
+	s.lru.next.prev = h
+	s.lru.next = h
+	s.open++
+}
+
+func (s *Storage) touchLocked(h *handle) {
+	if s.lru.next == h {
+		return
+	}
+	h.prev.next, h.next.prev = h.next, h.prev
+	h.prev, h.next = &s.lru, s.lru.next
+	s.lru.next.prev = h
+	s.lru.next = h
+}
+
+// retireLocked takes h out of the table and the LRU and reports whether the
+// caller must close its descriptor now (no one is using it).
+func (s *Storage) retireLocked(h *handle) bool {
+	h.prev.next, h.next.prev = h.next, h.prev
+	h.prev, h.next = nil, nil
+	s.handles[h.file] = nil
+	s.open--
+	h.retired = true
+	return h.refs == 0
+}
