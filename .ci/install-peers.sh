@@ -1,0 +1,42 @@
+#!/bin/sh
+# Installs the reference BitTorrent peers used by the interop suite
+# (go test -tags interop ./interop/): Debian's python3-libtorrent and aria2.
+# Idempotent: does nothing but print versions when both are present.
+# Installing needs root and apt-get; anything else fails loudly.
+set -eu
+
+PY=/usr/bin/python3 # libtorrent's bindings load only under the system python
+
+have_lt() { [ -x "$PY" ] && "$PY" -c 'import libtorrent' >/dev/null 2>&1; }
+have_aria2() { command -v aria2c >/dev/null 2>&1; }
+
+missing=""
+have_lt || missing="$missing python3-libtorrent"
+have_aria2 || missing="$missing aria2"
+
+if [ -n "$missing" ]; then
+	echo "install-peers: missing:$missing" >&2
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-peers: FATAL: must run as root to apt-get install$missing" >&2
+		exit 1
+	fi
+	if ! command -v apt-get >/dev/null 2>&1; then
+		echo "install-peers: FATAL: apt-get not found; install$missing by hand" >&2
+		exit 1
+	fi
+	apt-get update
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get install -y $missing
+fi
+
+if ! have_lt; then
+	echo "install-peers: FATAL: $PY still cannot import libtorrent" >&2
+	"$PY" -c 'import libtorrent' || true
+	exit 1
+fi
+if ! have_aria2; then
+	echo "install-peers: FATAL: aria2c still not on PATH" >&2
+	exit 1
+fi
+echo "libtorrent $("$PY" -c 'import libtorrent as lt; print(lt.__version__)') ($PY)"
+aria2c --version | head -n 1

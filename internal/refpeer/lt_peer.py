@@ -1,0 +1,328 @@
+"""A libtorrent reference peer for shardtorrent's interop harness.
+
+Embedded in the Go package internal/refpeer and written to a temporary
+directory at run time. It must run under /usr/bin/python3 (Debian's
+python3-libtorrent, libtorrent 2.0.x).
+
+Modes:
+  seed   check the data under --save (unless --seed-mode), print
+         {"event":"ready"} once seeding, then seed until SIGTERM / stdin EOF.
+  leech  download into --save, print {"event":"finished",...} when complete
+         and exit 0 (unless --stay).
+  make   create a v1-only .torrent from --path (no pad files).
+
+stdout carries only JSON lines: one status line per second plus events.
+Diagnostics go to stderr. Fatal errors exit non-zero.
+
+The process exits on SIGTERM/SIGINT and when stdin reaches EOF (the Go
+harness holds a pipe to stdin, so a dying test never leaks this process).
+Pass --ignore-stdin when running it by hand with stdin at /dev/null.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+try:
+    import libtorrent as lt
+except ImportError as e:  # pragma: no cover - reported to the Go side
+    sys.stderr.write("lt_peer: cannot import libtorrent: %s (run under /usr/bin/python3)\n" % e)
+    sys.exit(3)
+
+STATE_NAMES = {
+    lt.torrent_status.states.checking_files: "checking_files",
+    lt.torrent_status.states.downloading_metadata: "downloading_metadata",
+    lt.torrent_status.states.downloading: "downloading",
+    lt.torrent_status.states.finished: "finished",
+    lt.torrent_status.states.seeding: "seeding",
+    lt.torrent_status.states.checking_resume_data: "checking_resume_data",
+}
+
+stop = threading.Event()
+start_time = time.monotonic()
+
+
+def log(msg):
+    sys.stderr.write("lt_peer[%d]: %s\n" % (os.getpid(), msg))
+    sys.stderr.flush()
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def fatal(msg, code=2):
+    log("fatal: " + msg)
+    sys.exit(code)
+
+
+def parse_peer(s):
+    host, sep, port = s.rpartition(":")
+    if not sep or not host:
+        fatal("bad --peer %r, want HOST:PORT" % s)
+    host = host.strip("[]")
+    try:
+        return (host, int(port))
+    except ValueError:
+        fatal("bad --peer %r, want HOST:PORT" % s)
+
+
+def make_torrent(a):
+    if not a.path or not a.out:
+        fatal("--mode make needs --path and --out")
+    path = os.path.abspath(a.path)
+    if not os.path.exists(path):
+        fatal("no such path: %s" % path)
+    fs = lt.file_storage()
+    lt.add_files(fs, path)
+    if fs.num_files() == 0:
+        fatal("no files under %s" % path)
+    # libtorrent 2.0 creates hybrid v1+v2 torrents (with BEP 47 pad files)
+    # by default; the harness wants plain v1 torrents.
+    flags = lt.create_torrent.v1_only
+    ct = lt.create_torrent(fs, a.piece_size, flags=flags)
+    for url in a.tracker or []:
+        ct.add_tracker(url)
+    ct.set_creator("shardtorrent-refpeer (libtorrent %s)" % lt.__version__)
+    lt.set_piece_hashes(ct, os.path.dirname(path))
+    data = lt.bencode(ct.generate())
+    tmp = a.out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, a.out)
+    ti = lt.torrent_info(a.out)
+    emit({
+        "event": "made",
+        "name": ti.name(),
+        "info_hash": str(ti.info_hashes().v1),
+        "num_files": ti.num_files(),
+        "num_pieces": ti.num_pieces(),
+        "piece_size": ti.piece_length(),
+        "total_size": ti.total_size(),
+    })
+
+
+def session_settings(a):
+    s = {
+        "listen_interfaces": "127.0.0.1:%d" % a.listen,
+        "listen_system_port_fallback": False,
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
+        "enable_outgoing_tcp": True,
+        "enable_incoming_tcp": True,
+        "allow_multiple_connections_per_ip": True,
+        "upload_rate_limit": 0,
+        "download_rate_limit": 0,
+        "anonymous_mode": False,
+        "announce_to_all_trackers": True,
+        "alert_mask": int(
+            lt.alert_category.error
+            | lt.alert_category.status
+            | lt.alert_category.storage
+            | lt.alert_category.performance_warning
+        ),
+    }
+    if a.perf:
+        s.update(lt.high_performance_seed())
+    # encryption (BEP-less MSE/PE): policy 0=forced 1=enabled 2=disabled
+    if a.encryption == "disabled":
+        pol, lvl = lt.enc_policy.disabled, lt.enc_level.both
+    elif a.encryption == "enabled":
+        pol, lvl = lt.enc_policy.enabled, lt.enc_level.both
+    else:  # forced
+        pol, lvl = lt.enc_policy.forced, lt.enc_level.both
+    if a.enc_level == "plaintext":
+        lvl = lt.enc_level.plaintext
+    elif a.enc_level == "rc4":
+        lvl = lt.enc_level.rc4
+    s["out_enc_policy"] = int(pol)
+    s["in_enc_policy"] = int(pol)
+    s["allowed_enc_level"] = int(lvl)
+    s["prefer_rc4"] = a.enc_level == "rc4"
+    return s
+
+
+def status_obj(st):
+    return {
+        "state": STATE_NAMES.get(st.state, str(st.state)),
+        "progress": round(st.progress, 6),
+        # payload (piece data) rates and totals, bytes and bytes/s
+        "download_rate": st.download_payload_rate,
+        "upload_rate": st.upload_payload_rate,
+        "total_download": st.total_payload_download,
+        "total_upload": st.total_payload_upload,
+        "total_done": st.total_done,
+        "num_peers": st.num_peers,
+        "elapsed": round(time.monotonic() - start_time, 3),
+    }
+
+
+def watch_stdin():
+    # os.read on the raw fd: a daemon thread blocked in sys.stdin's buffered
+    # reader aborts the interpreter at shutdown.
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    stop.set()
+
+
+def run_peer(a):
+    if not a.torrent or not a.save:
+        fatal("--mode %s needs --torrent and --save" % a.mode)
+    if a.listen <= 0:
+        fatal("--listen PORT is required")
+    try:
+        ti = lt.torrent_info(a.torrent)
+    except RuntimeError as e:
+        fatal("cannot load torrent %s: %s" % (a.torrent, e))
+    peers = [parse_peer(p) for p in (a.peer or [])]
+
+    ses = lt.session(session_settings(a))
+
+    atp = lt.add_torrent_params()
+    atp.ti = ti
+    atp.save_path = os.path.abspath(a.save)
+    atp.storage_mode = lt.storage_mode_t.storage_mode_sparse
+    flags = atp.flags
+    flags &= ~lt.torrent_flags.auto_managed
+    flags &= ~lt.torrent_flags.paused
+    flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
+    if a.seed_mode:
+        if a.mode != "seed":
+            fatal("--seed-mode only makes sense with --mode seed")
+        flags |= lt.torrent_flags.seed_mode
+    atp.flags = flags
+    h = ses.add_torrent(atp)
+
+    ready_sent = False
+    finished_sent = False
+    listening = False
+    last_print = 0.0
+    last_connect = 0.0
+    exit_code = 0
+
+    while not stop.is_set():
+        ses.wait_for_alert(100)
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.listen_succeeded_alert):
+                listening = True
+                log("listening: %s" % al.message())
+            elif isinstance(al, lt.listen_failed_alert):
+                fatal("listen failed: %s" % al.message())
+            elif isinstance(al, (lt.torrent_error_alert, lt.file_error_alert)):
+                fatal("torrent error: %s" % al.message())
+            elif isinstance(al, lt.performance_alert):
+                log("performance warning: %s" % al.message())
+            elif al.category() & lt.alert_category.error:
+                log("error: %s" % al.message())
+        st = h.status()
+        checking = st.state in (
+            lt.torrent_status.states.checking_files,
+            lt.torrent_status.states.checking_resume_data,
+        )
+        now = time.monotonic()
+        # (Re)connect the configured peers until we have connections. The
+        # remote may not listen yet (peers are started in any order), and
+        # libtorrent drops peers from its list after failed attempts.
+        if peers and not checking and st.num_peers < len(peers) and now - last_connect >= 1.0:
+            last_connect = now
+            if not (a.mode == "leech" and st.is_seeding):
+                for p in peers:
+                    try:
+                        h.connect_peer(p)
+                    except RuntimeError as e:
+                        log("connect_peer %s:%d: %s" % (p[0], p[1], e))
+        if a.mode == "seed" and not ready_sent and not checking:
+            if st.is_seeding:
+                ready_sent = True
+                o = status_obj(st)
+                o["event"] = "ready"
+                o["listening"] = listening
+                emit(o)
+            elif st.state == lt.torrent_status.states.downloading:
+                fatal("seed data incomplete after check: progress %.6f (%d of %d bytes)"
+                      % (st.progress, st.total_done, ti.total_size()))
+        if a.mode == "leech" and not finished_sent and not checking and (
+                st.is_finished or st.is_seeding):
+            finished_sent = True
+            o = status_obj(st)
+            o["event"] = "finished"
+            emit(o)
+            if not a.stay:
+                break
+        if now - last_print >= a.interval:
+            last_print = now
+            emit(status_obj(st))
+
+    # Flush and close files before exiting so the Go side can hash the data
+    # as soon as the process is gone.
+    ses.pause()
+    ses.remove_torrent(h)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        ses.wait_for_alert(100)
+        done = False
+        for al in ses.pop_alerts():
+            if isinstance(al, lt.torrent_removed_alert):
+                done = True
+        if done:
+            break
+    del h
+    del ses
+    return exit_code
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mode", required=True, choices=["seed", "leech", "make"])
+    ap.add_argument("--torrent")
+    ap.add_argument("--save")
+    ap.add_argument("--listen", type=int, default=0)
+    ap.add_argument("--peer", action="append", help="HOST:PORT, repeatable")
+    ap.add_argument("--encryption", default="enabled", choices=["disabled", "enabled", "forced"])
+    ap.add_argument("--enc-level", default="both", choices=["plaintext", "rc4", "both"])
+    ap.add_argument("--perf", action="store_true", help="apply lt.high_performance_seed()")
+    ap.add_argument("--seed-mode", action="store_true", help="seed without checking the data")
+    ap.add_argument("--stay", action="store_true", help="leech: keep seeding after completion")
+    ap.add_argument("--interval", type=float, default=1.0, help="status line interval, seconds")
+    ap.add_argument("--ignore-stdin", action="store_true", help="do not exit on stdin EOF")
+    # make mode
+    ap.add_argument("--path")
+    ap.add_argument("--out")
+    ap.add_argument("--piece-size", type=int, default=0)
+    ap.add_argument("--tracker", action="append")
+    a = ap.parse_args()
+
+    if a.mode == "make":
+        make_torrent(a)
+        return 0
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if not a.ignore_stdin:
+        threading.Thread(target=watch_stdin, daemon=True).start()
+    return run_peer(a)
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # os._exit: skip interpreter finalisation (the stdin watcher thread may
+    # still be blocked in read); the session is already torn down.
+    os._exit(code or 0)
