@@ -1,0 +1,123 @@
+package shardtorrent
+
+import (
+	"errors"
+	"time"
+
+	"github.com/shardtorrent/shardtorrent/loop"
+	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/wire"
+)
+
+// An incoming connection is accepted on the listening loop, which reads just
+// enough of the handshake (48 bytes: protocol string, reserved bits and
+// info-hash) to know which torrent, and so which shard, it is for. The fd
+// and every byte read so far then move to the owning loop, which replies and
+// runs the connection from there. No torrent state is touched off its loop.
+
+// handshakePrefixLen is what the accepting loop must read to route a peer.
+const handshakePrefixLen = 48
+
+// acceptTimeout bounds how long an accepted socket may take to send the
+// first 48 bytes of its handshake.
+const acceptTimeout = 10 * time.Second
+
+// ErrUnknownInfoHash refuses an incoming handshake for a torrent we do not have.
+var ErrUnknownInfoHash = errors.New("incoming handshake for an unknown info-hash")
+
+type acceptConn struct {
+	s        *Session
+	c        *loop.Conn
+	timer    *loop.Timer
+	handing  bool
+	finished bool
+}
+
+func (s *Session) accept(c *loop.Conn) loop.Handler {
+	return &acceptConn{s: s, c: c}
+}
+
+func (a *acceptConn) OnOpen(c *loop.Conn) {
+	a.c = c
+	a.timer = c.Loop().AfterFunc(acceptTimeout, acceptTimedOut, a)
+}
+
+func acceptTimedOut(arg any) {
+	a := arg.(*acceptConn)
+	if !a.finished && !a.handing {
+		a.refuse(errors.New("handshake not received in time"))
+	}
+}
+
+func (a *acceptConn) refuse(err error) {
+	a.finished = true
+	a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: a.c.RemoteAddr(), Reason: err})
+	a.c.Close(err)
+}
+
+func (a *acceptConn) OnData(c *loop.Conn, data []byte) int {
+	if a.handing || a.finished {
+		return 0
+	}
+	if len(data) < handshakePrefixLen {
+		return 0
+	}
+	_, ih, err := wire.ParseHandshakePrefix(data)
+	if err != nil {
+		a.refuse(err)
+		return len(data)
+	}
+	sh := a.s.lookup(ih)
+	if sh == nil {
+		a.refuse(ErrUnknownInfoHash)
+		return len(data)
+	}
+	// Detach after this callback returns, so the loop has the bytes we
+	// leave unconsumed as pending data.
+	a.handing = true
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	c.Loop().Post(handOff, &handoffReq{a: a, ih: ih})
+	return 0
+}
+
+type handoffReq struct {
+	a  *acceptConn
+	ih [20]byte
+}
+
+func handOff(arg any) {
+	r := arg.(*handoffReq)
+	a := r.a
+	if a.c.Closed() {
+		return
+	}
+	remote := a.c.RemoteAddr()
+	fd, pending, err := a.c.Detach()
+	if err != nil {
+		a.refuse(err)
+		return
+	}
+	a.finished = true
+	sh := a.s.lookup(r.ih)
+	if sh == nil {
+		closeFd(fd)
+		a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: ErrUnknownInfoHash})
+		return
+	}
+	sh.Loop().Post(func(any) {
+		if err := sh.AdoptIncoming(fd, pending, r.ih, remote); err != nil {
+			a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: err})
+		}
+	}, nil)
+}
+
+func (a *acceptConn) OnWritable(*loop.Conn) {}
+
+func (a *acceptConn) OnClose(c *loop.Conn, err error) {
+	a.finished = true
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+}

@@ -1,0 +1,92 @@
+package shardtorrent
+
+import (
+	"context"
+	"sync"
+
+	"github.com/shardtorrent/shardtorrent/plugin"
+)
+
+// alertQueue is the session's bounded alert queue, shared by every shard.
+// Safe for concurrent use.
+type alertQueue struct {
+	mu          sync.Mutex
+	q           []plugin.Alert
+	max         int
+	mask        plugin.Category
+	dropped     map[plugin.AlertType]int
+	droppedUser map[plugin.AlertType]int
+	notify      chan struct{} // capacity 1: "something is queued"
+}
+
+func newAlertQueue(max int, mask plugin.Category) *alertQueue {
+	return &alertQueue{max: max, mask: mask, notify: make(chan struct{}, 1)}
+}
+
+func (q *alertQueue) Wants(c plugin.Category) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.mask&c != 0
+}
+
+// Post queues a, or counts it as dropped when the queue is full.
+func (q *alertQueue) Post(a plugin.Alert) {
+	q.mu.Lock()
+	if q.mask&a.Category() == 0 {
+		q.mu.Unlock()
+		return
+	}
+	if len(q.q) >= q.max {
+		m := &q.dropped
+		if a.Type() >= plugin.UserAlertID {
+			m = &q.droppedUser
+		}
+		if *m == nil {
+			*m = make(map[plugin.AlertType]int)
+		}
+		(*m)[a.Type()]++
+	} else {
+		q.q = append(q.q, a)
+	}
+	q.mu.Unlock()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+}
+
+// pop takes every queued alert; if any were dropped since the last pop, an
+// AlertsDroppedAlert comes first.
+func (q *alertQueue) pop() []plugin.Alert {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.q
+	q.q = nil
+	if q.dropped != nil || q.droppedUser != nil {
+		out = append([]plugin.Alert{&plugin.AlertsDroppedAlert{Dropped: q.dropped, DroppedUser: q.droppedUser}}, out...)
+		q.dropped, q.droppedUser = nil, nil
+	}
+	return out
+}
+
+func (q *alertQueue) setMask(m plugin.Category) {
+	q.mu.Lock()
+	q.mask = m
+	q.mu.Unlock()
+}
+
+// wait blocks until an alert may be queued or ctx ends.
+func (q *alertQueue) wait(ctx context.Context) error {
+	q.mu.Lock()
+	n := len(q.q)
+	q.mu.Unlock()
+	if n > 0 {
+		return nil
+	}
+	select {
+	case <-q.notify:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,95 @@
+package shardtorrent
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/shard"
+)
+
+// Torrent is a handle to a torrent in a session. Its methods are safe from
+// any goroutine: each posts to the loop that owns the torrent and waits for
+// the answer (or for ctx). A handle to a removed torrent returns
+// ErrTorrentGone.
+type Torrent struct {
+	s    *Session
+	sh   *shard.Shard
+	ih   metainfo.InfoHash
+	key  [20]byte
+	name string
+}
+
+// Status is a snapshot of a torrent's state.
+type Status = shard.Status
+
+// PeerInfo describes one peer connection.
+type PeerInfo = shard.PeerInfo
+
+// InfoHash returns the torrent's info-hash.
+func (t *Torrent) InfoHash() metainfo.InfoHash { return t.ih }
+
+// Name returns the torrent's name.
+func (t *Torrent) Name() string { return t.name }
+
+// Shard returns the index of the shard (event loop) that owns the torrent.
+func (t *Torrent) Shard() int { return t.sh.ID() }
+
+func (t *Torrent) do(ctx context.Context, fn func(*shard.Torrent)) error {
+	gone := false
+	err := onLoop(ctx, t.sh, func() {
+		st := t.sh.Torrent(t.key)
+		if st == nil {
+			gone = true
+			return
+		}
+		fn(st)
+	})
+	if err != nil {
+		return err
+	}
+	if gone {
+		return ErrTorrentGone
+	}
+	return nil
+}
+
+// Status returns the torrent's current state, progress, rates and peers.
+func (t *Torrent) Status(ctx context.Context) (Status, error) {
+	var st Status
+	err := t.do(ctx, func(x *shard.Torrent) { st = x.Status() })
+	return st, err
+}
+
+// Peers lists the torrent's connected peers.
+func (t *Torrent) Peers(ctx context.Context) ([]PeerInfo, error) {
+	var ps []PeerInfo
+	err := t.do(ctx, func(x *shard.Torrent) { ps = x.Peers() })
+	return ps, err
+}
+
+// Pause disconnects the torrent's peers and stops it connecting.
+func (t *Torrent) Pause(ctx context.Context) error {
+	return t.do(ctx, func(x *shard.Torrent) { x.Pause() })
+}
+
+// Resume undoes Pause.
+func (t *Torrent) Resume(ctx context.Context) error {
+	return t.do(ctx, func(x *shard.Torrent) { x.Resume() })
+}
+
+// ConnectPeer adds addr to the torrent's peer list and connects to it.
+func (t *Torrent) ConnectPeer(ctx context.Context, addr netip.AddrPort) error {
+	return t.do(ctx, func(x *shard.Torrent) { x.AddPeer(addr) })
+}
+
+// Remove takes the torrent out of the session. Its files stay on disk.
+func (t *Torrent) Remove(ctx context.Context) error {
+	err := t.do(ctx, func(x *shard.Torrent) { x.Remove() })
+	if err == nil {
+		t.s.regMu.Lock()
+		delete(t.s.registry, t.key)
+		t.s.regMu.Unlock()
+	}
+	return err
+}

@@ -1,0 +1,354 @@
+// Package nodecmd is the implementation of cmd/node, importable so that
+// cmd/bench can run the node as a child process of its own binary.
+//
+// The node is shardtorrent's seeding node: it seeds (and downloads) the
+// torrents it is given, from the command line and from a watch directory.
+//
+//	node [flags] [TORRENT_FILE|MAGNET ...]
+//	node make -o OUT.torrent [-piece-size N] [-tracker URL] PATH
+package nodecmd
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	shardtorrent "github.com/shardtorrent/shardtorrent"
+	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/plugin"
+)
+
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// Run runs the node with command-line arguments args (without the program
+// name) and returns the process exit code.
+func Run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "make" {
+		return runMake(args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: node [flags] [TORRENT_FILE|MAGNET ...]\n       node make -o OUT.torrent [-piece-size N] [-tracker URL] PATH\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	var (
+		listen    = fs.String("listen", "0.0.0.0:6881", "listen address for peer connections (\"off\" to not listen)")
+		dataDir   = fs.String("data", ".", "save path: a torrent named X lives at DIR/X")
+		watchDir  = fs.String("watch", "", "serve every .torrent file in this directory, picking up new ones")
+		exitDone  = fs.Bool("exit-when-complete", false, "exit 0 once every added torrent is complete and verified")
+		statusInt = fs.Duration("status", time.Second, "status line interval (0 disables)")
+		shards    = fs.Int("shards", 0, "event loops (0 = one per CPU)")
+		seedMode  = fs.Bool("seed-mode", false, "trust that the data is complete and skip the check")
+		logLevel  = fs.String("log", "info", "log level: debug, info, warn, error")
+		peers     multiFlag
+	)
+	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "node: bad -log level %q\n", *logLevel)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	var peerAddrs []netip.AddrPort
+	for _, p := range peers {
+		ap, err := netip.ParseAddrPort(p)
+		if err != nil {
+			fmt.Fprintf(stderr, "node: bad -peer %q: want IP:PORT\n", p)
+			return 2
+		}
+		peerAddrs = append(peerAddrs, ap)
+	}
+	// Load every torrent before starting anything, so a bad argument costs
+	// one clear line and no half-started node.
+	var metas []*metainfo.MetaInfo
+	for _, arg := range fs.Args() {
+		if strings.HasPrefix(arg, "magnet:") {
+			if _, err := metainfo.ParseMagnet(arg); err != nil {
+				fmt.Fprintf(stderr, "node: %v\n", err)
+				return 2
+			}
+			fmt.Fprintf(stderr, "node: magnet links need the ut_metadata extension, which is not built yet: %s\n", arg)
+			return 2
+		}
+		mi, err := metainfo.Load(arg)
+		if err != nil {
+			fmt.Fprintf(stderr, "node: %s: %v\n", arg, err)
+			return 1
+		}
+		metas = append(metas, mi)
+	}
+	if *exitDone && len(metas) == 0 && *watchDir == "" {
+		fmt.Fprintln(stderr, "node: -exit-when-complete needs at least one torrent")
+		return 2
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		fmt.Fprintf(stderr, "node: -data: %v\n", err)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sess, err := shardtorrent.NewSession(ctx, shardtorrent.Settings{
+		ListenAddr: *listen,
+		Shards:     *shards,
+		Logger:     log,
+		AlertMask:  plugin.CategoryDefault,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 1
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = sess.Close(cctx)
+	}()
+	if a := sess.ListenAddr(); a.IsValid() {
+		fmt.Fprintf(stdout, "listening on %s\n", a)
+	}
+
+	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode,
+		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}}
+	for _, mi := range metas {
+		if err := n.add(ctx, mi, ""); err != nil {
+			fmt.Fprintf(stderr, "node: %s: %v\n", mi.Info.Name, err)
+			return 1
+		}
+	}
+	if *watchDir != "" {
+		n.scanWatch(ctx, *watchDir)
+	}
+
+	var statusC <-chan time.Time
+	if *statusInt > 0 {
+		tk := time.NewTicker(*statusInt)
+		defer tk.Stop()
+		statusC = tk.C
+	}
+	watchT := time.NewTicker(2 * time.Second)
+	defer watchT.Stop()
+	alertC := make(chan struct{}, 1)
+	go func() {
+		for ctx.Err() == nil {
+			if sess.WaitForAlert(ctx) == nil {
+				select {
+				case alertC <- struct{}{}:
+				case <-ctx.Done():
+				}
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(stdout, "stopping")
+			return 0
+		case <-alertC:
+			if code, done := n.handleAlerts(*exitDone); done {
+				return code
+			}
+		case <-statusC:
+			n.status(ctx)
+		case <-watchT.C:
+			if *watchDir != "" {
+				n.scanWatch(ctx, *watchDir)
+			}
+		}
+	}
+}
+
+type tracked struct {
+	h        *shardtorrent.Torrent
+	complete bool
+}
+
+type node struct {
+	sess     *shardtorrent.Session
+	out      io.Writer
+	log      *slog.Logger
+	data     string
+	peers    []netip.AddrPort
+	seedMode bool
+	byHash   map[metainfo.InfoHash]*tracked
+	order    []metainfo.InfoHash
+	watched  map[string]bool
+}
+
+func (n *node) add(ctx context.Context, mi *metainfo.MetaInfo, from string) error {
+	if _, dup := n.byHash[mi.InfoHash]; dup {
+		return nil
+	}
+	h, err := n.sess.AddTorrent(ctx, shardtorrent.AddTorrentParams{
+		MetaInfo: mi, SavePath: n.data, Peers: n.peers, SeedMode: n.seedMode,
+	})
+	if err != nil {
+		return err
+	}
+	n.byHash[mi.InfoHash] = &tracked{h: h}
+	n.order = append(n.order, mi.InfoHash)
+	fmt.Fprintf(n.out, "added %s (%s) on shard %d%s\n", mi.Info.Name, mi.InfoHash, h.Shard(), from)
+	return nil
+}
+
+// scanWatch adds every .torrent in dir not seen before. A file that fails to
+// parse is reported once and skipped (it may still be being written; a
+// changed file is retried when its size or time changes).
+func (n *node) scanWatch(ctx context.Context, dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		n.log.Warn("watch directory", "dir", dir, "err", err)
+		return
+	}
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".torrent") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		key := fmt.Sprintf("%s|%d|%d", e.Name(), fi.Size(), fi.ModTime().UnixNano())
+		if n.watched[key] {
+			continue
+		}
+		n.watched[key] = true
+		path := filepath.Join(dir, e.Name())
+		mi, err := metainfo.Load(path)
+		if err != nil {
+			fmt.Fprintf(n.out, "watch: %s: %v\n", path, err)
+			continue
+		}
+		if err := n.add(ctx, mi, " from "+path); err != nil {
+			fmt.Fprintf(n.out, "watch: %s: %v\n", path, err)
+		}
+	}
+}
+
+// handleAlerts logs alerts and reports whether the node should exit.
+func (n *node) handleAlerts(exitWhenComplete bool) (code int, done bool) {
+	for _, a := range n.sess.PopAlerts() {
+		switch a := a.(type) {
+		case *plugin.StateChangedAlert:
+			if a.To == plugin.StateSeeding {
+				fmt.Fprintf(n.out, "seeding %s\n", a.Torrent)
+				n.markComplete(a.InfoHash)
+			}
+			n.log.Info(a.Message())
+		case *plugin.TorrentFinishedAlert:
+			fmt.Fprintf(n.out, "complete %s\n", a.Torrent)
+			n.markComplete(a.InfoHash)
+		case *plugin.TorrentCheckedAlert:
+			n.log.Info(a.Message())
+		case *plugin.TorrentErrorAlert:
+			fmt.Fprintf(n.out, "error %s: %v\n", a.Torrent, a.Err)
+			if exitWhenComplete {
+				return 1, true
+			}
+		case *plugin.HashFailedAlert, *plugin.PeerErrorAlert, *plugin.ListenFailedAlert, *plugin.AlertsDroppedAlert:
+			n.log.Warn(a.Message())
+		default:
+			n.log.Debug(a.Message(), "alert", a.Name())
+		}
+	}
+	if exitWhenComplete && len(n.byHash) > 0 {
+		for _, t := range n.byHash {
+			if !t.complete {
+				return 0, false
+			}
+		}
+		fmt.Fprintln(n.out, "all torrents complete")
+		return 0, true
+	}
+	return 0, false
+}
+
+func (n *node) markComplete(ih metainfo.InfoHash) {
+	if t := n.byHash[ih]; t != nil {
+		t.complete = true
+	}
+}
+
+func (n *node) status(ctx context.Context) {
+	var peers int
+	var down, up int64
+	var parts []string
+	for _, ih := range n.order {
+		st, err := n.byHash[ih].h.Status(ctx)
+		if err != nil {
+			continue
+		}
+		peers += st.NumPeers
+		down += st.DownloadRate
+		up += st.UploadRate
+		parts = append(parts, fmt.Sprintf("%s %s %.1f%%", st.Name, st.State, 100*st.Progress))
+	}
+	sort.Strings(parts)
+	if len(parts) > 3 {
+		parts = append(parts[:3], fmt.Sprintf("+%d more", len(parts)-3))
+	}
+	fmt.Fprintf(n.out, "status: torrents=%d peers=%d down=%.1fMB/s up=%.1fMB/s [%s]\n",
+		len(n.order), peers, float64(down)/1e6, float64(up)/1e6, strings.Join(parts, "; "))
+}
+
+func runMake(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("node make", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "output .torrent file (required)")
+	pieceSize := fs.Int64("piece-size", 0, "piece size in bytes, a power of two from 16 KiB (0 = automatic)")
+	var trackers multiFlag
+	fs.Var(&trackers, "tracker", "announce URL (repeatable)")
+	private := fs.Bool("private", false, "set the private flag")
+	comment := fs.String("comment", "", "comment")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *out == "" || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: node make -o OUT.torrent [-piece-size N] [-tracker URL] PATH")
+		return 2
+	}
+	if *pieceSize != 0 && (*pieceSize < 16<<10 || *pieceSize&(*pieceSize-1) != 0) {
+		fmt.Fprintf(stderr, "node make: -piece-size %d is not a power of two of at least 16384\n", *pieceSize)
+		return 2
+	}
+	data, mi, err := metainfo.Create(fs.Arg(0), metainfo.CreateOptions{
+		PieceLength: *pieceSize, Trackers: trackers, Private: *private, Comment: *comment,
+		CreatedBy: "shardtorrent", CreationDate: time.Now().Unix(),
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "node make: %v\n", err)
+		return 1
+	}
+	if err := os.WriteFile(*out, data, 0o644); err != nil {
+		fmt.Fprintf(stderr, "node make: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: %s, %d pieces of %d bytes, info-hash %s\n", *out, mi.Info.Name, mi.Info.NumPieces(), mi.Info.PieceLength, mi.InfoHash)
+	return 0
+}

@@ -1,0 +1,342 @@
+package shardtorrent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/shardtorrent/shardtorrent/bufpool"
+	"github.com/shardtorrent/shardtorrent/loop"
+	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/shard"
+	"github.com/shardtorrent/shardtorrent/storage"
+)
+
+// Settings configure a Session. The zero value is usable: every zero field
+// takes its default.
+type Settings struct {
+	// ListenAddr is where the session accepts peers ("host:port"). Empty
+	// means "0.0.0.0:6881"; "off" disables listening.
+	ListenAddr string
+	// Shards is the number of event loops; 0 means one per CPU.
+	Shards int
+	// DiskWorkers is the number of disk and hashing workers; 0 means one per CPU.
+	DiskWorkers int
+	// AlertQueueSize bounds the alert queue (libtorrent's alert_queue_size); 0 means 2000.
+	AlertQueueSize int
+	// AlertMask selects the alert categories that are queued; 0 means plugin.CategoryDefault.
+	AlertMask plugin.Category
+	// PeerIDPrefix starts our peer id (Azureus style); the rest is random.
+	PeerIDPrefix string
+	// Engine holds the per-torrent and per-peer tunables.
+	Engine shard.Settings
+	// Pool supplies buffers; nil means bufpool.Default.
+	Pool *bufpool.Pool
+	// Logger receives the session's log; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Session is a BitTorrent client: a set of shards, each an event loop that
+// owns some torrents, plus shared disk workers and an alert queue.
+//
+// Every method is safe from any goroutine.
+type Session struct {
+	set    Settings
+	log    *slog.Logger
+	pool   *bufpool.Pool
+	disk   *storage.Disk
+	loops  []*loop.Loop
+	shards []*shard.Shard
+	alerts *alertQueue
+	peerID [20]byte
+	conns  atomic.Int64
+
+	// registry maps a wire info-hash to its shard, so the accepting loop can
+	// route an incoming handshake without touching any shard's state.
+	regMu    sync.RWMutex
+	registry map[[20]byte]*shard.Shard
+
+	ln         *loop.Listener
+	listenAddr netip.AddrPort
+
+	closeOnce sync.Once
+	runWG     sync.WaitGroup
+}
+
+// NewSession starts the loops and, unless disabled, the listener.
+func NewSession(ctx context.Context, set Settings) (*Session, error) {
+	if set.Shards <= 0 {
+		set.Shards = runtime.NumCPU()
+	}
+	if set.AlertQueueSize <= 0 {
+		set.AlertQueueSize = 2000
+	}
+	if set.AlertMask == 0 {
+		set.AlertMask = plugin.CategoryDefault
+	}
+	if set.PeerIDPrefix == "" {
+		set.PeerIDPrefix = "-ST0010-"
+	}
+	if set.Pool == nil {
+		set.Pool = bufpool.Default
+	}
+	if set.Logger == nil {
+		set.Logger = slog.Default()
+	}
+	s := &Session{
+		set:      set,
+		log:      set.Logger,
+		pool:     set.Pool,
+		alerts:   newAlertQueue(set.AlertQueueSize, set.AlertMask),
+		registry: make(map[[20]byte]*shard.Shard),
+	}
+	s.peerID = makePeerID(set.PeerIDPrefix)
+	s.disk = storage.NewDisk(set.DiskWorkers, s.pool)
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	for i := 0; i < set.Shards; i++ {
+		l, err := loop.New(loop.Config{ID: i, Pool: s.pool})
+		if err != nil {
+			s.shutdown()
+			return nil, fmt.Errorf("shardtorrent: event loop %d: %w", i, err)
+		}
+		s.loops = append(s.loops, l)
+		s.runWG.Add(1)
+		go func() {
+			defer s.runWG.Done()
+			if err := l.Run(); err != nil {
+				s.log.Error("event loop stopped", "loop", l.ID(), "err", err)
+			}
+		}()
+	}
+	if set.ListenAddr != "off" {
+		addr := set.ListenAddr
+		if addr == "" {
+			addr = "0.0.0.0:6881"
+		}
+		ln, err := s.loops[0].Listen("tcp", addr, s.accept)
+		if err != nil {
+			s.alerts.Post(&plugin.ListenFailedAlert{Addr: addr, Err: err})
+			s.shutdown()
+			return nil, fmt.Errorf("shardtorrent: listen on %s: %w", addr, err)
+		}
+		s.ln = ln
+		if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+			s.listenAddr = ta.AddrPort()
+		}
+		s.alerts.Post(&plugin.ListenSucceededAlert{Addr: s.listenAddr})
+		if set.Engine.ListenPort == 0 {
+			set.Engine.ListenPort = int(s.listenAddr.Port())
+		}
+	}
+	for i, l := range s.loops {
+		s.shards = append(s.shards, shard.New(shard.Config{
+			ID:       i,
+			Loop:     l,
+			Disk:     s.disk,
+			Pool:     s.pool,
+			Alerts:   s.alerts,
+			PeerID:   s.peerID,
+			Settings: set.Engine,
+			Conns:    &s.conns,
+			Seed:     binary.LittleEndian.Uint64(seed[:]),
+		}))
+	}
+	return s, nil
+}
+
+func makePeerID(prefix string) [20]byte {
+	var id [20]byte
+	n := copy(id[:], prefix)
+	const alnum = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	var r [20]byte
+	_, _ = rand.Read(r[:])
+	for i := n; i < 20; i++ {
+		id[i] = alnum[int(r[i])%len(alnum)]
+	}
+	return id
+}
+
+// PeerID returns the session's peer id.
+func (s *Session) PeerID() [20]byte { return s.peerID }
+
+// ListenAddr returns the address the session listens on (invalid if none).
+func (s *Session) ListenAddr() netip.AddrPort { return s.listenAddr }
+
+// NumShards returns the number of event loops.
+func (s *Session) NumShards() int { return len(s.shards) }
+
+// shardFor picks the shard that owns a torrent: an xxhash of its wire
+// info-hash, so the choice is stable and spreads torrents evenly.
+func (s *Session) shardFor(ih [20]byte) *shard.Shard {
+	return s.shards[xxhash.Sum64(ih[:])%uint64(len(s.shards))]
+}
+
+func (s *Session) lookup(ih [20]byte) *shard.Shard {
+	s.regMu.RLock()
+	defer s.regMu.RUnlock()
+	return s.registry[ih]
+}
+
+// onLoop runs fn on sh's loop and waits for it, or for ctx.
+func onLoop(ctx context.Context, sh *shard.Shard, fn func()) error {
+	done := make(chan struct{})
+	sh.Loop().Post(func(any) {
+		defer close(done)
+		fn()
+	}, nil)
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// AddTorrentParams describe a torrent to add.
+type AddTorrentParams struct {
+	// One of TorrentFile (a path), MetaInfo, or Info with InfoHash.
+	TorrentFile string
+	MetaInfo    *metainfo.MetaInfo
+	Info        *metainfo.Info
+	InfoHash    metainfo.InfoHash
+	// SavePath is the directory the torrent's files live in: a torrent named
+	// X is at SavePath/X.
+	SavePath string
+	// SeedMode skips checking: every piece is assumed to be on disk.
+	SeedMode bool
+	// Paused adds the torrent without connecting to peers.
+	Paused bool
+	// Peers are dialled as soon as the torrent can use them.
+	Peers []netip.AddrPort
+	// UserData is kept with the torrent and available from its handle.
+	UserData any
+}
+
+// Errors of the session API.
+var (
+	ErrClosed       = errors.New("shardtorrent: session closed")
+	ErrNoMetadata   = errors.New("shardtorrent: add parameters carry no metadata (TorrentFile, MetaInfo or Info)")
+	ErrTorrentGone  = errors.New("shardtorrent: torrent was removed")
+	ErrDuplicate    = shard.ErrDuplicate
+	ErrNeedSavePath = errors.New("shardtorrent: SavePath is required")
+)
+
+// AddTorrent adds a torrent and starts checking (or, in seed mode, seeding)
+// it. The returned handle stays valid until the torrent is removed.
+func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent, error) {
+	info, ih := p.Info, p.InfoHash
+	switch {
+	case p.MetaInfo != nil:
+		info, ih = &p.MetaInfo.Info, p.MetaInfo.InfoHash
+	case p.TorrentFile != "":
+		mi, err := metainfo.Load(p.TorrentFile)
+		if err != nil {
+			return nil, err
+		}
+		info, ih = &mi.Info, mi.InfoHash
+	case info == nil:
+		return nil, ErrNoMetadata
+	}
+	if p.SavePath == "" {
+		return nil, ErrNeedSavePath
+	}
+	key := ih.Short()
+	sh := s.shardFor(key)
+	s.regMu.Lock()
+	if _, dup := s.registry[key]; dup {
+		s.regMu.Unlock()
+		return nil, ErrDuplicate
+	}
+	s.registry[key] = sh
+	s.regMu.Unlock()
+	var err error
+	callErr := onLoop(ctx, sh, func() {
+		_, err = sh.AddTorrent(shard.AddParams{
+			Info: info, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
+			Paused: p.Paused, Peers: p.Peers, UserData: p.UserData,
+		})
+	})
+	if callErr == nil {
+		callErr = err
+	}
+	if callErr != nil {
+		s.regMu.Lock()
+		delete(s.registry, key)
+		s.regMu.Unlock()
+		return nil, callErr
+	}
+	return &Torrent{s: s, sh: sh, ih: ih, key: key, name: info.Name}, nil
+}
+
+// Torrents returns handles to every torrent in the session.
+func (s *Session) Torrents(ctx context.Context) ([]*Torrent, error) {
+	var out []*Torrent
+	for _, sh := range s.shards {
+		var ts []*shard.Torrent
+		if err := onLoop(ctx, sh, func() { ts = sh.Torrents() }); err != nil {
+			return nil, err
+		}
+		for _, t := range ts {
+			out = append(out, &Torrent{s: s, sh: sh, ih: t.InfoHash(), key: t.InfoHash().Short(), name: t.Info().Name})
+		}
+	}
+	return out, nil
+}
+
+// PopAlerts returns every queued alert and empties the queue.
+func (s *Session) PopAlerts() []plugin.Alert { return s.alerts.pop() }
+
+// WaitForAlert blocks until an alert is queued or ctx ends.
+func (s *Session) WaitForAlert(ctx context.Context) error { return s.alerts.wait(ctx) }
+
+// SetAlertMask changes which alert categories are queued.
+func (s *Session) SetAlertMask(m plugin.Category) { s.alerts.setMask(m) }
+
+// Close disconnects every peer, closes every torrent and stops the loops.
+// It waits for in-flight disk jobs, or for ctx.
+func (s *Session) Close(ctx context.Context) error {
+	var err error
+	s.closeOnce.Do(func() {
+		for _, sh := range s.shards {
+			if e := onLoop(ctx, sh, sh.Close); e != nil && err == nil {
+				err = e
+			}
+		}
+		s.shutdown()
+		done := make(chan struct{})
+		go func() { s.runWG.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			if err == nil {
+				err = ctx.Err()
+			}
+		}
+	})
+	return err
+}
+
+func (s *Session) shutdown() {
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	for _, l := range s.loops {
+		_ = l.Close()
+	}
+	s.runWG.Wait()
+	if s.disk != nil {
+		s.disk.Close()
+	}
+}

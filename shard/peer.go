@@ -1,0 +1,850 @@
+package shard
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/shardtorrent/shardtorrent/bitfield"
+	"github.com/shardtorrent/shardtorrent/bufpool"
+	"github.com/shardtorrent/shardtorrent/loop"
+	"github.com/shardtorrent/shardtorrent/picker"
+	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/storage"
+	"github.com/shardtorrent/shardtorrent/wire"
+)
+
+// Limits on what a peer may ask of us.
+const (
+	// maxRequestLen is the largest block a peer may request. BEP 3 clients
+	// ask for 16 KiB; libtorrent refuses more than its block size too, but a
+	// few clients ask for 32 KiB, so we allow some headroom.
+	maxRequestLen = 128 << 10
+	// initialQueueDepth is the request pipeline before a rate is measured.
+	initialQueueDepth = 64
+	// minQueueDepth is the smallest pipeline once a rate is measured.
+	minQueueDepth = 16
+)
+
+type stage uint8
+
+const (
+	stHandshake stage = iota // waiting for the peer's 68-byte handshake
+	stActive                 // handshake done
+)
+
+type request struct {
+	piece, begin, length uint32
+}
+
+// peer is one connection's protocol state. It implements loop.Handler.
+// Owned by the torrent's shard loop.
+type peer struct {
+	t        *Torrent
+	c        *loop.Conn
+	pid      picker.Peer
+	cand     *candidate // for outgoing connections
+	addr     netip.AddrPort
+	outgoing bool
+
+	stage         stage
+	sentHandshake bool
+	closed        bool // OnClose ran (or the conn never opened)
+	closing       bool // disconnect requested
+	discErr       *DisconnectError
+	gotFirst      bool // a message after the handshake arrived (bitfield must be first)
+
+	peerID   [20]byte
+	client   string
+	reserved wire.Reserved
+	fast     bool // both sides support BEP 6
+	extended bool // both sides support BEP 10
+	reqq     int  // the peer's advertised request queue limit
+
+	bf          *bitfield.Bitfield
+	seedCounted bool // counted with picker.AddSeed (have all) rather than its bitfield
+	allowedFast []uint32
+
+	amChoking, amInterested     bool
+	peerChoking, peerInterested bool
+
+	// download side: our requests in flight, oldest first
+	outstanding []picker.Block
+	queueDepth  int
+	wantFill    bool
+
+	// upload side: the peer's requests waiting for a disk read
+	upQ           []request
+	upHead        int
+	readsInFlight int
+
+	dec     wire.Decoder
+	scratch [32]byte
+
+	connectedAt    time.Time
+	lastRecv       time.Time
+	lastSend       time.Time
+	lastPiece      time.Time
+	unchokedAt     time.Time
+	lastOptimistic time.Time
+
+	totalDown, totalUp int64
+	secDown, secUp     int64
+	downRate, upRate   int64
+	upSinceUnchoke     int64
+}
+
+func (p *peer) active() bool { return p.stage == stActive && !p.closed && !p.closing }
+
+func (p *peer) peerSeed() bool {
+	return p.seedCounted || (p.bf != nil && p.bf.Len() > 0 && p.bf.All())
+}
+
+func (p *peer) now() time.Time { return p.t.s.loop.Now() }
+
+// choker.Peer
+
+func (p *peer) Interested() bool            { return p.peerInterested }
+func (p *peer) Choked() bool                { return p.amChoking }
+func (p *peer) DownloadRate() int64         { return p.downRate }
+func (p *peer) UploadRate() int64           { return p.upRate }
+func (p *peer) UploadedSinceUnchoke() int64 { return p.upSinceUnchoke }
+func (p *peer) UnchokedAt() time.Time       { return p.unchokedAt }
+func (p *peer) LastOptimistic() time.Time   { return p.lastOptimistic }
+func (p *peer) IgnoreSlots() bool           { return false }
+
+// loop.Handler
+
+// OnOpen: the connection is up (dialled, or adopted after an accept). Both
+// sides send their handshake at once: the info-hash is known either way.
+func (p *peer) OnOpen(c *loop.Conn) {
+	p.c = c
+	p.connectedAt = p.now()
+	p.sendHandshake()
+}
+
+func (p *peer) sendHandshake() {
+	if p.sentHandshake {
+		return
+	}
+	p.sentHandshake = true
+	hs := wire.Handshake{InfoHash: p.t.wireIH, PeerID: p.t.s.peerID}
+	hs.Reserved.SetExtended()
+	hs.Reserved.SetFast()
+	var buf [wire.HandshakeLen]byte
+	p.write(wire.AppendHandshake(buf[:0], &hs))
+}
+
+func (p *peer) write(b []byte) {
+	p.c.Write(b)
+	p.lastSend = p.now()
+}
+
+// OnData consumes complete frames from data.
+func (p *peer) OnData(c *loop.Conn, data []byte) int {
+	if p.closing || p.closed {
+		return len(data)
+	}
+	p.lastRecv = p.now()
+	n := 0
+	if p.stage == stHandshake {
+		if len(data) < wire.HandshakeLen {
+			return 0
+		}
+		if err := p.onHandshake(data[:wire.HandshakeLen]); err != nil {
+			return len(data)
+		}
+		n = wire.HandshakeLen
+	}
+	for !p.closing {
+		m, k, err := p.dec.Next(data[n:])
+		if err != nil {
+			p.protocolError(err)
+			return len(data)
+		}
+		if k == 0 {
+			if total, ok := wire.FrameLen(data[n:]); ok && total > len(data)-n {
+				c.Reserve(total)
+			}
+			break
+		}
+		p.handle(&m)
+		n += k
+	}
+	if p.closing {
+		return len(data)
+	}
+	if p.wantFill {
+		p.wantFill = false
+		p.fillRequests()
+	}
+	if p.upHead < len(p.upQ) {
+		p.serve()
+	}
+	return n
+}
+
+// OnWritable: the send queue drained; serve waiting requests.
+func (p *peer) OnWritable(c *loop.Conn) {
+	if p.active() {
+		p.serve()
+	}
+}
+
+// OnClose: the connection is gone, for whatever reason.
+func (p *peer) OnClose(c *loop.Conn, err error) {
+	if p.closed {
+		return
+	}
+	p.closed = true
+	t := p.t
+	wasActive := p.stage == stActive
+	de := p.discErr
+	if de == nil {
+		switch {
+		case errors.Is(err, io.EOF):
+			de = &DisconnectError{Reason: ReasonClosedByPeer}
+		default:
+			de = &DisconnectError{Reason: ReasonIO, Err: err}
+		}
+	}
+	if len(p.outstanding) > 0 {
+		for _, b := range p.outstanding {
+			t.pk.Abort(b, p.pid)
+		}
+		p.outstanding = p.outstanding[:0]
+	}
+	if p.seedCounted {
+		t.pk.RemoveSeed()
+	} else if p.bf != nil {
+		t.pk.RemovePeerBitfield(p.bf)
+	}
+	p.upQ, p.upHead = nil, 0
+	t.forgetPeer(p)
+	t.s.conns.Add(-1)
+	if p.cand != nil && !wasActive {
+		p.cand.fails++
+		p.cand.nextTry = p.now().Add(backoff(p.cand.fails))
+	} else if p.cand != nil {
+		p.cand.fails = 0
+		p.cand.nextTry = p.now().Add(backoff(1))
+	}
+	if wasActive {
+		t.s.post(&plugin.PeerDisconnectedAlert{PeerAlert: p.alertBase(), Reason: de})
+		if !p.amChoking && !t.removed && !t.paused {
+			// Its slot is free: give it to a waiting peer.
+			for _, q := range t.peers {
+				if q.active() && q.amChoking && q.peerInterested {
+					t.maybeUnchoke(q)
+					break
+				}
+			}
+		}
+		t.requestFromAll()
+	}
+}
+
+func (p *peer) alertBase() plugin.PeerAlert {
+	return plugin.PeerAlert{TorrentAlert: p.t.alertBase(), Addr: p.addr, PeerID: p.peerID}
+}
+
+// disconnect closes the connection with a reason. Safe to call from any of
+// the peer's callbacks; OnClose does the bookkeeping.
+func (p *peer) disconnect(r DisconnectReason, err error) {
+	if p.closing || p.closed {
+		return
+	}
+	p.closing = true
+	p.discErr = &DisconnectError{Reason: r, Err: err}
+	if p.c != nil {
+		p.c.Close(p.discErr)
+		return
+	}
+	p.OnClose(nil, p.discErr)
+}
+
+func (p *peer) protocolError(err error) {
+	if p.active() || p.stage == stHandshake {
+		p.t.s.post(&plugin.PeerErrorAlert{PeerAlert: p.alertBase(), Err: err})
+	}
+	p.disconnect(ReasonProtocol, err)
+}
+
+func (p *peer) onHandshake(b []byte) error {
+	hs, err := wire.ParseHandshake(b)
+	if err != nil {
+		p.protocolError(err)
+		return err
+	}
+	t := p.t
+	if hs.InfoHash != t.wireIH {
+		err := protoErr("handshake for info-hash %x, want %x", hs.InfoHash, t.wireIH)
+		p.protocolError(err)
+		return err
+	}
+	if hs.PeerID == t.s.peerID {
+		p.disconnect(ReasonSelf, nil)
+		return errSelf
+	}
+	p.peerID = hs.PeerID
+	p.reserved = hs.Reserved
+	p.fast = hs.Reserved.SupportsFast()
+	p.extended = hs.Reserved.SupportsExtended()
+	p.client = clientFromPeerID(hs.PeerID)
+	if dup := t.findActive(hs.PeerID); dup != nil {
+		// Two connections to the same peer (both sides dialled). Keep the one
+		// dialled by the side with the lower peer id, so both ends agree.
+		weDialledKeeper := bytes.Compare(t.s.peerID[:], hs.PeerID[:]) < 0
+		if p.outgoing == weDialledKeeper {
+			dup.disconnect(ReasonDuplicate, nil)
+		} else {
+			p.disconnect(ReasonDuplicate, nil)
+			return errDuplicate
+		}
+	}
+	p.sendHandshake()
+	p.stage = stActive
+	if p.cand != nil {
+		p.cand.fails = 0
+	}
+	p.sendBitfield()
+	if p.extended {
+		p.sendExtHandshake()
+	}
+	t.s.post(&plugin.PeerConnectedAlert{PeerAlert: p.alertBase(), Incoming: !p.outgoing})
+	return nil
+}
+
+var (
+	errSelf      = errors.New("connected to self")
+	errDuplicate = errors.New("duplicate connection")
+)
+
+func (t *Torrent) findActive(id [20]byte) *peer {
+	for _, q := range t.peers {
+		if q.active() && q.peerID == id {
+			return q
+		}
+	}
+	return nil
+}
+
+func (p *peer) sendExtHandshake() {
+	s := p.t.s
+	h := wire.ExtHandshake{
+		M:    map[string]int{},
+		V:    s.set.ClientName,
+		Reqq: s.set.MaxInRequests,
+		Port: s.set.ListenPort,
+	}
+	if p.addr.Addr().Is4() {
+		a := p.addr.Addr().As4()
+		h.YourIP = a[:]
+	} else if p.addr.IsValid() {
+		a := p.addr.Addr().As16()
+		h.YourIP = a[:]
+	}
+	h.UploadOnly = p.t.isSeed()
+	payload, err := h.Marshal()
+	if err != nil {
+		return
+	}
+	p.write(wire.AppendExtended(nil, 0, payload))
+}
+
+func (p *peer) sendBitfield() {
+	t := p.t
+	n := t.have.Count()
+	switch {
+	case p.fast && n == t.info.NumPieces() && n > 0:
+		p.write(wire.AppendSimple(p.scratch[:0], wire.HaveAll))
+	case p.fast && n == 0:
+		p.write(wire.AppendSimple(p.scratch[:0], wire.HaveNone))
+	case n > 0:
+		p.write(wire.AppendBitfield(nil, t.have.Bytes()))
+	}
+}
+
+func (p *peer) sendHave(piece uint32) {
+	p.write(wire.AppendHave(p.scratch[:0], piece))
+}
+
+func (p *peer) sendSimple(id wire.MessageID) {
+	p.write(wire.AppendSimple(p.scratch[:0], id))
+}
+
+// handle applies one message. It may disconnect the peer.
+func (p *peer) handle(m *wire.Message) {
+	if m.KeepAlive {
+		return
+	}
+	t := p.t
+	// Bitfield, have all and have none must come first (BEP 3, BEP 6), but
+	// extended messages may precede them: the extension handshake is sent
+	// right after the BitTorrent handshake by some clients.
+	first := !p.gotFirst
+	if m.ID != wire.Extended {
+		p.gotFirst = true
+	}
+	np := uint32(t.info.NumPieces())
+	switch m.ID {
+	case wire.Choke:
+		p.peerChoking = true
+		p.abortOutstanding()
+	case wire.Unchoke:
+		p.peerChoking = false
+		p.wantFill = true
+	case wire.Interested:
+		p.peerInterested = true
+		t.maybeUnchoke(p)
+	case wire.NotInterested:
+		p.peerInterested = false
+		if !p.amChoking {
+			p.choke()
+			for _, q := range t.peers {
+				if q != p && q.active() && q.amChoking && q.peerInterested {
+					t.maybeUnchoke(q)
+					break
+				}
+			}
+		}
+	case wire.Have:
+		if m.Index >= np {
+			p.protocolError(protoErr("have for piece %d of %d", m.Index, np))
+			return
+		}
+		p.onHave(int(m.Index))
+	case wire.Bitfield:
+		if !first {
+			p.protocolError(protoErr("bitfield after other messages"))
+			return
+		}
+		bf, err := bitfield.FromBytes(m.Payload, int(np))
+		if err != nil {
+			p.protocolError(err)
+			return
+		}
+		p.setBitfield(bf, false)
+	case wire.HaveAll, wire.HaveNone:
+		if !p.fast {
+			p.protocolError(protoErr("%v without the fast extension", m.ID))
+			return
+		}
+		if !first {
+			p.protocolError(protoErr("%v after other messages", m.ID))
+			return
+		}
+		bf := bitfield.New(int(np))
+		if m.ID == wire.HaveAll {
+			bf.SetAll()
+		}
+		p.setBitfield(bf, m.ID == wire.HaveAll)
+	case wire.Request:
+		p.onRequest(m)
+	case wire.Piece:
+		p.onPiece(m)
+	case wire.Cancel:
+		p.onCancel(m)
+	case wire.Port:
+		// DHT is a later issue; the port is noted by nobody yet.
+	case wire.Suggest:
+		if m.Index >= np {
+			p.protocolError(protoErr("suggest for piece %d of %d", m.Index, np))
+		}
+	case wire.AllowedFast:
+		if !p.fast {
+			p.protocolError(protoErr("allowed fast without the fast extension"))
+			return
+		}
+		if m.Index < np && len(p.allowedFast) < 64 {
+			p.allowedFast = append(p.allowedFast, m.Index)
+		}
+	case wire.Reject:
+		if !p.fast {
+			p.protocolError(protoErr("reject without the fast extension"))
+			return
+		}
+		b := picker.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
+		if p.removeOutstanding(b) {
+			t.pk.Abort(b, p.pid)
+			p.wantFill = true
+		}
+	case wire.Extended:
+		if !p.extended {
+			p.protocolError(protoErr("extended message without the extension protocol"))
+			return
+		}
+		if m.ExtID == 0 {
+			p.onExtHandshake(m.Payload)
+			return
+		}
+		// We advertise no extended messages yet, so a peer must not send any.
+		p.protocolError(protoErr("extended message %d was never advertised", m.ExtID))
+	default:
+		p.protocolError(protoErr("unknown message id %d", uint8(m.ID)))
+	}
+}
+
+func (p *peer) setBitfield(bf *bitfield.Bitfield, haveAll bool) {
+	t := p.t
+	p.bf = bf
+	if haveAll {
+		p.seedCounted = true
+		t.pk.AddSeed()
+	} else {
+		t.pk.AddPeerBitfield(bf)
+	}
+	if t.isSeed() && p.peerSeed() {
+		p.disconnect(ReasonRedundant, nil)
+		return
+	}
+	p.updateInterest()
+}
+
+func (p *peer) onHave(i int) {
+	t := p.t
+	if p.bf == nil {
+		p.bf = bitfield.New(t.info.NumPieces())
+		t.pk.AddPeerBitfield(p.bf)
+	}
+	if p.bf.Has(i) {
+		return
+	}
+	p.bf.Set(i)
+	if !p.seedCounted {
+		t.pk.IncAvailability(i)
+	}
+	if t.isSeed() && p.bf.All() {
+		p.disconnect(ReasonRedundant, nil)
+		return
+	}
+	if !p.amInterested && !t.checking && !t.have.Has(i) {
+		p.setInterested(true)
+	}
+}
+
+// updateInterest recomputes whether the peer has a piece we want.
+func (p *peer) updateInterest() {
+	t := p.t
+	want := false
+	if p.bf != nil && !t.checking && !t.isSeed() {
+		n := t.info.NumPieces()
+		for i := p.bf.NextSet(0); i >= 0 && i < n; i = p.bf.NextSet(i + 1) {
+			if !t.have.Has(i) {
+				want = true
+				break
+			}
+		}
+	}
+	p.setInterested(want)
+}
+
+func (p *peer) setInterested(v bool) {
+	if p.amInterested == v {
+		return
+	}
+	p.amInterested = v
+	if v {
+		p.sendSimple(wire.Interested)
+		p.wantFill = true
+	} else {
+		p.sendSimple(wire.NotInterested)
+	}
+}
+
+func (p *peer) choke() {
+	if p.amChoking || !p.active() {
+		return
+	}
+	p.amChoking = true
+	p.sendSimple(wire.Choke)
+	// Requests queued while unchoked are dropped; with the fast extension we
+	// say so explicitly (BEP 6), without it the peer knows from the choke.
+	for i := p.upHead; i < len(p.upQ); i++ {
+		r := p.upQ[i]
+		if p.fast && r.length > 0 {
+			p.write(wire.AppendReject(p.scratch[:0], r.piece, r.begin, r.length))
+		}
+	}
+	p.upQ, p.upHead = p.upQ[:0], 0
+}
+
+func (p *peer) unchoke() {
+	if !p.amChoking || !p.active() {
+		return
+	}
+	p.amChoking = false
+	p.unchokedAt = p.now()
+	p.upSinceUnchoke = 0
+	p.sendSimple(wire.Unchoke)
+}
+
+func (p *peer) abortOutstanding() {
+	for _, b := range p.outstanding {
+		p.t.pk.Abort(b, p.pid)
+	}
+	p.outstanding = p.outstanding[:0]
+}
+
+func (p *peer) removeOutstanding(b picker.Block) bool {
+	for i, o := range p.outstanding {
+		if o.Piece == b.Piece && o.Begin == b.Begin {
+			copy(p.outstanding[i:], p.outstanding[i+1:])
+			p.outstanding = p.outstanding[:len(p.outstanding)-1]
+			return true
+		}
+	}
+	return false
+}
+
+// fillRequests tops up the request pipeline from the picker.
+func (p *peer) fillRequests() {
+	t := p.t
+	if !p.active() || !p.amInterested || p.peerChoking || t.checking || t.paused {
+		return
+	}
+	want := p.queueDepth - len(p.outstanding)
+	if want <= 0 {
+		return
+	}
+	blocks := t.pk.Pick(t.pickBuf[:0], p.pid, p.bf, p.seedCounted, want)
+	for _, b := range blocks {
+		p.write(wire.AppendRequest(p.scratch[:0], b.Piece, b.Begin, b.Length))
+		p.outstanding = append(p.outstanding, b)
+	}
+	if len(p.outstanding) > 0 && p.lastPiece.Before(p.connectedAt) {
+		p.lastPiece = p.now()
+	}
+	t.pickBuf = blocks[:0]
+}
+
+func (p *peer) onPiece(m *wire.Message) {
+	t := p.t
+	blen := len(m.Payload)
+	np := uint32(t.info.NumPieces())
+	if m.Index >= np || blen == 0 || blen > maxRequestLen ||
+		int64(m.Begin)+int64(blen) > t.info.PieceSize(int(m.Index)) {
+		p.protocolError(protoErr("piece %d begin %d length %d out of range", m.Index, m.Begin, blen))
+		return
+	}
+	b := picker.Block{Piece: m.Index, Begin: m.Begin, Length: uint32(blen)}
+	requested := p.removeOutstanding(b)
+	now := p.now()
+	p.lastPiece = now
+	p.totalDown += int64(blen)
+	p.secDown += int64(blen)
+	t.totalDown += int64(blen)
+	t.secDown += int64(blen)
+	p.wantFill = true
+	if t.have.Has(int(m.Index)) || m.Begin%wire.BlockSize != 0 {
+		return // redundant, or not a block we would ever ask for
+	}
+	bi := int(m.Begin / wire.BlockSize)
+	if bi >= t.pk.BlocksInPiece(int(m.Index)) || uint32(blen) != t.pk.BlockLength(int(m.Index), bi) {
+		return
+	}
+	if !requested && t.downloading[m.Index] == nil {
+		// Unrequested block of a piece we hold nothing of: dropping it keeps
+		// a peer from pinning receive spans with data nobody asked for.
+		return
+	}
+	complete, dup := t.pk.Received(b, p.pid)
+	if dup {
+		return
+	}
+	pb := t.getPieceBuf(m.Index)
+	if pb.blocks[bi].Span != nil {
+		return
+	}
+	pb.blocks[bi] = storage.BlockRef{Span: p.c.RxSpan().Retain(), Data: m.Payload}
+	pb.got++
+	if t.pk.InEndgame() {
+		// Others may have the same block in flight: cancel theirs.
+		for _, q := range t.peers {
+			if q != p && q.active() && q.removeOutstanding(b) {
+				q.write(wire.AppendCancel(q.scratch[:0], b.Piece, b.Begin, b.Length))
+			}
+		}
+	}
+	if complete {
+		t.pieceComplete(m.Index)
+	}
+}
+
+func (p *peer) onRequest(m *wire.Message) {
+	t := p.t
+	np := uint32(t.info.NumPieces())
+	if m.Index >= np || m.Length == 0 || m.Length > maxRequestLen ||
+		int64(m.Begin)+int64(m.Length) > t.info.PieceSize(int(m.Index)) {
+		p.protocolError(protoErr("request piece %d begin %d length %d out of range", m.Index, m.Begin, m.Length))
+		return
+	}
+	ok := t.have.Has(int(m.Index)) && !p.amChoking && len(p.upQ)-p.upHead < t.s.set.MaxInRequests
+	if !ok {
+		if p.fast {
+			p.write(wire.AppendReject(p.scratch[:0], m.Index, m.Begin, m.Length))
+		}
+		return
+	}
+	if p.upHead > 0 && p.upHead == len(p.upQ) {
+		p.upQ, p.upHead = p.upQ[:0], 0
+	}
+	p.upQ = append(p.upQ, request{m.Index, m.Begin, m.Length})
+}
+
+func (p *peer) onCancel(m *wire.Message) {
+	for i := p.upHead; i < len(p.upQ); i++ {
+		r := &p.upQ[i]
+		if r.piece == m.Index && r.begin == m.Begin && r.length == m.Length {
+			r.length = 0 // tombstone: skipped by serve
+			return
+		}
+	}
+}
+
+func (p *peer) onExtHandshake(payload []byte) {
+	h, err := wire.ParseExtHandshake(payload)
+	if err != nil {
+		p.protocolError(err)
+		return
+	}
+	if h.Reqq > 0 {
+		p.reqq = h.Reqq
+	}
+	if h.V != "" {
+		p.client = h.V
+	}
+}
+
+// serve sends blocks for queued requests while the socket takes them.
+// Page-cache hits are read on the loop with RWF_NOWAIT; everything else goes
+// to a disk worker so the loop never blocks.
+func (p *peer) serve() {
+	t := p.t
+	for p.upHead < len(p.upQ) && p.c.Writable() && p.readsInFlight < t.s.set.MaxInFlightReads {
+		r := p.upQ[p.upHead]
+		p.upHead++
+		if r.length == 0 {
+			continue
+		}
+		sp := t.s.pool.Get(int(r.length))
+		if n, ok := t.st.TryReadNoWait(sp.Bytes(), int(r.piece), int64(r.begin)); ok && n == int(r.length) {
+			p.sendBlock(r.piece, r.begin, sp)
+			continue
+		}
+		sp.Release()
+		j := t.s.disk.NewJob()
+		j.Kind = storage.JobRead
+		j.Storage = t.st
+		j.Piece = int(r.piece)
+		j.Begin = int64(r.begin)
+		j.Length = int(r.length)
+		j.Poster = t.s.loop
+		j.User = p
+		j.Done = onBlockRead
+		p.readsInFlight++
+		t.s.disk.Submit(j)
+	}
+	if p.upHead == len(p.upQ) {
+		p.upQ, p.upHead = p.upQ[:0], 0
+	}
+}
+
+func onBlockRead(j *storage.Job) {
+	p := j.User.(*peer)
+	sp, err, piece, begin := j.Span, j.Err, uint32(j.Piece), uint32(j.Begin)
+	p.t.s.disk.Free(j)
+	p.readsInFlight--
+	if !p.active() || p.amChoking {
+		if sp != nil {
+			sp.Release()
+		}
+		return
+	}
+	if err != nil {
+		if sp != nil {
+			sp.Release()
+		}
+		p.t.fail(err)
+		return
+	}
+	p.sendBlock(piece, begin, sp)
+	p.serve()
+}
+
+// sendBlock queues a piece message; the block's span goes to the send queue
+// without a copy and is released once written.
+func (p *peer) sendBlock(piece, begin uint32, sp *bufpool.Span) {
+	n := sp.Len()
+	p.write(wire.AppendPieceHeader(p.scratch[:0], piece, begin, n))
+	p.c.WriteSpan(sp, sp.Bytes())
+	p.totalUp += int64(n)
+	p.secUp += int64(n)
+	p.upSinceUnchoke += int64(n)
+	p.t.totalUp += int64(n)
+	p.t.secUp += int64(n)
+}
+
+// onTick: rates, pipeline depth, timeouts, keep-alives. May disconnect p.
+func (p *peer) onTick(now time.Time) {
+	t := p.t
+	p.downRate = (p.downRate + p.secDown) / 2
+	p.upRate = (p.upRate + p.secUp) / 2
+	p.secDown, p.secUp = 0, 0
+	if p.closing || p.closed {
+		return
+	}
+	if p.stage == stHandshake {
+		if now.Sub(p.connectedAt) > t.s.set.HandshakeTimeout {
+			p.disconnect(ReasonTimeout, errHandshakeTimeout)
+		}
+		return
+	}
+	if now.Sub(p.lastRecv) > t.s.set.InactivityTimeout {
+		p.disconnect(ReasonTimeout, errInactive)
+		return
+	}
+	if len(p.outstanding) > 0 && now.Sub(p.lastPiece) > t.s.set.PieceTimeout {
+		// Snubbed: give its blocks to others, ask it again later.
+		p.abortOutstanding()
+		p.queueDepth = minQueueDepth
+		t.requestFromAll()
+	}
+	if t.isSeed() && p.peerSeed() {
+		p.disconnect(ReasonRedundant, nil)
+		return
+	}
+	// Pipeline depth covers RequestQueueTime of download at the measured rate.
+	if p.downRate > 0 {
+		d := int(p.downRate * int64(t.s.set.RequestQueueTime) / int64(time.Second) / wire.BlockSize)
+		d = max(d, minQueueDepth, initialQueueDepth)
+		d = min(d, t.s.set.MaxOutRequests)
+		if p.reqq > 0 {
+			d = min(d, p.reqq)
+		}
+		p.queueDepth = d
+		p.wantFill = true
+	}
+	if now.Sub(p.lastSend) > t.s.set.KeepAliveInterval {
+		p.write(wire.AppendKeepAlive(p.scratch[:0]))
+	}
+	if p.wantFill {
+		p.wantFill = false
+		p.fillRequests()
+	}
+}
+
+var (
+	errHandshakeTimeout = errors.New("handshake timed out")
+	errInactive         = errors.New("no data received within the inactivity timeout")
+)
+
+// clientFromPeerID decodes Azureus-style peer ids ("-LT2080-...").
+func clientFromPeerID(id [20]byte) string {
+	if id[0] == '-' && id[7] == '-' {
+		return string(id[1:7])
+	}
+	return ""
+}

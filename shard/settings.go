@@ -1,0 +1,90 @@
+package shard
+
+import "time"
+
+// Settings are the engine's tunables. The zero value of a field means its
+// default (see Defaults); the session fills them in once.
+type Settings struct {
+	// MaxConnsPerTorrent bounds peer connections (both directions) of one torrent.
+	MaxConnsPerTorrent int
+	// MaxConns bounds peer connections of the whole session.
+	MaxConns int
+	// UnchokeSlots is the number of regular upload slots per torrent
+	// (libtorrent's unchoke_slots_limit, default 8).
+	UnchokeSlots int
+	// MaxOutRequests caps our request pipeline to one peer (libtorrent's
+	// max_out_request_queue, 500).
+	MaxOutRequests int
+	// MaxInRequests caps the requests a peer may queue with us; advertised as
+	// "reqq" (libtorrent's max_allowed_in_request_queue, 2000).
+	MaxInRequests int
+	// RequestQueueTime is how many seconds of download the pipeline should
+	// cover at the measured rate (libtorrent's request_queue_time, 3 s).
+	RequestQueueTime time.Duration
+	// HandshakeTimeout bounds the time from connect to a complete handshake.
+	HandshakeTimeout time.Duration
+	// PieceTimeout: a peer that has outstanding requests and sends no block for
+	// this long has its requests cancelled and re-picked from others.
+	PieceTimeout time.Duration
+	// InactivityTimeout: a peer that sends nothing for this long is dropped.
+	InactivityTimeout time.Duration
+	// KeepAliveInterval: we send a keep-alive when we have sent nothing for this long.
+	KeepAliveInterval time.Duration
+	// ConnectTimeout bounds outgoing connection attempts.
+	ConnectTimeout time.Duration
+	// MaxInFlightReads bounds the disk reads outstanding for one peer's requests.
+	MaxInFlightReads int
+	// ClientName is sent as "v" in the extension handshake.
+	ClientName string
+	// ListenPort is advertised as "p" in the extension handshake (0 = omit).
+	ListenPort int
+}
+
+// Defaults returns libtorrent-like defaults.
+func Defaults() Settings {
+	return Settings{
+		MaxConnsPerTorrent: 200,
+		MaxConns:           4000,
+		UnchokeSlots:       8,
+		MaxOutRequests:     500,
+		MaxInRequests:      2000,
+		RequestQueueTime:   3 * time.Second,
+		HandshakeTimeout:   10 * time.Second,
+		PieceTimeout:       20 * time.Second,
+		InactivityTimeout:  120 * time.Second,
+		KeepAliveInterval:  60 * time.Second,
+		ConnectTimeout:     10 * time.Second,
+		MaxInFlightReads:   64,
+		ClientName:         "shardtorrent/0.1",
+	}
+}
+
+// fill replaces zero fields with defaults.
+func (s *Settings) fill() {
+	d := Defaults()
+	set := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setD := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	set(&s.MaxConnsPerTorrent, d.MaxConnsPerTorrent)
+	set(&s.MaxConns, d.MaxConns)
+	set(&s.UnchokeSlots, d.UnchokeSlots)
+	set(&s.MaxOutRequests, d.MaxOutRequests)
+	set(&s.MaxInRequests, d.MaxInRequests)
+	set(&s.MaxInFlightReads, d.MaxInFlightReads)
+	setD(&s.RequestQueueTime, d.RequestQueueTime)
+	setD(&s.HandshakeTimeout, d.HandshakeTimeout)
+	setD(&s.PieceTimeout, d.PieceTimeout)
+	setD(&s.InactivityTimeout, d.InactivityTimeout)
+	setD(&s.KeepAliveInterval, d.KeepAliveInterval)
+	setD(&s.ConnectTimeout, d.ConnectTimeout)
+	if s.ClientName == "" {
+		s.ClientName = d.ClientName
+	}
+}

@@ -1,0 +1,179 @@
+package shard
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/shardtorrent/shardtorrent/bufpool"
+	"github.com/shardtorrent/shardtorrent/loop"
+	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/storage"
+)
+
+// AlertSink receives the alerts a shard posts. It is shared by every shard
+// and must be safe for concurrent use.
+type AlertSink interface {
+	Post(a plugin.Alert)
+	// Wants reports whether alerts of category c are queued at all, so the
+	// shard can skip building alerts nobody reads.
+	Wants(c plugin.Category) bool
+}
+
+// Config wires a shard to its loop and to the session's shared services.
+type Config struct {
+	ID       int
+	Loop     *loop.Loop
+	Disk     *storage.Disk
+	Pool     *bufpool.Pool
+	Alerts   AlertSink
+	PeerID   [20]byte
+	Settings Settings
+	// Conns counts peer connections across the whole session (shared by
+	// every shard) to enforce Settings.MaxConns.
+	Conns *atomic.Int64
+	// Seed seeds the shard's random source (piece picking tie-breaks,
+	// optimistic unchoke); tests pass a fixed one.
+	Seed uint64
+}
+
+// tickInterval is the shard's housekeeping period: rates, timeouts, the
+// choker and connection attempts run from it.
+const tickInterval = time.Second
+
+// Shard is one event loop's set of torrents.
+type Shard struct {
+	id       int
+	loop     *loop.Loop
+	disk     *storage.Disk
+	pool     *bufpool.Pool
+	alerts   AlertSink
+	peerID   [20]byte
+	set      Settings
+	conns    *atomic.Int64
+	rng      *rand.Rand
+	torrents map[[20]byte]*Torrent // by wire info-hash; owned by the loop
+	ticks    int
+	closed   bool
+	tick     *loop.Timer
+}
+
+// New creates a shard. Its loop must be running (or about to run); New
+// schedules the shard's tick on it.
+func New(cfg Config) *Shard {
+	cfg.Settings.fill()
+	if cfg.Pool == nil {
+		cfg.Pool = bufpool.Default
+	}
+	if cfg.Conns == nil {
+		cfg.Conns = new(atomic.Int64)
+	}
+	s := &Shard{
+		id:       cfg.ID,
+		loop:     cfg.Loop,
+		disk:     cfg.Disk,
+		pool:     cfg.Pool,
+		alerts:   cfg.Alerts,
+		peerID:   cfg.PeerID,
+		set:      cfg.Settings,
+		conns:    cfg.Conns,
+		rng:      rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.ID)+0x9e3779b97f4a7c15)),
+		torrents: make(map[[20]byte]*Torrent),
+	}
+	s.loop.Post(func(any) { s.tick = s.loop.AfterFunc(tickInterval, shardTick, s) }, nil)
+	return s
+}
+
+// ID is the shard's index.
+func (s *Shard) ID() int { return s.id }
+
+// Loop returns the shard's event loop. Safe from any goroutine.
+func (s *Shard) Loop() *loop.Loop { return s.loop }
+
+// Settings returns the shard's settings. Loop only.
+func (s *Shard) Settings() Settings { return s.set }
+
+// Torrent returns the torrent with wire info-hash ih, or nil. Loop only.
+func (s *Shard) Torrent(ih [20]byte) *Torrent { return s.torrents[ih] }
+
+// Torrents returns every torrent of the shard. Loop only.
+func (s *Shard) Torrents() []*Torrent {
+	out := make([]*Torrent, 0, len(s.torrents))
+	for _, t := range s.torrents {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (s *Shard) post(a plugin.Alert) {
+	if s.alerts != nil {
+		s.alerts.Post(a)
+	}
+}
+
+func (s *Shard) wants(c plugin.Category) bool {
+	return s.alerts != nil && s.alerts.Wants(c)
+}
+
+func shardTick(arg any) {
+	s := arg.(*Shard)
+	if s.closed {
+		return
+	}
+	s.ticks++
+	now := s.loop.Now()
+	for _, t := range s.torrents {
+		t.onTick(now)
+	}
+	s.tick.Reset(tickInterval)
+}
+
+// Close disconnects every peer and closes every torrent's storage. Loop only.
+func (s *Shard) Close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	if s.tick != nil {
+		s.tick.Stop()
+	}
+	for _, t := range s.torrents {
+		t.shutdown(ReasonShutdown)
+	}
+}
+
+// AdoptIncoming takes an incoming connection whose handshake prefix was read
+// on another loop (or this one) and attaches it to the torrent with wire
+// info-hash ih. pending holds every byte read so far, starting with the
+// peer's handshake. Loop only.
+func (s *Shard) AdoptIncoming(fd int, pending []byte, ih [20]byte, remote netip.AddrPort) error {
+	t := s.torrents[ih]
+	if t == nil || t.removed {
+		closeFd(fd)
+		return ErrUnknownTorrent
+	}
+	if !t.acceptsConnection() || !s.reserveConn() {
+		closeFd(fd)
+		return ErrConnLimit
+	}
+	p := t.newPeer(remote, false)
+	c, err := s.loop.Adopt(fd, pending, p)
+	if err != nil {
+		s.conns.Add(-1)
+		t.forgetPeer(p)
+		closeFd(fd)
+		return err
+	}
+	p.c = c
+	return nil
+}
+
+// reserveConn counts one more connection against the session limit.
+func (s *Shard) reserveConn() bool {
+	if s.conns.Add(1) > int64(s.set.MaxConns) {
+		s.conns.Add(-1)
+		return false
+	}
+	return true
+}

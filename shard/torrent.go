@@ -1,0 +1,729 @@
+package shard
+
+import (
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/shardtorrent/shardtorrent/bitfield"
+	"github.com/shardtorrent/shardtorrent/choker"
+	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/picker"
+	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/storage"
+	"github.com/shardtorrent/shardtorrent/wire"
+)
+
+// AddParams describe a torrent to add to a shard.
+type AddParams struct {
+	Info     *metainfo.Info
+	InfoHash metainfo.InfoHash
+	SavePath string
+	// SeedMode trusts that every piece is on disk and skips the check.
+	SeedMode bool
+	Paused   bool
+	// Peers are connected to as soon as the torrent can use them.
+	Peers    []netip.AddrPort
+	UserData any
+}
+
+// Intervals of the choker, in shard ticks (seconds), as libtorrent's
+// unchoke_interval (15 s) and optimistic_unchoke_interval (30 s).
+const (
+	unchokeEvery    = 15
+	optimisticEvery = 30
+	// maxCandidates bounds the peer list of one torrent (addresses we may dial).
+	maxCandidates = 4000
+	// maxConnectsPerTick bounds new outgoing connection attempts per torrent per tick.
+	maxConnectsPerTick = 32
+)
+
+// candidate is an address we know for a torrent and may connect to.
+type candidate struct {
+	addr      netip.AddrPort
+	connected bool // an outgoing connection exists or is being made
+	fails     int
+	nextTry   time.Time
+}
+
+// pieceBuf holds the received blocks of a piece until it is hashed and written.
+type pieceBuf struct {
+	blocks []storage.BlockRef
+	got    int
+}
+
+// Torrent is one torrent's runtime state. Owned by its shard's loop.
+type Torrent struct {
+	s        *Shard
+	info     *metainfo.Info
+	ih       metainfo.InfoHash
+	wireIH   [20]byte
+	savePath string
+	user     any
+	st       *storage.Storage
+	pk       *picker.Picker
+	have     *bitfield.Bitfield
+	hashes   [][20]byte
+	state    plugin.TorrentState
+	paused   bool
+	removed  bool
+	err      error
+	checking bool
+
+	peers      []*peer // every connection, including those still handshaking
+	nextPeerID uint32
+	cands      map[netip.AddrPort]*candidate
+
+	downloading map[uint32]*pieceBuf
+	freeBufs    []*pieceBuf
+	pickBuf     []picker.Block // scratch for Pick
+	choker      *choker.Choker
+	chokeScratch
+	ticks int
+
+	// payload counters: totals and the bytes of the current second
+	totalDown, totalUp int64
+	secDown, secUp     int64
+	downRate, upRate   int64
+
+	onFinishedOnce bool
+}
+
+type chokeScratch struct {
+	cpeers  []choker.Peer
+	unchoke []choker.Peer
+	choke   []choker.Peer
+}
+
+// AddTorrent adds a torrent to the shard and starts checking or seeding it.
+// Loop only.
+func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
+	ih := p.InfoHash.Short()
+	if _, dup := s.torrents[ih]; dup {
+		return nil, ErrDuplicate
+	}
+	info := p.Info
+	layout := storage.Layout{PieceLength: info.PieceLength, TotalLength: info.TotalLength}
+	for _, f := range info.Files {
+		layout.Files = append(layout.Files, storage.FileSpec{
+			Path:   filepath.Join(f.Path...),
+			Length: f.Length,
+			Pad:    strings.Contains(f.Attr, "p"),
+		})
+	}
+	st, err := storage.Open(p.SavePath, layout)
+	if err != nil {
+		return nil, err
+	}
+	t := &Torrent{
+		s:           s,
+		info:        info,
+		ih:          p.InfoHash,
+		wireIH:      ih,
+		savePath:    p.SavePath,
+		user:        p.UserData,
+		st:          st,
+		pk:          picker.New(info.NumPieces(), info.PieceLength, info.TotalLength, wire.BlockSize, s.rng),
+		have:        bitfield.New(info.NumPieces()),
+		paused:      p.Paused,
+		cands:       make(map[netip.AddrPort]*candidate),
+		downloading: make(map[uint32]*pieceBuf),
+		choker: choker.New(choker.Config{
+			Slots:      s.set.UnchokeSlots,
+			PieceQuota: 20 * info.PieceLength,
+		}),
+	}
+	t.hashes = make([][20]byte, len(info.Pieces))
+	for i, h := range info.Pieces {
+		t.hashes[i] = h
+	}
+	s.torrents[ih] = t
+	for _, a := range p.Peers {
+		t.AddPeer(a)
+	}
+	s.post(&plugin.TorrentAddedAlert{TorrentAlert: t.alertBase()})
+	if p.SeedMode {
+		for i := 0; i < info.NumPieces(); i++ {
+			t.pk.SetHave(i)
+			t.have.Set(i)
+		}
+		t.setState(plugin.StateSeeding)
+		t.onFinishedOnce = true
+		t.connectMore(s.loop.Now())
+	} else {
+		t.startCheck()
+	}
+	return t, nil
+}
+
+func (t *Torrent) alertBase() plugin.TorrentAlert {
+	return plugin.TorrentAlert{InfoHash: t.ih, Torrent: t.info.Name}
+}
+
+// InfoHash returns the torrent's info-hash. Loop only.
+func (t *Torrent) InfoHash() metainfo.InfoHash { return t.ih }
+
+// Info returns the torrent's metadata. Loop only.
+func (t *Torrent) Info() *metainfo.Info { return t.info }
+
+// UserData returns the value given in AddParams. Loop only.
+func (t *Torrent) UserData() any { return t.user }
+
+func (t *Torrent) setState(st plugin.TorrentState) {
+	if t.state == st {
+		return
+	}
+	from := t.state
+	t.state = st
+	if from != 0 {
+		t.s.post(&plugin.StateChangedAlert{TorrentAlert: t.alertBase(), From: from, To: st})
+	}
+}
+
+// startCheck hashes whatever data is already on disk.
+func (t *Torrent) startCheck() {
+	t.setState(plugin.StateCheckingFiles)
+	t.checking = true
+	j := t.s.disk.NewJob()
+	j.Kind = storage.JobCheck
+	j.Storage = t.st
+	j.Hashes = t.hashes
+	j.Poster = t.s.loop
+	j.User = t
+	j.Done = onCheckDone
+	t.s.disk.Submit(j)
+}
+
+func onCheckDone(j *storage.Job) {
+	t := j.User.(*Torrent)
+	have, err := j.Have, j.Err
+	t.s.disk.Free(j)
+	t.checking = false
+	if t.removed {
+		return
+	}
+	if err != nil && !errors.Is(err, storage.ErrMissing) {
+		t.fail(err)
+		return
+	}
+	n := 0
+	for i, ok := range have {
+		if ok {
+			t.pk.SetHave(i)
+			t.have.Set(i)
+			n++
+		}
+	}
+	t.s.post(&plugin.TorrentCheckedAlert{TorrentAlert: t.alertBase(), Have: n, Total: t.info.NumPieces()})
+	if t.pk.Complete() {
+		t.setState(plugin.StateSeeding)
+		t.onFinishedOnce = true
+		_ = t.st.CreateEmptyFiles()
+	} else {
+		t.setState(plugin.StateDownloading)
+	}
+	// Peers that connected while we were checking saw an empty bitfield;
+	// tell them what we have now.
+	for _, p := range t.peers {
+		if p.active() {
+			for i := 0; i < t.info.NumPieces(); i++ {
+				if t.have.Has(i) {
+					p.sendHave(uint32(i))
+				}
+			}
+			p.updateInterest()
+		}
+	}
+	t.connectMore(t.s.loop.Now())
+}
+
+// fail stops the torrent after an unrecoverable error (disk full, I/O).
+func (t *Torrent) fail(err error) {
+	t.err = err
+	t.s.post(&plugin.TorrentErrorAlert{TorrentAlert: t.alertBase(), Err: err})
+	t.pauseInternal()
+}
+
+// AddPeer adds an address to the torrent's peer list; the torrent connects to
+// it when it has room. Loop only.
+func (t *Torrent) AddPeer(a netip.AddrPort) {
+	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	if !a.IsValid() || a.Port() == 0 {
+		return
+	}
+	if _, ok := t.cands[a]; ok {
+		return
+	}
+	if len(t.cands) >= maxCandidates {
+		return
+	}
+	t.cands[a] = &candidate{addr: a}
+	if !t.checking && !t.paused && t.s.loop != nil {
+		t.connectMore(t.s.loop.Now())
+	}
+}
+
+func (t *Torrent) acceptsConnection() bool {
+	return !t.paused && !t.removed && len(t.peers) < t.s.set.MaxConnsPerTorrent
+}
+
+// wantPeers reports whether the torrent looks for more connections.
+func (t *Torrent) wantPeers() bool {
+	if t.paused || t.removed || t.checking {
+		return false
+	}
+	// A seed does not dial out: leechers come to it. It still accepts.
+	return !t.isSeed()
+}
+
+func (t *Torrent) isSeed() bool { return t.pk.Complete() }
+
+func (t *Torrent) connectMore(now time.Time) {
+	if !t.wantPeers() {
+		return
+	}
+	n := 0
+	for _, c := range t.cands {
+		if len(t.peers) >= t.s.set.MaxConnsPerTorrent || n >= maxConnectsPerTick {
+			return
+		}
+		if c.connected || now.Before(c.nextTry) {
+			continue
+		}
+		if !t.s.reserveConn() {
+			return
+		}
+		p := t.newPeer(c.addr, true)
+		p.cand = c
+		c.connected = true
+		conn, err := t.s.loop.Dial(c.addr, t.s.set.ConnectTimeout, p)
+		if err != nil {
+			t.s.conns.Add(-1)
+			t.forgetPeer(p)
+			c.connected = false
+			c.fails++
+			c.nextTry = now.Add(backoff(c.fails))
+			continue
+		}
+		p.c = conn
+		n++
+	}
+}
+
+// backoff is the wait before redialling a peer that failed n times.
+func backoff(n int) time.Duration {
+	d := 5 * time.Second << min(n-1, 6)
+	return d
+}
+
+func (t *Torrent) newPeer(addr netip.AddrPort, outgoing bool) *peer {
+	t.nextPeerID++
+	p := &peer{
+		t:           t,
+		pid:         picker.Peer(t.nextPeerID),
+		addr:        addr,
+		outgoing:    outgoing,
+		amChoking:   true,
+		peerChoking: true,
+		connectedAt: t.s.loop.Now(),
+		queueDepth:  initialQueueDepth,
+	}
+	p.lastRecv = p.connectedAt
+	p.lastSend = p.connectedAt
+	p.dec.MaxLen = maxMessageLen(t.info.NumPieces())
+	t.peers = append(t.peers, p)
+	return p
+}
+
+// maxMessageLen allows a bitfield for this torrent plus headroom, and at
+// least a 128 KiB block plus header.
+func maxMessageLen(numPieces int) uint32 {
+	n := uint32((numPieces+7)/8 + 1)
+	if n < 1<<17+13 {
+		n = 1<<17 + 13
+	}
+	return n
+}
+
+// forgetPeer removes p from the torrent's lists (it is closed or was never opened).
+func (t *Torrent) forgetPeer(p *peer) {
+	for i, q := range t.peers {
+		if q == p {
+			last := len(t.peers) - 1
+			t.peers[i] = t.peers[last]
+			t.peers[last] = nil
+			t.peers = t.peers[:last]
+			break
+		}
+	}
+	if p.cand != nil {
+		p.cand.connected = false
+	}
+}
+
+// onTick runs once a second: rates, timeouts, the choker, new connections.
+func (t *Torrent) onTick(now time.Time) {
+	t.ticks++
+	t.downRate = (t.downRate + t.secDown) / 2
+	t.upRate = (t.upRate + t.secUp) / 2
+	t.secDown, t.secUp = 0, 0
+	for i := 0; i < len(t.peers); i++ {
+		p := t.peers[i]
+		p.onTick(now)
+		if i < len(t.peers) && t.peers[i] != p {
+			i-- // p was removed and another peer moved into its slot
+		}
+	}
+	if t.paused || t.removed {
+		return
+	}
+	if t.ticks%unchokeEvery == 0 {
+		t.runChoker(now)
+	}
+	if t.ticks%optimisticEvery == 0 {
+		t.runOptimistic(now)
+	}
+	t.connectMore(now)
+}
+
+func (t *Torrent) activeChokerPeers() []choker.Peer {
+	t.cpeers = t.cpeers[:0]
+	for _, p := range t.peers {
+		if p.active() {
+			t.cpeers = append(t.cpeers, p)
+		}
+	}
+	return t.cpeers
+}
+
+func (t *Torrent) runChoker(now time.Time) {
+	peers := t.activeChokerPeers()
+	t.unchoke, t.choke = t.choker.Regular(peers, t.isSeed(), now, t.unchoke[:0], t.choke[:0])
+	for _, cp := range t.choke {
+		cp.(*peer).choke()
+	}
+	for _, cp := range t.unchoke {
+		cp.(*peer).unchoke()
+	}
+}
+
+func (t *Torrent) runOptimistic(now time.Time) {
+	peers := t.activeChokerPeers()
+	t.unchoke = t.choker.Optimistic(peers, now, nil, t.s.rng, t.unchoke[:0])
+	for _, cp := range t.unchoke {
+		p := cp.(*peer)
+		p.lastOptimistic = now
+		p.unchoke()
+	}
+}
+
+// unchokedCount counts peers we do not choke and that use a slot.
+func (t *Torrent) unchokedCount() int {
+	n := 0
+	for _, p := range t.peers {
+		if p.active() && !p.amChoking {
+			n++
+		}
+	}
+	return n
+}
+
+// maybeUnchoke gives a newly interested peer a free slot at once instead of
+// making it wait for the next choker round, as libtorrent does.
+func (t *Torrent) maybeUnchoke(p *peer) {
+	if p.amChoking && p.peerInterested && t.unchokedCount() < t.s.set.UnchokeSlots+1 {
+		p.unchoke()
+	}
+}
+
+// getPieceBuf returns the buffer collecting blocks of piece.
+func (t *Torrent) getPieceBuf(piece uint32) *pieceBuf {
+	if pb := t.downloading[piece]; pb != nil {
+		return pb
+	}
+	var pb *pieceBuf
+	if n := len(t.freeBufs); n > 0 {
+		pb = t.freeBufs[n-1]
+		t.freeBufs = t.freeBufs[:n-1]
+	} else {
+		pb = &pieceBuf{}
+	}
+	nb := t.pk.BlocksInPiece(int(piece))
+	if cap(pb.blocks) < nb {
+		pb.blocks = make([]storage.BlockRef, nb)
+	}
+	pb.blocks = pb.blocks[:nb]
+	pb.got = 0
+	t.downloading[piece] = pb
+	return pb
+}
+
+// dropPieceBuf releases any blocks still held and recycles the buffer.
+func (t *Torrent) dropPieceBuf(piece uint32) {
+	pb := t.downloading[piece]
+	if pb == nil {
+		return
+	}
+	delete(t.downloading, piece)
+	for i := range pb.blocks {
+		if pb.blocks[i].Span != nil {
+			pb.blocks[i].Span.Release()
+		}
+		pb.blocks[i] = storage.BlockRef{}
+	}
+	pb.got = 0
+	t.freeBufs = append(t.freeBufs, pb)
+}
+
+// pieceComplete hands a fully received piece to a disk worker, which hashes
+// it and writes it when it passes.
+func (t *Torrent) pieceComplete(piece uint32) {
+	pb := t.downloading[piece]
+	delete(t.downloading, piece)
+	j := t.s.disk.NewJob()
+	j.Kind = storage.JobWritePiece
+	j.Storage = t.st
+	j.Piece = int(piece)
+	j.Blocks = append(j.Blocks[:0], pb.blocks...)
+	j.Hash = t.hashes[piece]
+	j.Poster = t.s.loop
+	j.User = t
+	j.Done = onPieceWritten
+	for i := range pb.blocks {
+		pb.blocks[i] = storage.BlockRef{}
+	}
+	pb.got = 0
+	t.freeBufs = append(t.freeBufs, pb)
+	t.s.disk.Submit(j)
+}
+
+func onPieceWritten(j *storage.Job) {
+	t := j.User.(*Torrent)
+	piece, pass, err := j.Piece, j.Pass, j.Err
+	t.s.disk.Free(j)
+	if t.removed {
+		return
+	}
+	if err != nil {
+		t.pk.PieceFailed(piece)
+		t.fail(err)
+		return
+	}
+	if !pass {
+		t.pk.PieceFailed(piece)
+		t.s.post(&plugin.HashFailedAlert{TorrentAlert: t.alertBase(), Piece: piece})
+		t.requestFromAll()
+		return
+	}
+	t.pk.PiecePassed(piece)
+	t.have.Set(piece)
+	for _, p := range t.peers {
+		if p.active() {
+			p.sendHave(uint32(piece))
+		}
+	}
+	if t.s.wants(plugin.CategoryPieceProgress) {
+		t.s.post(&plugin.PieceFinishedAlert{TorrentAlert: t.alertBase(), Piece: piece})
+	}
+	if t.pk.Complete() {
+		t.finished()
+		return
+	}
+	// Interest may have ended for peers whose only useful piece was this one.
+	for _, p := range t.peers {
+		if p.active() && p.amInterested {
+			p.updateInterest()
+		}
+	}
+}
+
+// requestFromAll refills every peer's pipeline (after a failed piece made
+// blocks pickable again).
+func (t *Torrent) requestFromAll() {
+	for _, p := range t.peers {
+		if p.active() {
+			p.fillRequests()
+		}
+	}
+}
+
+// finished runs once when the last wanted piece passes.
+func (t *Torrent) finished() {
+	if err := t.st.CreateEmptyFiles(); err != nil {
+		t.fail(err)
+		return
+	}
+	t.setState(plugin.StateSeeding)
+	if !t.onFinishedOnce {
+		t.onFinishedOnce = true
+		t.s.post(&plugin.TorrentFinishedAlert{TorrentAlert: t.alertBase()})
+	}
+	for i := 0; i < len(t.peers); i++ {
+		p := t.peers[i]
+		if !p.active() {
+			continue
+		}
+		p.updateInterest()
+		if p.peerSeed() {
+			// OnClose runs after this callback, so p stays in t.peers until then.
+			p.disconnect(ReasonRedundant, nil)
+		}
+	}
+}
+
+// Pause disconnects every peer and stops connecting. Loop only.
+func (t *Torrent) Pause() {
+	if t.paused {
+		return
+	}
+	t.pauseInternal()
+}
+
+func (t *Torrent) pauseInternal() {
+	t.paused = true
+	t.disconnectAll(ReasonTorrentStop)
+	t.s.post(&plugin.TorrentPausedAlert{TorrentAlert: t.alertBase()})
+}
+
+// Resume undoes Pause. Loop only.
+func (t *Torrent) Resume() {
+	if !t.paused {
+		return
+	}
+	t.paused = false
+	t.err = nil
+	t.s.post(&plugin.TorrentResumedAlert{TorrentAlert: t.alertBase()})
+	t.connectMore(t.s.loop.Now())
+}
+
+// disconnectAll closes every connection. The loop runs each OnClose after
+// the current callback, so the list is copied first.
+func (t *Torrent) disconnectAll(r DisconnectReason) {
+	ps := append([]*peer(nil), t.peers...)
+	for _, p := range ps {
+		p.disconnect(r, nil)
+	}
+}
+
+// Remove disconnects the torrent's peers, closes its files and forgets it.
+// Loop only.
+func (t *Torrent) Remove() {
+	if t.removed {
+		return
+	}
+	t.shutdown(ReasonTorrentStop)
+	delete(t.s.torrents, t.wireIH)
+	t.s.post(&plugin.TorrentRemovedAlert{TorrentAlert: t.alertBase()})
+}
+
+func (t *Torrent) shutdown(r DisconnectReason) {
+	t.removed = true
+	t.disconnectAll(r)
+	for piece := range t.downloading {
+		t.dropPieceBuf(piece)
+	}
+	_ = t.st.Close()
+}
+
+// Status is a snapshot of a torrent's state.
+type Status struct {
+	Name          string
+	InfoHash      metainfo.InfoHash
+	SavePath      string
+	State         plugin.TorrentState
+	Paused        bool
+	Err           error
+	Progress      float64 // 0..1, by pieces
+	Pieces        int     // pieces we have
+	NumPieces     int
+	TotalWanted   int64
+	TotalDone     int64
+	DownloadRate  int64 // payload bytes/s
+	UploadRate    int64
+	TotalDownload int64 // payload bytes this session
+	TotalUpload   int64
+	NumPeers      int // connections that completed the handshake
+	NumSeeds      int
+	NumConnecting int
+	NumCandidates int
+}
+
+// Status returns a snapshot. Loop only.
+func (t *Torrent) Status() Status {
+	st := Status{
+		Name:          t.info.Name,
+		InfoHash:      t.ih,
+		SavePath:      t.savePath,
+		State:         t.state,
+		Paused:        t.paused,
+		Err:           t.err,
+		Pieces:        t.have.Count(),
+		NumPieces:     t.info.NumPieces(),
+		TotalWanted:   t.info.TotalLength,
+		DownloadRate:  t.downRate,
+		UploadRate:    t.upRate,
+		TotalDownload: t.totalDown,
+		TotalUpload:   t.totalUp,
+		NumCandidates: len(t.cands),
+	}
+	if st.NumPieces > 0 {
+		st.Progress = float64(st.Pieces) / float64(st.NumPieces)
+	}
+	done := int64(st.Pieces) * t.info.PieceLength
+	if t.have.Has(st.NumPieces - 1) {
+		done += t.info.PieceSize(st.NumPieces-1) - t.info.PieceLength
+	}
+	st.TotalDone = done
+	for _, p := range t.peers {
+		switch {
+		case p.active():
+			st.NumPeers++
+			if p.peerSeed() {
+				st.NumSeeds++
+			}
+		default:
+			st.NumConnecting++
+		}
+	}
+	return st
+}
+
+// PeerInfo describes one connection.
+type PeerInfo struct {
+	Addr          netip.AddrPort
+	PeerID        [20]byte
+	Client        string
+	Outgoing      bool
+	Seed          bool
+	AmChoking     bool
+	AmInterested  bool
+	PeerChoking   bool
+	PeerInterest  bool
+	DownloadRate  int64
+	UploadRate    int64
+	TotalDownload int64
+	TotalUpload   int64
+	Outstanding   int // our requests in flight
+	QueueDepth    int
+}
+
+// Peers lists the torrent's handshaken connections. Loop only.
+func (t *Torrent) Peers() []PeerInfo {
+	out := make([]PeerInfo, 0, len(t.peers))
+	for _, p := range t.peers {
+		if !p.active() {
+			continue
+		}
+		out = append(out, PeerInfo{
+			Addr: p.addr, PeerID: p.peerID, Client: p.client, Outgoing: p.outgoing,
+			Seed: p.peerSeed(), AmChoking: p.amChoking, AmInterested: p.amInterested,
+			PeerChoking: p.peerChoking, PeerInterest: p.peerInterested,
+			DownloadRate: p.downRate, UploadRate: p.upRate,
+			TotalDownload: p.totalDown, TotalUpload: p.totalUp,
+			Outstanding: len(p.outstanding), QueueDepth: p.queueDepth,
+		})
+	}
+	return out
+}
