@@ -54,7 +54,6 @@ type peer struct {
 	closed        bool // OnClose ran (or the conn never opened)
 	closing       bool // disconnect requested
 	discErr       *DisconnectError
-	gotFirst      bool // a message after the handshake arrived (bitfield must be first)
 
 	peerID   [20]byte
 	client   string
@@ -381,13 +380,9 @@ func (p *peer) handle(m *wire.Message) {
 		return
 	}
 	t := p.t
-	// Bitfield, have all and have none must come first (BEP 3, BEP 6), but
-	// extended messages may precede them: the extension handshake is sent
-	// right after the BitTorrent handshake by some clients.
-	first := !p.gotFirst
-	if m.ID != wire.Extended {
-		p.gotFirst = true
-	}
+	// BEP 3 and BEP 6 say bitfield, have all and have none come first, but
+	// real clients (aria2) send other messages before their bitfield. Like
+	// libtorrent, we accept a late one and let it replace what we knew.
 	np := uint32(t.info.NumPieces())
 	switch m.ID {
 	case wire.Choke:
@@ -417,10 +412,6 @@ func (p *peer) handle(m *wire.Message) {
 		}
 		p.onHave(int(m.Index))
 	case wire.Bitfield:
-		if !first {
-			p.protocolError(protoErr("bitfield after other messages"))
-			return
-		}
 		bf, err := bitfield.FromBytes(m.Payload, int(np))
 		if err != nil {
 			p.protocolError(err)
@@ -430,10 +421,6 @@ func (p *peer) handle(m *wire.Message) {
 	case wire.HaveAll, wire.HaveNone:
 		if !p.fast {
 			p.protocolError(protoErr("%v without the fast extension", m.ID))
-			return
-		}
-		if !first {
-			p.protocolError(protoErr("%v after other messages", m.ID))
 			return
 		}
 		bf := bitfield.New(int(np))
@@ -489,6 +476,13 @@ func (p *peer) handle(m *wire.Message) {
 
 func (p *peer) setBitfield(bf *bitfield.Bitfield, haveAll bool) {
 	t := p.t
+	// A repeated bitfield replaces the previous one's availability.
+	if p.seedCounted {
+		t.pk.RemoveSeed()
+		p.seedCounted = false
+	} else if p.bf != nil {
+		t.pk.RemovePeerBitfield(p.bf)
+	}
 	p.bf = bf
 	if haveAll {
 		p.seedCounted = true

@@ -29,7 +29,6 @@ import (
 	"github.com/shardtorrent/shardtorrent/plugin"
 )
 
-
 // multiFlag collects a repeatable string flag.
 type multiFlag []string
 
