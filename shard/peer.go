@@ -43,7 +43,7 @@ type request struct {
 // Owned by the torrent's shard loop.
 type peer struct {
 	t        *Torrent
-	c        *loop.Conn
+	c        conn
 	pid      picker.Peer
 	cand     *candidate // for outgoing connections
 	addr     netip.AddrPort
@@ -101,7 +101,7 @@ func (p *peer) peerSeed() bool {
 	return p.seedCounted || (p.bf != nil && p.bf.Len() > 0 && p.bf.All())
 }
 
-func (p *peer) now() time.Time { return p.t.s.loop.Now() }
+func (p *peer) now() time.Time { return p.t.s.now() }
 
 // choker.Peer
 
@@ -116,9 +116,33 @@ func (p *peer) IgnoreSlots() bool           { return false }
 
 // loop.Handler
 
-// OnOpen: the connection is up (dialled, or adopted after an accept). Both
+// conn is what a peer needs of its connection. *loop.Conn implements it;
+// tests drive peers through a fake that records what was written, so the
+// protocol logic runs without sockets.
+type conn interface {
+	Write(b []byte)
+	WriteSpan(s *bufpool.Span, b []byte)
+	Writable() bool
+	Close(err error)
+	RxSpan() *bufpool.Span
+	Reserve(n int)
+}
+
+// OnOpen implements loop.Handler.
+func (p *peer) OnOpen(c *loop.Conn) { p.open(c) }
+
+// OnData implements loop.Handler.
+func (p *peer) OnData(c *loop.Conn, data []byte) int { return p.data(data) }
+
+// OnWritable implements loop.Handler: the send queue drained.
+func (p *peer) OnWritable(c *loop.Conn) { p.writable() }
+
+// OnClose implements loop.Handler.
+func (p *peer) OnClose(c *loop.Conn, err error) { p.closedWith(err) }
+
+// open: the connection is up (dialled, or adopted after an accept). Both
 // sides send their handshake at once: the info-hash is known either way.
-func (p *peer) OnOpen(c *loop.Conn) {
+func (p *peer) open(c conn) {
 	p.c = c
 	p.connectedAt = p.now()
 	p.sendHandshake()
@@ -141,8 +165,8 @@ func (p *peer) write(b []byte) {
 	p.lastSend = p.now()
 }
 
-// OnData consumes complete frames from data.
-func (p *peer) OnData(c *loop.Conn, data []byte) int {
+// data consumes complete frames from data and returns how many bytes it used.
+func (p *peer) data(data []byte) int {
 	if p.closing || p.closed {
 		return len(data)
 	}
@@ -165,7 +189,7 @@ func (p *peer) OnData(c *loop.Conn, data []byte) int {
 		}
 		if k == 0 {
 			if total, ok := wire.FrameLen(data[n:]); ok && total > len(data)-n {
-				c.Reserve(total)
+				p.c.Reserve(total)
 			}
 			break
 		}
@@ -185,15 +209,14 @@ func (p *peer) OnData(c *loop.Conn, data []byte) int {
 	return n
 }
 
-// OnWritable: the send queue drained; serve waiting requests.
-func (p *peer) OnWritable(c *loop.Conn) {
+func (p *peer) writable() {
 	if p.active() {
 		p.serve()
 	}
 }
 
-// OnClose: the connection is gone, for whatever reason.
-func (p *peer) OnClose(c *loop.Conn, err error) {
+// closedWith: the connection is gone, for whatever reason. Runs once.
+func (p *peer) closedWith(err error) {
 	if p.closed {
 		return
 	}
@@ -261,7 +284,7 @@ func (p *peer) disconnect(r DisconnectReason, err error) {
 		p.c.Close(p.discErr)
 		return
 	}
-	p.OnClose(nil, p.discErr)
+	p.closedWith(p.discErr)
 }
 
 func (p *peer) protocolError(err error) {

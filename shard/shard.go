@@ -36,6 +36,8 @@ type Config struct {
 	// Seed seeds the shard's random source (piece picking tie-breaks,
 	// optimistic unchoke); tests pass a fixed one.
 	Seed uint64
+	// Clock, if set, replaces the loop's clock (tests pass a fake one).
+	Clock func() time.Time
 }
 
 // tickInterval is the shard's housekeeping period: rates, timeouts, the
@@ -57,6 +59,7 @@ type Shard struct {
 	ticks    int
 	closed   bool
 	tick     *loop.Timer
+	now      func() time.Time
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
@@ -80,6 +83,10 @@ func New(cfg Config) *Shard {
 		conns:    cfg.Conns,
 		rng:      rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.ID)+0x9e3779b97f4a7c15)),
 		torrents: make(map[[20]byte]*Torrent),
+		now:      cfg.Clock,
+	}
+	if s.now == nil {
+		s.now = s.loop.Now
 	}
 	s.loop.Post(func(any) { s.tick = s.loop.AfterFunc(tickInterval, shardTick, s) }, nil)
 	return s
@@ -121,12 +128,17 @@ func shardTick(arg any) {
 	if s.closed {
 		return
 	}
+	s.onTick()
+	s.tick.Reset(tickInterval)
+}
+
+// onTick runs the once-a-second housekeeping of every torrent.
+func (s *Shard) onTick() {
 	s.ticks++
-	now := s.loop.Now()
+	now := s.now()
 	for _, t := range s.torrents {
 		t.onTick(now)
 	}
-	s.tick.Reset(tickInterval)
 }
 
 // Close disconnects every peer and closes every torrent's storage. Loop only.
@@ -165,7 +177,9 @@ func (s *Shard) AdoptIncoming(fd int, pending []byte, ih [20]byte, remote netip.
 		closeFd(fd)
 		return err
 	}
-	p.c = c
+	if !p.closed && p.c == nil {
+		p.c = c
+	}
 	return nil
 }
 

@@ -151,7 +151,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		}
 		t.setState(plugin.StateSeeding)
 		t.onFinishedOnce = true
-		t.connectMore(s.loop.Now())
+		t.connectMore(s.now())
 	} else {
 		t.startCheck()
 	}
@@ -236,7 +236,7 @@ func onCheckDone(j *storage.Job) {
 			p.updateInterest()
 		}
 	}
-	t.connectMore(t.s.loop.Now())
+	t.connectMore(t.s.now())
 }
 
 // fail stops the torrent after an unrecoverable error (disk full, I/O).
@@ -261,7 +261,7 @@ func (t *Torrent) AddPeer(a netip.AddrPort) {
 	}
 	t.cands[a] = &candidate{addr: a}
 	if !t.checking && !t.paused && t.s.loop != nil {
-		t.connectMore(t.s.loop.Now())
+		t.connectMore(t.s.now())
 	}
 }
 
@@ -298,7 +298,7 @@ func (t *Torrent) connectMore(now time.Time) {
 		p := t.newPeer(c.addr, true)
 		p.cand = c
 		c.connected = true
-		conn, err := t.s.loop.Dial(c.addr, t.s.set.ConnectTimeout, p)
+		c2, err := t.s.loop.Dial(c.addr, t.s.set.ConnectTimeout, p)
 		if err != nil {
 			t.s.conns.Add(-1)
 			t.forgetPeer(p)
@@ -307,7 +307,9 @@ func (t *Torrent) connectMore(now time.Time) {
 			c.nextTry = now.Add(backoff(c.fails))
 			continue
 		}
-		p.c = conn
+		if p.c == nil {
+			p.c = c2
+		}
 		n++
 	}
 }
@@ -327,7 +329,7 @@ func (t *Torrent) newPeer(addr netip.AddrPort, outgoing bool) *peer {
 		outgoing:    outgoing,
 		amChoking:   true,
 		peerChoking: true,
-		connectedAt: t.s.loop.Now(),
+		connectedAt: t.s.now(),
 		queueDepth:  initialQueueDepth,
 	}
 	p.lastRecv = p.connectedAt
@@ -595,7 +597,7 @@ func (t *Torrent) Resume() {
 	t.paused = false
 	t.err = nil
 	t.s.post(&plugin.TorrentResumedAlert{TorrentAlert: t.alertBase()})
-	t.connectMore(t.s.loop.Now())
+	t.connectMore(t.s.now())
 }
 
 // disconnectAll closes every connection. The loop runs each OnClose after
