@@ -37,6 +37,9 @@ import (
 // childNodeArg, as the first argument, makes this binary run as a node.
 const childNodeArg = "__node"
 
+// ltPerf applies high_performance_seed to libtorrent peers.
+var ltPerf = true
+
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == childNodeArg {
 		os.Exit(nodecmd.Run(os.Args[2:], os.Stdout, os.Stderr))
@@ -84,6 +87,7 @@ func run() int {
 	memProfile := flag.String("memprofile", "", "write a heap profile of the harness process")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up on one transfer after this long")
+	flag.BoolVar(&ltPerf, "lt-perf", true, "apply libtorrent's high_performance_seed settings to libtorrent peers")
 	flag.Parse()
 
 	if *cpuProfile != "" {
@@ -329,7 +333,7 @@ func startSeeder(ctx context.Context, self, kind, torrent, src string) (*seederP
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	if kind == "lt" {
-		lp, err := refpeer.StartLT(ctx, refpeer.LTOptions{Mode: "seed", Torrent: torrent, SaveDir: src, ListenPort: port, Perf: true})
+		lp, err := refpeer.StartLT(ctx, refpeer.LTOptions{Mode: "seed", Torrent: torrent, SaveDir: src, ListenPort: port, Perf: ltPerf})
 		if err != nil {
 			return nil, err
 		}
@@ -365,7 +369,7 @@ func transferOnce(ctx context.Context, self, sk, lk, torrent, src, dst string, s
 		if err != nil {
 			return s, err
 		}
-		lp, err := refpeer.StartLT(ctx, refpeer.LTOptions{Mode: "leech", Torrent: torrent, SaveDir: dst, ListenPort: port, Peers: []string{sd.addr}, Perf: true})
+		lp, err := refpeer.StartLT(ctx, refpeer.LTOptions{Mode: "leech", Torrent: torrent, SaveDir: dst, ListenPort: port, Peers: []string{sd.addr}, Perf: ltPerf})
 		if err != nil {
 			return s, err
 		}

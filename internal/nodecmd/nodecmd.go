@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -56,6 +57,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		shards    = fs.Int("shards", 0, "event loops (0 = one per CPU)")
 		seedMode  = fs.Bool("seed-mode", false, "trust that the data is complete and skip the check")
 		logLevel  = fs.String("log", "info", "log level: debug, info, warn, error")
+		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile to this file")
 		peers     multiFlag
 	)
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
@@ -64,6 +66,18 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			fmt.Fprintf(stderr, "node: -cpuprofile: %v\n", err)
+			return 2
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "node: -cpuprofile: %v\n", err)
+			return 2
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
