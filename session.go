@@ -328,15 +328,18 @@ func (s *Session) Close(ctx context.Context) error {
 	return err
 }
 
+// shutdown stops the listener, then the disk workers, then the loops: the
+// disk goes first so that the completions of jobs still in flight reach
+// live loops, whose handlers release the spans those jobs carry.
 func (s *Session) shutdown() {
 	if s.ln != nil {
 		_ = s.ln.Close()
+	}
+	if s.disk != nil {
+		s.disk.Close()
 	}
 	for _, l := range s.loops {
 		_ = l.Close()
 	}
 	s.runWG.Wait()
-	if s.disk != nil {
-		s.disk.Close()
-	}
 }

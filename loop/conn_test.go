@@ -152,7 +152,9 @@ func TestWriteOrdering(t *testing.T) {
 	pool := bufpool.New()
 	pool.Poison = true
 	a := startLoop(t, Config{Pool: pool})
-	b := startLoop(t, Config{Pool: pool})
+	// b gets its own pool: each loop checks its pool when it closes, and a
+	// shared one would be checked while the other loop still holds spans.
+	b := startLoop(t, Config{})
 	const total = 4 << 20
 	var got bytes.Buffer
 	done := make(chan struct{})
