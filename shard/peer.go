@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/bitfield"
@@ -63,8 +64,11 @@ type peer struct {
 	reqq     int  // the peer's advertised request queue limit
 
 	bf          *bitfield.Bitfield
-	seedCounted bool // counted with picker.AddSeed (have all) rather than its bitfield
-	allowedFast []uint32
+	seedCounted bool               // counted with picker.AddSeed (have all) rather than its bitfield
+	allowedFast []uint32           // pieces the peer lets us request while it chokes us
+	allowedOut  []uint32           // pieces we let it request while we choke it (BEP 6)
+	afBits      *bitfield.Bitfield // scratch: allowedFast ∩ what the peer has
+	afDirty     bool
 
 	amChoking, amInterested     bool
 	peerChoking, peerInterested bool
@@ -335,6 +339,9 @@ func (p *peer) onHandshake(b []byte) error {
 	if p.extended {
 		p.sendExtHandshake()
 	}
+	if p.fast {
+		p.sendAllowedFast()
+	}
 	t.s.post(&plugin.PeerConnectedAlert{PeerAlert: p.alertBase(), Incoming: !p.outgoing})
 	return nil
 }
@@ -389,6 +396,34 @@ func (p *peer) sendBitfield() {
 	}
 }
 
+// sendAllowedFast tells a fast-extension peer which pieces it may request
+// even while we choke it: BEP 6's canonical set for its address, limited to
+// pieces we have.
+func (p *peer) sendAllowedFast() {
+	t := p.t
+	p.allowedOut = allowedFastSet(p.allowedOut[:0], p.addr.Addr(), t.wireIH, t.info.NumPieces(), allowedFastSetSize)
+	for _, i := range p.allowedOut {
+		if t.have.Has(int(i)) {
+			p.write(wire.AppendAllowedFast(p.scratch[:0], i))
+		}
+	}
+}
+
+// allowedOutHas reports whether piece is in the set we granted the peer.
+func (p *peer) allowedOutHas(piece uint32) bool {
+	for _, i := range p.allowedOut {
+		if i == piece {
+			return true
+		}
+	}
+	return false
+}
+
+// mayServe reports whether a request for piece may be answered now.
+func (p *peer) mayServe(piece uint32) bool {
+	return !p.amChoking || p.allowedOutHas(piece)
+}
+
 func (p *peer) sendHave(piece uint32) {
 	p.write(wire.AppendHave(p.scratch[:0], piece))
 }
@@ -411,6 +446,9 @@ func (p *peer) handle(m *wire.Message) {
 	case wire.Choke:
 		p.peerChoking = true
 		p.abortOutstanding()
+		if len(p.allowedFast) > 0 {
+			p.wantFill = true // allowed-fast pieces may still be requested
+		}
 	case wire.Unchoke:
 		p.peerChoking = false
 		p.wantFill = true
@@ -468,8 +506,12 @@ func (p *peer) handle(m *wire.Message) {
 			p.protocolError(protoErr("allowed fast without the fast extension"))
 			return
 		}
-		if m.Index < np && len(p.allowedFast) < 64 {
+		if m.Index < np && len(p.allowedFast) < maxAllowedFastIn && !slices.Contains(p.allowedFast, m.Index) {
 			p.allowedFast = append(p.allowedFast, m.Index)
+			p.afDirty = true
+			if p.peerChoking {
+				p.wantFill = true
+			}
 		}
 	case wire.Reject:
 		if !p.fast {
@@ -507,6 +549,7 @@ func (p *peer) setBitfield(bf *bitfield.Bitfield, haveAll bool) {
 		t.pk.RemovePeerBitfield(p.bf)
 	}
 	p.bf = bf
+	p.afDirty = true
 	if haveAll {
 		p.seedCounted = true
 		t.pk.AddSeed()
@@ -530,6 +573,7 @@ func (p *peer) onHave(i int) {
 		return
 	}
 	p.bf.Set(i)
+	p.afDirty = true
 	if !p.seedCounted {
 		t.pk.IncAvailability(i)
 	}
@@ -577,15 +621,21 @@ func (p *peer) choke() {
 	}
 	p.amChoking = true
 	p.sendSimple(wire.Choke)
-	// Requests queued while unchoked are dropped; with the fast extension we
-	// say so explicitly (BEP 6), without it the peer knows from the choke.
+	// Requests queued while unchoked are dropped, except for allowed-fast
+	// pieces; with the fast extension we say so explicitly (BEP 6), without
+	// it the peer knows from the choke.
+	kept := p.upQ[:0]
 	for i := p.upHead; i < len(p.upQ); i++ {
 		r := p.upQ[i]
-		if p.fast && r.length > 0 {
+		switch {
+		case r.length == 0:
+		case p.allowedOutHas(r.piece):
+			kept = append(kept, r)
+		case p.fast:
 			p.write(wire.AppendReject(p.scratch[:0], r.piece, r.begin, r.length))
 		}
 	}
-	p.upQ, p.upHead = p.upQ[:0], 0
+	p.upQ, p.upHead = kept, 0
 }
 
 func (p *peer) unchoke() {
@@ -619,14 +669,22 @@ func (p *peer) removeOutstanding(b picker.Block) bool {
 // fillRequests tops up the request pipeline from the picker.
 func (p *peer) fillRequests() {
 	t := p.t
-	if !p.active() || !p.amInterested || p.peerChoking || t.checking || t.paused {
+	if !p.active() || !p.amInterested || t.checking || t.paused {
 		return
 	}
 	want := p.queueDepth - len(p.outstanding)
 	if want <= 0 {
 		return
 	}
-	blocks := t.pk.Pick(t.pickBuf[:0], p.pid, p.bf, p.seedCounted, want)
+	has, seed := p.bf, p.seedCounted
+	if p.peerChoking {
+		// Choked: only the pieces the peer allows fast (BEP 6).
+		if len(p.allowedFast) == 0 {
+			return
+		}
+		has, seed = p.allowedFastBits(), false
+	}
+	blocks := t.pk.Pick(t.pickBuf[:0], p.pid, has, seed, want)
 	for _, b := range blocks {
 		p.write(wire.AppendRequest(p.scratch[:0], b.Piece, b.Begin, b.Length))
 		p.outstanding = append(p.outstanding, b)
@@ -635,6 +693,26 @@ func (p *peer) fillRequests() {
 		p.lastPiece = p.now()
 	}
 	t.pickBuf = blocks[:0]
+}
+
+// allowedFastBits returns the pieces we may request while choked: the
+// peer's allowed-fast set intersected with what it has.
+func (p *peer) allowedFastBits() *bitfield.Bitfield {
+	if p.afBits == nil || p.afDirty {
+		n := p.t.info.NumPieces()
+		if p.afBits == nil {
+			p.afBits = bitfield.New(n)
+		} else {
+			p.afBits.ClearAll()
+		}
+		for _, i := range p.allowedFast {
+			if p.peerSeed() || (p.bf != nil && p.bf.Has(int(i))) {
+				p.afBits.Set(int(i))
+			}
+		}
+		p.afDirty = false
+	}
+	return p.afBits
 }
 
 func (p *peer) onPiece(m *wire.Message) {
@@ -698,7 +776,7 @@ func (p *peer) onRequest(m *wire.Message) {
 		p.protocolError(protoErr("request piece %d begin %d length %d out of range", m.Index, m.Begin, m.Length))
 		return
 	}
-	ok := t.have.Has(int(m.Index)) && !p.amChoking && len(p.upQ)-p.upHead < t.s.set.MaxInRequests
+	ok := t.have.Has(int(m.Index)) && p.mayServe(m.Index) && len(p.upQ)-p.upHead < t.s.set.MaxInRequests
 	if !ok {
 		if p.fast {
 			p.write(wire.AppendReject(p.scratch[:0], m.Index, m.Begin, m.Length))
@@ -774,7 +852,7 @@ func onBlockRead(j *storage.Job) {
 	sp, err, piece, begin := j.Span, j.Err, uint32(j.Piece), uint32(j.Begin)
 	p.t.s.disk.Free(j)
 	p.readsInFlight--
-	if !p.active() || p.amChoking {
+	if !p.active() || !p.mayServe(piece) {
 		if sp != nil {
 			sp.Release()
 		}
