@@ -673,9 +673,13 @@ func (p *peer) fillRequests() {
 		return
 	}
 	want := p.queueDepth - len(p.outstanding)
+	if p.reqq > 0 {
+		want = min(want, p.reqq-len(p.outstanding))
+	}
 	if want <= 0 {
 		return
 	}
+	wasEmpty := len(p.outstanding) == 0
 	has, seed := p.bf, p.seedCounted
 	if p.peerChoking {
 		// Choked: only the pieces the peer allows fast (BEP 6).
@@ -689,7 +693,9 @@ func (p *peer) fillRequests() {
 		p.write(wire.AppendRequest(p.scratch[:0], b.Piece, b.Begin, b.Length))
 		p.outstanding = append(p.outstanding, b)
 	}
-	if len(p.outstanding) > 0 && p.lastPiece.Before(p.connectedAt) {
+	// The piece timer runs from the first request of a new pipeline, so a
+	// peer is not timed out for the time it had nothing to send.
+	if wasEmpty && len(p.outstanding) > 0 {
 		p.lastPiece = p.now()
 	}
 	t.pickBuf = blocks[:0]
@@ -902,10 +908,16 @@ func (p *peer) onTick(now time.Time) {
 		return
 	}
 	if len(p.outstanding) > 0 && now.Sub(p.lastPiece) > t.s.set.PieceTimeout {
-		// Snubbed: give its blocks to others, ask it again later.
+		// Snubbed: give its blocks to the other peers first, then ask it
+		// again with a short pipeline.
 		p.abortOutstanding()
 		p.queueDepth = minQueueDepth
-		t.requestFromAll()
+		for _, q := range t.peers {
+			if q != p && q.active() {
+				q.fillRequests()
+			}
+		}
+		p.wantFill = true
 	}
 	if t.isSeed() && p.peerSeed() {
 		p.disconnect(ReasonRedundant, nil)
