@@ -28,6 +28,7 @@ import (
 	shardtorrent "github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/shard"
 )
 
 // multiFlag collects a repeatable string flag.
@@ -58,6 +59,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		seedMode  = fs.Bool("seed-mode", false, "trust that the data is complete and skip the check")
 		logLevel  = fs.String("log", "info", "log level: debug, info, warn, error")
 		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile to this file")
+		reportTo  = fs.String("report", "", "write a JSON report of resource use and payload counters to this file on SIGUSR1 and at exit")
+		listFile  = fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments")
+		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
 		peers     multiFlag
 	)
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
@@ -98,7 +102,16 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	// Load every torrent before starting anything, so a bad argument costs
 	// one clear line and no half-started node.
 	var metas []*metainfo.MetaInfo
-	for _, arg := range fs.Args() {
+	args = fs.Args()
+	if *listFile != "" {
+		list, err := readTorrentList(*listFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "node: -torrent-list: %v\n", err)
+			return 1
+		}
+		args = append(list, args...)
+	}
+	for _, arg := range args {
 		if strings.HasPrefix(arg, "magnet:") {
 			if _, err := metainfo.ParseMagnet(arg); err != nil {
 				fmt.Fprintf(stderr, "node: %v\n", err)
@@ -130,6 +143,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Shards:     *shards,
 		Logger:     log,
 		AlertMask:  plugin.CategoryDefault,
+		Engine:     shard.Settings{UnchokeSlots: *unchoke},
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
@@ -146,11 +160,40 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}}
+	var rep *reporter
+	if *reportTo != "" {
+		rep = &reporter{path: *reportTo, start: time.Now()}
+		rep.base.RSSBeforeAdd, rep.base.HeapBeforeAdd = currentRSS(), heapInuse()
+	}
+	addStart := time.Now()
 	for _, mi := range metas {
 		if err := n.add(ctx, mi, ""); err != nil {
 			fmt.Fprintf(stderr, "node: %s: %v\n", mi.Info.Name, err)
 			return 1
 		}
+	}
+	metas = nil // the session keeps what it needs
+	if rep != nil {
+		rep.base.AddSeconds = time.Since(addStart).Seconds()
+		rep.base.RSSAfterAdd, rep.base.HeapAfterAdd = currentRSS(), heapInuse()
+		fmt.Fprintf(stdout, "ready: %d torrents added in %.3fs\n", len(n.order), rep.base.AddSeconds)
+	}
+	// finish writes the final report (if asked for) on the way out.
+	finish := func(code int) int {
+		if rep != nil {
+			rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := rep.write(rctx, n, true); err != nil {
+				fmt.Fprintf(stderr, "node: -report: %v\n", err)
+			}
+		}
+		return code
+	}
+	var usr1 chan os.Signal
+	if rep != nil {
+		usr1 = make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
 	}
 	if *watchDir != "" {
 		n.scanWatch(ctx, *watchDir)
@@ -179,10 +222,14 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		select {
 		case <-ctx.Done():
 			fmt.Fprintln(stdout, "stopping")
-			return 0
+			return finish(0)
 		case <-alertC:
 			if code, done := n.handleAlerts(*exitDone); done {
-				return code
+				return finish(code)
+			}
+		case <-usr1:
+			if err := rep.write(ctx, n, false); err != nil {
+				fmt.Fprintf(stderr, "node: -report: %v\n", err)
 			}
 		case <-statusC:
 			n.status(ctx)

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"github.com/shardtorrent/shardtorrent/internal/nodecmd"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// many: -torrents small torrents added in seed mode (no re-hash: until the
+// engine has resume data, seed mode is how a restart skips the check), then
+// -conns load-generator connections spread over them, each fetching a few
+// blocks and then idling. Memory per torrent and per connection (RSS and
+// Go heap deltas), idle CPU, time to add every torrent.
+func (e *env) many() (*table, error) {
+	o := e.o
+	t := &table{scenario: "many",
+		title: fmt.Sprintf("many: %d torrents of %d KiB seeded (seed mode), %d connections fetching %d blocks each then idle; medians of %d runs",
+			o.torrents, o.torrentSize>>10, o.conns, manyBlocks, o.runs),
+		cols: []column{
+			{"add_s", "add all s", "%.2f"}, {"ready_wall_s", "start to ready s", "%.2f"},
+			{"rss_base_mib", "RSS no torrents MiB", "%.1f"}, {"rss_torrents_mib", "RSS +torrents MiB", "%.1f"}, {"rss_conns_mib", "RSS +conns MiB", "%.1f"},
+			{"kib_per_torrent", "KiB/torrent (RSS)", "%.2f"}, {"heap_kib_per_torrent", "KiB/torrent (heap)", "%.2f"},
+			{"kib_per_conn", "KiB/conn (RSS)", "%.2f"}, {"heap_kib_per_conn", "KiB/conn (heap)", "%.2f"},
+			{"idle_cpu_pct", "idle CPU % (torrents)", "%.2f"}, {"idle_cpu_conns_pct", "idle CPU % (+conns)", "%.2f"},
+			{"peak_rss_mib", "peak RSS MiB", "%.0f"}, {"conns_connected", "conns up", "%.0f"},
+		},
+		chartSpecs: []chartSpec{{file: "many_rss.png", title: "MANY: SEEDER RSS MIB AT EACH STAGE", keys: []string{"mib"}}},
+	}
+	dir, cleanup, err := e.tempDir("many")
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	fmt.Printf("generating %d torrents of %d KiB in %s ...\n", o.torrents, o.torrentSize>>10, dir)
+	genStart := time.Now()
+	ds, err := makeDataset(dir, "t", o.torrents, o.torrentSize, 0)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("  generated in %.1f s\n", time.Since(genStart).Seconds())
+	var samples []map[string]float64
+	for r := 0; r < o.runs; r++ {
+		s, err := e.manyOnce(ds, dir, r)
+		if err != nil {
+			return t, fmt.Errorf("run %d: %w", r+1, err)
+		}
+		fmt.Printf("  run %d: added in %.2f s; RSS %.0f -> %.0f -> %.0f MiB (%.2f KiB/torrent, %.2f KiB/conn); idle CPU %.2f%% / %.2f%%; %0.f conns up\n",
+			r+1, s["add_s"], s["rss_base_mib"], s["rss_torrents_mib"], s["rss_conns_mib"], s["kib_per_torrent"], s["kib_per_conn"],
+			s["idle_cpu_pct"], s["idle_cpu_conns_pct"], s["conns_connected"])
+		samples = append(samples, s)
+	}
+	rw := t.add(fmt.Sprintf("%d torrents, %d conns", o.torrents, o.conns), samples, "")
+	t.chartRows = []row{
+		{Case: "BASE", Values: map[string]float64{"mib": rw.Values["rss_base_mib"]}},
+		{Case: fmt.Sprintf("+%d torrents", o.torrents), Values: map[string]float64{"mib": rw.Values["rss_torrents_mib"]}},
+		{Case: fmt.Sprintf("+%d conns", o.conns), Values: map[string]float64{"mib": rw.Values["rss_conns_mib"]}},
+		{Case: "PEAK", Values: map[string]float64{"mib": rw.Values["peak_rss_mib"]}},
+	}
+	t.notes = append(t.notes, "RSS base is the same node with no torrents; per torrent = (RSS with the torrents - base) / torrents; per connection = (RSS with the connections up - RSS before) / connections")
+	t.notes = append(t.notes, "idle CPU is the seeder's CPU time over the idle window as a percentage of one core")
+	return t, nil
+}
+
+// manyBlocks is how many blocks each many-scenario connection fetches
+// before it idles.
+const manyBlocks = 4
+
+func (e *env) manyOnce(ds *dataset, dir string, run int) (map[string]float64, error) {
+	o := e.o
+	ctx, cancel := context.WithTimeout(e.ctx, o.timeout+2*o.idle)
+	defer cancel()
+	// The baseline: the same node with no torrents.
+	empty := filepath.Join(dir, "empty.list")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		return nil, err
+	}
+	base, err := startNode(ctx, e.self, nodeOpts{name: fmt.Sprintf("many-empty-%d", run), data: ds.src, torrentList: empty,
+		seedMode: true, reportDir: dir})
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(time.Second)
+	rb, err := base.snapshot(ctx)
+	rssBase := procRSS(base.Pid())
+	_, _ = base.Stop()
+	if err != nil {
+		return nil, err
+	}
+
+	start := time.Now()
+	n, err := startNode(ctx, e.self, nodeOpts{name: fmt.Sprintf("many-%d", run), data: ds.src, torrentList: ds.list,
+		seedMode: true, reportDir: dir})
+	if err != nil {
+		return nil, err
+	}
+	defer n.Stop()
+	wall := time.Since(start).Seconds()
+	// Let the start-up garbage settle, then measure the idle torrents.
+	time.Sleep(time.Second)
+	r0, err := n.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rssT := procRSS(n.Pid())
+	half := o.idle / 2
+	c0 := procCPU(n.Pid())
+	time.Sleep(half)
+	idleT := procCPU(n.Pid()).sub(c0)
+
+	var rssC int64
+	var r1 nodecmd.Report
+	var c1, c2 cpuTimes
+	var snapErr error
+	lg, err := runLoadgen(ctx, e.self, lgOpts{addr: n.addr, torrentList: ds.list, conns: o.conns, pipeline: manyBlocks,
+		order: "sequential", verify: true, blocks: manyBlocks, duration: o.idle, readBuffer: 64 << 10},
+		func() {
+			rssC = procRSS(n.Pid())
+			r1, snapErr = n.snapshot(ctx)
+			c1 = procCPU(n.Pid())
+		},
+		func() { c2 = procCPU(n.Pid()) })
+	if err != nil {
+		return nil, fmt.Errorf("%w; seeder output:\n%s", err, n.Tail(10))
+	}
+	if snapErr != nil {
+		return nil, snapErr
+	}
+	if lg.res.HashFails > 0 {
+		return nil, fmt.Errorf("load generator: %d pieces failed their hash check", lg.res.HashFails)
+	}
+	_, final, err := n.stop()
+	if err != nil {
+		return nil, err
+	}
+	nt, nc := float64(final.Torrent), float64(max(lg.res.Connected, 1))
+	idleC := c2.sub(c1)
+	window := max(lg.res.Seconds, 1e-9)
+	s := map[string]float64{
+		"torrents":             nt,
+		"add_s":                final.AddSeconds,
+		"ready_wall_s":         wall,
+		"rss_base_mib":         float64(rssBase) / (1 << 20),
+		"rss_torrents_mib":     float64(rssT) / (1 << 20),
+		"rss_conns_mib":        float64(rssC) / (1 << 20),
+		"kib_per_torrent":      float64(rssT-rssBase) / 1024 / nt,
+		"heap_kib_per_torrent": float64(int64(r0.HeapInuse)-int64(rb.HeapInuse)) / 1024 / nt,
+		"kib_per_conn":         float64(rssC-rssT) / 1024 / nc,
+		"heap_kib_per_conn":    float64(int64(r1.HeapInuse)-int64(r0.HeapInuse)) / 1024 / nc,
+		"idle_cpu_pct":         100 * idleT.total() / half.Seconds(),
+		"idle_cpu_conns_pct":   100 * idleC.total() / window,
+		"peak_rss_mib":         float64(final.MaxRSS) / (1 << 20),
+		"conns_connected":      float64(lg.res.Connected),
+		"pieces_verified":      float64(lg.res.Verified),
+		"loadgen_ready_s":      lg.res.ReadyAt,
+	}
+	return s, nil
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/shardtorrent/shardtorrent/internal/refpeer"
+	"github.com/shardtorrent/shardtorrent/wire"
+)
+
+// transfer: one seeder to one leecher for each pair of {shardtorrent,
+// libtorrent} on the same generated torrent, every download verified by
+// SHA-256, with ratios against libtorrent to libtorrent.
+func (e *env) transfer() (*table, error) {
+	o := e.o
+	t := &table{scenario: "transfer",
+		title: fmt.Sprintf("transfer: %d MiB, piece %d KiB, medians of %d runs, loopback TCP", o.size>>20, o.piece>>10, o.runs),
+		cols: []column{
+			{"mb_per_s", "MB/s", "%.0f"}, {"ratio_vs_lt_lt", "vs lt->lt", "%.2fx"},
+			{"seeder_user_per_gib", "seeder user/GiB", "%.2f"}, {"seeder_sys_per_gib", "seeder sys/GiB", "%.2f"},
+			{"leecher_user_per_gib", "leecher user/GiB", "%.2f"}, {"leecher_sys_per_gib", "leecher sys/GiB", "%.2f"},
+			{"leecher_peak_rss_mib", "leecher peak RSS MiB", "%.0f"},
+			{"seeder_allocs_per_block", "seeder allocs/block", "%.3f"}, {"leecher_allocs_per_block", "leecher allocs/block", "%.3f"},
+		},
+		chartSpecs: []chartSpec{
+			{file: "transfer_mbps.png", title: "TRANSFER MB/S (HIGHER IS BETTER)", keys: []string{"mb_per_s"}},
+			{file: "transfer_cpu.png", title: "CPU-S PER GIB (LOWER IS BETTER)", keys: []string{"seeder_cpu_per_gib", "leecher_cpu_per_gib"}, legend: []string{"SEEDER", "LEECHER"}},
+		},
+	}
+	pairs := o.pairs
+	if err := refpeer.Available(); err != nil {
+		fmt.Printf("libtorrent is not available (%v): running shardtorrent alone.\n", err)
+		fmt.Println("Install it with: bash .ci/install-peers.sh")
+		pairs = []string{"st-st"}
+	}
+	dir, cleanup, err := e.tempDir("transfer")
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	fmt.Printf("generating %d MiB of data in %s ...\n", o.size>>20, dir)
+	ds, err := makeDataset(dir, "payload", 1, o.size, o.piece)
+	if err != nil {
+		return nil, err
+	}
+	mi := ds.metas[0]
+	want, err := refpeer.HashFiles(ds.src)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("torrent %s: %d pieces of %d KiB, info-hash %s\n", mi.Info.Name, mi.Info.NumPieces(), mi.Info.PieceLength>>10, mi.InfoHash)
+
+	var base float64
+	for _, pair := range pairs {
+		pair = strings.TrimSpace(pair)
+		sk, lk, ok := strings.Cut(pair, "-")
+		if !ok || (sk != "lt" && sk != "st") || (lk != "lt" && lk != "st") {
+			return t, fmt.Errorf("bad pair %q (want e.g. lt-st)", pair)
+		}
+		var samples []map[string]float64
+		for r := 0; r < o.runs; r++ {
+			dst := filepath.Join(dir, fmt.Sprintf("dl-%s-%d", pair, r))
+			rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
+			s, err := e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
+			cancel()
+			if err != nil {
+				return t, fmt.Errorf("%s run %d: %w", pair, r+1, err)
+			}
+			fmt.Printf("  %s run %d: %.0f MB/s, seeder %.2f CPU-s, leecher %.2f CPU-s\n", pairLabel(pair), r+1,
+				s["mb_per_s"], s["seeder_cpu_s"], s["leecher_cpu_s"])
+			samples = append(samples, s)
+			_ = removeAll(dst)
+		}
+		rw := t.add(pairLabel(pair), samples, "")
+		if pair == "lt-lt" {
+			base = rw.Values["mb_per_s"]
+		}
+	}
+	for i := range t.rows {
+		if base > 0 {
+			t.rows[i].Values["ratio_vs_lt_lt"] = t.rows[i].Values["mb_per_s"] / base
+		}
+	}
+	// The chart's labels must fit under their bars.
+	for _, r := range t.rows {
+		r.Case = strings.NewReplacer("libtorrent", "LT", "shardtorrent", "ST").Replace(r.Case)
+		t.chartRows = append(t.chartRows, r)
+	}
+	t.notes = append(t.notes, "CPU in CPU-s per GiB; allocations per 16 KiB block over the transfer (our processes only)")
+	return t, nil
+}
+
+func pairLabel(p string) string {
+	r := strings.NewReplacer("lt", "libtorrent", "st", "shardtorrent", "-", " -> ")
+	return r.Replace(p)
+}
+
+// seeder is a running seeder of either kind.
+type seeder struct {
+	p    *refpeer.Process
+	node *nodeProc // ours only
+	addr string
+}
+
+func (e *env) startSeeder(ctx context.Context, kind, torrent, src, dir string) (*seeder, error) {
+	if kind == "st" {
+		n, err := startNode(ctx, e.self, nodeOpts{name: "st-seed", data: src, torrents: []string{torrent}, reportDir: dir})
+		if err != nil {
+			return nil, err
+		}
+		// The data is checked (not seed mode), as a real seeder would.
+		if _, err := n.WaitLine(ctx, "seeding "); err != nil {
+			_, _ = n.Stop()
+			return nil, err
+		}
+		return &seeder{p: n.Process, node: n, addr: n.addr}, nil
+	}
+	port, err := refpeer.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	lp, err := refpeer.StartLT(ctx, refpeer.LTOptions{Mode: "seed", Torrent: torrent, SaveDir: src, ListenPort: port, Perf: ltPerf})
+	if err != nil {
+		return nil, err
+	}
+	if err := lp.WaitReady(ctx); err != nil {
+		_, _ = lp.Stop()
+		return nil, fmt.Errorf("libtorrent seeder: %w: %s", err, lp.Tail(10))
+	}
+	return &seeder{p: lp.Process, addr: lp.Addr()}, nil
+}
+
+// transferOnce runs one pair once and returns its figures.
+func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir string, size int64, want map[string]string) (map[string]float64, error) {
+	sd, err := e.startSeeder(ctx, sk, torrent, src, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer sd.p.Stop()
+	s := map[string]float64{}
+	blocks := float64(size) / wire.BlockSize
+	var seedMallocs0 uint64
+	if sd.node != nil {
+		r, err := sd.node.snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		seedMallocs0 = r.Mallocs
+	}
+	seed0 := procCPU(sd.p.Pid())
+	start := time.Now()
+	var leech cpuTimes
+	var leechRSS int64
+	if lk == "lt" {
+		port, err := refpeer.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		lp, err := refpeer.StartLT(ctx, refpeer.LTOptions{Mode: "leech", Torrent: torrent, SaveDir: dst, ListenPort: port, Peers: []string{sd.addr}, Perf: ltPerf})
+		if err != nil {
+			return nil, err
+		}
+		if err := lp.WaitFinished(ctx); err != nil {
+			_, _ = lp.Stop()
+			return nil, fmt.Errorf("libtorrent leecher: %w: %s", err, lp.Tail(10))
+		}
+		s["seconds"] = time.Since(start).Seconds()
+		s1 := procCPU(sd.p.Pid())
+		u, _ := lp.Stop()
+		leech, leechRSS = cpuTimes{u.User.Seconds(), u.Sys.Seconds()}, u.MaxRSS
+		s = seederFigures(s, s1.sub(seed0))
+	} else {
+		n, err := startNode(ctx, e.self, nodeOpts{name: "st-leech", listen: "off", data: dst, peers: []string{sd.addr},
+			exitDone: true, torrents: []string{torrent}, reportDir: dir})
+		if err != nil {
+			return nil, err
+		}
+		u, rep, err := n.wait(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("shardtorrent leecher: %w", err)
+		}
+		s["seconds"] = time.Since(start).Seconds()
+		s1 := procCPU(sd.p.Pid())
+		leech, leechRSS = cpuTimes{u.User.Seconds(), u.Sys.Seconds()}, u.MaxRSS
+		s = seederFigures(s, s1.sub(seed0))
+		s["leecher_allocs_per_block"] = float64(rep.Mallocs) / blocks
+	}
+	if sd.node != nil {
+		r, err := sd.node.snapshot(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s["seeder_allocs_per_block"] = float64(r.Mallocs-seedMallocs0) / blocks
+	}
+	g := float64(size) / gib
+	s["mb_per_s"] = float64(size) / 1e6 / s["seconds"]
+	s["leecher_cpu_s"] = leech.total()
+	s["leecher_user_per_gib"], s["leecher_sys_per_gib"] = leech.user/g, leech.sys/g
+	s["leecher_cpu_per_gib"] = leech.total() / g
+	s["seeder_user_per_gib"] /= g
+	s["seeder_sys_per_gib"] /= g
+	s["seeder_cpu_per_gib"] = s["seeder_cpu_s"] / g
+	s["leecher_peak_rss_mib"] = float64(leechRSS) / (1 << 20)
+	got, err := refpeer.HashFiles(dst)
+	if err != nil {
+		return nil, err
+	}
+	if err := refpeer.DiffHashes(want, got); err != nil {
+		return nil, errors.New("downloaded data differs: " + err.Error())
+	}
+	return s, nil
+}
+
+// seederFigures records the seeder's CPU (per GiB is divided later).
+func seederFigures(s map[string]float64, c cpuTimes) map[string]float64 {
+	s["seeder_cpu_s"] = c.total()
+	s["seeder_user_per_gib"], s["seeder_sys_per_gib"] = c.user, c.sys
+	return s
+}

@@ -1,0 +1,201 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/sha1"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	shardtorrent "github.com/shardtorrent/shardtorrent"
+	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/wire"
+)
+
+// seedSession starts an in-process session seeding a generated torrent of
+// size bytes and returns its address and the torrent.
+func seedSession(t *testing.T, size, pieceLen int64) (string, *metainfo.MetaInfo) {
+	t.Helper()
+	dir := t.TempDir()
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	path := filepath.Join(dir, "payload.bin")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, mi, err := metainfo.Create(path, metainfo.CreateOptions{PieceLength: pieceLen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sess, err := shardtorrent.NewSession(ctx, shardtorrent.Settings{
+		ListenAddr: "127.0.0.1:0", Shards: 1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = sess.Close(cctx)
+	})
+	if _, err := sess.AddTorrent(ctx, shardtorrent.AddTorrentParams{MetaInfo: mi, SavePath: dir, SeedMode: true}); err != nil {
+		t.Fatal(err)
+	}
+	return sess.ListenAddr().String(), mi
+}
+
+// TestDownloadsAndVerifies loads an in-process seeder in each piece order
+// and checks that pieces arrive, verify, and are counted.
+func TestDownloadsAndVerifies(t *testing.T) {
+	addr, mi := seedSession(t, 8<<20, 256<<10)
+	for _, order := range []Order{Random, Sequential, Spread} {
+		t.Run(order.String(), func(t *testing.T) {
+			var readyCalled, progress bool
+			res, err := Run(context.Background(), Config{
+				Addr: addr, Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 3, Pipeline: 64,
+				Order: order, Verify: true, Duration: 400 * time.Millisecond,
+				Ready:         func(Snapshot) { readyCalled = true },
+				Progress:      func(Snapshot) { progress = true },
+				ProgressEvery: 100 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%+v", res)
+			if !readyCalled || !progress {
+				t.Errorf("ready called %v, progress called %v", readyCalled, progress)
+			}
+			if res.Connected != 3 || res.Failed != 0 {
+				t.Errorf("connected %d failed %d, want 3 and 0", res.Connected, res.Failed)
+			}
+			if len(res.Errors) > 0 {
+				t.Errorf("errors: %v", res.Errors)
+			}
+			if res.Bytes <= 0 || res.Blocks <= 0 || res.TotalBlocks < res.Blocks || res.MBps <= 0 {
+				t.Errorf("counters: bytes %d blocks %d total %d MB/s %.1f", res.Bytes, res.Blocks, res.TotalBlocks, res.MBps)
+			}
+			if res.TotalBytes != res.TotalBlocks*wire.BlockSize {
+				t.Errorf("total bytes %d for %d blocks", res.TotalBytes, res.TotalBlocks)
+			}
+			if res.Verified == 0 || res.HashFails != 0 {
+				t.Errorf("verified %d pieces, %d hash failures", res.Verified, res.HashFails)
+			}
+			if res.LatencyP50 <= 0 || res.LatencyP99 < res.LatencyP50 || res.LatencyMax < res.LatencyP99 {
+				t.Errorf("latency p50 %.3f p99 %.3f max %.3f ms", res.LatencyP50, res.LatencyP99, res.LatencyMax)
+			}
+			if res.Served != 3 || res.Unchokes < 3 {
+				t.Errorf("served %d conns, %d unchokes", res.Served, res.Unchokes)
+			}
+		})
+	}
+}
+
+// TestBlocksPerConnThenIdle checks the many-torrents mode: each connection
+// gets exactly its blocks, Ready fires, and the connections stay up idle.
+func TestBlocksPerConnThenIdle(t *testing.T) {
+	addr, mi := seedSession(t, 1<<20, 64<<10)
+	var atReady Snapshot
+	res, err := Run(context.Background(), Config{
+		Addr: addr, Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 4, BlocksPerConn: 5, Order: Sequential,
+		Verify: true, Duration: 200 * time.Millisecond, Ready: func(s Snapshot) { atReady = s },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if atReady.Blocks != 20 || atReady.Connected != 4 || atReady.Failed != 0 {
+		t.Errorf("at ready: %+v, want 20 blocks on 4 live conns", atReady)
+	}
+	if res.TotalBlocks != 20 || res.Blocks != 0 {
+		t.Errorf("total blocks %d, in window %d; want 20 and 0 (idle)", res.TotalBlocks, res.Blocks)
+	}
+	if res.Verified != 4 { // 5 blocks of 16 KiB cover one 64 KiB piece each
+		t.Errorf("verified %d pieces, want 4", res.Verified)
+	}
+}
+
+func TestNoSeeder(t *testing.T) {
+	_, mi := seedSession(t, 1<<20, 64<<10)
+	_, err := Run(context.Background(), Config{Addr: "127.0.0.1:1", Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 2, Duration: time.Second})
+	if err == nil {
+		t.Fatal("no error with nothing listening")
+	}
+}
+
+// TestSteadyStateAllocs feeds a connection its own requests answered as
+// piece messages, in memory, and requires no allocation per block.
+func TestSteadyStateAllocs(t *testing.T) {
+	for _, verify := range []bool{false, true} {
+		tor := Torrent{PieceLength: 256 << 10, TotalLength: 64 << 20}
+		block := make([]byte, wire.BlockSize)
+		tor.Pieces = make([]metainfo.HashV1, tor.numPieces())
+		for i := range tor.Pieces {
+			tor.Pieces[i] = sha1.Sum(make([]byte, tor.PieceLength))
+		}
+		g := &gen{cfg: Config{Torrents: []Torrent{tor}, Verify: verify}, start: time.Now()}
+		if err := g.cfg.fill(); err != nil {
+			t.Fatal(err)
+		}
+		c := newConn(g, 0, 0, 0)
+		c.ring = make([]outReq, 2*g.cfg.Pipeline)
+		c.wbuf = make([]byte, 0, 17*g.cfg.Pipeline)
+		c.peerChoking = false
+		var dec wire.Decoder
+		round := func() {
+			c.fill()
+			reqs := c.wbuf
+			c.wbuf = c.wbuf[:0]
+			for len(reqs) > 0 {
+				m, n, err := dec.Next(reqs)
+				if err != nil || n == 0 {
+					t.Fatalf("bad request stream: %v", err)
+				}
+				reqs = reqs[n:]
+				pm := wire.Message{ID: wire.Piece, Index: m.Index, Begin: m.Begin, Payload: block[:m.Length]}
+				if err := c.handle(&pm, time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for range 10 { // warm up: slots and their buffers
+			round()
+		}
+		allocs := testing.AllocsPerRun(50, round)
+		if allocs != 0 {
+			t.Errorf("verify=%v: %.1f allocations per %d blocks", verify, allocs, g.cfg.Pipeline)
+		}
+		if verify && (c.verified.Load() == 0 || c.hashFails.Load() != 0) {
+			t.Errorf("verified %d, hash fails %d", c.verified.Load(), c.hashFails.Load())
+		}
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	var h histogram
+	for i := 1; i <= 1000; i++ {
+		h.record(int64(i) * int64(time.Microsecond))
+	}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 500 * time.Microsecond}, {0.99, 990 * time.Microsecond}} {
+		got := h.quantile(tc.q)
+		if d := float64(got-tc.want) / float64(tc.want); d > 0.07 || d < -0.07 {
+			t.Errorf("q%.2f = %v, want about %v", tc.q, got, tc.want)
+		}
+	}
+	for v := uint64(0); v < 1<<20; v = v*3/2 + 1 {
+		i := bucketOf(v)
+		if lo := bucketLow(i); lo > v || (i+1 < histBuckets && bucketLow(i+1) <= v) {
+			t.Fatalf("value %d in bucket %d [%d, %d)", v, i, lo, bucketLow(i+1))
+		}
+	}
+}
