@@ -2,6 +2,7 @@ package loop
 
 import (
 	"encoding/binary"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,10 +21,13 @@ const (
 )
 
 // pieceSender answers each request with a header (Write) and a block
-// (WriteSpan of one shared pre-filled span, retained per block).
+// (WriteSpan of one shared pre-filled span, retained per block; or, when
+// owned, of a fresh span the block is copied into, as a disk read would fill).
 type pieceSender struct {
-	file *bufpool.Span
-	hdr  [benchPieceHdr]byte
+	file  *bufpool.Span
+	pool  *bufpool.Pool
+	owned bool
+	hdr   [benchPieceHdr]byte
 }
 
 func (s *pieceSender) OnOpen(*Conn)             {}
@@ -39,6 +43,12 @@ func (s *pieceSender) OnData(c *Conn, d []byte) int {
 		s.hdr[4] = 7
 		copy(s.hdr[5:13], req[5:13])
 		c.Write(s.hdr[:])
+		if s.owned {
+			b := s.pool.Get(benchBlock)
+			copy(b.Bytes(), s.file.Bytes()[begin:begin+benchBlock])
+			c.WriteSpan(b, b.Bytes())
+			continue
+		}
 		c.WriteSpan(s.file.Retain(), s.file.Bytes()[begin:begin+benchBlock])
 	}
 	return n
@@ -52,7 +62,8 @@ type pieceReceiver struct {
 	req                         [benchReqLen]byte
 	held                        [benchHeld]*bufpool.Span
 	heldIdx                     int
-	opened, done                chan struct{}
+	opened                      chan struct{}
+	done                        chan struct{} // a value each time received reaches target
 	bad                         atomic.Int32
 }
 
@@ -72,7 +83,7 @@ func (r *pieceReceiver) request(c *Conn) {
 
 func (r *pieceReceiver) start(arg any) {
 	c := arg.(*Conn)
-	for r.requested < r.target && r.requested < benchPipeline {
+	for r.requested < r.target && r.requested-r.received < benchPipeline {
 		r.request(c)
 	}
 }
@@ -95,7 +106,7 @@ func (r *pieceReceiver) OnData(c *Conn, d []byte) int {
 			r.request(c)
 		}
 		if r.received == r.target {
-			close(r.done)
+			r.done <- struct{}{}
 		}
 	}
 	return n
@@ -112,46 +123,106 @@ func (r *pieceReceiver) releaseHeld() {
 
 // BenchmarkPieceTraffic: two loops in one process over loopback; one op is
 // one 16 KiB block delivered (request + header + block).
-func BenchmarkPieceTraffic(b *testing.B) { benchPieceTraffic(b, 0) }
+func BenchmarkPieceTraffic(b *testing.B) { benchPieceTraffic(b, 0, false, false) }
 
 // BenchmarkPieceTrafficSockBuf4M sets SO_SNDBUF/SO_RCVBUF to 4 MiB, which
 // turns the kernel's autotuning off (for the Config.SocketBuffer decision).
-func BenchmarkPieceTrafficSockBuf4M(b *testing.B) { benchPieceTraffic(b, 4<<20) }
+func BenchmarkPieceTrafficSockBuf4M(b *testing.B) { benchPieceTraffic(b, 4<<20, false, false) }
 
-func benchPieceTraffic(b *testing.B, sockBuf int) {
+// BenchmarkPieceTrafficCrypto is BenchmarkPieceTraffic with the test XOR
+// keystream cipher on both conns, both ways. The blocks come from one shared
+// span (a cached piece), so each is copied before encryption.
+func BenchmarkPieceTrafficCrypto(b *testing.B) { benchPieceTraffic(b, 0, true, false) }
+
+// BenchmarkPieceTrafficCryptoOwned sends each block from a fresh span the
+// queue holds alone (filled as a disk read would), encrypted in place.
+func BenchmarkPieceTrafficCryptoOwned(b *testing.B) { benchPieceTraffic(b, 0, true, true) }
+
+// pieceTraffic is a running sender/receiver pair for benchmarks and
+// allocation tests.
+type pieceTraffic struct {
+	send, recv *Loop
+	file       *bufpool.Span
+	c          *Conn // the receiver's conn
+	r          *pieceReceiver
+	n          int       // blocks asked for by the next run
+	more       func(any) // posted by run; a field so posting it does not allocate
+}
+
+func startPieceTraffic(tb testing.TB, sockBuf int, crypto, owned bool) *pieceTraffic {
+	tb.Helper()
 	spool, rpool := bufpool.New(), bufpool.New()
-	send := startLoop(b, Config{ID: 1, Pool: spool, SocketBuffer: sockBuf})
-	recv := startLoop(b, Config{ID: 2, Pool: rpool, SocketBuffer: sockBuf})
-	file := spool.Get(benchFileSize)
-	fillPattern(file.Bytes(), 1, 0)
-	defer file.Release()
-	snd := &pieceSender{file: file}
-	ln, err := send.Listen("tcp", "127.0.0.1:0", func(*Conn) Handler { return snd })
-	if err != nil {
-		b.Fatal(err)
+	p := &pieceTraffic{
+		send: startLoop(tb, Config{ID: 1, Pool: spool, SocketBuffer: sockBuf}),
+		recv: startLoop(tb, Config{ID: 2, Pool: rpool, SocketBuffer: sockBuf}),
+		file: spool.Get(benchFileSize),
+		r:    &pieceReceiver{opened: make(chan struct{}), done: make(chan struct{}, 1)},
 	}
-	r := &pieceReceiver{target: b.N, opened: make(chan struct{}), done: make(chan struct{})}
-	var c *Conn
-	onLoop(b, recv, func() { c, err = recv.Dial(addrOf(b, ln), time.Second, r) })
-	if err != nil {
-		b.Fatal(err)
+	p.more = func(any) {
+		p.r.target += p.n
+		p.r.start(p.c)
 	}
-	<-r.opened
-	s0, r0 := send.Stats(), recv.Stats()
+	fillPattern(p.file.Bytes(), 1, 0)
+	snd := &pieceSender{file: p.file, pool: spool, owned: owned}
+	ln, err := p.send.Listen("tcp", "127.0.0.1:0", func(c *Conn) Handler {
+		if crypto {
+			c.SetSendCipher(newXor(11))
+			c.SetRecvCipher(newXor(12))
+		}
+		return snd
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	onLoop(tb, p.recv, func() {
+		p.c, err = p.recv.Dial(addrOf(tb, ln), time.Second, p.r)
+		if err == nil && crypto {
+			p.c.SetSendCipher(newXor(12))
+			p.c.SetRecvCipher(newXor(11))
+		}
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	<-p.r.opened
+	return p
+}
+
+// run delivers n more blocks and waits for them.
+func (p *pieceTraffic) run(n int) {
+	p.n = n
+	p.recv.Post(p.more, nil)
+	<-p.r.done
+}
+
+func (p *pieceTraffic) stop(tb testing.TB) {
+	if p.r.bad.Load() != 0 {
+		tb.Error("corrupt piece frames")
+	}
+	onLoop(tb, p.recv, func() { p.r.releaseHeld() })
+	p.file.Release()
+}
+
+func benchPieceTraffic(b *testing.B, sockBuf int, crypto, owned bool) {
+	p := startPieceTraffic(b, sockBuf, crypto, owned)
+	defer p.stop(b)
+	s0, r0 := p.send.Stats(), p.recv.Stats()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	b.SetBytes(benchBlock)
 	b.ReportAllocs()
 	b.ResetTimer()
-	recv.Post(r.start, c)
-	<-r.done
+	p.run(b.N)
 	b.StopTimer()
-	if r.bad.Load() != 0 {
-		b.Fatal("corrupt piece frames")
-	}
-	s1, r1 := send.Stats(), recv.Stats()
+	runtime.ReadMemStats(&ms1)
+	s1, r1 := p.send.Stats(), p.recv.Stats()
 	b.ReportMetric(float64(s1.Writes-s0.Writes)/float64(b.N), "writev/block")
 	b.ReportMetric(float64(r1.Reads-r0.Reads)/float64(b.N), "read/block")
 	b.ReportMetric(float64(r1.Polls-r0.Polls)/float64(b.N), "rxpoll/block")
-	onLoop(b, recv, func() { r.releaseHeld() })
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "mallocs/block")
+	if crypto {
+		b.ReportMetric(float64(s1.CryptoCopies-s0.CryptoCopies)/float64(b.N), "cryptocopies/block")
+	}
 }
 
 // BenchmarkPost posts a pointer-arg task from one goroutine to a running loop.

@@ -59,11 +59,20 @@ const (
 
 // txEntry is one queued piece of output: b lies inside span, and the entry
 // holds one reference to span. own marks spans Write copied into: only
-// those may be appended to, since their bytes past b belong to nobody.
+// those may be appended to, since their bytes past b belong to nobody, and
+// only by a Write of the same cipher epoch.
+//
+// Crypto barrier (crypto.go): ciph is the SendCipher that was set when the
+// entry was queued (nil: plaintext) and epoch the SetSendCipher generation.
+// Invariant: b[:sealed] has been rewritten by ciph and b[sealed:] not yet;
+// sealed bytes form a prefix of the queue, and only sealed bytes are written.
 type txEntry struct {
-	span *bufpool.Span
-	b    []byte
-	own  bool
+	span   *bufpool.Span
+	b      []byte
+	ciph   SendCipher
+	sealed int
+	epoch  uint32
+	own    bool
 }
 
 // Conn is one TCP connection on a loop. All methods are loop only unless
@@ -84,13 +93,23 @@ type Conn struct {
 	local    netip.AddrPort
 	remote   netip.AddrPort
 
-	// Receive side. Invariant: rx == nil or 0 <= rxOff <= rxEnd <= len(rx.Full());
-	// bytes [rxOff, rxEnd) are received and not consumed. The conn holds one
-	// reference to rx.
-	rx      *bufpool.Span
-	rxOff   int
-	rxEnd   int
-	reserve int
+	// Receive side. Invariant: rx == nil or
+	// 0 <= rxOff <= rxDec <= rxEnd <= len(rx.Full()) and rxFloor <= rxEnd;
+	// bytes [rxOff, rxEnd) are received and not consumed; of those,
+	// [rxOff, rxDec) are plaintext that OnData may see and [rxDec, rxEnd)
+	// have not been through rxCiph yet (rxDec == rxEnd when rxCiph is nil,
+	// outside deliver). Bytes before rxFloor came from Adopt's pending and
+	// stay plaintext across SetRecvCipher. The conn holds one reference to rx.
+	rx       *bufpool.Span
+	rxOff    int
+	rxDec    int
+	rxEnd    int
+	rxFloor  int
+	reserve  int
+	rxCiph   RecvCipher
+	rxNeed   int  // packetSize rxCiph last asked for: raw bytes past rxDec before the next Decrypt
+	rxSwitch bool // SetRecvCipher ran inside this conn's OnData; applied when it returns
+	inData   bool // OnData of this conn is running
 
 	// Send side. Invariant: txBytes is the sum of len(b) over txq[txHead:];
 	// every entry there holds one span reference.
@@ -98,6 +117,11 @@ type Conn struct {
 	txHead    int
 	txBytes   int
 	aboveHigh bool // reached HighWater; OnWritable due once below LowWater
+	// Send cipher (crypto.go). txPlain is the number of queued bytes whose
+	// entry has a cipher but which are not sealed yet.
+	txCiph  SendCipher
+	txEpoch uint32
+	txPlain int
 
 	dirtyQueued bool
 	deferQueued bool
@@ -164,8 +188,11 @@ func (c *Conn) Write(b []byte) {
 		return
 	}
 	c.txBytes += len(b)
+	if c.txCiph != nil {
+		c.txPlain += len(b)
+	}
 	if n := len(c.txq); n > c.txHead {
-		if e := &c.txq[n-1]; e.own {
+		if e := &c.txq[n-1]; e.own && e.epoch == c.txEpoch {
 			k := min(cap(e.b)-len(e.b), len(b))
 			e.b = append(e.b, b[:k]...)
 			b = b[k:]
@@ -184,7 +211,10 @@ func (c *Conn) Write(b []byte) {
 // WriteSpan queues b, which must lie inside s, without copying, and takes
 // over one reference to s: the loop releases it once b is written or the
 // conn closes. Retain s first to keep using it. On a closed conn it releases
-// the reference at once.
+// the reference at once. With a SendCipher set, b is encrypted in place at
+// flush time when the queue holds the only reference to s, and copied to a
+// fresh pooled span first otherwise (see SetSendCipher): the caller's bytes
+// are never rewritten while it or anyone else still holds s.
 func (c *Conn) WriteSpan(s *bufpool.Span, b []byte) {
 	if c.state >= connClosed || len(b) == 0 {
 		s.Release()
@@ -197,11 +227,16 @@ func (c *Conn) WriteSpan(s *bufpool.Span, b []byte) {
 		panic("loop: WriteSpan: b does not lie inside s")
 	}
 	c.txBytes += len(b)
+	if c.txCiph != nil {
+		c.txPlain += len(b)
+	}
 	c.push(txEntry{span: s, b: b})
 	c.queued()
 }
 
+// push appends e under the current send cipher.
 func (c *Conn) push(e txEntry) {
+	e.ciph, e.epoch = c.txCiph, c.txEpoch
 	if len(c.txq) == cap(c.txq) && c.txHead > 0 {
 		n := copy(c.txq, c.txq[c.txHead:])
 		clear(c.txq[n:])
@@ -235,9 +270,11 @@ func (c *Conn) Flush() {
 func (c *Conn) flush() {
 	l := c.l
 	for c.txBytes > 0 {
+		end := min(len(c.txq), c.txHead+iovMax)
+		c.sealTx(end)
 		iov := l.iov[:0]
 		want := 0
-		for i := c.txHead; i < len(c.txq) && len(iov) < iovMax; i++ {
+		for i := c.txHead; i < end; i++ {
 			b := c.txq[i].b
 			v := unix.Iovec{Base: unsafe.SliceData(b)}
 			v.SetLen(len(b))
@@ -276,6 +313,7 @@ func (c *Conn) consumeTx(n int) {
 		e := &c.txq[c.txHead]
 		if n < len(e.b) {
 			e.b = e.b[n:]
+			e.sealed = max(e.sealed-n, 0)
 			break
 		}
 		n -= len(e.b)
@@ -301,6 +339,7 @@ func (c *Conn) releaseTx() {
 	c.txq = c.txq[:0]
 	c.txHead = 0
 	c.txBytes = 0
+	c.txPlain = 0
 }
 
 func (c *Conn) releaseRx() {
@@ -308,7 +347,7 @@ func (c *Conn) releaseRx() {
 		c.rx.Release()
 		c.rx = nil
 	}
-	c.rxOff, c.rxEnd, c.reserve = 0, 0, 0
+	c.rxOff, c.rxDec, c.rxEnd, c.rxFloor, c.reserve = 0, 0, 0, 0, 0
 }
 
 // wantEvents is the epoll interest set for the conn's state.
@@ -401,7 +440,13 @@ func (c *Conn) Close(err error) {
 // yet consumed. Inside OnData those are all of the current call's data (its
 // return value is then ignored): slice off what was parsed. The conn is dead
 // afterwards and gets no OnClose. It fails with ErrTxPending when the send
-// queue is not empty and ErrConnClosed when the conn is not open.
+// queue is not empty and ErrConnClosed when the conn is not open. With a
+// RecvCipher set, pending is plaintext, and Detach fails with
+// ErrCipherPending while the cipher holds received bytes it has not decrypted
+// yet (it asked for a longer packet) or a SetRecvCipher made in the running
+// OnData has yet to apply: detach at a packet boundary, or from a later
+// OnData. The ciphers are the caller's: install them again on the adopted
+// conn (Adopt's pending bytes stay plaintext under SetRecvCipher).
 //
 // Handoff: fd, p, err := c.Detach(); other.Post(adopt, &handoff{fd, p}) and
 // other.Adopt(fd, p, h) there.
@@ -411,6 +456,9 @@ func (c *Conn) Detach() (fd int, pending []byte, err error) {
 	}
 	if c.txBytes > 0 {
 		return -1, nil, ErrTxPending
+	}
+	if c.rxCiph != nil && (c.rxDec < c.rxEnd || c.rxSwitch) {
+		return -1, nil, ErrCipherPending
 	}
 	fd = c.fd
 	c.l.unregister(fd, c.inEpoll)
@@ -529,32 +577,53 @@ func (c *Conn) idleRx() {
 	}
 }
 
-// deliver presents the unconsumed bytes to OnData and advances by the count
-// the handler consumed.
+// deliver decrypts the bytes not yet through the RecvCipher, presents the
+// unconsumed plaintext to OnData and advances by the count the handler
+// consumed. After a SetRecvCipher inside that OnData it goes round again, so
+// bytes already received past the switch are decrypted and presented now,
+// not only when more bytes arrive.
 func (c *Conn) deliver() {
-	if c.rxEnd == c.rxOff {
-		return
-	}
-	data := c.rx.Full()[c.rxOff:c.rxEnd]
-	if c.reserve > 0 && len(data) >= c.reserve {
-		c.reserve = 0
-	}
-	n := c.h.OnData(c, data)
-	if c.state != connOpen {
-		return
-	}
-	if n < 0 || n > len(data) {
-		c.Close(ErrBadConsume)
-		return
-	}
-	c.rxOff += n
-	if c.rxOff == c.rxEnd {
-		if c.rx.Refs() == 1 {
-			c.rxOff, c.rxEnd = 0, 0
-		} else {
-			c.rx.Release()
-			c.rx = nil
-			c.rxOff, c.rxEnd = 0, 0
+	for {
+		if c.rxCiph == nil {
+			c.rxDec = c.rxEnd
+		} else if c.rxDec < c.rxEnd {
+			c.decryptRx()
+			if c.state != connOpen {
+				return
+			}
+		}
+		if c.rxDec == c.rxOff {
+			return
+		}
+		data := c.rx.Full()[c.rxOff:c.rxDec]
+		if c.reserve > 0 && len(data) >= c.reserve {
+			c.reserve = 0
+		}
+		c.inData = true
+		n := c.h.OnData(c, data)
+		c.inData = false
+		switched := c.rxSwitch
+		c.rxSwitch = false
+		if c.state != connOpen {
+			return
+		}
+		if n < 0 || n > len(data) {
+			c.Close(ErrBadConsume)
+			return
+		}
+		c.rxOff += n
+		if switched {
+			c.rekeyRx()
+		}
+		if c.rxOff == c.rxEnd {
+			if c.rx.Refs() > 1 {
+				c.rx.Release()
+				c.rx = nil
+			}
+			c.rxOff, c.rxDec, c.rxEnd, c.rxFloor = 0, 0, 0, 0
+		}
+		if !switched || c.paused {
+			return
 		}
 	}
 }
@@ -566,16 +635,19 @@ func (c *Conn) deliver() {
 func (c *Conn) rxRoom() []byte {
 	l := c.l
 	if c.rx == nil {
-		c.rx = l.pool.Get(max(l.cfg.ReadSize, c.reserve))
-		c.rxOff, c.rxEnd = 0, 0
+		c.rx = l.pool.Get(max(l.cfg.ReadSize, c.reserve, c.rxNeed))
+		c.rxOff, c.rxDec, c.rxEnd, c.rxFloor = 0, 0, 0, 0
 		return c.rx.Full()
 	}
 	buf := c.rx.Full()
-	if len(buf)-c.rxEnd >= minReadRoom && len(buf)-c.rxOff >= c.reserve {
+	// need: bytes the span must hold from rxOff, for a Reserve or for the
+	// crypto packet the RecvCipher waits for.
+	need := max(c.reserve, c.rxDec-c.rxOff+c.rxNeed)
+	if len(buf)-c.rxEnd >= minReadRoom && len(buf)-c.rxOff >= need {
 		return buf[c.rxEnd:]
 	}
 	pend := c.rxEnd - c.rxOff
-	want := max(l.cfg.ReadSize, c.reserve, pend+minReadRoom)
+	want := max(l.cfg.ReadSize, need, pend+minReadRoom)
 	if pend >= MaxReserve {
 		c.Close(ErrRxOverflow)
 		return nil
@@ -583,13 +655,22 @@ func (c *Conn) rxRoom() []byte {
 	if c.rx.Refs() == 1 && len(buf) >= want {
 		// Ours alone: views handed to OnData expired when it returned.
 		copy(buf, buf[c.rxOff:c.rxEnd])
-		c.rxOff, c.rxEnd = 0, pend
+		c.shiftRx()
 		return buf[pend:]
 	}
 	s := l.pool.Get(want)
 	copy(s.Full(), buf[c.rxOff:c.rxEnd])
 	c.rx.Release()
 	c.rx = s
-	c.rxOff, c.rxEnd = 0, pend
+	c.shiftRx()
 	return s.Full()[pend:]
+}
+
+// shiftRx rebases the receive offsets after the unconsumed bytes moved to
+// the start of the span.
+func (c *Conn) shiftRx() {
+	c.rxDec -= c.rxOff
+	c.rxFloor = max(c.rxFloor-c.rxOff, 0)
+	c.rxEnd -= c.rxOff
+	c.rxOff = 0
 }

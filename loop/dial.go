@@ -103,7 +103,10 @@ func (c *Conn) finishDial(ev uint32) {
 
 // Adopt takes ownership of a connected socket (made non-blocking here) and
 // registers it on this loop. pending holds bytes already read from it
-// elsewhere; they are copied into the receive span. OnOpen follows, then
+// elsewhere; they are copied into the receive span, and count as plaintext
+// even if SetRecvCipher is called before they are consumed (so a conn
+// detached after its cipher was installed can be moved: Adopt, then
+// SetRecvCipher and SetSendCipher at once). OnOpen follows, then
 // OnData with pending first, after the calling callback returns. On error the
 // caller still owns fd. Loop only.
 func (l *Loop) Adopt(fd int, pending []byte, h Handler) (*Conn, error) {
@@ -136,6 +139,9 @@ func (l *Loop) Adopt(fd int, pending []byte, h Handler) (*Conn, error) {
 	if len(pending) > 0 {
 		c.rx = l.pool.Get(max(l.cfg.ReadSize, len(pending)))
 		c.rxEnd = copy(c.rx.Full(), pending)
+		// Plaintext already (see Detach): a SetRecvCipher on the new conn
+		// applies to the bytes read after them.
+		c.rxDec, c.rxFloor = c.rxEnd, c.rxEnd
 		bits |= notifyData
 	}
 	l.deferConn(c, bits)

@@ -52,6 +52,17 @@
 // EPOLLOUT, which is disarmed when the queue empties. No allocation per read,
 // write or post in steady state (BenchmarkPieceTraffic: 0 allocs/op).
 //
+// Ciphers (crypto.go): Conn.SetSendCipher and Conn.SetRecvCipher install
+// in-place transforms for crypto plugins (MSE/RC4). Queued entries carry the
+// cipher in force when they were queued (a send barrier) and are encrypted
+// once, in queue order, just before writev; a WriteSpan span someone else
+// still holds is copied to a fresh pooled span first (Stats.CryptoCopies).
+// Received bytes are decrypted in place in the receive span before OnData.
+// BenchmarkPieceTrafficCrypto (test XOR keystream both ways, shared blocks,
+// so one copy per block): 1.0-1.66 GB/s against 2.0-3.7 GB/s in plaintext in
+// the same run; with blocks held alone (encrypted in place) 1.55-2.0 GB/s;
+// 0 allocs/op.
+//
 // # Choices the API left open
 //
 //   - OnClose timing: Conn.Close closes the fd and drops the send queue at

@@ -92,10 +92,14 @@ type Stats struct {
 	Wakeups  uint64 // eventfd wakeups taken by the loop
 	Posts    uint64 // tasks posted
 	Accepts  uint64
+	// CryptoCopies counts WriteSpan spans copied before encryption because
+	// someone else held a reference (see Conn.SetSendCipher).
+	CryptoCopies uint64
 }
 
 type stats struct {
 	polls, reads, writes, bytesIn, bytesOut, wakeups, posts, accepts atomic.Uint64
+	cryptoCopies                                                     atomic.Uint64
 }
 
 // Loop states, guarded by Loop.mu.
@@ -158,6 +162,8 @@ type Loop struct {
 	deferred []*Conn // conns with callbacks to run once the current callback returns
 	inDefer  bool
 	iov      []unix.Iovec // writev scratch, iovMax long
+	cvecs    [][]byte     // Encrypt argument scratch, made on first use (iovMax cap)
+	rvec     [1][]byte    // Decrypt argument scratch
 	st       stats
 	runErr   error
 }
@@ -250,6 +256,8 @@ func (l *Loop) Stats() Stats {
 		Wakeups:  l.st.wakeups.Load(),
 		Posts:    l.st.posts.Load(),
 		Accepts:  l.st.accepts.Load(),
+
+		CryptoCopies: l.st.cryptoCopies.Load(),
 	}
 }
 
