@@ -6,6 +6,7 @@ import (
 
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/wire"
 )
 
@@ -68,9 +69,21 @@ func (a *acceptConn) OnData(c *loop.Conn, data []byte) int {
 		return len(data)
 	}
 	sh := a.s.lookup(ih)
+	var add *shard.AddParams
 	if sh == nil {
-		a.refuse(ErrUnknownInfoHash)
-		return len(data)
+		// Unknown info-hash: a session plugin with FeatureUnknownTorrent
+		// may adopt it (libtorrent's on_unknown_torrent; the prefix we read
+		// is a plaintext handshake by construction).
+		if !a.s.ext.HasUnknownTorrentHooks() {
+			a.refuse(ErrUnknownInfoHash)
+			return len(data)
+		}
+		var err error
+		sh, add, err = a.s.adoptUnknown(ih, c)
+		if err != nil {
+			a.refuse(err)
+			return len(data)
+		}
 	}
 	// Detach after this callback returns, so the loop has the bytes we
 	// leave unconsumed as pending data.
@@ -78,13 +91,50 @@ func (a *acceptConn) OnData(c *loop.Conn, data []byte) int {
 	if a.timer != nil {
 		a.timer.Stop()
 	}
-	c.Loop().Post(handOff, &handoffReq{a: a, ih: ih})
+	c.Loop().Post(handOff, &handoffReq{a: a, ih: ih, sh: sh, add: add})
 	return 0
 }
 
+// adoptUnknown asks the UnknownTorrentHooks about ih. When one returns
+// true, the torrent is registered with its owning shard at once (so the
+// routing of later handshakes finds it) and its AddParams are returned:
+// the owning loop adds it, then adopts the connection. Runs on the
+// accepting loop.
+func (s *Session) adoptUnknown(ih [20]byte, c *loop.Conn) (*shard.Shard, *shard.AddParams, error) {
+	var pp plugin.AddTorrentParams
+	if !s.ext.DispatchUnknownTorrent(ih, shard.NewPendingConn(c.RemoteAddr(), c.LocalAddr()), &pp) {
+		return nil, nil, ErrUnknownInfoHash
+	}
+	p := AddTorrentParams{
+		MetaInfo: pp.MetaInfo, Info: pp.Info, InfoHash: pp.InfoHash, SavePath: pp.SavePath,
+		SeedMode: pp.SeedMode, Paused: pp.Paused, Peers: pp.Peers, UserData: pp.UserData,
+		Extensions: pp.Extensions,
+	}
+	ap, err := p.shardParams()
+	if err != nil {
+		return nil, nil, err
+	}
+	if ap.InfoHash.Short() != ih {
+		return nil, nil, errAdoptMismatch
+	}
+	sh := s.shardFor(ih)
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	if cur, ok := s.registry[ih]; ok {
+		return cur, nil, nil // added meanwhile: just route to it
+	}
+	s.registry[ih] = sh
+	return sh, &ap, nil
+}
+
+// errAdoptMismatch: an UnknownTorrentHook returned parameters for another torrent.
+var errAdoptMismatch = errors.New("unknown-torrent plugin returned a different info-hash")
+
 type handoffReq struct {
-	a  *acceptConn
-	ih [20]byte
+	a   *acceptConn
+	ih  [20]byte
+	sh  *shard.Shard
+	add *shard.AddParams // adopt: add this torrent on sh's loop first
 }
 
 func handOff(arg any) {
@@ -107,6 +157,16 @@ func handOff(arg any) {
 		return
 	}
 	sh.Loop().Post(func(any) {
+		if r.add != nil && sh.Torrent(r.ih) == nil {
+			if _, err := sh.AddTorrent(*r.add); err != nil {
+				a.s.regMu.Lock()
+				delete(a.s.registry, r.ih)
+				a.s.regMu.Unlock()
+				closeFd(fd)
+				a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: err})
+				return
+			}
+		}
 		if err := sh.AdoptIncoming(fd, pending, r.ih, remote); err != nil {
 			a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: err})
 		}

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/shard"
 )
 
 // alertQueue is the session's bounded alert queue, shared by every shard.
@@ -17,6 +18,10 @@ type alertQueue struct {
 	dropped     map[plugin.AlertType]int
 	droppedUser map[plugin.AlertType]int
 	notify      chan struct{} // capacity 1: "something is queued"
+	// ext shows queued alerts to the session plugins with FeatureAlert,
+	// synchronously on the posting goroutine, outside mu (so a plugin may
+	// post from OnAlert).
+	ext *shard.Extensions
 }
 
 func newAlertQueue(max int, mask plugin.Category) *alertQueue {
@@ -36,6 +41,7 @@ func (q *alertQueue) Post(a plugin.Alert) {
 		q.mu.Unlock()
 		return
 	}
+	queued := false
 	if len(q.q) >= q.max {
 		m := &q.dropped
 		if a.Type() >= plugin.UserAlertID {
@@ -47,8 +53,12 @@ func (q *alertQueue) Post(a plugin.Alert) {
 		(*m)[a.Type()]++
 	} else {
 		q.q = append(q.q, a)
+		queued = true
 	}
 	q.mu.Unlock()
+	if queued && q.ext != nil {
+		q.ext.DispatchAlert(a)
+	}
 	select {
 	case q.notify <- struct{}{}:
 	default:

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
 )
 
@@ -92,4 +93,23 @@ func (t *Torrent) Remove(ctx context.Context) error {
 		t.s.regMu.Unlock()
 	}
 	return err
+}
+
+// AddExtension attaches a torrent plugin at run time: ctor is called on the
+// torrent's loop with the plugin handle and the torrent's UserData (a nil
+// result attaches nothing). It gets OnFilesChecked at once if the torrent
+// is checked, and NewConnection for every existing connection.
+func (t *Torrent) AddExtension(ctx context.Context, ctor func(plugin.TorrentHandle, any) plugin.TorrentPlugin) error {
+	return t.do(ctx, func(x *shard.Torrent) { x.AddExtension(ctor, x.UserData()) })
+}
+
+// Post runs fn on the torrent's loop with its plugin handle, without
+// waiting: the way for another goroutine to reach the torrent's plugins.
+// fn is not run if the torrent is gone or the session closed.
+func (t *Torrent) Post(fn func(plugin.TorrentHandle)) {
+	t.sh.Loop().Post(func(any) {
+		if x := t.sh.Torrent(t.key); x != nil {
+			fn(x.Handle())
+		}
+	}, nil)
 }

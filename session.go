@@ -45,6 +45,13 @@ type Settings struct {
 	Pool *bufpool.Pool
 	// Logger receives the session's log; nil means slog.Default().
 	Logger *slog.Logger
+	// Extensions are session plugins registered at construction, in order:
+	// each gets LoadState(ExtensionState) (if it implements it), is
+	// registered (its Features read once), then gets Added.
+	Extensions []plugin.Plugin
+	// ExtensionState is the map SaveState returned earlier, shared by every
+	// plugin in Extensions.
+	ExtensionState map[string]string
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -59,6 +66,7 @@ type Session struct {
 	loops  []*loop.Loop
 	shards []*shard.Shard
 	alerts *alertQueue
+	ext    *shard.Extensions
 	peerID [20]byte
 	conns  atomic.Int64
 
@@ -101,6 +109,8 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		alerts:   newAlertQueue(set.AlertQueueSize, set.AlertMask),
 		registry: make(map[[20]byte]*shard.Shard),
 	}
+	s.ext = shard.NewExtensions(s.alerts.Post)
+	s.alerts.ext = s.ext
 	s.peerID = makePeerID(set.PeerIDPrefix)
 	s.disk = storage.NewDisk(set.DiskWorkers, s.pool)
 	var seed [8]byte
@@ -151,10 +161,63 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Settings: set.Engine,
 			Conns:    &s.conns,
 			Seed:     binary.LittleEndian.Uint64(seed[:]),
+			Ext:      s.ext,
 		}))
+	}
+	for _, p := range set.Extensions {
+		if l, ok := p.(plugin.StateLoader); ok {
+			callPlugin(s, p, "LoadState", func() { l.LoadState(set.ExtensionState) })
+		}
+		s.AddExtension(p)
 	}
 	return s, nil
 }
+
+// AddExtension registers a session plugin: its Features are read once, it
+// is offered every torrent added from now on (TorrentCreator), and Added is
+// called. Plugins added here never get LoadState. Safe from any goroutine.
+func (s *Session) AddExtension(p plugin.Plugin) {
+	s.ext.Add(p)
+	if a, ok := p.(plugin.AddedHook); ok {
+		callPlugin(s, p, "Added", func() { a.Added(sessionHandle{s}) })
+	}
+}
+
+// SaveState merges every session plugin's SaveState (later plugins win on
+// equal keys), for Settings.ExtensionState. Safe from any goroutine.
+func (s *Session) SaveState() map[string]string {
+	out := map[string]string{}
+	s.ext.Call("SaveState", func(p plugin.Plugin) {
+		if sv, ok := p.(plugin.StateSaver); ok {
+			for k, v := range sv.SaveState() {
+				out[k] = v
+			}
+		}
+	})
+	return out
+}
+
+// callPlugin runs fn for plugin p; a panic is reported with a
+// PluginDisabledAlert (the plugin is not registered yet, or is disabled).
+func callPlugin(s *Session, p plugin.Plugin, hook string, fn func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.alerts.Post(&plugin.PluginDisabledAlert{Plugin: fmt.Sprintf("%T", p), Hook: hook, Panic: v})
+		}
+	}()
+	fn()
+}
+
+// sessionHandle implements plugin.SessionHandle; safe from any goroutine.
+type sessionHandle struct{ s *Session }
+
+func (h sessionHandle) PostAlert(a plugin.Alert)   { h.s.alerts.Post(a) }
+func (h sessionHandle) PeerID() [20]byte           { return h.s.peerID }
+func (h sessionHandle) ListenAddr() netip.AddrPort { return h.s.listenAddr }
+func (h sessionHandle) NumShards() int             { return len(h.s.shards) }
+
+// PostAlert queues a (custom) alert, as plugins do. Safe from any goroutine.
+func (s *Session) PostAlert(a plugin.Alert) { s.alerts.Post(a) }
 
 func makePeerID(prefix string) [20]byte {
 	var id [20]byte
@@ -222,6 +285,11 @@ type AddTorrentParams struct {
 	Peers []netip.AddrPort
 	// UserData is kept with the torrent and available from its handle.
 	UserData any
+	// Extensions are torrent-plugin constructors, called with the torrent's
+	// plugin handle and UserData on the torrent's loop; a nil result
+	// attaches nothing. They come first in the torrent's chain, before the
+	// session plugins' NewTorrent results.
+	Extensions []func(plugin.TorrentHandle, any) plugin.TorrentPlugin
 }
 
 // Errors of the session API.
@@ -236,23 +304,11 @@ var (
 // AddTorrent adds a torrent and starts checking (or, in seed mode, seeding)
 // it. The returned handle stays valid until the torrent is removed.
 func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent, error) {
-	info, ih := p.Info, p.InfoHash
-	switch {
-	case p.MetaInfo != nil:
-		info, ih = &p.MetaInfo.Info, p.MetaInfo.InfoHash
-	case p.TorrentFile != "":
-		mi, err := metainfo.Load(p.TorrentFile)
-		if err != nil {
-			return nil, err
-		}
-		info, ih = &mi.Info, mi.InfoHash
-	case info == nil:
-		return nil, ErrNoMetadata
+	ap, err := p.shardParams()
+	if err != nil {
+		return nil, err
 	}
-	if p.SavePath == "" {
-		return nil, ErrNeedSavePath
-	}
-	key := ih.Short()
+	key := ap.InfoHash.Short()
 	sh := s.shardFor(key)
 	s.regMu.Lock()
 	if _, dup := s.registry[key]; dup {
@@ -261,15 +317,12 @@ func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent,
 	}
 	s.registry[key] = sh
 	s.regMu.Unlock()
-	var err error
+	var addErr error
 	callErr := onLoop(ctx, sh, func() {
-		_, err = sh.AddTorrent(shard.AddParams{
-			Info: info, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
-			Paused: p.Paused, Peers: p.Peers, UserData: p.UserData,
-		})
+		_, addErr = sh.AddTorrent(ap)
 	})
 	if callErr == nil {
-		callErr = err
+		callErr = addErr
 	}
 	if callErr != nil {
 		s.regMu.Lock()
@@ -277,7 +330,31 @@ func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent,
 		s.regMu.Unlock()
 		return nil, callErr
 	}
-	return &Torrent{s: s, sh: sh, ih: ih, key: key, name: info.Name}, nil
+	return &Torrent{s: s, sh: sh, ih: ap.InfoHash, key: key, name: ap.Info.Name}, nil
+}
+
+// shardParams resolves the metadata and checks the parameters.
+func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
+	info, ih := p.Info, p.InfoHash
+	switch {
+	case p.MetaInfo != nil:
+		info, ih = &p.MetaInfo.Info, p.MetaInfo.InfoHash
+	case p.TorrentFile != "":
+		mi, err := metainfo.Load(p.TorrentFile)
+		if err != nil {
+			return shard.AddParams{}, err
+		}
+		info, ih = &mi.Info, mi.InfoHash
+	case info == nil:
+		return shard.AddParams{}, ErrNoMetadata
+	}
+	if p.SavePath == "" {
+		return shard.AddParams{}, ErrNeedSavePath
+	}
+	return shard.AddParams{
+		Info: info, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
+		Paused: p.Paused, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
+	}, nil
 }
 
 // Torrents returns handles to every torrent in the session.
@@ -309,6 +386,11 @@ func (s *Session) SetAlertMask(m plugin.Category) { s.alerts.setMask(m) }
 func (s *Session) Close(ctx context.Context) error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.ext.Call("Abort", func(p plugin.Plugin) {
+			if a, ok := p.(plugin.AbortHook); ok {
+				a.Abort()
+			}
+		})
 		for _, sh := range s.shards {
 			if e := onLoop(ctx, sh, sh.Close); e != nil && err == nil {
 				err = e

@@ -3,6 +3,7 @@ package plugin
 import (
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/shardtorrent/shardtorrent/metainfo"
 )
@@ -92,6 +93,7 @@ const (
 	TypeIncomingRefused
 	TypeAlertsDropped
 	TypePluginDisabled
+	TypePeerLog
 )
 
 // TorrentAlert is embedded by every alert about a torrent.
@@ -354,4 +356,107 @@ func (a *AlertsDroppedAlert) Message() string {
 		n += c
 	}
 	return fmt.Sprintf("%d alerts dropped (queue full)", n)
+}
+
+// PluginDisabledAlert: a plugin panicked in a hook and was removed from the
+// peer, torrent or session it was attached to. The engine carries on.
+type PluginDisabledAlert struct {
+	// InfoHash and Addr say where the plugin was attached: both zero for a
+	// session plugin, Addr zero for a torrent plugin.
+	TorrentAlert
+	Addr netip.AddrPort
+	// Plugin is the plugin's Go type (and Type() for peer plugins).
+	Plugin string
+	// Hook is the method that panicked, e.g. "OnRequest".
+	Hook string
+	// Panic is the recovered value.
+	Panic any
+}
+
+func (*PluginDisabledAlert) Type() AlertType    { return TypePluginDisabled }
+func (*PluginDisabledAlert) Category() Category { return CategoryError }
+func (*PluginDisabledAlert) Name() string       { return "plugin_disabled" }
+func (a *PluginDisabledAlert) Message() string {
+	where := "session"
+	switch {
+	case a.Addr.IsValid():
+		where = fmt.Sprintf("%s peer %s", a.TorrentAlert.prefix(), a.Addr)
+	case a.InfoHash != (metainfo.InfoHash{}) || a.Torrent != "":
+		where = a.TorrentAlert.prefix()
+	}
+	return fmt.Sprintf("%s: plugin %s disabled: panic in %s: %v", where, a.Plugin, a.Hook, a.Panic)
+}
+
+// PeerLogAlert is a line written with PeerConn.PeerLog (CategoryPeerLog).
+type PeerLogAlert struct {
+	PeerAlert
+	Direction uint8
+	Event     string
+	Text      string
+}
+
+func (*PeerLogAlert) Type() AlertType    { return TypePeerLog }
+func (*PeerLogAlert) Category() Category { return CategoryPeerLog }
+func (*PeerLogAlert) Name() string       { return "peer_log" }
+func (a *PeerLogAlert) Message() string {
+	return fmt.Sprintf("%s [%s] %s", a.prefix(), a.Event, a.Text)
+}
+
+// alertTypes is the static type table: category and name per type id, so
+// that a filter can be decided without an instance.
+var (
+	alertTypesMu sync.RWMutex
+	alertTypes   = map[AlertType]alertTypeInfo{}
+)
+
+type alertTypeInfo struct {
+	cat  Category
+	name string
+}
+
+func init() {
+	for _, a := range []Alert{
+		(*TorrentAddedAlert)(nil), (*TorrentRemovedAlert)(nil), (*StateChangedAlert)(nil),
+		(*TorrentFinishedAlert)(nil), (*PieceFinishedAlert)(nil), (*HashFailedAlert)(nil),
+		(*PeerConnectedAlert)(nil), (*PeerDisconnectedAlert)(nil), (*ListenSucceededAlert)(nil),
+		(*ListenFailedAlert)(nil), (*TorrentErrorAlert)(nil), (*TorrentPausedAlert)(nil),
+		(*TorrentResumedAlert)(nil), (*TorrentCheckedAlert)(nil), (*PeerErrorAlert)(nil),
+		(*IncomingRefusedAlert)(nil), (*AlertsDroppedAlert)(nil), (*PluginDisabledAlert)(nil),
+		(*PeerLogAlert)(nil),
+	} {
+		alertTypes[a.Type()] = alertTypeInfo{a.Category(), a.Name()}
+	}
+}
+
+// RegisterAlertType records the static category and name of a custom alert
+// type, so CategoryOfType answers without an instance. Ids below
+// UserAlertID are reserved and panic, as does registering an id twice with
+// a different category or name. Any goroutine; usually called from init.
+func RegisterAlertType(t AlertType, c Category, name string) {
+	if t < UserAlertID {
+		panic(fmt.Sprintf("plugin: alert type %d is below UserAlertID", t))
+	}
+	alertTypesMu.Lock()
+	defer alertTypesMu.Unlock()
+	if old, ok := alertTypes[t]; ok && (old.cat != c || old.name != name) {
+		panic(fmt.Sprintf("plugin: alert type %d registered twice (%s, %s)", t, old.name, name))
+	}
+	alertTypes[t] = alertTypeInfo{c, name}
+}
+
+// CategoryOfType returns the static category of an alert type id: built-in
+// types and those registered with RegisterAlertType. Any goroutine.
+func CategoryOfType(t AlertType) (Category, bool) {
+	alertTypesMu.RLock()
+	defer alertTypesMu.RUnlock()
+	i, ok := alertTypes[t]
+	return i.cat, ok
+}
+
+// CategoryOf returns T's static category from its zero value: for the usual
+// pointer alert types (methods on *X that read no field) that is a nil
+// pointer, so no alert is built. Any goroutine.
+func CategoryOf[T Alert]() Category {
+	var zero T
+	return zero.Category()
 }

@@ -22,6 +22,7 @@ const (
 	ReasonTorrentStop                              // torrent paused or removed
 	ReasonShutdown                                 // session closing
 	ReasonIO                                       // socket error
+	ReasonPlugin                                   // a plugin called Disconnect
 )
 
 var reasonNames = [...]string{
@@ -35,6 +36,7 @@ var reasonNames = [...]string{
 	ReasonTorrentStop:  "torrent stopped",
 	ReasonShutdown:     "session shutting down",
 	ReasonIO:           "socket error",
+	ReasonPlugin:       "disconnected by a plugin",
 }
 
 func (r DisconnectReason) String() string {

@@ -2,6 +2,7 @@ package shard
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net/netip"
@@ -83,6 +84,9 @@ type peer struct {
 	upHead        int
 	readsInFlight int
 
+	// recvSwitched: SwitchRecvCrypto ran during the current message's hooks.
+	recvSwitched bool
+
 	dec     wire.Decoder
 	scratch [32]byte
 
@@ -97,6 +101,18 @@ type peer struct {
 	secDown, secUp     int64
 	downRate, upRate   int64
 	upSinceUnchoke     int64
+
+	// Plugins. hx is nil while no peer plugin is attached, so the data
+	// path pays one nil check.
+	hx               *peerHooks
+	id               uint64      // session-unique, never reused (see peerHandle)
+	ph               *peerHandle // created on first use
+	source           plugin.PeerSource
+	discNotified     bool // OnDisconnect ran
+	fragBody         int  // body bytes of the pending frame already shown to OnExtended/OnUnknownMessage
+	inFragment       bool // inside a fragment dispatch (PacketFinished is false)
+	uploadOnly       bool // the peer's extension handshake said upload_only
+	lastSeenComplete time.Time
 }
 
 func (p *peer) active() bool { return p.stage == stActive && !p.closed && !p.closing }
@@ -149,6 +165,12 @@ func (p *peer) OnClose(c *loop.Conn, err error) { p.closedWith(err) }
 func (p *peer) open(c conn) {
 	p.c = c
 	p.connectedAt = p.now()
+	if hx := p.hx; hx != nil && p.outgoing && len(hx.onConnected) > 0 {
+		each(p, hx.onConnected, "OnConnected", func(h plugin.ConnectedHook) { h.OnConnected() })
+		if p.closing {
+			return
+		}
+	}
 	p.sendHandshake()
 }
 
@@ -195,10 +217,22 @@ func (p *peer) data(data []byte) int {
 			if total, ok := wire.FrameLen(data[n:]); ok && total > len(data)-n {
 				p.c.Reserve(total)
 			}
+			if !p.fragment(data[n:]) {
+				p.protocolError(protoErr("extended or unknown message %d not claimed by any plugin", data[n+4]))
+				return len(data)
+			}
 			break
 		}
+		p.fragBody = -1
 		p.handle(&m)
 		n += k
+		if p.recvSwitched {
+			// A plugin switched the receive cipher in this message's hook:
+			// the bytes after it are ciphertext for the new cipher. Stop
+			// here; the loop decrypts them and presents them again.
+			p.recvSwitched = false
+			break
+		}
 	}
 	if p.closing {
 		return len(data)
@@ -224,7 +258,6 @@ func (p *peer) closedWith(err error) {
 	if p.closed {
 		return
 	}
-	p.closed = true
 	t := p.t
 	wasActive := p.stage == stActive
 	de := p.discErr
@@ -235,7 +268,10 @@ func (p *peer) closedWith(err error) {
 		default:
 			de = &DisconnectError{Reason: ReasonIO, Err: err}
 		}
+		p.discErr = de
 	}
+	p.notifyDisconnect(de)
+	p.closed = true
 	if len(p.outstanding) > 0 {
 		for _, b := range p.outstanding {
 			t.pk.Abort(b, p.pid)
@@ -284,6 +320,7 @@ func (p *peer) disconnect(r DisconnectReason, err error) {
 	}
 	p.closing = true
 	p.discErr = &DisconnectError{Reason: r, Err: err}
+	p.notifyDisconnect(p.discErr)
 	if p.c != nil {
 		p.c.Close(p.discErr)
 		return
@@ -330,6 +367,15 @@ func (p *peer) onHandshake(b []byte) error {
 			return errDuplicate
 		}
 	}
+	if hx := p.hx; hx != nil && len(hx.onHandshake) > 0 {
+		res := [8]byte(hs.Reserved)
+		if filter(p, hx.onHandshake, "OnHandshake", func(h plugin.HandshakeHook) bool { return h.OnHandshake(res) }) {
+			p.rebuild()
+		}
+		if p.closing {
+			return errPluginClosed
+		}
+	}
 	p.sendHandshake()
 	p.stage = stActive
 	if p.cand != nil {
@@ -349,6 +395,8 @@ func (p *peer) onHandshake(b []byte) error {
 var (
 	errSelf      = errors.New("connected to self")
 	errDuplicate = errors.New("duplicate connection")
+	// errPluginClosed: a plugin disconnected the peer from a handshake hook.
+	errPluginClosed = errors.New("closed by a plugin")
 )
 
 func (t *Torrent) findActive(id [20]byte) *peer {
@@ -363,7 +411,7 @@ func (t *Torrent) findActive(id [20]byte) *peer {
 func (p *peer) sendExtHandshake() {
 	s := p.t.s
 	h := wire.ExtHandshake{
-		M:    map[string]int{},
+		M:    map[string]int{"lt_donthave": ltDontHaveID},
 		V:    s.set.ClientName,
 		Reqq: s.set.MaxInRequests,
 		Port: s.set.ListenPort,
@@ -376,6 +424,9 @@ func (p *peer) sendExtHandshake() {
 		h.YourIP = a[:]
 	}
 	h.UploadOnly = p.t.isSeed()
+	if hx := p.hx; hx != nil && len(hx.addHandshake) > 0 {
+		each(p, hx.addHandshake, "AddHandshake", func(x plugin.AddHandshakeHook) { x.AddHandshake(&h) })
+	}
 	payload, err := h.Marshal()
 	if err != nil {
 		return
@@ -388,9 +439,9 @@ func (p *peer) sendBitfield() {
 	n := t.have.Count()
 	switch {
 	case p.fast && n == t.info.NumPieces() && n > 0:
-		p.write(wire.AppendSimple(p.scratch[:0], wire.HaveAll))
+		p.sendSimple(wire.HaveAll)
 	case p.fast && n == 0:
-		p.write(wire.AppendSimple(p.scratch[:0], wire.HaveNone))
+		p.sendSimple(wire.HaveNone)
 	case n > 0:
 		p.write(wire.AppendBitfield(nil, t.have.Bytes()))
 	}
@@ -405,6 +456,7 @@ func (p *peer) sendAllowedFast() {
 	for _, i := range p.allowedOut {
 		if t.have.Has(int(i)) {
 			p.write(wire.AppendAllowedFast(p.scratch[:0], i))
+			p.sent(wire.AllowedFast, i, 0, 0)
 		}
 	}
 }
@@ -426,15 +478,26 @@ func (p *peer) mayServe(piece uint32) bool {
 
 func (p *peer) sendHave(piece uint32) {
 	p.write(wire.AppendHave(p.scratch[:0], piece))
+	p.sent(wire.Have, piece, 0, 0)
 }
 
 func (p *peer) sendSimple(id wire.MessageID) {
 	p.write(wire.AppendSimple(p.scratch[:0], id))
+	p.sent(id, 0, 0, 0)
+}
+
+// sendReject refuses a request (BEP 6).
+func (p *peer) sendReject(piece, begin, length uint32) {
+	p.write(wire.AppendReject(p.scratch[:0], piece, begin, length))
+	p.sent(wire.Reject, piece, begin, length)
 }
 
 // handle applies one message. It may disconnect the peer.
 func (p *peer) handle(m *wire.Message) {
 	if m.KeepAlive {
+		return
+	}
+	if p.hx != nil && p.msgHooks(m) {
 		return
 	}
 	t := p.t
@@ -501,6 +564,7 @@ func (p *peer) handle(m *wire.Message) {
 		if m.Index >= np {
 			p.protocolError(protoErr("suggest for piece %d of %d", m.Index, np))
 		}
+		// Suggestions are a hint we do not act on.
 	case wire.AllowedFast:
 		if !p.fast {
 			p.protocolError(protoErr("allowed fast without the fast extension"))
@@ -528,14 +592,23 @@ func (p *peer) handle(m *wire.Message) {
 			p.protocolError(protoErr("extended message without the extension protocol"))
 			return
 		}
-		if m.ExtID == 0 {
+		switch m.ExtID {
+		case 0:
 			p.onExtHandshake(m.Payload)
-			return
+		case ltDontHaveID:
+			p.onDontHave(m.Payload)
+		default:
+			// Plugins choose the ids they advertise; a message none claims
+			// ends the connection, as in libtorrent.
+			if !p.extendedHooks(len(m.Payload), int(m.ExtID), m.Payload) && !p.closing {
+				p.protocolError(protoErr("extended message %d not claimed by any plugin", m.ExtID))
+			}
 		}
-		// We advertise no extended messages yet, so a peer must not send any.
-		p.protocolError(protoErr("extended message %d was never advertised", m.ExtID))
 	default:
-		p.protocolError(protoErr("unknown message id %d", uint8(m.ID)))
+		// As in libtorrent, length counts the id byte and body does not.
+		if !p.unknownHooks(len(m.Payload)+1, int(m.ID), m.Payload) && !p.closing {
+			p.protocolError(protoErr("unknown message id %d", uint8(m.ID)))
+		}
 	}
 }
 
@@ -556,8 +629,10 @@ func (p *peer) setBitfield(bf *bitfield.Bitfield, haveAll bool) {
 	} else {
 		t.pk.AddPeerBitfield(bf)
 	}
-	if t.isSeed() && p.peerSeed() {
-		p.disconnect(ReasonRedundant, nil)
+	if p.peerSeed() {
+		p.lastSeenComplete = p.now()
+	}
+	if t.isSeed() && p.peerSeed() && p.policyDisconnect(ReasonRedundant, nil) {
 		return
 	}
 	p.updateInterest()
@@ -577,9 +652,11 @@ func (p *peer) onHave(i int) {
 	if !p.seedCounted {
 		t.pk.IncAvailability(i)
 	}
-	if t.isSeed() && p.bf.All() {
-		p.disconnect(ReasonRedundant, nil)
-		return
+	if p.bf.All() {
+		p.lastSeenComplete = p.now()
+		if t.isSeed() && p.policyDisconnect(ReasonRedundant, nil) {
+			return
+		}
 	}
 	if !p.amInterested && !t.checking && !t.have.Has(i) {
 		p.setInterested(true)
@@ -632,7 +709,7 @@ func (p *peer) choke() {
 		case p.allowedOutHas(r.piece):
 			kept = append(kept, r)
 		case p.fast:
-			p.write(wire.AppendReject(p.scratch[:0], r.piece, r.begin, r.length))
+			p.sendReject(r.piece, r.begin, r.length)
 		}
 	}
 	p.upQ, p.upHead = kept, 0
@@ -690,8 +767,12 @@ func (p *peer) fillRequests() {
 	}
 	blocks := t.pk.Pick(t.pickBuf[:0], p.pid, has, seed, want)
 	for _, b := range blocks {
-		p.write(wire.AppendRequest(p.scratch[:0], b.Piece, b.Begin, b.Length))
 		p.outstanding = append(p.outstanding, b)
+		if p.hx != nil && p.writeRequestHooks(b.Piece, b.Begin, b.Length) {
+			continue // a plugin sent it its own way
+		}
+		p.write(wire.AppendRequest(p.scratch[:0], b.Piece, b.Begin, b.Length))
+		p.sent(wire.Request, b.Piece, b.Begin, b.Length)
 	}
 	// The piece timer runs from the first request of a new pipeline, so a
 	// peer is not timed out for the time it had nothing to send.
@@ -761,11 +842,15 @@ func (p *peer) onPiece(m *wire.Message) {
 	}
 	pb.blocks[bi] = storage.BlockRef{Span: p.c.RxSpan().Retain(), Data: m.Payload}
 	pb.got++
+	if p.wantsPieceResults() && !slices.Contains(pb.contrib, p) {
+		pb.contrib = append(pb.contrib, p)
+	}
 	if t.pk.InEndgame() {
 		// Others may have the same block in flight: cancel theirs.
 		for _, q := range t.peers {
 			if q != p && q.active() && q.removeOutstanding(b) {
 				q.write(wire.AppendCancel(q.scratch[:0], b.Piece, b.Begin, b.Length))
+				q.sent(wire.Cancel, b.Piece, b.Begin, b.Length)
 			}
 		}
 	}
@@ -785,7 +870,7 @@ func (p *peer) onRequest(m *wire.Message) {
 	ok := t.have.Has(int(m.Index)) && p.mayServe(m.Index) && len(p.upQ)-p.upHead < t.s.set.MaxInRequests
 	if !ok {
 		if p.fast {
-			p.write(wire.AppendReject(p.scratch[:0], m.Index, m.Begin, m.Length))
+			p.sendReject(m.Index, m.Begin, m.Length)
 		}
 		return
 	}
@@ -811,6 +896,17 @@ func (p *peer) onExtHandshake(payload []byte) {
 		p.protocolError(err)
 		return
 	}
+	if hx := p.hx; hx != nil && len(hx.onExtHandshake) > 0 {
+		if filter(p, hx.onExtHandshake, "OnExtensionHandshake", func(x plugin.ExtensionHandshakeHook) bool {
+			return x.OnExtensionHandshake(&h)
+		}) {
+			p.rebuild()
+		}
+		if p.closing {
+			return
+		}
+	}
+	p.uploadOnly = h.UploadOnly
 	if h.Reqq > 0 {
 		p.reqq = h.Reqq
 	}
@@ -881,6 +977,7 @@ func (p *peer) sendBlock(piece, begin uint32, sp *bufpool.Span) {
 	n := sp.Len()
 	p.write(wire.AppendPieceHeader(p.scratch[:0], piece, begin, n))
 	p.c.WriteSpan(sp, sp.Bytes())
+	p.sent(wire.Piece, piece, begin, uint32(n))
 	p.totalUp += int64(n)
 	p.secUp += int64(n)
 	p.upSinceUnchoke += int64(n)
@@ -897,14 +994,19 @@ func (p *peer) onTick(now time.Time) {
 	if p.closing || p.closed {
 		return
 	}
+	if hx := p.hx; hx != nil && len(hx.tick) > 0 {
+		each(p, hx.tick, "Tick", func(h plugin.PeerTickHook) { h.Tick() })
+		if p.closing {
+			return
+		}
+	}
 	if p.stage == stHandshake {
 		if now.Sub(p.connectedAt) > t.s.set.HandshakeTimeout {
-			p.disconnect(ReasonTimeout, errHandshakeTimeout)
+			p.policyDisconnect(ReasonTimeout, errHandshakeTimeout)
 		}
 		return
 	}
-	if now.Sub(p.lastRecv) > t.s.set.InactivityTimeout {
-		p.disconnect(ReasonTimeout, errInactive)
+	if now.Sub(p.lastRecv) > t.s.set.InactivityTimeout && p.policyDisconnect(ReasonTimeout, errInactive) {
 		return
 	}
 	if len(p.outstanding) > 0 && now.Sub(p.lastPiece) > t.s.set.PieceTimeout {
@@ -919,8 +1021,7 @@ func (p *peer) onTick(now time.Time) {
 		}
 		p.wantFill = true
 	}
-	if t.isSeed() && p.peerSeed() {
-		p.disconnect(ReasonRedundant, nil)
+	if t.isSeed() && p.peerSeed() && p.policyDisconnect(ReasonRedundant, nil) {
 		return
 	}
 	// Pipeline depth covers RequestQueueTime of download at the measured rate.
@@ -954,4 +1055,39 @@ func clientFromPeerID(id [20]byte) string {
 		return string(id[1:7])
 	}
 	return ""
+}
+
+// onDontHave applies an lt_donthave message: the peer lost a piece.
+func (p *peer) onDontHave(payload []byte) {
+	t := p.t
+	if len(payload) != 4 {
+		p.protocolError(protoErr("lt_donthave of %d bytes", len(payload)))
+		return
+	}
+	i := int(binary.BigEndian.Uint32(payload))
+	if hx := p.hx; hx != nil && len(hx.onDontHave) > 0 {
+		if eachBool(p, hx.onDontHave, "OnDontHave", func(h plugin.DontHaveHook) bool { return h.OnDontHave(i) }) || p.closing {
+			return
+		}
+	}
+	if i < 0 || i >= t.info.NumPieces() {
+		p.protocolError(protoErr("lt_donthave for piece %d of %d", i, t.info.NumPieces()))
+		return
+	}
+	if p.seedCounted {
+		// It had everything: from now on, everything but i.
+		bf := bitfield.New(t.info.NumPieces())
+		bf.SetAll()
+		t.pk.RemoveSeed()
+		p.seedCounted = false
+		p.bf = bf
+		t.pk.AddPeerBitfield(bf)
+	}
+	if p.bf == nil || !p.bf.Has(i) {
+		return
+	}
+	p.bf.Clear(i)
+	p.afDirty = true
+	t.pk.DecAvailability(i)
+	p.updateInterest()
 }

@@ -38,6 +38,8 @@ type Config struct {
 	Seed uint64
 	// Clock, if set, replaces the loop's clock (tests pass a fake one).
 	Clock func() time.Time
+	// Ext holds the session plugins (shared by every shard); nil means none.
+	Ext *Extensions
 }
 
 // tickInterval is the shard's housekeeping period: rates, timeouts, the
@@ -60,6 +62,8 @@ type Shard struct {
 	closed   bool
 	tick     *loop.Timer
 	now      func() time.Time
+	ext      *Extensions
+	connSeq  uint64 // numbers connections (peer.id)
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
@@ -84,6 +88,7 @@ func New(cfg Config) *Shard {
 		rng:      rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.ID)+0x9e3779b97f4a7c15)),
 		torrents: make(map[[20]byte]*Torrent),
 		now:      cfg.Clock,
+		ext:      cfg.Ext,
 	}
 	if s.now == nil {
 		s.now = s.loop.Now
@@ -135,6 +140,10 @@ func shardTick(arg any) {
 // onTick runs the once-a-second housekeeping of every torrent.
 func (s *Shard) onTick() {
 	s.ticks++
+	if s.id == 0 {
+		// Session plugins tick once a second, on shard 0's loop.
+		s.ext.DispatchTick()
+	}
 	now := s.now()
 	for _, t := range s.torrents {
 		t.onTick(now)

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/shardtorrent/shardtorrent/wire"
@@ -58,17 +59,26 @@ func TestSpansReturnedAfterClose(t *testing.T) {
 }
 
 // TestServeBlockAllocs measures steady-state seeding: a request arrives, the
-// block is read from the page cache on the loop and queued with its header.
+// block is read from the page cache on the loop and queued with its header;
+// with no plugins and with four no-op peer plugins on the connection (their
+// hooks must not allocate on the data path either).
 func TestServeBlockAllocs(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("measures allocations (not under -race, which adds some)")
 	}
+	for _, plugins := range []int{0, 4} {
+		t.Run(fmt.Sprintf("plugins=%d", plugins), func(t *testing.T) { serveBlockAllocs(t, plugins) })
+	}
+}
+
+func serveBlockAllocs(t *testing.T, plugins int) {
 	h := newHarness(t, Settings{})
 	tor := h.seed(makeTorrent(t, seedSize, seedPieceLen))
 	var tp *tpeer
 	req := wire.AppendRequest(nil, 1, wire.BlockSize, wire.BlockSize)
 	perBlock := wire.PieceHeaderLen + wire.BlockSize
 	h.do(func() {
+		addNoopPlugins(tor, plugins)
 		tp = h.handshaken(tor, 1, simple(wire.HaveNone), simple(wire.Interested))
 		tp.fc.take()
 		tp.fc.discard = true
@@ -84,10 +94,20 @@ func TestServeBlockAllocs(t *testing.T) {
 			fatalf("served %d bytes synchronously, want %d: the page cache path (TryReadNoWait) was not taken",
 				tp.fc.written, (runs+2)*perBlock)
 		}
+		if plugins > 0 {
+			calls := 0
+			for _, a := range tp.hx.plugins {
+				calls += a.v.(*noopPeer).n
+			}
+			if want := plugins * 3 * (runs + 2); calls != want {
+				fatalf("no-op plugins saw %d OnRequest/SentPiece/SentPayload calls, want %d", calls, want)
+			}
+		}
 	})
-	t.Logf("allocations per served block: %v", allocs)
+	t.Logf("allocations per served block with %d plugins: %v", plugins, allocs)
 	// Measured 0: the request frame, the block's span, the read and the
-	// piece header all reuse pooled or per-peer memory.
+	// piece header all reuse pooled or per-peer memory, and the hook
+	// dispatch closures stay on the stack.
 	if allocs > 0 {
 		t.Fatalf("%v allocations per served block, want 0", allocs)
 	}

@@ -2,6 +2,8 @@ package shard
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -27,6 +29,9 @@ type AddParams struct {
 	// Peers are connected to as soon as the torrent can use them.
 	Peers    []netip.AddrPort
 	UserData any
+	// Extensions are torrent-plugin constructors, attached in order before
+	// the session plugins' NewTorrent results. A nil result attaches nothing.
+	Extensions []func(plugin.TorrentHandle, any) plugin.TorrentPlugin
 }
 
 // Intervals of the choker, in shard ticks (seconds), as libtorrent's
@@ -52,6 +57,9 @@ type candidate struct {
 type pieceBuf struct {
 	blocks []storage.BlockRef
 	got    int
+	// contrib lists the peers that sent blocks, recorded only for peers
+	// whose plugins want OnPiecePass/OnPieceFailed.
+	contrib []*peer
 }
 
 // Torrent is one torrent's runtime state. Owned by its shard's loop.
@@ -89,6 +97,13 @@ type Torrent struct {
 	downRate, upRate   int64
 
 	onFinishedOnce bool
+
+	// Plugins. tx is nil while no torrent plugin is attached.
+	tx           *torrentHooks
+	th           *torrentHandle
+	filesChecked bool               // OnFilesChecked was due (check done or seed mode)
+	hashing      map[uint32][]*peer // contributors of pieces being hashed
+	contribFree  [][]*peer          // recycled contributor slices
 }
 
 type chokeScratch struct {
@@ -140,8 +155,20 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		t.hashes[i] = h
 	}
 	s.torrents[ih] = t
+	// Chain order as in libtorrent: the add parameters' extensions, then
+	// every session plugin's NewTorrent in registration order.
+	for _, ctor := range p.Extensions {
+		t.AddExtension(ctor, p.UserData)
+	}
+	if sh := s.ext.hooks(); len(sh.newTorrent) > 0 {
+		each(s.ext, sh.newTorrent, "NewTorrent", func(c plugin.TorrentCreator) {
+			if tp := c.NewTorrent(t.handle(), p.UserData); tp != nil {
+				t.attach(tp)
+			}
+		})
+	}
 	for _, a := range p.Peers {
-		t.AddPeer(a)
+		t.addPeer(a, plugin.SourceManual)
 	}
 	s.post(&plugin.TorrentAddedAlert{TorrentAlert: t.alertBase()})
 	if p.SeedMode {
@@ -151,6 +178,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		}
 		t.setState(plugin.StateSeeding)
 		t.onFinishedOnce = true
+		t.setFilesChecked()
 		t.connectMore(s.now())
 	} else {
 		t.startCheck()
@@ -179,6 +207,18 @@ func (t *Torrent) setState(st plugin.TorrentState) {
 	t.state = st
 	if from != 0 {
 		t.s.post(&plugin.StateChangedAlert{TorrentAlert: t.alertBase(), From: from, To: st})
+	}
+	if tx := t.tx; tx != nil {
+		each(t, tx.state, "OnState", func(h plugin.StateHook) { h.OnState(st) })
+	}
+}
+
+// setFilesChecked marks the torrent ready to download and runs
+// OnFilesChecked.
+func (t *Torrent) setFilesChecked() {
+	t.filesChecked = true
+	if tx := t.tx; tx != nil {
+		each(t, tx.filesChecked, "OnFilesChecked", func(h plugin.FilesCheckedHook) { h.OnFilesChecked() })
 	}
 }
 
@@ -224,6 +264,10 @@ func onCheckDone(j *storage.Job) {
 	} else {
 		t.setState(plugin.StateDownloading)
 	}
+	t.setFilesChecked()
+	if t.removed || t.paused {
+		return
+	}
 	// Peers that connected while we were checking saw an empty bitfield;
 	// tell them what we have now.
 	for _, p := range t.peers {
@@ -248,20 +292,35 @@ func (t *Torrent) fail(err error) {
 
 // AddPeer adds an address to the torrent's peer list; the torrent connects to
 // it when it has room. Loop only.
-func (t *Torrent) AddPeer(a netip.AddrPort) {
+func (t *Torrent) AddPeer(a netip.AddrPort) { t.addPeer(a, plugin.SourceManual) }
+
+func (t *Torrent) addPeer(a netip.AddrPort, src plugin.PeerSource) {
 	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 	if !a.IsValid() || a.Port() == 0 {
+		t.onAddPeer(a, src, plugin.AddPeerFiltered)
 		return
 	}
 	if _, ok := t.cands[a]; ok {
+		t.onAddPeer(a, src, 0)
 		return
 	}
 	if len(t.cands) >= maxCandidates {
+		t.onAddPeer(a, src, plugin.AddPeerFiltered)
 		return
 	}
 	t.cands[a] = &candidate{addr: a}
+	t.onAddPeer(a, src, plugin.AddPeerFirstTime)
+	if t.removed {
+		return
+	}
 	if !t.checking && !t.paused && t.s.loop != nil {
 		t.connectMore(t.s.now())
+	}
+}
+
+func (t *Torrent) onAddPeer(a netip.AddrPort, src plugin.PeerSource, f plugin.AddPeerFlags) {
+	if tx := t.tx; tx != nil && len(tx.addPeer) > 0 {
+		each(t, tx.addPeer, "OnAddPeer", func(h plugin.AddPeerHook) { h.OnAddPeer(a, src, f) })
 	}
 }
 
@@ -335,7 +394,28 @@ func (t *Torrent) newPeer(addr netip.AddrPort, outgoing bool) *peer {
 	p.lastRecv = p.connectedAt
 	p.lastSend = p.connectedAt
 	p.dec.MaxLen = maxMessageLen(t.info.NumPieces())
+	p.fragBody = -1
+	t.s.connSeq++
+	p.id = uint64(t.s.id)<<48 | t.s.connSeq
+	if !outgoing {
+		p.source = plugin.SourceIncoming
+	}
 	t.peers = append(t.peers, p)
+	if tx := t.tx; tx != nil && len(tx.newConnection) > 0 {
+		// Collect the chain, then build the dispatch lists once.
+		var pps []*attached
+		each(t, tx.newConnection, "NewConnection", func(h plugin.NewConnectionHook) {
+			if pp := h.NewConnection(p.conn()); pp != nil {
+				pps = append(pps, &attached{v: pp})
+			}
+		})
+		if len(pps) > 0 {
+			if p.hx != nil { // a plugin called pc.AddExtension meanwhile
+				pps = append(append([]*attached(nil), p.hx.plugins...), pps...)
+			}
+			p.hx = buildPeerHooks(pps)
+		}
+	}
 	return p
 }
 
@@ -371,6 +451,9 @@ func (t *Torrent) onTick(now time.Time) {
 	t.downRate = (t.downRate + t.secDown) / 2
 	t.upRate = (t.upRate + t.secUp) / 2
 	t.secDown, t.secUp = 0, 0
+	if tx := t.tx; tx != nil && len(tx.tick) > 0 && (!t.paused || len(t.peers) > 0) {
+		each(t, tx.tick, "Tick", func(h plugin.TorrentTickHook) { h.Tick() })
+	}
 	for i := 0; i < len(t.peers); i++ {
 		p := t.peers[i]
 		p.onTick(now)
@@ -413,7 +496,18 @@ func (t *Torrent) runChoker(now time.Time) {
 
 func (t *Torrent) runOptimistic(now time.Time) {
 	peers := t.activeChokerPeers()
-	t.unchoke = t.choker.Optimistic(peers, now, nil, t.s.rng, t.unchoke[:0])
+	var prio func(choker.Peer) uint64
+	if sh := t.s.ext.hooks(); len(sh.priority) > 0 {
+		prio = func(cp choker.Peer) uint64 {
+			best := uint64(math.MaxUint64)
+			pc := cp.(*peer).conn()
+			each(t.s.ext, sh.priority, "UnchokePriority", func(h plugin.UnchokePriorityHook) {
+				best = min(best, h.UnchokePriority(pc))
+			})
+			return best
+		}
+	}
+	t.unchoke = t.choker.Optimistic(peers, now, prio, t.s.rng, t.unchoke[:0])
 	for _, cp := range t.unchoke {
 		p := cp.(*peer)
 		p.lastOptimistic = now
@@ -458,6 +552,7 @@ func (t *Torrent) getPieceBuf(piece uint32) *pieceBuf {
 	}
 	pb.blocks = pb.blocks[:nb]
 	pb.got = 0
+	pb.contrib = pb.contrib[:0]
 	t.downloading[piece] = pb
 	return pb
 }
@@ -496,6 +591,19 @@ func (t *Torrent) pieceComplete(piece uint32) {
 	for i := range pb.blocks {
 		pb.blocks[i] = storage.BlockRef{}
 	}
+	if len(pb.contrib) > 0 {
+		if t.hashing == nil {
+			t.hashing = make(map[uint32][]*peer)
+		}
+		// Hand the slice over and give pb a recycled one: no allocation
+		// per piece in steady state.
+		t.hashing[piece] = pb.contrib
+		pb.contrib = nil
+		if n := len(t.contribFree); n > 0 {
+			pb.contrib = t.contribFree[n-1]
+			t.contribFree = t.contribFree[:n-1]
+		}
+	}
 	pb.got = 0
 	t.freeBufs = append(t.freeBufs, pb)
 	t.s.disk.Submit(j)
@@ -508,16 +616,43 @@ func onPieceWritten(j *storage.Job) {
 	if t.removed {
 		return
 	}
+	var contrib []*peer
+	if t.hashing != nil {
+		contrib = t.hashing[uint32(piece)]
+		delete(t.hashing, uint32(piece))
+	}
+	if contrib != nil {
+		defer func() {
+			clear(contrib)
+			t.contribFree = append(t.contribFree, contrib[:0])
+		}()
+	}
 	if err != nil {
 		t.pk.PieceFailed(piece)
 		t.fail(err)
 		return
 	}
 	if !pass {
+		// libtorrent's order: torrent plugins, then the peers that took part.
+		if tx := t.tx; tx != nil {
+			each(t, tx.pieceFailed, "OnPieceFailed", func(h plugin.TorrentPieceFailedHook) { h.OnPieceFailed(piece) })
+		}
+		for _, p := range contrib {
+			if !p.closed {
+				p.pieceFailed(piece)
+			}
+		}
 		t.pk.PieceFailed(piece)
 		t.s.post(&plugin.HashFailedAlert{TorrentAlert: t.alertBase(), Piece: piece})
 		t.requestFromAll()
 		return
+	}
+	// libtorrent's order: the peers that took part, then the picker and
+	// HAVE, then torrent plugins.
+	for _, p := range contrib {
+		if !p.closed {
+			p.piecePass(piece)
+		}
 	}
 	t.pk.PiecePassed(piece)
 	t.have.Set(piece)
@@ -525,6 +660,9 @@ func onPieceWritten(j *storage.Job) {
 		if p.active() {
 			p.sendHave(uint32(piece))
 		}
+	}
+	if tx := t.tx; tx != nil {
+		each(t, tx.piecePass, "OnPiecePass", func(h plugin.TorrentPiecePassHook) { h.OnPiecePass(piece) })
 	}
 	if t.s.wants(plugin.CategoryPieceProgress) {
 		t.s.post(&plugin.PieceFinishedAlert{TorrentAlert: t.alertBase(), Piece: piece})
@@ -570,15 +708,24 @@ func (t *Torrent) finished() {
 		p.updateInterest()
 		if p.peerSeed() {
 			// OnClose runs after this callback, so p stays in t.peers until then.
-			p.disconnect(ReasonRedundant, nil)
+			p.policyDisconnect(ReasonRedundant, nil)
 		}
 	}
 }
 
-// Pause disconnects every peer and stops connecting. Loop only.
+// Pause disconnects every peer and stops connecting. Loop only. The
+// torrent is marked paused first; a PauseHook returning true then skips the
+// rest (disconnects, alert).
 func (t *Torrent) Pause() {
 	if t.paused {
 		return
+	}
+	if tx := t.tx; tx != nil && len(tx.pause) > 0 {
+		t.paused = true
+		if eachBool(t, tx.pause, "OnPause", func(h plugin.PauseHook) bool { return h.OnPause() }) {
+			return
+		}
+		t.paused = false
 	}
 	t.pauseInternal()
 }
@@ -596,6 +743,11 @@ func (t *Torrent) Resume() {
 	}
 	t.paused = false
 	t.err = nil
+	if tx := t.tx; tx != nil && len(tx.resume) > 0 {
+		if eachBool(t, tx.resume, "OnResume", func(h plugin.ResumeHook) bool { return h.OnResume() }) {
+			return
+		}
+	}
 	t.s.post(&plugin.TorrentResumedAlert{TorrentAlert: t.alertBase()})
 	t.connectMore(t.s.now())
 }
@@ -728,4 +880,67 @@ func (t *Torrent) Peers() []PeerInfo {
 		})
 	}
 	return out
+}
+
+// AddExtension attaches a torrent plugin made by ctor (nil: nothing). At
+// run time it also runs OnFilesChecked at once if the torrent is checked,
+// and NewConnection for every existing connection. Loop only.
+func (t *Torrent) AddExtension(ctor func(plugin.TorrentHandle, any) plugin.TorrentPlugin, userData any) {
+	if t.removed || ctor == nil {
+		return
+	}
+	var tp plugin.TorrentPlugin
+	func() {
+		defer func() {
+			if v := recover(); v != nil {
+				t.s.post(&plugin.PluginDisabledAlert{TorrentAlert: t.alertBase(), Plugin: fmt.Sprintf("%T", ctor), Hook: "constructor", Panic: v})
+				tp = nil
+			}
+		}()
+		tp = ctor(t.handle(), userData)
+	}()
+	if tp != nil {
+		t.attach(tp)
+	}
+}
+
+// attach appends tp to the torrent's chain and catches it up: files
+// checked, and a NewConnection for every existing connection.
+func (t *Torrent) attach(tp plugin.TorrentPlugin) {
+	var plugins []*attached
+	if t.tx != nil {
+		plugins = t.tx.plugins
+	}
+	a := &attached{v: tp}
+	plugins = append(plugins[:len(plugins):len(plugins)], a)
+	t.tx = buildTorrentHooks(plugins)
+	one := buildTorrentHooks([]*attached{a})
+	if t.filesChecked {
+		each(t, one.filesChecked, "OnFilesChecked", func(h plugin.FilesCheckedHook) { h.OnFilesChecked() })
+	}
+	if len(one.newConnection) > 0 {
+		for _, p := range append([]*peer(nil), t.peers...) {
+			if p.closed || p.closing {
+				continue
+			}
+			each(t, one.newConnection, "NewConnection", func(h plugin.NewConnectionHook) {
+				if pp := h.NewConnection(p.conn()); pp != nil {
+					p.attach(pp)
+				}
+			})
+		}
+	}
+}
+
+// disable implements disabler: a torrent plugin panicked.
+func (t *Torrent) disable(a *attached, hook string, v any) {
+	a.removed.Store(true)
+	if t.tx != nil {
+		x := buildTorrentHooks(t.tx.plugins)
+		if len(x.plugins) == 0 {
+			x = nil
+		}
+		t.tx = x
+	}
+	t.s.post(&plugin.PluginDisabledAlert{TorrentAlert: t.alertBase(), Plugin: pluginName(a.v), Hook: hook, Panic: v})
 }

@@ -1,0 +1,182 @@
+package plugin
+
+import (
+	"net/netip"
+
+	"github.com/shardtorrent/shardtorrent/metainfo"
+)
+
+// Feature is the set of optional session-plugin hooks a Plugin implements.
+// The session reads it once, when the plugin is registered, and builds one
+// dispatch list per feature: a plugin that does not declare a feature is
+// never called for its hook, even if it has the method (libtorrent 2.0.8's
+// code behaves the same way, whatever its documentation says).
+type Feature uint32
+
+// Session-plugin features, numbered as libtorrent's feature_flags_t.
+const (
+	// FeatureOptimisticUnchoke gates UnchokePriorityHook.
+	FeatureOptimisticUnchoke Feature = 1 << (iota + 1)
+	// FeatureTick gates SessionTickHook.
+	FeatureTick
+	// FeatureDHTRequest gates DHTRequestHook.
+	FeatureDHTRequest
+	// FeatureAlert gates AlertHook.
+	FeatureAlert
+	// FeatureUnknownTorrent gates UnknownTorrentHook. It is the flag later
+	// libtorrent releases added (after 2.0.8, arvidn/libtorrent#7537):
+	// without it OnUnknownTorrent is never called.
+	FeatureUnknownTorrent
+)
+
+// Plugin is a session plugin (libtorrent's plugin). It implements Features
+// and any of the optional hook interfaces below; the session type-asserts
+// once, at registration.
+//
+// Threading: unlike libtorrent, which has one network thread, a session has
+// one loop per shard. A session plugin's hooks run on several loops and may
+// run concurrently; each hook's documentation says on which. A session
+// plugin synchronises its own state.
+type Plugin interface {
+	// Features returns the gated hooks this plugin implements. Called once.
+	Features() Feature
+}
+
+// TorrentCreator is implemented by session plugins that attach a torrent
+// plugin to every torrent (libtorrent's new_torrent). Called on the loop
+// that owns the new torrent, after the torrent's own AddTorrentParams
+// extensions were attached and before its TorrentAddedAlert. userData is
+// AddTorrentParams.UserData. A nil result attaches nothing.
+type TorrentCreator interface {
+	NewTorrent(t TorrentHandle, userData any) TorrentPlugin
+}
+
+// AddedHook is called once the plugin is registered with a session (after
+// LoadState for plugins passed at construction). Called on the goroutine
+// that registered the plugin (NewSession's or AddExtension's caller).
+type AddedHook interface {
+	Added(s SessionHandle)
+}
+
+// AbortHook is called when the session is closing, before any torrent is
+// shut down. Called on the goroutine that called Session.Close.
+type AbortHook interface {
+	Abort()
+}
+
+// DHTRequest is one incoming DHT query, as handed to DHTRequestHook.
+type DHTRequest struct {
+	// Query is the query name ("q"), e.g. "ping" or a custom one.
+	Query string
+	// Source is the sender's address.
+	Source netip.AddrPort
+	// Message is the whole bencoded query; valid during the call only.
+	Message []byte
+	// Response is the "r" dictionary of the reply, pre-filled with "id";
+	// a plugin that handles the query adds its keys here.
+	Response map[string]any
+}
+
+// DHTRequestHook sees every incoming DHT query before the built-in
+// handling; true answers it with Response and ends the chain (gated by
+// FeatureDHTRequest). The DHT is a later issue: it will call
+// DispatchDHTRequest on its loop when it lands.
+type DHTRequestHook interface {
+	OnDHTRequest(r *DHTRequest) bool
+}
+
+// DispatchDHTRequest offers r to hooks in order and reports whether one
+// handled it (the first true wins). A panicking hook counts as not handling
+// the request; its recovered value is passed to onPanic (which may be nil)
+// with the hook, and the next hook is asked. Loop only (the DHT's loop).
+func DispatchDHTRequest(hooks []DHTRequestHook, r *DHTRequest, onPanic func(h DHTRequestHook, v any)) bool {
+	for i := 0; i < len(hooks); {
+		handled, next := dhtFrom(hooks, i, r, onPanic)
+		if next < 0 {
+			return handled
+		}
+		i = next
+	}
+	return false
+}
+
+func dhtFrom(hooks []DHTRequestHook, i int, r *DHTRequest, onPanic func(DHTRequestHook, any)) (handled bool, next int) {
+	defer func() {
+		if v := recover(); v != nil {
+			if onPanic != nil {
+				onPanic(hooks[i], v)
+			}
+			handled, next = false, i+1
+		}
+	}()
+	for ; i < len(hooks); i++ {
+		if hooks[i].OnDHTRequest(r) {
+			return true, -1
+		}
+	}
+	return false, -1
+}
+
+// AlertHook sees every alert the session queues (gated by FeatureAlert):
+// synchronously, on whichever goroutine posted it (usually a shard's loop),
+// after it was queued; filtered and dropped alerts are not shown. It may
+// post alerts itself; they are shown to every AlertHook in turn.
+type AlertHook interface {
+	OnAlert(a Alert)
+}
+
+// UnknownTorrentHook is asked about an incoming plaintext handshake for an
+// info-hash the session does not have (gated by FeatureUnknownTorrent).
+// Returning true with p filled in adds that torrent and hands the
+// connection to it; the first true ends the chain. Called on the loop that
+// accepted the connection; pc answers its endpoints only.
+type UnknownTorrentHook interface {
+	OnUnknownTorrent(ih [20]byte, pc PeerConn, p *AddTorrentParams) bool
+}
+
+// SessionTickHook is called once a second (gated by FeatureTick), on shard
+// 0's loop, before that loop's torrents tick.
+type SessionTickHook interface {
+	OnTick()
+}
+
+// UnchokePriorityHook is a tie-breaker inside the optimistic unchoke (gated
+// by FeatureOptimisticUnchoke): among peers optimistically unchoked equally
+// long ago, the lowest priority over all plugins wins. math.MaxUint64 means
+// no opinion; values above 2^63-1 are reserved. Called on the loop owning
+// the peer's torrent.
+type UnchokePriorityHook interface {
+	UnchokePriority(pc PeerConn) uint64
+}
+
+// StateSaver contributes to Session.SaveState: every plugin's map is merged
+// into one (later plugins overwrite equal keys; namespace your keys).
+// Called on Session.SaveState's goroutine.
+type StateSaver interface {
+	SaveState() map[string]string
+}
+
+// StateLoader receives Settings.ExtensionState before Added, only for the
+// plugins passed in Settings.Extensions (not for AddExtension).
+type StateLoader interface {
+	LoadState(m map[string]string)
+}
+
+// AddTorrentParams is what UnknownTorrentHook fills in to adopt a torrent.
+// It is the subset of the session's AddTorrentParams a plugin can set
+// without importing the session package.
+type AddTorrentParams struct {
+	// MetaInfo, or Info with InfoHash, describe the torrent.
+	MetaInfo *metainfo.MetaInfo
+	Info     *metainfo.Info
+	InfoHash metainfo.InfoHash
+	// SavePath is the directory holding the torrent's files (required).
+	SavePath string
+	SeedMode bool
+	Paused   bool
+	Peers    []netip.AddrPort
+	UserData any
+	// Extensions are torrent-plugin constructors attached before the
+	// session plugins' NewTorrent results.
+	Extensions []func(TorrentHandle, any) TorrentPlugin
+}

@@ -1,0 +1,174 @@
+package plugin
+
+import (
+	"net/netip"
+)
+
+// TorrentPlugin is attached to one torrent (libtorrent's torrent_plugin). It
+// may be any value; the torrent type-asserts it once, when it is attached,
+// against the optional hook interfaces below (NewConnectionHook,
+// TorrentPiecePassHook, TorrentPieceFailedHook, TorrentTickHook,
+// ResumeHook, PauseHook, FilesCheckedHook, StateHook, AddPeerHook) and
+// builds one dispatch list per hook, so a hook nobody implements costs
+// nothing.
+//
+// Threading: every hook runs on the loop that owns the torrent, in attach
+// order (AddTorrentParams.Extensions first, then the session plugins'
+// NewTorrent results in registration order, then AddExtension at run time).
+type TorrentPlugin any
+
+// NewConnectionHook is called for every connection of the torrent: outgoing
+// ones before they connect, incoming ones once the info-hash of their
+// handshake was read, and every existing one when the plugin is added at run
+// time. A non-nil result is attached to the peer; peer chains follow the
+// torrent chain's order.
+type NewConnectionHook interface {
+	NewConnection(pc PeerConn) PeerPlugin
+}
+
+// TorrentPiecePassHook is called when a piece passed its hash check: after
+// the contributing peers' PeerPiecePassHook, after HAVE was queued to peers.
+type TorrentPiecePassHook interface {
+	OnPiecePass(piece int)
+}
+
+// TorrentPieceFailedHook is called when a downloaded piece failed its hash
+// check, before the contributing peers' PeerPieceFailedHook and before the
+// HashFailedAlert.
+type TorrentPieceFailedHook interface {
+	OnPieceFailed(piece int)
+}
+
+// TorrentTickHook is called once a second, before the torrent's peers tick.
+// A paused torrent without connections does not tick.
+type TorrentTickHook interface {
+	Tick()
+}
+
+// PauseHook is called when the torrent is paused, after it is marked
+// paused. True skips the remaining plugins and the standard pause work
+// (disconnecting peers, the TorrentPausedAlert); the torrent still reports
+// paused. Calling Pause or Resume from the hook recurses into the chain.
+type PauseHook interface {
+	OnPause() bool
+}
+
+// ResumeHook is PauseHook's counterpart for resume.
+type ResumeHook interface {
+	OnResume() bool
+}
+
+// FilesCheckedHook is called once the torrent can download: after its
+// check completed (after TorrentCheckedAlert), at once in seed mode, and
+// at once for a plugin added at run time to a checked torrent.
+type FilesCheckedHook interface {
+	OnFilesChecked()
+}
+
+// StateHook is called after every change of the torrent's state.
+type StateHook interface {
+	OnState(s TorrentState)
+}
+
+// PeerSource says where an address came from (libtorrent's
+// peer_source_flags); a bit set because several sources may name one peer.
+type PeerSource uint8
+
+// Peer sources.
+const (
+	SourceTracker PeerSource = 1 << iota
+	SourceDHT
+	SourcePEX
+	SourceLSD
+	SourceResumeData
+	SourceIncoming
+	// SourceManual: added through the API (AddTorrentParams.Peers,
+	// ConnectPeer) or by a plugin.
+	SourceManual PeerSource = 0
+)
+
+// AddPeerFlags qualify an AddPeerHook call.
+type AddPeerFlags uint8
+
+// Add-peer flags, as libtorrent's torrent_plugin::first_time and filtered.
+const (
+	// AddPeerFirstTime: the address is new to the peer list.
+	AddPeerFirstTime AddPeerFlags = 1 << iota
+	// AddPeerFiltered: the address was refused (full peer list, invalid).
+	AddPeerFiltered
+)
+
+// AddPeerHook is called each time an address is offered to the torrent's
+// peer list, before any connection to it.
+type AddPeerHook interface {
+	OnAddPeer(addr netip.AddrPort, src PeerSource, flags AddPeerFlags)
+}
+
+// TorrentStatus is the part of a torrent's state a plugin may read.
+type TorrentStatus struct {
+	State         TorrentState
+	Paused        bool
+	Seeding       bool
+	Pieces        int // pieces we have
+	NumPieces     int
+	NumPeers      int // connections past the handshake
+	DownloadRate  int64
+	UploadRate    int64
+	TotalDownload int64
+	TotalUpload   int64
+}
+
+// TorrentHandle is a plugin's view of its torrent. Methods are "loop only"
+// (the loop owning the torrent: call them from a hook) unless they say
+// "any goroutine". A handle to a removed torrent answers zero values and
+// does nothing.
+type TorrentHandle interface {
+	// InfoHash returns the torrent's info-hash. Any goroutine.
+	InfoHash() [20]byte
+	// Name returns the torrent's name. Any goroutine.
+	Name() string
+	// Valid reports whether the torrent is still in the session. Loop only.
+	Valid() bool
+	// Status returns a snapshot. Loop only.
+	Status() TorrentStatus
+	// HavePiece reports whether the piece passed its hash check. Loop only.
+	HavePiece(piece int) bool
+	// Pause and Resume run the pause and resume paths, plugins included.
+	// Loop only.
+	Pause()
+	Resume()
+	// ConnectPeer adds addr to the peer list (source SourceManual) and
+	// connects when there is room. Loop only.
+	ConnectPeer(addr netip.AddrPort)
+	// Peers returns handles to every connection. Loop only.
+	Peers() []PeerConn
+	// AddExtension attaches a torrent plugin at run time: ctor is called
+	// with this handle and userData; a nil result attaches nothing.
+	// OnFilesChecked runs at once if the torrent is checked, and
+	// NewConnection for every existing connection. Loop only.
+	AddExtension(ctor func(TorrentHandle, any) TorrentPlugin, userData any)
+	// PostAlert queues a (custom) alert. Any goroutine.
+	PostAlert(a Alert)
+	// UserData returns AddTorrentParams.UserData. Loop only.
+	UserData() any
+	// Post runs fn on the torrent's loop: the safe way for another
+	// goroutine to reach a plugin. Any goroutine; fn runs later, in order
+	// with other posts, and is dropped if the session closed.
+	Post(fn func())
+	// InLoop reports whether the caller runs on the torrent's loop. Any
+	// goroutine.
+	InLoop() bool
+}
+
+// SessionHandle is a session plugin's view of its session. Every method is
+// safe from any goroutine.
+type SessionHandle interface {
+	// PostAlert queues a (custom) alert.
+	PostAlert(a Alert)
+	// PeerID returns the session's peer id.
+	PeerID() [20]byte
+	// ListenAddr returns where the session accepts peers (invalid if none).
+	ListenAddr() netip.AddrPort
+	// NumShards returns the number of loops.
+	NumShards() int
+}

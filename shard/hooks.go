@@ -1,0 +1,436 @@
+package shard
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shardtorrent/shardtorrent/plugin"
+)
+
+// Plugins are found once, when attached: every hook interface a plugin
+// implements puts it on that hook's dispatch list. A hook nobody implements
+// is an empty list, and a connection without peer plugins has no lists at
+// all (peer.hx == nil), so the data path pays one nil check.
+//
+// Every dispatch loop is wrapped by one deferred recover (not one per
+// plugin): a plugin that panics is marked removed, the lists are rebuilt
+// without it, a PluginDisabledAlert is posted and the loop carries on with
+// the next plugin. Rebuilt lists are new slices, so a loop running over the
+// old one is not disturbed; it skips removed plugins by their flag.
+
+// attached is one plugin attached to a peer, torrent or session.
+type attached struct {
+	v any
+	// removed is set once, on the owner's loop (or under Extensions.mu for
+	// session plugins, which other loops read: hence atomic).
+	removed atomic.Bool
+}
+
+// hook is one entry of a dispatch list: the plugin as the hook's interface.
+type hook[H any] struct {
+	h H
+	a *attached
+}
+
+type hookList[H any] []hook[H]
+
+// add appends a's plugin if it implements H.
+func (l hookList[H]) add(a *attached) hookList[H] {
+	if h, ok := a.v.(H); ok {
+		return append(l, hook[H]{h, a})
+	}
+	return l
+}
+
+// disabler removes a plugin that panicked and reports it.
+type disabler interface {
+	disable(a *attached, hook string, v any)
+}
+
+// eachBool calls f on the hooks in order until one returns true (and
+// reports true). A panic disables that plugin and continues with the next.
+func eachBool[H any](d disabler, l hookList[H], name string, f func(H) bool) bool {
+	for i := 0; i < len(l); {
+		handled, next := eachBoolFrom(d, l, i, name, f)
+		if next < 0 {
+			return handled
+		}
+		i = next
+	}
+	return false
+}
+
+func eachBoolFrom[H any](d disabler, l hookList[H], i int, name string, f func(H) bool) (handled bool, next int) {
+	defer func() {
+		if v := recover(); v != nil {
+			d.disable(l[i].a, name, v)
+			handled, next = false, i+1
+		}
+	}()
+	for ; i < len(l); i++ {
+		if !l[i].a.removed.Load() && f(l[i].h) {
+			return true, -1
+		}
+	}
+	return false, -1
+}
+
+// each calls f on every hook in order; a panic disables that plugin.
+func each[H any](d disabler, l hookList[H], name string, f func(H)) {
+	for i := 0; i < len(l); {
+		i = eachFrom(d, l, i, name, f)
+	}
+}
+
+func eachFrom[H any](d disabler, l hookList[H], i int, name string, f func(H)) (next int) {
+	defer func() {
+		if v := recover(); v != nil {
+			d.disable(l[i].a, name, v)
+			next = i + 1
+		}
+	}()
+	for ; i < len(l); i++ {
+		if !l[i].a.removed.Load() {
+			f(l[i].h)
+		}
+	}
+	return len(l)
+}
+
+// peerHooks are a connection's dispatch lists, one per peer-plugin hook.
+// Owned by the torrent's loop.
+type peerHooks struct {
+	plugins []*attached
+
+	addHandshake   hookList[plugin.AddHandshakeHook]
+	onHandshake    hookList[plugin.HandshakeHook]
+	onExtHandshake hookList[plugin.ExtensionHandshakeHook]
+	onConnected    hookList[plugin.ConnectedHook]
+	onDisconnect   hookList[plugin.DisconnectHook]
+
+	onChoke         hookList[plugin.ChokeHook]
+	onUnchoke       hookList[plugin.UnchokeHook]
+	onInterested    hookList[plugin.InterestedHook]
+	onNotInterested hookList[plugin.NotInterestedHook]
+	onHave          hookList[plugin.HaveHook]
+	onDontHave      hookList[plugin.DontHaveHook]
+	onBitfield      hookList[plugin.BitfieldHook]
+	onHaveAll       hookList[plugin.HaveAllHook]
+	onHaveNone      hookList[plugin.HaveNoneHook]
+	onAllowedFast   hookList[plugin.AllowedFastHook]
+	onRequest       hookList[plugin.RequestHook]
+	onCancel        hookList[plugin.CancelHook]
+	onReject        hookList[plugin.RejectHook]
+	onSuggest       hookList[plugin.SuggestHook]
+	onPiece         hookList[plugin.PieceHook]
+	onExtended      hookList[plugin.ExtendedHook]
+	onUnknown       hookList[plugin.UnknownMessageHook]
+
+	sentChoke         hookList[plugin.SentChokeHook]
+	sentUnchoke       hookList[plugin.SentUnchokeHook]
+	sentInterested    hookList[plugin.SentInterestedHook]
+	sentNotInterested hookList[plugin.SentNotInterestedHook]
+	sentHave          hookList[plugin.SentHaveHook]
+	sentHaveAll       hookList[plugin.SentHaveAllHook]
+	sentHaveNone      hookList[plugin.SentHaveNoneHook]
+	sentAllowFast     hookList[plugin.SentAllowFastHook]
+	sentSuggest       hookList[plugin.SentSuggestHook]
+	sentRequest       hookList[plugin.SentRequestHook]
+	sentCancel        hookList[plugin.SentCancelHook]
+	sentReject        hookList[plugin.SentRejectHook]
+	sentPiece         hookList[plugin.SentPieceHook]
+	sentPayload       hookList[plugin.SentPayloadHook]
+
+	canDisconnect hookList[plugin.CanDisconnectHook]
+	piecePass     hookList[plugin.PeerPiecePassHook]
+	pieceFailed   hookList[plugin.PeerPieceFailedHook]
+	tick          hookList[plugin.PeerTickHook]
+	writeRequest  hookList[plugin.WriteRequestHook]
+}
+
+// buildPeerHooks makes fresh lists from the plugins not removed.
+func buildPeerHooks(plugins []*attached) *peerHooks {
+	x := &peerHooks{}
+	for _, a := range plugins {
+		if a.removed.Load() {
+			continue
+		}
+		x.plugins = append(x.plugins, a)
+		x.addHandshake = x.addHandshake.add(a)
+		x.onHandshake = x.onHandshake.add(a)
+		x.onExtHandshake = x.onExtHandshake.add(a)
+		x.onConnected = x.onConnected.add(a)
+		x.onDisconnect = x.onDisconnect.add(a)
+		x.onChoke = x.onChoke.add(a)
+		x.onUnchoke = x.onUnchoke.add(a)
+		x.onInterested = x.onInterested.add(a)
+		x.onNotInterested = x.onNotInterested.add(a)
+		x.onHave = x.onHave.add(a)
+		x.onDontHave = x.onDontHave.add(a)
+		x.onBitfield = x.onBitfield.add(a)
+		x.onHaveAll = x.onHaveAll.add(a)
+		x.onHaveNone = x.onHaveNone.add(a)
+		x.onAllowedFast = x.onAllowedFast.add(a)
+		x.onRequest = x.onRequest.add(a)
+		x.onCancel = x.onCancel.add(a)
+		x.onReject = x.onReject.add(a)
+		x.onSuggest = x.onSuggest.add(a)
+		x.onPiece = x.onPiece.add(a)
+		x.onExtended = x.onExtended.add(a)
+		x.onUnknown = x.onUnknown.add(a)
+		x.sentChoke = x.sentChoke.add(a)
+		x.sentUnchoke = x.sentUnchoke.add(a)
+		x.sentInterested = x.sentInterested.add(a)
+		x.sentNotInterested = x.sentNotInterested.add(a)
+		x.sentHave = x.sentHave.add(a)
+		x.sentHaveAll = x.sentHaveAll.add(a)
+		x.sentHaveNone = x.sentHaveNone.add(a)
+		x.sentAllowFast = x.sentAllowFast.add(a)
+		x.sentSuggest = x.sentSuggest.add(a)
+		x.sentRequest = x.sentRequest.add(a)
+		x.sentCancel = x.sentCancel.add(a)
+		x.sentReject = x.sentReject.add(a)
+		x.sentPiece = x.sentPiece.add(a)
+		x.sentPayload = x.sentPayload.add(a)
+		x.canDisconnect = x.canDisconnect.add(a)
+		x.piecePass = x.piecePass.add(a)
+		x.pieceFailed = x.pieceFailed.add(a)
+		x.tick = x.tick.add(a)
+		x.writeRequest = x.writeRequest.add(a)
+	}
+	return x
+}
+
+// torrentHooks are a torrent's dispatch lists. Owned by its loop.
+type torrentHooks struct {
+	plugins       []*attached
+	newConnection hookList[plugin.NewConnectionHook]
+	piecePass     hookList[plugin.TorrentPiecePassHook]
+	pieceFailed   hookList[plugin.TorrentPieceFailedHook]
+	tick          hookList[plugin.TorrentTickHook]
+	pause         hookList[plugin.PauseHook]
+	resume        hookList[plugin.ResumeHook]
+	filesChecked  hookList[plugin.FilesCheckedHook]
+	state         hookList[plugin.StateHook]
+	addPeer       hookList[plugin.AddPeerHook]
+}
+
+func buildTorrentHooks(plugins []*attached) *torrentHooks {
+	x := &torrentHooks{}
+	for _, a := range plugins {
+		if a.removed.Load() {
+			continue
+		}
+		x.plugins = append(x.plugins, a)
+		x.newConnection = x.newConnection.add(a)
+		x.piecePass = x.piecePass.add(a)
+		x.pieceFailed = x.pieceFailed.add(a)
+		x.tick = x.tick.add(a)
+		x.pause = x.pause.add(a)
+		x.resume = x.resume.add(a)
+		x.filesChecked = x.filesChecked.add(a)
+		x.state = x.state.add(a)
+		x.addPeer = x.addPeer.add(a)
+	}
+	return x
+}
+
+// Extensions are the session plugins, shared by every shard. Registration
+// takes a lock and publishes new immutable lists; readers load them without
+// one. Safe from any goroutine.
+type Extensions struct {
+	mu    sync.Mutex
+	cur   atomic.Pointer[SessionHooks]
+	alert func(plugin.Alert) // where PluginDisabledAlerts go
+}
+
+// SessionHooks are the session plugins' dispatch lists, built once per
+// registration from each plugin's Features (read once). Immutable.
+type SessionHooks struct {
+	plugins    []*attached
+	newTorrent hookList[plugin.TorrentCreator]
+	tick       hookList[plugin.SessionTickHook]
+	priority   hookList[plugin.UnchokePriorityHook]
+	dht        hookList[plugin.DHTRequestHook]
+	alert      hookList[plugin.AlertHook]
+	unknown    hookList[plugin.UnknownTorrentHook]
+	features   []plugin.Feature // per plugin, read at registration
+}
+
+// NewExtensions returns an empty registry; post receives the
+// PluginDisabledAlerts of session plugins.
+func NewExtensions(post func(plugin.Alert)) *Extensions {
+	e := &Extensions{alert: post}
+	e.cur.Store(&SessionHooks{})
+	return e
+}
+
+// Add registers p, reading its Features once. Any goroutine.
+func (e *Extensions) Add(p plugin.Plugin) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.cur.Load()
+	plugins := append(append([]*attached(nil), old.plugins...), &attached{v: p})
+	feats := append(append([]plugin.Feature(nil), old.features...), p.Features())
+	e.cur.Store(buildSessionHooks(plugins, feats))
+}
+
+func buildSessionHooks(plugins []*attached, feats []plugin.Feature) *SessionHooks {
+	x := &SessionHooks{}
+	for i, a := range plugins {
+		if a.removed.Load() {
+			continue
+		}
+		f := feats[i]
+		x.plugins = append(x.plugins, a)
+		x.features = append(x.features, f)
+		x.newTorrent = x.newTorrent.add(a)
+		if f&plugin.FeatureTick != 0 {
+			x.tick = x.tick.add(a)
+		}
+		if f&plugin.FeatureOptimisticUnchoke != 0 {
+			x.priority = x.priority.add(a)
+		}
+		if f&plugin.FeatureDHTRequest != 0 {
+			x.dht = x.dht.add(a)
+		}
+		if f&plugin.FeatureAlert != 0 {
+			x.alert = x.alert.add(a)
+		}
+		if f&plugin.FeatureUnknownTorrent != 0 {
+			x.unknown = x.unknown.add(a)
+		}
+	}
+	return x
+}
+
+// hooks returns the current lists; a nil registry has none.
+func (e *Extensions) hooks() *SessionHooks {
+	if e == nil {
+		return &emptySessionHooks
+	}
+	return e.cur.Load()
+}
+
+var emptySessionHooks SessionHooks
+
+// Plugins returns the registered session plugins in order. Any goroutine.
+func (e *Extensions) Plugins() []plugin.Plugin {
+	h := e.hooks()
+	out := make([]plugin.Plugin, 0, len(h.plugins))
+	for _, a := range h.plugins {
+		if !a.removed.Load() {
+			out = append(out, a.v.(plugin.Plugin))
+		}
+	}
+	return out
+}
+
+func (e *Extensions) disable(a *attached, hook string, v any) {
+	e.mu.Lock()
+	if a.removed.Swap(true) {
+		e.mu.Unlock()
+		return
+	}
+	old := e.cur.Load()
+	e.cur.Store(buildSessionHooks(old.plugins, old.features))
+	e.mu.Unlock()
+	if e.alert != nil {
+		e.alert(&plugin.PluginDisabledAlert{Plugin: pluginName(a.v), Hook: hook, Panic: v})
+	}
+}
+
+// HasAlertHooks reports whether any session plugin wants OnAlert. Any
+// goroutine.
+func (e *Extensions) HasAlertHooks() bool { return len(e.hooks().alert) > 0 }
+
+// DispatchAlert shows a to every AlertHook, on the caller's goroutine.
+func (e *Extensions) DispatchAlert(a plugin.Alert) {
+	h := e.hooks()
+	if len(h.alert) == 0 {
+		return
+	}
+	each(e, h.alert, "OnAlert", func(x plugin.AlertHook) { x.OnAlert(a) })
+}
+
+// DispatchDHTRequest offers a DHT query to the DHTRequestHooks (the DHT
+// calls it on its loop when it lands); a panicking plugin is disabled.
+func (e *Extensions) DispatchDHTRequest(r *plugin.DHTRequest) bool {
+	h := e.hooks()
+	return eachBool(e, h.dht, "OnDHTRequest", func(x plugin.DHTRequestHook) bool { return x.OnDHTRequest(r) })
+}
+
+// HasUnknownTorrentHooks reports whether a plugin set FeatureUnknownTorrent.
+func (e *Extensions) HasUnknownTorrentHooks() bool { return len(e.hooks().unknown) > 0 }
+
+// DispatchUnknownTorrent asks the UnknownTorrentHooks about ih; the first
+// true wins and p holds its parameters.
+func (e *Extensions) DispatchUnknownTorrent(ih [20]byte, pc plugin.PeerConn, p *plugin.AddTorrentParams) bool {
+	h := e.hooks()
+	return eachBool(e, h.unknown, "OnUnknownTorrent", func(x plugin.UnknownTorrentHook) bool {
+		return x.OnUnknownTorrent(ih, pc, p)
+	})
+}
+
+// DispatchTick calls every SessionTickHook.
+func (e *Extensions) DispatchTick() {
+	h := e.hooks()
+	each(e, h.tick, "OnTick", func(x plugin.SessionTickHook) { x.OnTick() })
+}
+
+// Call runs fn(p) for every registered plugin with a recover, disabling a
+// plugin that panics (for Added, Abort, LoadState, SaveState).
+func (e *Extensions) Call(name string, fn func(p plugin.Plugin)) {
+	h := e.hooks()
+	var l hookList[plugin.Plugin]
+	for _, a := range h.plugins {
+		l = l.add(a)
+	}
+	each(e, l, name, fn)
+}
+
+// pluginName names a plugin in alerts: its Go type, and Type() for peer
+// plugins.
+func pluginName(v any) string {
+	if pp, ok := v.(plugin.PeerPlugin); ok {
+		return fmt.Sprintf("%T(%s)", v, safeType(pp))
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func safeType(pp plugin.PeerPlugin) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = "?"
+		}
+	}()
+	return pp.Type()
+}
+
+// filter calls keep on every hook; a plugin answering false is removed
+// (reported true) and so is one that panics.
+func filter[H any](d disabler, l hookList[H], name string, keep func(H) bool) (removed bool) {
+	for i := 0; i < len(l); {
+		var r bool
+		i, r = filterFrom(d, l, i, name, keep)
+		removed = removed || r
+	}
+	return removed
+}
+
+func filterFrom[H any](d disabler, l hookList[H], i int, name string, keep func(H) bool) (next int, removed bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			d.disable(l[i].a, name, v)
+			next, removed = i+1, true
+		}
+	}()
+	for ; i < len(l); i++ {
+		if !l[i].a.removed.Load() && !keep(l[i].h) {
+			l[i].a.removed.Store(true)
+			removed = true
+		}
+	}
+	return len(l), removed
+}
