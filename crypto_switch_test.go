@@ -32,7 +32,7 @@ type xorCipher struct {
 	bytes *atomic.Int64
 }
 
-func (x *xorCipher) key(i int) byte           { return byte(i*7+3) ^ byte(i>>9) }
+func (x *xorCipher) key(i int) byte            { return byte(i*7+3) ^ byte(i>>9) }
 func (x *xorCipher) SetOutgoingKey(key []byte) {}
 func (x *xorCipher) SetIncomingKey(key []byte) {}
 
