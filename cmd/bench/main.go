@@ -120,9 +120,12 @@ type env struct {
 	ctx  context.Context
 	self string
 	o    options
+	// noopPlugins is passed to every seeder the seed helpers start
+	// (-noop-plugins); the plugins scenario sets it per case.
+	noopPlugins int
 }
 
-const allScenarios = "transfer, seed, swarm, many, shards"
+const allScenarios = "transfer, seed, swarm, many, shards, plugins"
 
 func run() int {
 	embedded := len(os.Args) == 1
@@ -217,6 +220,8 @@ func run() int {
 			t, err = e.many()
 		case "shards":
 			t, err = e.shards()
+		case "plugins":
+			t, err = e.plugins()
 		default:
 			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (have: %s)\n", sc, allScenarios)
 			return 2

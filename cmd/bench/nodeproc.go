@@ -25,6 +25,7 @@ type nodeOpts struct {
 	exitDone    bool
 	shards      int
 	unchoke     int
+	noopPlugins int // -noop-plugins: no-op peer plugins on every connection
 	cpuProfile  string
 	reportDir   string // where the -report file goes
 }
@@ -66,6 +67,9 @@ func startNode(ctx context.Context, self string, o nodeOpts) (*nodeProc, error) 
 	}
 	if o.shards > 0 {
 		args = append(args, "-shards", strconv.Itoa(o.shards))
+	}
+	if o.noopPlugins > 0 {
+		args = append(args, "-noop-plugins", strconv.Itoa(o.noopPlugins))
 	}
 	if o.unchoke > 0 {
 		args = append(args, "-unchoke-slots", strconv.Itoa(o.unchoke))

@@ -62,6 +62,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		reportTo  = fs.String("report", "", "write a JSON report of resource use and payload counters to this file on SIGUSR1 and at exit")
 		listFile  = fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments")
 		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
+		noopPlug  = fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)")
 		peers     multiFlag
 	)
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
@@ -144,6 +145,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Logger:     log,
 		AlertMask:  plugin.CategoryDefault,
 		Engine:     shard.Settings{UnchokeSlots: *unchoke},
+		Extensions: noopExtensions(*noopPlug),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
