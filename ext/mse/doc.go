@@ -1,0 +1,63 @@
+// Package mse implements BitTorrent Message Stream Encryption (MSE/PE):
+// the Diffie-Hellman handshake for both roles as socket-free state machines
+// (Initiator, Receiver) and RC4-drop1024 as a crypto plugin (RC4) that
+// encrypts and decrypts a connection's vectors in place.
+//
+// It is written against plugin/ alone and is not wired into the engine yet.
+// This is how the engine should wire it.
+//
+// # Incoming connections
+//
+// The accepting loop reads the first bytes of a new connection. A first
+// byte of 19 followed by "BitTorrent protocol" is a plaintext handshake;
+// anything else (when the incoming policy is not disabled) starts a
+// Receiver, with a lookup over every shard's info-hashes: the session
+// registry keeps a map from SKeyHash(infoHash) to the info-hash, updated as
+// torrents are added and removed, safe to read from any loop. The accepting
+// loop feeds Step with received bytes, writes Output, and refuses the peer
+// on any error (an alert carries the Error value) or on a timeout (a
+// stalled handshake: the package keeps no clock). Once Done, Result names
+// the torrent; the fd, Result.Cipher and the unconsumed bytes go to the
+// owning loop. Those bytes are RC4 ciphertext: decrypt them with
+// Cipher.Decrypt before Adopt, which takes pending bytes as plaintext. The
+// owning loop then calls SetSendCipher(Cipher) and SetRecvCipher(Cipher)
+// (through PeerConn.SwitchSendCrypto/SwitchRecvCrypto) before anything is
+// queued, and parses Result.InitialPayload as the start of the BitTorrent
+// handshake. With MethodPlaintext, Cipher is nil and only the handshake was
+// encrypted.
+//
+// # Outgoing connections
+//
+// The owning loop runs an Initiator right after connecting, with the
+// BitTorrent handshake as initialPayload, feeding Step from OnData (its
+// return value n is what OnData consumed) and writing Output. On Done it
+// calls SetRecvCipher(Cipher) inside that OnData call, which makes the
+// bytes past n go through the cipher (a switch from nil is exact), and
+// SetSendCipher(Cipher) for everything queued afterwards.
+//
+// # Policies
+//
+// As libtorrent's in_enc_policy/out_enc_policy and allowed_enc_level:
+//   - disabled: never start an Initiator; refuse non-plaintext incoming;
+//   - enabled: incoming either way; outgoing tries MSE first and, on
+//     failure, may redial in plaintext (libtorrent retries once);
+//   - forced: refuse plaintext incoming; outgoing MSE only, no retry.
+//
+// The allowed level maps to the CryptoMethod given to NewInitiator
+// (provide) and NewReceiver (allowed): MethodPlaintext, MethodRC4 or
+// MethodBoth. A receiver offered both selects RC4.
+//
+// # Randomness
+//
+// Private keys (160 bits) and padding come from the rand given to the
+// constructors: the shard's source, crypto/rand in production, fixed
+// streams in tests.
+//
+// # Limits
+//
+// Every peer-controlled length is bounded: pads by MaxPad, the
+// synchronisation searches by MaxPad plus the pattern, IA by its uint16
+// length. A Receiver consumes at most MaxReceiverRead bytes and an
+// Initiator at most MaxInitiatorRead before finishing or failing, and never
+// consumes bytes past the end of the handshake.
+package mse
