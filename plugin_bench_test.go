@@ -9,33 +9,10 @@ import (
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
+	"github.com/shardtorrent/shardtorrent/internal/noopplugin"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 )
-
-// noopPlugin is a torrent plugin whose peer plugins implement many hooks
-// and do nothing: the cost of the dispatch itself.
-type noopPlugin struct{}
-
-func (noopPlugin) NewConnection(plugin.PeerConn) plugin.PeerPlugin { return noopPeer{} }
-
-type noopPeer struct{}
-
-func (noopPeer) Type() string                              { return "noop" }
-func (noopPeer) OnRequest(plugin.Request) bool             { return false }
-func (noopPeer) OnPiece(plugin.Request, plugin.Block) bool { return false }
-func (noopPeer) OnHave(int) bool                           { return false }
-func (noopPeer) OnInterested() bool                        { return false }
-func (noopPeer) OnUnchoke() bool                           { return false }
-func (noopPeer) OnCancel(plugin.Request) bool              { return false }
-func (noopPeer) SentPiece(plugin.Request)                  {}
-func (noopPeer) SentPayload(int)                           {}
-func (noopPeer) SentRequest(plugin.Request)                {}
-func (noopPeer) SentHave(int)                              {}
-func (noopPeer) WriteRequest(plugin.Request) bool          { return false }
-func (noopPeer) CanDisconnect(error) bool                  { return true }
-func (noopPeer) OnPiecePass(int)                           {}
-func (noopPeer) Tick()                                     {}
 
 // BenchmarkSeedLoopback seeds a 64 MiB torrent over loopback from one
 // in-process session to a fresh one per iteration, with no plugins and with
@@ -52,7 +29,7 @@ func BenchmarkSeedLoopback(b *testing.B) {
 		b.Run(fmt.Sprintf("plugins=%d", n), func(b *testing.B) {
 			var exts []func(plugin.TorrentHandle, any) plugin.TorrentPlugin
 			for range n {
-				exts = append(exts, func(plugin.TorrentHandle, any) plugin.TorrentPlugin { return noopPlugin{} })
+				exts = append(exts, noopplugin.NewTorrentPlugin)
 			}
 			ctx := context.Background()
 			seeder, err := NewSession(ctx, Settings{ListenAddr: "127.0.0.1:0", Shards: 1, Pool: bufpool.New()})

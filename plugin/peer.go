@@ -197,6 +197,8 @@ type PeerInfo struct {
 	TotalDownload int64
 	TotalUpload   int64
 	Source        PeerSource
+	Outstanding   int // our requests in flight to the peer
+	QueueDepth    int // the request pipeline we aim for with the peer
 }
 
 // ErrCryptoUnsupported is returned by SwitchSendCrypto and SwitchRecvCrypto

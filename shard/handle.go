@@ -141,12 +141,18 @@ func (h *peerHandle) PeerInfo() plugin.PeerInfo {
 	if p == nil {
 		return plugin.PeerInfo{Addr: h.RemoteEndpoint()}
 	}
+	return p.info()
+}
+
+// info describes the connection. Loop only.
+func (p *peer) info() plugin.PeerInfo {
 	return plugin.PeerInfo{
 		Addr: p.addr, PeerID: p.peerID, Client: p.client, Outgoing: p.outgoing,
 		Seed: p.peerSeed(), AmChoking: p.amChoking, AmInterested: p.amInterested,
 		PeerChoking: p.peerChoking, PeerInterest: p.peerInterested,
 		DownloadRate: p.downRate, UploadRate: p.upRate,
 		TotalDownload: p.totalDown, TotalUpload: p.totalUp, Source: p.source,
+		Outstanding: len(p.outstanding), QueueDepth: p.queueDepth,
 	}
 }
 

@@ -844,24 +844,9 @@ func (t *Torrent) Status() Status {
 	return st
 }
 
-// PeerInfo describes one connection.
-type PeerInfo struct {
-	Addr          netip.AddrPort
-	PeerID        [20]byte
-	Client        string
-	Outgoing      bool
-	Seed          bool
-	AmChoking     bool
-	AmInterested  bool
-	PeerChoking   bool
-	PeerInterest  bool
-	DownloadRate  int64
-	UploadRate    int64
-	TotalDownload int64
-	TotalUpload   int64
-	Outstanding   int // our requests in flight
-	QueueDepth    int
-}
+// PeerInfo describes one connection; it is the plugin API's type, so the
+// session handle and the peer handle report the same thing.
+type PeerInfo = plugin.PeerInfo
 
 // Peers lists the torrent's handshaken connections. Loop only.
 func (t *Torrent) Peers() []PeerInfo {
@@ -870,14 +855,7 @@ func (t *Torrent) Peers() []PeerInfo {
 		if !p.active() {
 			continue
 		}
-		out = append(out, PeerInfo{
-			Addr: p.addr, PeerID: p.peerID, Client: p.client, Outgoing: p.outgoing,
-			Seed: p.peerSeed(), AmChoking: p.amChoking, AmInterested: p.amInterested,
-			PeerChoking: p.peerChoking, PeerInterest: p.peerInterested,
-			DownloadRate: p.downRate, UploadRate: p.upRate,
-			TotalDownload: p.totalDown, TotalUpload: p.totalUp,
-			Outstanding: len(p.outstanding), QueueDepth: p.queueDepth,
-		})
+		out = append(out, p.info())
 	}
 	return out
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
+	"github.com/shardtorrent/shardtorrent/internal/noopplugin"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
@@ -145,7 +146,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Logger:     log,
 		AlertMask:  plugin.CategoryDefault,
 		Engine:     shard.Settings{UnchokeSlots: *unchoke},
-		Extensions: noopExtensions(*noopPlug),
+		Extensions: noopplugin.Sessions(*noopPlug),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
