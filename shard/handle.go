@@ -266,16 +266,26 @@ type cipherConn interface {
 	SetRecvCipher(r loop.RecvCipher)
 }
 
-// SwitchSendCrypto makes c encrypt the bytes queued after the call (the
-// loop keeps a send barrier: bytes queued before keep their old cipher).
-func (h *peerHandle) SwitchSendCrypto(c plugin.CryptoPlugin) error {
+// cipherTarget returns the live peer and its connection for a crypto
+// switch, or the error the switch reports.
+func (h *peerHandle) cipherTarget() (*peer, cipherConn, error) {
 	p := h.live()
 	if p == nil || p.closing {
-		return plugin.ErrHandleClosed
+		return nil, nil, plugin.ErrHandleClosed
 	}
 	cc, ok := p.c.(cipherConn)
 	if !ok {
-		return plugin.ErrCryptoUnsupported
+		return nil, nil, plugin.ErrCryptoUnsupported
+	}
+	return p, cc, nil
+}
+
+// SwitchSendCrypto makes c encrypt the bytes queued after the call (the
+// loop keeps a send barrier: bytes queued before keep their old cipher).
+func (h *peerHandle) SwitchSendCrypto(c plugin.CryptoPlugin) error {
+	_, cc, err := h.cipherTarget()
+	if err != nil {
+		return err
 	}
 	var sc loop.SendCipher
 	if c != nil {
@@ -288,13 +298,9 @@ func (h *peerHandle) SwitchSendCrypto(c plugin.CryptoPlugin) error {
 // SwitchRecvCrypto makes c decrypt the bytes not yet consumed (see
 // loop.Conn.SetRecvCipher for exactly when it takes effect).
 func (h *peerHandle) SwitchRecvCrypto(c plugin.CryptoPlugin) error {
-	p := h.live()
-	if p == nil || p.closing {
-		return plugin.ErrHandleClosed
-	}
-	cc, ok := p.c.(cipherConn)
-	if !ok {
-		return plugin.ErrCryptoUnsupported
+	p, cc, err := h.cipherTarget()
+	if err != nil {
+		return err
 	}
 	var rc loop.RecvCipher
 	if c != nil {
