@@ -132,6 +132,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.SetDirectWrites(s.set.DirectWrites)
 	t := &Torrent{
 		s:           s,
 		info:        info,

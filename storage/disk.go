@@ -343,6 +343,9 @@ type worker struct {
 	// use. Plain memory rather than a pool span: it lives as long as the
 	// worker, and a span held forever would show in Pool.Outstanding.
 	buf []byte
+	// pbuf is the aligned piece buffer of direct writes (direct.go), grown
+	// to the largest piece written, made on first use.
+	pbuf []byte
 }
 
 func (w *worker) run() {
@@ -387,6 +390,20 @@ func (w *worker) do(j *Job) {
 			return
 		}
 		w.sha.Reset()
+		if s.DirectWrites() {
+			// One copy into aligned memory, hashed there, written past
+			// the page cache (direct.go says why).
+			buf := alignedBuf(&w.pbuf, int(s.layout.PieceSize(j.Piece)))
+			n := 0
+			for _, b := range j.Blocks {
+				n += copy(buf[n:], b.Data)
+			}
+			w.sha.Write(buf)
+			if j.Pass = [20]byte(w.sha.Sum(w.sum[:0])) == j.Hash; j.Pass {
+				j.Err = s.writePieceDirect(buf, j.Piece)
+			}
+			return
+		}
 		for _, b := range j.Blocks {
 			w.sha.Write(b.Data)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,6 +20,10 @@ type handle struct {
 	fd       int
 	file     int
 	writable bool // opened O_RDWR; a read-only handle is replaced on the first write
+	// dfd is the O_DIRECT descriptor plus one (0: not open), opened by the
+	// first direct write (direct.go); align is its alignment.
+	dfd   atomic.Int32
+	align atomic.Int32
 
 	// Guarded by Storage.mu.
 	refs    int  // operations using fd right now
@@ -82,7 +87,7 @@ func (s *Storage) acquire(file int, write bool) (*handle, error) {
 	}
 	s.mu.Unlock()
 	for _, d := range dead[:nd] {
-		unix.Close(d.fd)
+		d.close()
 	}
 	return h, nil
 }
@@ -109,7 +114,7 @@ func (s *Storage) release(h *handle) {
 	last := h.retired && h.refs == 0
 	s.mu.Unlock()
 	if last {
-		unix.Close(h.fd)
+		h.close()
 	}
 }
 

@@ -39,6 +39,10 @@ type Storage struct {
 	// miss pays for its readahead once and sets trust to -distrustReads,
 	// so the next reads probe first again.
 	trust atomic.Int32
+	// direct is SetDirectWrites; noDirect is set once the filesystem
+	// refused direct I/O (direct.go).
+	direct   atomic.Bool
+	noDirect atomic.Bool
 
 	mu sync.Mutex
 	// Guarded by mu. Invariant: handles[i] is nil or a live, unretired
@@ -415,7 +419,7 @@ func (s *Storage) Close() error {
 	s.mu.Unlock()
 	var first error
 	for _, h := range dead {
-		if err := unix.Close(h.fd); err != nil && first == nil {
+		if err := h.close(); err != nil && first == nil {
 			first = s.fileError("close", h.file, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/shardtorrent/shardtorrent/internal/nodecmd"
@@ -37,6 +38,9 @@ type nodeProc struct {
 	report string
 	seq    int
 }
+
+// extraNodeFlags is -node-flags: appended to every node's flags.
+var extraNodeFlags string
 
 // startNode starts a node. Seeders (exitDone false) are waited for until
 // their torrents are added ("ready:"); leechers return at once.
@@ -77,6 +81,7 @@ func startNode(ctx context.Context, self string, o nodeOpts) (*nodeProc, error) 
 	if o.cpuProfile != "" {
 		args = append(args, "-cpuprofile", o.cpuProfile)
 	}
+	args = append(args, strings.Fields(extraNodeFlags)...)
 	args = append(args, o.torrents...)
 	p, err := refpeer.StartProcess(ctx, refpeer.ProcOptions{Name: o.name, Path: self, Args: args, KeepStdin: true})
 	if err != nil {

@@ -63,6 +63,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		reportTo  = fs.String("report", "", "write a JSON report of resource use and payload counters to this file on SIGUSR1 and at exit")
 		listFile  = fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments")
 		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
+		direct    = fs.Bool("direct-writes", false, "write downloaded pieces with O_DIRECT, past the page cache (less CPU; re-served pieces come from disk)")
 		noopPlug  = fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)")
 		peers     multiFlag
 	)
@@ -145,7 +146,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Shards:     *shards,
 		Logger:     log,
 		AlertMask:  plugin.CategoryDefault,
-		Engine:     shard.Settings{UnchokeSlots: *unchoke},
+		Engine:     shard.Settings{UnchokeSlots: *unchoke, DirectWrites: *direct},
 		Extensions: noopplugin.Sessions(*noopPlug),
 	})
 	if err != nil {
