@@ -723,6 +723,7 @@ func (p *peer) unchoke() {
 	p.unchokedAt = p.now()
 	p.upSinceUnchoke = 0
 	p.sendSimple(wire.Unchoke)
+	p.suggestCached()
 }
 
 func (p *peer) abortOutstanding() {
@@ -929,6 +930,7 @@ func (p *peer) serve() {
 		sp := t.s.pool.Get(int(r.length))
 		if n, ok := t.st.TryReadNoWait(sp.Bytes(), int(r.piece), int64(r.begin)); ok && n == int(r.length) {
 			p.sendBlock(r.piece, r.begin, sp)
+			t.noteRead(r.piece, p)
 			continue
 		}
 		sp.Release()
@@ -968,6 +970,7 @@ func onBlockRead(j *storage.Job) {
 		return
 	}
 	p.sendBlock(piece, begin, sp)
+	p.t.noteRead(piece, p)
 	p.serve()
 }
 

@@ -43,6 +43,11 @@ type Settings struct {
 	// about a tenth of the CPU on writes, but pieces it re-serves are then
 	// read from the disk. See storage/direct.go. Off by default.
 	DirectWrites bool
+	// SuggestReadCache sends BEP 6 suggest-piece messages for the pieces
+	// most recently read (libtorrent's suggest_mode = suggest_read_cache):
+	// up to 16 at an unchoke, and each newly read piece to the unchoked
+	// peers that lack it. Off by default, as in libtorrent. See suggest.go.
+	SuggestReadCache bool
 }
 
 // Defaults returns libtorrent-like defaults.

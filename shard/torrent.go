@@ -103,6 +103,7 @@ type Torrent struct {
 	th           *torrentHandle
 	filesChecked bool               // OnFilesChecked was due (check done or seed mode)
 	hashing      map[uint32][]*peer // contributors of pieces being hashed
+	suggest      suggestRing        // recently read pieces (suggest.go)
 	contribFree  [][]*peer          // recycled contributor slices
 }
 

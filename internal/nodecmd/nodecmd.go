@@ -64,6 +64,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		listFile  = fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments")
 		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
 		direct    = fs.Bool("direct-writes", false, "write downloaded pieces with O_DIRECT, past the page cache (less CPU; re-served pieces come from disk)")
+		suggest   = fs.Bool("suggest-read-cache", false, "send BEP 6 suggest-piece messages for the pieces most recently read (libtorrent's suggest_read_cache)")
 		noopPlug  = fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)")
 		peers     multiFlag
 	)
@@ -146,7 +147,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Shards:     *shards,
 		Logger:     log,
 		AlertMask:  plugin.CategoryDefault,
-		Engine:     shard.Settings{UnchokeSlots: *unchoke, DirectWrites: *direct},
+		Engine:     shard.Settings{UnchokeSlots: *unchoke, DirectWrites: *direct, SuggestReadCache: *suggest},
 		Extensions: noopplugin.Sessions(*noopPlug),
 	})
 	if err != nil {
