@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -60,6 +61,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		seedMode  = fs.Bool("seed-mode", false, "trust that the data is complete and skip the check")
 		logLevel  = fs.String("log", "info", "log level: debug, info, warn, error")
 		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile to this file")
+		memProf   = fs.String("memprofile", "", "write an allocation profile to this file at exit (every allocation is recorded: slower)")
 		reportTo  = fs.String("report", "", "write a JSON report of resource use and payload counters to this file on SIGUSR1 and at exit")
 		listFile  = fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments")
 		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
@@ -86,6 +88,20 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if *memProf != "" {
+		runtime.MemProfileRate = 1
+		f, err := os.Create(*memProf)
+		if err != nil {
+			fmt.Fprintf(stderr, "node: -memprofile: %v\n", err)
+			return 2
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintf(stderr, "node: -memprofile: %v\n", err)
+			}
+			f.Close()
+		}()
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
