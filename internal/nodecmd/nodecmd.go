@@ -65,7 +65,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		reportTo  = fs.String("report", "", "write a JSON report of resource use and payload counters to this file on SIGUSR1 and at exit")
 		listFile  = fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments")
 		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
-		direct    = fs.Bool("direct-writes", false, "write downloaded pieces with O_DIRECT, past the page cache (less CPU; re-served pieces come from disk)")
+		direct    = fs.Bool("direct-writes", true, "write downloaded pieces with O_DIRECT, past the page cache: a tenth of the write CPU, but re-served pieces come from the disk (-direct-writes=false keeps them in the page cache)")
 		suggest   = fs.Bool("suggest-read-cache", false, "send BEP 6 suggest-piece messages for the pieces most recently read (libtorrent's suggest_read_cache)")
 		noopPlug  = fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)")
 		peers     multiFlag
