@@ -104,6 +104,10 @@ type Torrent struct {
 	filesChecked bool               // OnFilesChecked was due (check done or seed mode)
 	hashing      map[uint32][]*peer // contributors of pieces being hashed
 	contribFree  [][]*peer          // recycled contributor slices
+
+	// banned holds the addresses BanPeer banned; nil until the first ban.
+	// Invariant: at most maxBanned entries, none of them in cands.
+	banned map[netip.Addr]struct{}
 }
 
 type chokeScratch struct {
@@ -296,7 +300,7 @@ func (t *Torrent) AddPeer(a netip.AddrPort) { t.addPeer(a, plugin.SourceManual) 
 
 func (t *Torrent) addPeer(a netip.AddrPort, src plugin.PeerSource) {
 	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-	if !a.IsValid() || a.Port() == 0 {
+	if !a.IsValid() || a.Port() == 0 || t.isBanned(a.Addr()) {
 		t.onAddPeer(a, src, plugin.AddPeerFiltered)
 		return
 	}
