@@ -63,6 +63,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		reportTo  = fs.String("report", "", "write a JSON report of resource use and payload counters to this file on SIGUSR1 and at exit")
 		listFile  = fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments")
 		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
+		smartBan  = fs.Bool("smart-ban", true, "ban peers that sent corrupt blocks of pieces that failed their hash check (ext/smartban)")
 		noopPlug  = fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)")
 		peers     multiFlag
 	)
@@ -147,6 +148,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		AlertMask:  plugin.CategoryDefault,
 		Engine:     shard.Settings{UnchokeSlots: *unchoke},
 		Extensions: noopplugin.Sessions(*noopPlug),
+		SmartBan:   *smartBan,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
