@@ -65,8 +65,9 @@ func (p *Plugin) NewTorrent(th plugin.TorrentHandle, _ any) plugin.TorrentPlugin
 // Why not SHA-1, as libtorrent: libtorrent hashes only the blocks of failed
 // pieces, read back from disk. Our engine never writes a failed piece, so
 // we must fingerprint every block when it arrives, on the loop, before we
-// know whether its piece fails: SHA-1 would cost about ten times the
-// xxhash pass on every received byte. What SHA-1's strength buys here is
+// know whether its piece fails: SHA-1 would cost that on every received
+// byte, 45 times the xxhash pass (BenchmarkFingerprint on our 2-vCPU VM:
+// 19.7 GB/s against 0.43 GB/s per 16 KiB block). What SHA-1's strength buys here is
 // that a peer cannot make a corrupt block collide with the good one; a
 // random 64-bit seed the peer never sees gives the same assurance for
 // xxhash (its collisions depend on the seed, so they cannot be precomputed;
