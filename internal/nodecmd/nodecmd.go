@@ -38,6 +38,10 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+// newSession is shardtorrent.NewSession; tests replace it to see the
+// settings the flags produce.
+var newSession = shardtorrent.NewSession
+
 // Run runs the node with command-line arguments args (without the program
 // name) and returns the process exit code.
 func Run(args []string, stdout, stderr io.Writer) int {
@@ -141,7 +145,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sess, err := shardtorrent.NewSession(ctx, shardtorrent.Settings{
+	sess, err := newSession(ctx, shardtorrent.Settings{
 		ListenAddr: *listen,
 		Shards:     *shards,
 		Logger:     log,
