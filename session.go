@@ -52,6 +52,11 @@ type Settings struct {
 	// ExtensionState is the map SaveState returned earlier, shared by every
 	// plugin in Extensions.
 	ExtensionState map[string]string
+	// SmartBan runs the smart_ban extension (ext/smartban) on every
+	// torrent, after the plugins in Extensions: peers that sent corrupt
+	// blocks of a piece that failed its hash check are banned. Off by
+	// default, as in libtorrent; see builtins_smartban.go.
+	SmartBan bool
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -170,6 +175,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		}
 		s.AddExtension(p)
 	}
+	registerSmartBan(s)
 	return s, nil
 }
 

@@ -94,6 +94,7 @@ const (
 	TypeAlertsDropped
 	TypePluginDisabled
 	TypePeerLog
+	TypePeerBanned
 )
 
 // TorrentAlert is embedded by every alert about a torrent.

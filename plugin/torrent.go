@@ -158,6 +158,25 @@ type TorrentHandle interface {
 	// InLoop reports whether the caller runs on the torrent's loop. Any
 	// goroutine.
 	InLoop() bool
+
+	// --- Block reads and bans (smart_ban; see ban.go) ---
+
+	// ReadBlock reads length bytes at begin in piece from the torrent's
+	// storage through the disk workers and calls fn on the torrent's loop
+	// with them, later (never from inside ReadBlock). b is valid during the
+	// call only (a pooled span). A range outside the piece, or a length
+	// above MaxReadBlock, is answered with ErrBlockRange; a removed
+	// torrent with ErrHandleClosed. Reading a piece the torrent does not
+	// have returns whatever the files hold. Loop only.
+	ReadBlock(piece, begin, length int, fn func(b []byte, err error))
+	// BanPeer bans addr from this torrent, as libtorrent bans by IP: every
+	// connection from addr is closed with ErrPeerBanned, addr leaves the
+	// peer list, and later incoming and outgoing connections from or to it
+	// are refused. The first ban of an address posts one PeerBannedAlert;
+	// banning it again does nothing. Loop only.
+	BanPeer(addr netip.Addr)
+	// IsBanned reports whether addr is banned from this torrent. Loop only.
+	IsBanned(addr netip.Addr) bool
 }
 
 // SessionHandle is a session plugin's view of its session. Every method is

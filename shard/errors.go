@@ -23,6 +23,7 @@ const (
 	ReasonShutdown                                 // session closing
 	ReasonIO                                       // socket error
 	ReasonPlugin                                   // a plugin called Disconnect
+	ReasonBanned                                   // the address was banned (TorrentHandle.BanPeer)
 )
 
 var reasonNames = [...]string{
@@ -37,6 +38,7 @@ var reasonNames = [...]string{
 	ReasonShutdown:     "session shutting down",
 	ReasonIO:           "socket error",
 	ReasonPlugin:       "disconnected by a plugin",
+	ReasonBanned:       "peer banned",
 }
 
 func (r DisconnectReason) String() string {

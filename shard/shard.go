@@ -174,6 +174,10 @@ func (s *Shard) AdoptIncoming(fd int, pending []byte, ih [20]byte, remote netip.
 		closeFd(fd)
 		return ErrUnknownTorrent
 	}
+	if t.isBanned(remote.Addr()) {
+		closeFd(fd)
+		return plugin.ErrPeerBanned
+	}
 	if !t.acceptsConnection() || !s.reserveConn() {
 		closeFd(fd)
 		return ErrConnLimit

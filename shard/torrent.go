@@ -105,6 +105,10 @@ type Torrent struct {
 	hashing      map[uint32][]*peer // contributors of pieces being hashed
 	suggest      suggestRing        // recently read pieces (suggest.go)
 	contribFree  [][]*peer          // recycled contributor slices
+
+	// banned holds the addresses BanPeer banned; nil until the first ban.
+	// Invariant: at most maxBanned entries, none of them in cands.
+	banned map[netip.Addr]struct{}
 }
 
 type chokeScratch struct {
@@ -298,7 +302,7 @@ func (t *Torrent) AddPeer(a netip.AddrPort) { t.addPeer(a, plugin.SourceManual) 
 
 func (t *Torrent) addPeer(a netip.AddrPort, src plugin.PeerSource) {
 	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-	if !a.IsValid() || a.Port() == 0 {
+	if !a.IsValid() || a.Port() == 0 || t.isBanned(a.Addr()) {
 		t.onAddPeer(a, src, plugin.AddPeerFiltered)
 		return
 	}

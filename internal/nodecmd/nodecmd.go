@@ -39,6 +39,10 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
+// newSession is shardtorrent.NewSession; tests replace it to see the
+// settings the flags produce.
+var newSession = shardtorrent.NewSession
+
 // Run runs the node with command-line arguments args (without the program
 // name) and returns the process exit code.
 func Run(args []string, stdout, stderr io.Writer) int {
@@ -67,6 +71,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
 		direct    = fs.Bool("direct-writes", true, "write downloaded pieces with O_DIRECT, past the page cache: a tenth of the write CPU, but re-served pieces come from the disk (-direct-writes=false keeps them in the page cache)")
 		suggest   = fs.Bool("suggest-read-cache", false, "send BEP 6 suggest-piece messages for the pieces most recently read (libtorrent's suggest_read_cache)")
+		smartBan  = fs.Bool("smart-ban", true, "ban peers that sent corrupt blocks of pieces that failed their hash check (ext/smartban)")
 		noopPlug  = fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)")
 		peers     multiFlag
 	)
@@ -158,13 +163,14 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sess, err := shardtorrent.NewSession(ctx, shardtorrent.Settings{
+	sess, err := newSession(ctx, shardtorrent.Settings{
 		ListenAddr: *listen,
 		Shards:     *shards,
 		Logger:     log,
 		AlertMask:  plugin.CategoryDefault,
 		Engine:     shard.Settings{UnchokeSlots: *unchoke, DirectWrites: *direct, SuggestReadCache: *suggest},
 		Extensions: noopplugin.Sessions(*noopPlug),
+		SmartBan:   *smartBan,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
