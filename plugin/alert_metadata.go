@@ -19,7 +19,9 @@ type MetadataReceivedAlert struct{ TorrentAlert }
 func (*MetadataReceivedAlert) Type() AlertType    { return TypeMetadataReceived }
 func (*MetadataReceivedAlert) Category() Category { return CategoryStatus }
 func (*MetadataReceivedAlert) Name() string       { return "metadata_received" }
-func (a *MetadataReceivedAlert) Message() string  { return a.prefix() + " metadata successfully received" }
+func (a *MetadataReceivedAlert) Message() string {
+	return a.prefix() + " metadata successfully received"
+}
 
 // MetadataFailedAlert: metadata received from peers was refused (libtorrent's
 // metadata_failed_alert); Err matches ErrMismatchingInfoHash when it did not
