@@ -108,13 +108,15 @@ type peer struct {
 	id               uint64      // session-unique, never reused (see peerHandle)
 	ph               *peerHandle // created on first use
 	source           plugin.PeerSource
-	discNotified     bool    // OnDisconnect ran
-	fragBody         int     // body bytes of the pending frame already shown to OnExtended/OnUnknownMessage
-	inFragment       bool    // inside a fragment dispatch (PacketFinished is false)
-	uploadOnly       bool    // the peer's extension handshake said upload_only
-	pre              preMeta // what it has, while the torrent has no metadata
-	noMetadata       bool    // the peer said it lacks the metadata (see PeerConn.HasMetadata)
+	discNotified     bool // OnDisconnect ran
+	fragBody         int  // body bytes of the pending frame already shown to OnExtended/OnUnknownMessage
+	inFragment       bool // inside a fragment dispatch (PacketFinished is false)
+	uploadOnly       bool // the peer's extension handshake said upload_only
 	lastSeenComplete time.Time
+
+	// Metadata (metadata.go).
+	pre        preMeta // what it has, while the torrent has no metadata
+	noMetadata bool    // the peer said it lacks the metadata (see PeerConn.HasMetadata)
 }
 
 func (p *peer) active() bool { return p.stage == stActive && !p.closed && !p.closing }
