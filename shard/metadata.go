@@ -13,6 +13,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"fmt"
+	"math/bits"
 
 	"github.com/shardtorrent/shardtorrent/bitfield"
 	"github.com/shardtorrent/shardtorrent/metainfo"
@@ -172,8 +173,10 @@ func (p *peer) applyPre() {
 	case pre.bits != nil:
 		bf := bitfield.New(np)
 		for i, b := range pre.bits {
-			for ; b != 0; b &= b - 1 {
-				bit := i*8 + leadingBit(b)
+			for b != 0 {
+				k := bits.LeadingZeros8(b) // bit 0 is the most significant
+				b &^= 0x80 >> k
+				bit := i*8 + k
 				if bit >= np {
 					p.protocolError(protoErr("announced piece %d of %d before metadata", bit, np))
 					return
@@ -183,16 +186,6 @@ func (p *peer) applyPre() {
 		}
 		p.setBitfield(bf, false)
 	}
-}
-
-// leadingBit returns the index (0 = most significant) of b's highest set bit.
-func leadingBit(b byte) int {
-	n := 0
-	for b&0x80 == 0 {
-		b <<= 1
-		n++
-	}
-	return n
 }
 
 // matchesInfoHash checks info against the torrent's info-hashes, as
