@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
+	"github.com/shardtorrent/shardtorrent/ext/utmetadata"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/wire"
@@ -143,14 +144,14 @@ func TestMagnetWaitsForMetadata(t *testing.T) {
 }
 
 // hostilePeer accepts one connection for ih and answers every ut_metadata
-// request with data of the right size but the wrong bytes. It counts the
-// requests it got.
+// request with reply(piece) (wrongData by default). It counts the requests
+// it got.
 type hostilePeer struct {
 	ln       net.Listener
 	requests chan int
 }
 
-func newHostilePeer(t *testing.T, ih [20]byte, size int) *hostilePeer {
+func newHostilePeer(t *testing.T, ih [20]byte, size int, reply func(piece int) []byte) *hostilePeer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -214,9 +215,7 @@ func newHostilePeer(t *testing.T, ih [20]byte, size int) *hostilePeer {
 				piece = piece*10 + int(ch-'0')
 			}
 			hp.requests <- piece
-			n := min(16<<10, size-piece*16<<10)
-			msg := []byte("d8:msg_typei1e5:piecei" + strconv.Itoa(piece) + "e10:total_sizei" + strconv.Itoa(size) + "ee")
-			msg = append(msg, bytes.Repeat([]byte{'x'}, n)...)
+			msg := reply(piece)
 			if _, err := c.Write(wire.AppendExtended(nil, uint8(theirID), msg)); err != nil {
 				return
 			}
@@ -225,13 +224,80 @@ func newHostilePeer(t *testing.T, ih [20]byte, size int) *hostilePeer {
 	return hp
 }
 
+// wrongData answers with data of the right size but the wrong bytes.
+func wrongData(size int) func(int) []byte {
+	return func(piece int) []byte {
+		n := min(16<<10, size-piece*16<<10)
+		msg := []byte("d8:msg_typei1e5:piecei" + strconv.Itoa(piece) + "e10:total_sizei" + strconv.Itoa(size) + "ee")
+		return append(msg, bytes.Repeat([]byte{'x'}, n)...)
+	}
+}
+
+// TestMagnetHostileMessagesDisconnectOnlyThatPeer: each malformed
+// ut_metadata reply disconnects the peer that sent it, with an alert
+// carrying the typed error, and the torrent then completes from an honest
+// seeder.
+func TestMagnetHostileMessagesDisconnectOnlyThatPeer(t *testing.T) {
+	seeder, mi, src := seedSession(t, map[string]int{"x.bin": 100_000}, metainfo.CreateOptions{PieceLength: 16 << 10})
+	defer seeder.Close(context.Background())
+	size := len(mi.InfoBytes)
+	cases := []struct {
+		name  string
+		reply func(int) []byte
+		want  error
+	}{
+		{"oversized", func(int) []byte { return make([]byte, utmetadata.MaxMessageSize+1) }, utmetadata.ErrMessageTooLarge},
+		{"bad bencode", func(int) []byte { return []byte("d8:msg_typei1e5:pi") }, utmetadata.ErrBadMessage},
+		{"total_size over the limit", func(p int) []byte {
+			return append([]byte("d8:msg_typei1e5:piecei0e10:total_sizei"+strconv.Itoa(utmetadata.MaxMetadataSize+1)+"ee"), make([]byte, 16<<10)...)
+		}, utmetadata.ErrBadTotalSize},
+		{"data past the end", func(p int) []byte {
+			return append([]byte("d8:msg_typei1e5:piecei0e10:total_sizei"+strconv.Itoa(size)+"ee"), make([]byte, size+1)...)
+		}, utmetadata.ErrBadPiece},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hp := newHostilePeer(t, mi.InfoHash.V1, size, tc.reply)
+			defer hp.ln.Close()
+			leecher := newTestSession(t, bufpool.New(), 1)
+			defer leecher.Close(context.Background())
+			ctx := context.Background()
+			dst := t.TempDir()
+			h, err := leecher.AddTorrent(ctx, AddTorrentParams{InfoHash: mi.InfoHash, SavePath: dst,
+				Peers: []netip.AddrPort{hp.ln.Addr().(*net.TCPAddr).AddrPort()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := waitAlert(t, leecher, 30*time.Second, func(a plugin.Alert) bool {
+				_, ok := a.(*plugin.PeerDisconnectedAlert)
+				return ok
+			})
+			pd := seen[len(seen)-1].(*plugin.PeerDisconnectedAlert)
+			var ue *utmetadata.Error
+			if !errors.Is(pd.Reason, tc.want) || !errors.As(pd.Reason, &ue) {
+				t.Fatalf("disconnect reason %v, want %v", pd.Reason, tc.want)
+			}
+			if err := h.ConnectPeer(ctx, seeder.ListenAddr()); err != nil {
+				t.Fatal(err)
+			}
+			waitAlert(t, leecher, 60*time.Second, isFinished)
+			want, got := hashTree(t, src), hashTree(t, dst)
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("%s differs", k)
+				}
+			}
+		})
+	}
+}
+
 // TestMagnetWrongMetadataBacksOffThatPeer: a peer serving a dictionary that
 // does not hash to the info-hash causes MetadataFailedAlert and a back-off
 // (it is not asked again), and the honest seeder then completes the torrent.
 func TestMagnetWrongMetadataBacksOffThatPeer(t *testing.T) {
 	seeder, mi, src := seedSession(t, map[string]int{"h.bin": 200_000}, metainfo.CreateOptions{PieceLength: 16 << 10})
 	defer seeder.Close(context.Background())
-	hp := newHostilePeer(t, mi.InfoHash.V1, len(mi.InfoBytes))
+	hp := newHostilePeer(t, mi.InfoHash.V1, len(mi.InfoBytes), wrongData(len(mi.InfoBytes)))
 	defer hp.ln.Close()
 	leecher := newTestSession(t, bufpool.New(), 1)
 	defer leecher.Close(context.Background())
@@ -321,5 +387,70 @@ func TestPrivateMetadataNeverServed(t *testing.T) {
 	}
 	if !sawExtHS {
 		t.Fatal("no extension handshake seen")
+	}
+}
+
+// readExtHandshake dials s for ih with the extension bit and returns the
+// first extension handshake it sends.
+func readExtHandshake(t *testing.T, s *Session, ih [20]byte) wire.ExtHandshake {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.ListenAddr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hs := wire.Handshake{InfoHash: ih}
+	hs.Reserved.SetExtended()
+	copy(hs.PeerID[:], "-XX0000-exthsreader0")
+	if _, err := c.Write(wire.AppendHandshake(nil, &hs)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hsb [wire.HandshakeLen]byte
+	if _, err := io.ReadFull(c, hsb[:]); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var lb [4]byte
+		if _, err := io.ReadFull(c, lb[:]); err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, binary.BigEndian.Uint32(lb[:]))
+		if _, err := io.ReadFull(c, body); err != nil {
+			t.Fatal(err)
+		}
+		if len(body) >= 2 && body[0] == byte(wire.Extended) && body[1] == 0 {
+			h, err := wire.ParseExtHandshake(body[2:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+	}
+}
+
+// TestUTMetadataSetting: ut_metadata is on by default (advertised with
+// metadata_size) and Settings.DisableUTMetadata turns it off.
+func TestUTMetadataSetting(t *testing.T) {
+	src := t.TempDir()
+	writeFiles(t, src, map[string]int{"s.bin": 40_000})
+	_, mi, err := metainfo.Create(filepath.Join(src, "s.bin"), metainfo.CreateOptions{PieceLength: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, disabled := range []bool{false, true} {
+		s, err := NewSession(context.Background(), Settings{ListenAddr: "127.0.0.1:0", Shards: 1, DisableUTMetadata: disabled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AddTorrent(context.Background(), AddTorrentParams{MetaInfo: mi, SavePath: src, SeedMode: true}); err != nil {
+			t.Fatal(err)
+		}
+		h := readExtHandshake(t, s, mi.InfoHash.V1)
+		on := h.M["ut_metadata"] == utmetadata.ExtID && h.MetadataSize == len(mi.InfoBytes)
+		if on == disabled {
+			t.Errorf("DisableUTMetadata %v: handshake m %v metadata_size %d", disabled, h.M, h.MetadataSize)
+		}
+		s.Close(context.Background())
 	}
 }
