@@ -282,6 +282,8 @@ type AddTorrentParams struct {
 	// InfoHash alone, for a torrent that fetches its metadata from its
 	// peers (a magnet link: see ParseMagnet). Such a torrent is in state
 	// StateDownloadingMetadata until the ut_metadata extension gets it.
+	// A torrent added from Info alone has no raw info dictionary, so it
+	// cannot serve its metadata to magnet peers; prefer MetaInfo.
 	TorrentFile string
 	MetaInfo    *metainfo.MetaInfo
 	Info        *metainfo.Info

@@ -151,8 +151,14 @@ func (t *Torrent) serveable() []byte {
 // onRequest serves, queues or rejects a request.
 func (pp *Peer) onRequest(piece int) {
 	info := pp.t.serveable()
-	if info == nil || piece*PieceSize >= len(info) {
+	if info == nil {
 		pp.t.send(pp, MsgReject, piece, -1, nil)
+		return
+	}
+	if piece*PieceSize >= len(info) {
+		// libtorrent adds total_size to every message while it has the
+		// metadata.
+		pp.t.send(pp, MsgReject, piece, len(info), nil)
 		return
 	}
 	if pp.pc.SendBufferSize() < SendBufferLimit && len(pp.queue) == 0 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/plugin"
@@ -55,16 +56,17 @@ type Config struct {
 }
 
 // Plugin is the session plugin: it attaches a torrent plugin to every
-// torrent that is not private.
-type Plugin struct{ cfg Config }
+// torrent that is not private. Its NewTorrent runs on every shard's loop,
+// so the shared random source is guarded.
+type Plugin struct {
+	cfg Config
+	mu  sync.Mutex // guards cfg.Rand
+}
 
 // New returns the session plugin with cfg (see Config for its defaults).
 func New(cfg Config) *Plugin {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	return &Plugin{cfg: cfg}
 }
@@ -74,13 +76,19 @@ func (*Plugin) Features() plugin.Feature { return 0 }
 
 // NewTorrent implements plugin.TorrentCreator. A private torrent whose
 // metadata is known gets nothing, as in libtorrent. Runs on the torrent's
-// loop; the plugin's random source is shared, so each torrent gets its own
-// derived one.
+// loop.
 func (p *Plugin) NewTorrent(th plugin.TorrentHandle, _ any) plugin.TorrentPlugin {
 	if th.HasMetadata() && th.Private() {
 		return nil
 	}
-	return NewTorrent(th, p.cfg)
+	cfg := p.cfg
+	if cfg.Rand != nil {
+		// Each torrent gets its own source derived from the shared one.
+		p.mu.Lock()
+		cfg.Rand = rand.New(rand.NewPCG(cfg.Rand.Uint64(), cfg.Rand.Uint64()))
+		p.mu.Unlock()
+	}
+	return NewTorrent(th, cfg)
 }
 
 // Torrent is the torrent plugin: it serves the metadata when the torrent
@@ -111,18 +119,17 @@ type pieceState struct {
 
 // NewTorrent returns the torrent plugin for th; for plugins attached
 // through AddTorrentParams.Extensions or TorrentHandle.AddExtension. It
-// does not check Private: the caller decides.
+// does not check Private: the caller decides. cfg.Rand, if set, is owned
+// by the returned plugin from now on (it runs on th's loop).
 func NewTorrent(th plugin.TorrentHandle, cfg Config) *Torrent {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	var seed [2]uint64
-	if cfg.Rand != nil {
-		seed = [2]uint64{cfg.Rand.Uint64(), cfg.Rand.Uint64()}
-	} else {
-		seed = [2]uint64{rand.Uint64(), rand.Uint64()}
+	rng := cfg.Rand
+	if rng == nil {
+		rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
-	return &Torrent{th: th, now: cfg.Now, rng: rand.New(rand.NewPCG(seed[0], seed[1]))}
+	return &Torrent{th: th, now: cfg.Now, rng: rng}
 }
 
 // NewConnection implements plugin.NewConnectionHook: BitTorrent
