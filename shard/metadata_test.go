@@ -1,9 +1,12 @@
 package shard
 
 import (
+	"crypto/sha1"
+	"crypto/sha256"
 	"errors"
 	"testing"
 
+	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/wire"
 )
@@ -111,3 +114,48 @@ func TestNoMetadataTorrent(t *testing.T) {
 }
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// TestSetMetadataUnparsable: the right hash over a dictionary that does not
+// parse stops the torrent (error alert, paused), as libtorrent does: no
+// peer can send a better one.
+func TestSetMetadataUnparsable(t *testing.T) {
+	h := newHarness(t, Settings{})
+	defer h.close()
+	junk := []byte("d4:name3:abce")
+	h.do(func() {
+		tor, err := h.s.AddTorrent(AddParams{InfoHash: metainfo.InfoHash{V1: sha1.Sum(junk)}, SavePath: t.TempDir()})
+		if err != nil {
+			fatalf("AddTorrent: %v", err)
+		}
+		if err := tor.SetMetadata(junk); err == nil || errors.Is(err, plugin.ErrMismatchingInfoHash) {
+			fatalf("SetMetadata(junk) = %v", err)
+		}
+		if tor.HasMetadata() || !tor.paused || len(alertsOf[*plugin.TorrentErrorAlert](h.alerts)) != 1 {
+			fatalf("after an unparsable dictionary: metadata %v paused %v", tor.HasMetadata(), tor.paused)
+		}
+	})
+}
+
+func TestMatchesInfoHash(t *testing.T) {
+	info := []byte("d4:infoi1ee")
+	v1, v2 := metainfo.HashV1(sha1.Sum(info)), metainfo.HashV2(sha256.Sum256(info))
+	cases := []struct {
+		name string
+		ih   metainfo.InfoHash
+		want bool
+	}{
+		{"v1", metainfo.InfoHash{V1: v1}, true},
+		{"v1 wrong", metainfo.InfoHash{V1: metainfo.HashV1{1}}, false},
+		{"v2 only", metainfo.InfoHash{V2: v2}, true},
+		{"v2 wrong", metainfo.InfoHash{V2: metainfo.HashV2{1}}, false},
+		{"hybrid", metainfo.InfoHash{V1: v1, V2: v2}, true},
+		{"hybrid, v1 wrong", metainfo.InfoHash{V1: metainfo.HashV1{1}, V2: v2}, false},
+		{"hybrid, v2 wrong", metainfo.InfoHash{V1: v1, V2: metainfo.HashV2{1}}, false},
+	}
+	for _, tc := range cases {
+		tor := &Torrent{ih: tc.ih}
+		if got := tor.matchesInfoHash(info); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
