@@ -138,13 +138,16 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		paused:      p.Paused,
 		cands:       make(map[netip.AddrPort]*candidate),
 		downloading: make(map[uint32]*pieceBuf),
-		choker:      choker.New(choker.Config{Slots: s.set.UnchokeSlots, PieceQuota: 20 * wire.BlockSize}),
 	}
 	t.meta.name = p.Name
 	if info != nil {
 		if err := t.initMetadata(info, p.InfoBytes); err != nil {
 			return nil, err
 		}
+	} else {
+		// The choker runs before the metadata too (peers may be
+		// interested); initMetadata replaces it with the real quota.
+		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, PieceQuota: 20 * wire.BlockSize})
 	}
 	s.torrents[ih] = t
 	// Chain order as in libtorrent: the add parameters' extensions, then
