@@ -16,6 +16,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
+	"github.com/shardtorrent/shardtorrent/ext/utmetadata"
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
@@ -57,6 +58,12 @@ type Settings struct {
 	// blocks of a piece that failed its hash check are banned. Off by
 	// default, as in libtorrent; see builtins_smartban.go.
 	SmartBan bool
+
+	// DisableUTMetadata turns off the built-in ut_metadata extension
+	// (BEP 9, ext/utmetadata), registered before Extensions otherwise.
+	// Without it, torrents added from a magnet URI never get metadata
+	// unless another plugin supplies it.
+	DisableUTMetadata bool
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -169,6 +176,9 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Ext:      s.ext,
 		}))
 	}
+	if !set.DisableUTMetadata {
+		s.AddExtension(utmetadata.New(utmetadata.Config{}))
+	}
 	for _, p := range set.Extensions {
 		if l, ok := p.(plugin.StateLoader); ok {
 			callPlugin(s, p, "LoadState", func() { l.LoadState(set.ExtensionState) })
@@ -275,11 +285,20 @@ func onLoop(ctx context.Context, sh *shard.Shard, fn func()) error {
 
 // AddTorrentParams describe a torrent to add.
 type AddTorrentParams struct {
-	// One of TorrentFile (a path), MetaInfo, or Info with InfoHash.
+	// One of TorrentFile (a path), MetaInfo, or Info with InfoHash; or
+	// InfoHash alone, for a torrent that fetches its metadata from its
+	// peers (a magnet link: see ParseMagnet). Such a torrent is in state
+	// StateDownloadingMetadata until the ut_metadata extension gets it.
+	// A torrent added from Info alone has no raw info dictionary, so it
+	// cannot serve its metadata to magnet peers; prefer MetaInfo.
 	TorrentFile string
 	MetaInfo    *metainfo.MetaInfo
 	Info        *metainfo.Info
 	InfoHash    metainfo.InfoHash
+	// Name is the display name of a torrent added without metadata (a
+	// magnet's dn); untrusted, never a path. Ignored once metadata is
+	// known.
+	Name string
 	// SavePath is the directory the torrent's files live in: a torrent named
 	// X is at SavePath/X.
 	SavePath string
@@ -301,7 +320,7 @@ type AddTorrentParams struct {
 // Errors of the session API.
 var (
 	ErrClosed       = errors.New("shardtorrent: session closed")
-	ErrNoMetadata   = errors.New("shardtorrent: add parameters carry no metadata (TorrentFile, MetaInfo or Info)")
+	ErrNoMetadata   = errors.New("shardtorrent: add parameters carry no metadata or info-hash (TorrentFile, MetaInfo, Info or InfoHash)")
 	ErrTorrentGone  = errors.New("shardtorrent: torrent was removed")
 	ErrDuplicate    = shard.ErrDuplicate
 	ErrNeedSavePath = errors.New("shardtorrent: SavePath is required")
@@ -336,29 +355,34 @@ func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent,
 		s.regMu.Unlock()
 		return nil, callErr
 	}
-	return &Torrent{s: s, sh: sh, ih: ap.InfoHash, key: key, name: ap.Info.Name}, nil
+	name := ap.Name
+	if ap.Info != nil {
+		name = ap.Info.Name
+	}
+	return &Torrent{s: s, sh: sh, ih: ap.InfoHash, key: key, name: name}, nil
 }
 
 // shardParams resolves the metadata and checks the parameters.
 func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 	info, ih := p.Info, p.InfoHash
+	var infoBytes []byte
 	switch {
 	case p.MetaInfo != nil:
-		info, ih = &p.MetaInfo.Info, p.MetaInfo.InfoHash
+		info, ih, infoBytes = &p.MetaInfo.Info, p.MetaInfo.InfoHash, p.MetaInfo.InfoBytes
 	case p.TorrentFile != "":
 		mi, err := metainfo.Load(p.TorrentFile)
 		if err != nil {
 			return shard.AddParams{}, err
 		}
-		info, ih = &mi.Info, mi.InfoHash
-	case info == nil:
+		info, ih, infoBytes = &mi.Info, mi.InfoHash, mi.InfoBytes
+	case info == nil && ih.IsZero():
 		return shard.AddParams{}, ErrNoMetadata
 	}
 	if p.SavePath == "" {
 		return shard.AddParams{}, ErrNeedSavePath
 	}
 	return shard.AddParams{
-		Info: info, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
+		Info: info, InfoBytes: infoBytes, Name: p.Name, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
 		Paused: p.Paused, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
 	}, nil
 }
@@ -372,7 +396,7 @@ func (s *Session) Torrents(ctx context.Context) ([]*Torrent, error) {
 			return nil, err
 		}
 		for _, t := range ts {
-			out = append(out, &Torrent{s: s, sh: sh, ih: t.InfoHash(), key: t.InfoHash().Short(), name: t.Info().Name})
+			out = append(out, &Torrent{s: s, sh: sh, ih: t.InfoHash(), key: t.InfoHash().Short(), name: t.Name()})
 		}
 	}
 	return out, nil

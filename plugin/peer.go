@@ -267,6 +267,10 @@ type PeerConn interface {
 	ShouldLog(dir LogDirection) bool
 	// CanDisconnect asks the CanDisconnectHook chain.
 	CanDisconnect(err error) bool
+	// HasMetadata reports whether the peer has the torrent's metadata, as
+	// far as we know (libtorrent's has_metadata): false once its extension
+	// handshake advertised ut_metadata without metadata_size, true again
+	// after it sends INTERESTED, HAVE, HAVE_ALL, HAVE_NONE or a bitfield.
 	HasMetadata() bool
 	// InHandshake: the BitTorrent handshake is not complete.
 	InHandshake() bool
@@ -287,6 +291,13 @@ type PeerConn interface {
 	// queued (received) after the call; nil turns crypto off.
 	SwitchSendCrypto(c CryptoPlugin) error
 	SwitchRecvCrypto(c CryptoPlugin) error
+
+	// Metadata (BEP 9) support.
+
+	// SendBufferSize returns the bytes queued to the peer and not yet
+	// written to the socket (0 when gone), so a plugin can hold back bulk
+	// data, as ut_metadata does above 160 KiB.
+	SendBufferSize() int
 }
 
 // CryptoPlugin transforms a connection's byte stream (libtorrent's

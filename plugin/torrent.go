@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"errors"
 	"net/netip"
 )
 
@@ -177,7 +178,42 @@ type TorrentHandle interface {
 	BanPeer(addr netip.Addr)
 	// IsBanned reports whether addr is banned from this torrent. Loop only.
 	IsBanned(addr netip.Addr) bool
+
+	// Metadata (BEP 9): for torrents added from a magnet URI or an
+	// info-hash alone, and for ut_metadata serving.
+
+	// HasMetadata reports whether the torrent has its info dictionary.
+	// Loop only.
+	HasMetadata() bool
+	// InfoBytes returns the raw bencoded info dictionary (whose SHA-1 is
+	// the v1 info-hash), nil before the metadata is known or when the
+	// torrent was added from a parsed Info without its bytes. The slice is
+	// the engine's copy: read only. Loop only.
+	InfoBytes() []byte
+	// Private reports whether the info dictionary says private (BEP 27);
+	// false before the metadata is known. Loop only.
+	Private() bool
+	// SetMetadata gives a torrent without metadata its info dictionary.
+	// It checks SHA-1(info) against the v1 info-hash (a truncated
+	// SHA-256 for a v2-only magnet) and SHA-256 against the v2 one; on a
+	// mismatch it posts MetadataFailedAlert and returns an error matching
+	// ErrMismatchingInfoHash. A dictionary with the right hash that does
+	// not parse fails the torrent (TorrentErrorAlert, paused). On success
+	// it copies info, turns the torrent into a normal one on the same
+	// loop (storage, check of existing files, picker, interest in the
+	// connected peers, which are kept) and posts MetadataReceivedAlert.
+	// ErrHaveMetadata if it already has metadata. Loop only.
+	SetMetadata(info []byte) error
 }
+
+// Errors of TorrentHandle.SetMetadata.
+var (
+	// ErrMismatchingInfoHash: the metadata does not hash to the info-hash
+	// (libtorrent's errors::mismatching_info_hash).
+	ErrMismatchingInfoHash = errors.New("plugin: metadata does not match the info-hash")
+	// ErrHaveMetadata: the torrent already has its metadata.
+	ErrHaveMetadata = errors.New("plugin: torrent already has metadata")
+)
 
 // SessionHandle is a session plugin's view of its session. Every method is
 // safe from any goroutine.

@@ -3,6 +3,7 @@ package shard
 import (
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/loop"
@@ -91,7 +92,7 @@ func (h *peerHandle) UploadOnly() bool {
 
 func (h *peerHandle) HasPiece(i int) bool {
 	p := h.live()
-	if p == nil || i < 0 || i >= p.t.info.NumPieces() {
+	if p == nil || p.t.info == nil || i < 0 || i >= p.t.info.NumPieces() {
 		return false
 	}
 	return p.seedCounted || (p.bf != nil && p.bf.Has(i))
@@ -216,7 +217,10 @@ func (h *peerHandle) CanDisconnect(err error) bool {
 	return p != nil && p.canDisconnect(err)
 }
 
-func (h *peerHandle) HasMetadata() bool { return h.live() != nil }
+func (h *peerHandle) HasMetadata() bool {
+	p := h.live()
+	return p != nil && !p.noMetadata
+}
 
 func (h *peerHandle) InHandshake() bool {
 	if h.p == nil {
@@ -321,12 +325,13 @@ func isLocal(a netip.Addr) bool {
 type torrentHandle struct {
 	t    *Torrent
 	ih   [20]byte
-	name string
+	name atomic.Value // string: the magnet's name, then the info's (any goroutine)
 }
 
 func (t *Torrent) handle() *torrentHandle {
 	if t.th == nil {
-		t.th = &torrentHandle{t: t, ih: t.wireIH, name: t.info.Name}
+		t.th = &torrentHandle{t: t, ih: t.wireIH}
+		t.th.name.Store(t.Name())
 	}
 	return t.th
 }
@@ -342,7 +347,7 @@ func (h *torrentHandle) live() *Torrent {
 }
 
 func (h *torrentHandle) InfoHash() [20]byte { return h.ih }
-func (h *torrentHandle) Name() string       { return h.name }
+func (h *torrentHandle) Name() string       { return h.name.Load().(string) }
 func (h *torrentHandle) Valid() bool        { return h.live() != nil }
 func (h *torrentHandle) InLoop() bool       { return h.t.s.loop.InLoop() }
 func (h *torrentHandle) PostAlert(a plugin.Alert) {
@@ -368,7 +373,7 @@ func (h *torrentHandle) Status() plugin.TorrentStatus {
 
 func (h *torrentHandle) HavePiece(i int) bool {
 	t := h.live()
-	return t != nil && i >= 0 && i < t.info.NumPieces() && t.have.Has(i)
+	return t != nil && t.info != nil && i >= 0 && i < t.info.NumPieces() && t.have.Has(i)
 }
 
 func (h *torrentHandle) Pause() {

@@ -113,6 +113,10 @@ type peer struct {
 	inFragment       bool // inside a fragment dispatch (PacketFinished is false)
 	uploadOnly       bool // the peer's extension handshake said upload_only
 	lastSeenComplete time.Time
+
+	// Metadata (metadata.go).
+	pre        preMeta // what it has, while the torrent has no metadata
+	noMetadata bool    // the peer said it lacks the metadata (see PeerConn.HasMetadata)
 }
 
 func (p *peer) active() bool { return p.stage == stActive && !p.closed && !p.closing }
@@ -436,6 +440,14 @@ func (p *peer) sendExtHandshake() {
 
 func (p *peer) sendBitfield() {
 	t := p.t
+	if t.info == nil {
+		// Nothing to claim yet; a fast peer is told so explicitly, as
+		// libtorrent does.
+		if p.fast {
+			p.sendSimple(wire.HaveNone)
+		}
+		return
+	}
 	n := t.have.Count()
 	switch {
 	case p.fast && n == t.info.NumPieces() && n > 0:
@@ -452,6 +464,9 @@ func (p *peer) sendBitfield() {
 // pieces we have.
 func (p *peer) sendAllowedFast() {
 	t := p.t
+	if t.info == nil {
+		return
+	}
 	p.allowedOut = allowedFastSet(p.allowedOut[:0], p.addr.Addr(), t.wireIH, t.info.NumPieces(), allowedFastSetSize)
 	for _, i := range p.allowedOut {
 		if t.have.Has(int(i)) {
@@ -501,10 +516,17 @@ func (p *peer) handle(m *wire.Message) {
 		return
 	}
 	t := p.t
+	if t.info == nil && m.ID != wire.Extended {
+		p.handleNoMeta(m)
+		return
+	}
+	if t.info != nil && p.noMetadata && hasMetadataSignal(m.ID) {
+		p.noMetadata = false
+	}
 	// BEP 3 and BEP 6 say bitfield, have all and have none come first, but
 	// real clients (aria2) send other messages before their bitfield. Like
 	// libtorrent, we accept a late one and let it replace what we knew.
-	np := uint32(t.info.NumPieces())
+	np := uint32(t.numPiecesBound()) // only Extended gets here without metadata
 	switch m.ID {
 	case wire.Choke:
 		p.peerChoking = true
@@ -747,7 +769,7 @@ func (p *peer) removeOutstanding(b picker.Block) bool {
 // fillRequests tops up the request pipeline from the picker.
 func (p *peer) fillRequests() {
 	t := p.t
-	if !p.active() || !p.amInterested || t.checking || t.paused {
+	if !p.active() || !p.amInterested || t.checking || t.paused || t.pk == nil {
 		return
 	}
 	want := p.queueDepth - len(p.outstanding)
@@ -908,6 +930,7 @@ func (p *peer) onExtHandshake(payload []byte) {
 		}
 	}
 	p.uploadOnly = h.UploadOnly
+	p.noteExtHandshakeMetadata(&h)
 	if h.Reqq > 0 {
 		p.reqq = h.Reqq
 	}
@@ -1068,6 +1091,9 @@ func (p *peer) onDontHave(payload []byte) {
 		return
 	}
 	i := int(binary.BigEndian.Uint32(payload))
+	if t.info == nil {
+		return // nothing is known of its pieces before the metadata
+	}
 	if hx := p.hx; hx != nil && len(hx.onDontHave) > 0 {
 		if eachBool(p, hx.onDontHave, "OnDontHave", func(h plugin.DontHaveHook) bool { return h.OnDontHave(i) }) || p.closing {
 			return

@@ -111,7 +111,7 @@ func (p *peer) msgHooks(m *wire.Message) bool {
 		i := int(m.Index)
 		handled = eachBool(p, hx.onHave, "OnHave", func(h plugin.HaveHook) bool { return h.OnHave(i) })
 	case wire.Bitfield:
-		if len(hx.onBitfield) > 0 {
+		if len(hx.onBitfield) > 0 && p.t.info != nil {
 			bf, err := bitfield.FromBytes(m.Payload, p.t.info.NumPieces())
 			if err == nil {
 				handled = eachBool(p, hx.onBitfield, "OnBitfield", func(h plugin.BitfieldHook) bool { return h.OnBitfield(bf) })

@@ -20,8 +20,16 @@ import (
 
 // AddParams describe a torrent to add to a shard.
 type AddParams struct {
-	Info     *metainfo.Info
-	InfoHash metainfo.InfoHash
+	// Info is the torrent's metadata; nil adds a torrent that waits for it
+	// (a magnet link): see SetMetadata.
+	Info *metainfo.Info
+	// InfoBytes is the raw info dictionary of Info, when known; it is
+	// what ut_metadata serves. Kept, not copied.
+	InfoBytes []byte
+	InfoHash  metainfo.InfoHash
+	// Name is the display name while Info is nil (a magnet's dn);
+	// untrusted, never used as a path.
+	Name     string
 	SavePath string
 	// SeedMode trusts that every piece is on disk and skips the check.
 	SeedMode bool
@@ -65,8 +73,9 @@ type pieceBuf struct {
 // Torrent is one torrent's runtime state. Owned by its shard's loop.
 type Torrent struct {
 	s        *Shard
-	info     *metainfo.Info
+	info     *metainfo.Info // nil until the metadata is known (metadata.go)
 	ih       metainfo.InfoHash
+	meta     metaState
 	wireIH   [20]byte
 	savePath string
 	user     any
@@ -125,40 +134,25 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		return nil, ErrDuplicate
 	}
 	info := p.Info
-	layout := storage.Layout{PieceLength: info.PieceLength, TotalLength: info.TotalLength}
-	for _, f := range info.Files {
-		layout.Files = append(layout.Files, storage.FileSpec{
-			Path:   filepath.Join(f.Path...),
-			Length: f.Length,
-			Pad:    strings.Contains(f.Attr, "p"),
-		})
-	}
-	st, err := storage.Open(p.SavePath, layout)
-	if err != nil {
-		return nil, err
-	}
-	st.SetDirectWrites(s.set.DirectWrites)
 	t := &Torrent{
 		s:           s,
-		info:        info,
 		ih:          p.InfoHash,
 		wireIH:      ih,
 		savePath:    p.SavePath,
 		user:        p.UserData,
-		st:          st,
-		pk:          picker.New(info.NumPieces(), info.PieceLength, info.TotalLength, wire.BlockSize, s.rng),
-		have:        bitfield.New(info.NumPieces()),
 		paused:      p.Paused,
 		cands:       make(map[netip.AddrPort]*candidate),
 		downloading: make(map[uint32]*pieceBuf),
-		choker: choker.New(choker.Config{
-			Slots:      s.set.UnchokeSlots,
-			PieceQuota: 20 * info.PieceLength,
-		}),
 	}
-	t.hashes = make([][20]byte, len(info.Pieces))
-	for i, h := range info.Pieces {
-		t.hashes[i] = h
+	t.meta.name = p.Name
+	if info != nil {
+		if err := t.initMetadata(info, p.InfoBytes); err != nil {
+			return nil, err
+		}
+	} else {
+		// The choker runs before the metadata too (peers may be
+		// interested); initMetadata replaces it with the real quota.
+		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, PieceQuota: 20 * wire.BlockSize})
 	}
 	s.torrents[ih] = t
 	// Chain order as in libtorrent: the add parameters' extensions, then
@@ -177,6 +171,13 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		t.addPeer(a, plugin.SourceManual)
 	}
 	s.post(&plugin.TorrentAddedAlert{TorrentAlert: t.alertBase()})
+	if info == nil {
+		t.setState(plugin.StateDownloadingMetadata)
+		if !t.paused && s.loop != nil {
+			t.connectMore(s.now())
+		}
+		return t, nil
+	}
 	if p.SeedMode {
 		for i := 0; i < info.NumPieces(); i++ {
 			t.pk.SetHave(i)
@@ -192,8 +193,38 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 	return t, nil
 }
 
+// initMetadata builds what needs the info dictionary: storage, picker,
+// piece hashes and the choker's quota. Nothing is changed on error.
+func (t *Torrent) initMetadata(info *metainfo.Info, infoBytes []byte) error {
+	layout := storage.Layout{PieceLength: info.PieceLength, TotalLength: info.TotalLength}
+	for _, f := range info.Files {
+		layout.Files = append(layout.Files, storage.FileSpec{
+			Path:   filepath.Join(f.Path...),
+			Length: f.Length,
+			Pad:    strings.Contains(f.Attr, "p"),
+		})
+	}
+	st, err := storage.Open(t.savePath, layout)
+	if err != nil {
+		return err
+	}
+	s := t.s
+	st.SetDirectWrites(s.set.DirectWrites)
+	t.info = info
+	t.meta.infoBytes = infoBytes
+	t.st = st
+	t.pk = picker.New(info.NumPieces(), info.PieceLength, info.TotalLength, wire.BlockSize, s.rng)
+	t.have = bitfield.New(info.NumPieces())
+	t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, PieceQuota: 20 * info.PieceLength})
+	t.hashes = make([][20]byte, len(info.Pieces))
+	for i, h := range info.Pieces {
+		t.hashes[i] = h
+	}
+	return nil
+}
+
 func (t *Torrent) alertBase() plugin.TorrentAlert {
-	return plugin.TorrentAlert{InfoHash: t.ih, Torrent: t.info.Name}
+	return plugin.TorrentAlert{InfoHash: t.ih, Torrent: t.Name()}
 }
 
 // InfoHash returns the torrent's info-hash. Loop only.
@@ -343,7 +374,7 @@ func (t *Torrent) wantPeers() bool {
 	return !t.isSeed()
 }
 
-func (t *Torrent) isSeed() bool { return t.pk.Complete() }
+func (t *Torrent) isSeed() bool { return t.pk != nil && t.pk.Complete() }
 
 func (t *Torrent) connectMore(now time.Time) {
 	if !t.wantPeers() {
@@ -399,7 +430,7 @@ func (t *Torrent) newPeer(addr netip.AddrPort, outgoing bool) *peer {
 	}
 	p.lastRecv = p.connectedAt
 	p.lastSend = p.connectedAt
-	p.dec.MaxLen = maxMessageLen(t.info.NumPieces())
+	p.dec.MaxLen = maxMessageLen(t.numPiecesBound())
 	p.fragBody = -1
 	t.s.connSeq++
 	p.id = uint64(t.s.id)<<48 | t.s.connSeq
@@ -784,7 +815,9 @@ func (t *Torrent) shutdown(r DisconnectReason) {
 	for piece := range t.downloading {
 		t.dropPieceBuf(piece)
 	}
-	_ = t.st.Close()
+	if t.st != nil {
+		_ = t.st.Close()
+	}
 }
 
 // Status is a snapshot of a torrent's state.
@@ -812,6 +845,9 @@ type Status struct {
 
 // Status returns a snapshot. Loop only.
 func (t *Torrent) Status() Status {
+	if t.info == nil {
+		return t.statusNoMeta()
+	}
 	st := Status{
 		Name:          t.info.Name,
 		InfoHash:      t.ih,

@@ -58,7 +58,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	var (
 		listen    = fs.String("listen", "0.0.0.0:6881", "listen address for peer connections (\"off\" to not listen)")
 		dataDir   = fs.String("data", ".", "save path: a torrent named X lives at DIR/X")
-		watchDir  = fs.String("watch", "", "serve every .torrent file in this directory, picking up new ones")
+		watchDir  = fs.String("watch", "", "serve every .torrent file and fetch every .magnet file (one magnet URI) in this directory, picking up new ones")
 		exitDone  = fs.Bool("exit-when-complete", false, "exit 0 once every added torrent is complete and verified")
 		statusInt = fs.Duration("status", time.Second, "status line interval (0 disables)")
 		shards    = fs.Int("shards", 0, "event loops (0 = one per CPU)")
@@ -127,6 +127,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	// Load every torrent before starting anything, so a bad argument costs
 	// one clear line and no half-started node.
 	var metas []*metainfo.MetaInfo
+	var magnets []string
 	args = fs.Args()
 	if *listFile != "" {
 		list, err := readTorrentList(*listFile)
@@ -138,12 +139,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, arg := range args {
 		if strings.HasPrefix(arg, "magnet:") {
-			if _, err := metainfo.ParseMagnet(arg); err != nil {
+			if _, err := shardtorrent.ParseMagnet(arg); err != nil {
 				fmt.Fprintf(stderr, "node: %v\n", err)
 				return 2
 			}
-			fmt.Fprintf(stderr, "node: magnet links need the ut_metadata extension, which is not built yet: %s\n", arg)
-			return 2
+			magnets = append(magnets, arg)
+			continue
 		}
 		mi, err := metainfo.Load(arg)
 		if err != nil {
@@ -152,7 +153,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		metas = append(metas, mi)
 	}
-	if *exitDone && len(metas) == 0 && *watchDir == "" {
+	if *exitDone && len(metas)+len(magnets) == 0 && *watchDir == "" {
 		fmt.Fprintln(stderr, "node: -exit-when-complete needs at least one torrent")
 		return 2
 	}
@@ -196,6 +197,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	for _, mi := range metas {
 		if err := n.add(ctx, mi, ""); err != nil {
 			fmt.Fprintf(stderr, "node: %s: %v\n", mi.Info.Name, err)
+			return 1
+		}
+	}
+	for _, uri := range magnets {
+		if err := n.addMagnet(ctx, uri, ""); err != nil {
+			fmt.Fprintf(stderr, "node: %s: %v\n", uri, err)
 			return 1
 		}
 	}
@@ -301,7 +308,48 @@ func (n *node) add(ctx context.Context, mi *metainfo.MetaInfo, from string) erro
 	return nil
 }
 
-// scanWatch adds every .torrent in dir not seen before. A file that fails to
+// addMagnet adds a torrent from a magnet URI; its metadata comes from the
+// URI's x.pe peers and the -peer ones. Its data lands under -data like a
+// .torrent's, once the metadata names it.
+func (n *node) addMagnet(ctx context.Context, uri, from string) error {
+	p, err := shardtorrent.ParseMagnet(uri)
+	if err != nil {
+		return err
+	}
+	if _, dup := n.byHash[p.InfoHash]; dup {
+		return nil
+	}
+	p.SavePath = n.data
+	p.Peers = append(p.Peers, n.peers...)
+	h, err := n.sess.AddTorrent(ctx, p)
+	if err != nil {
+		return err
+	}
+	n.byHash[p.InfoHash] = &tracked{h: h}
+	n.order = append(n.order, p.InfoHash)
+	fmt.Fprintf(n.out, "added magnet %q (%s) on shard %d%s\n", p.Name, p.InfoHash, h.Shard(), from)
+	return nil
+}
+
+// readMagnetFile reads a .magnet file: one magnet URI, surrounding space
+// ignored, bounded by metainfo.MaxMagnetLength.
+func readMagnetFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, metainfo.MaxMagnetLength+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > metainfo.MaxMagnetLength {
+		return "", fmt.Errorf("longer than %d bytes", metainfo.MaxMagnetLength)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// scanWatch adds every .torrent and .magnet in dir not seen before. A file that fails to
 // parse is reported once and skipped (it may still be being written; a
 // changed file is retried when its size or time changes).
 func (n *node) scanWatch(ctx context.Context, dir string) {
@@ -311,7 +359,8 @@ func (n *node) scanWatch(ctx context.Context, dir string) {
 		return
 	}
 	for _, e := range ents {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".torrent") {
+		isMagnet := strings.HasSuffix(e.Name(), ".magnet")
+		if e.IsDir() || !(isMagnet || strings.HasSuffix(e.Name(), ".torrent")) {
 			continue
 		}
 		fi, err := e.Info()
@@ -324,6 +373,16 @@ func (n *node) scanWatch(ctx context.Context, dir string) {
 		}
 		n.watched[key] = true
 		path := filepath.Join(dir, e.Name())
+		if isMagnet {
+			uri, err := readMagnetFile(path)
+			if err == nil {
+				err = n.addMagnet(ctx, uri, " from "+path)
+			}
+			if err != nil {
+				fmt.Fprintf(n.out, "watch: %s: %v\n", path, err)
+			}
+			continue
+		}
 		mi, err := metainfo.Load(path)
 		if err != nil {
 			fmt.Fprintf(n.out, "watch: %s: %v\n", path, err)
@@ -350,6 +409,10 @@ func (n *node) handleAlerts(exitWhenComplete bool) (code int, done bool) {
 			n.markComplete(a.InfoHash)
 		case *plugin.TorrentCheckedAlert:
 			n.log.Info(a.Message())
+		case *plugin.MetadataReceivedAlert:
+			fmt.Fprintf(n.out, "metadata %s (%s)\n", a.Torrent, a.InfoHash)
+		case *plugin.MetadataFailedAlert:
+			n.log.Warn(a.Message())
 		case *plugin.TorrentErrorAlert:
 			fmt.Fprintf(n.out, "error %s: %v\n", a.Torrent, a.Err)
 			if exitWhenComplete {
@@ -391,7 +454,11 @@ func (n *node) status(ctx context.Context) {
 		peers += st.NumPeers
 		down += st.DownloadRate
 		up += st.UploadRate
-		parts = append(parts, fmt.Sprintf("%s %s %.1f%%", st.Name, st.State, 100*st.Progress))
+		name := st.Name
+		if name == "" {
+			name = st.InfoHash.String()
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %.1f%%", name, st.State, 100*st.Progress))
 	}
 	sort.Strings(parts)
 	if len(parts) > 3 {

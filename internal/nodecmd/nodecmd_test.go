@@ -25,6 +25,7 @@ func TestBadInputGetsOneClearLine(t *testing.T) {
 		{"unreadable torrent", []string{"-listen", "off", filepath.Join(dir, "missing.torrent")}, 1, "missing.torrent"},
 		{"junk torrent", []string{"-listen", "off", junk}, 1, "junk.torrent"},
 		{"bad magnet", []string{"-listen", "off", "magnet:?xt=urn:btih:zz"}, 2, "magnet"},
+		{"magnet with a bad x.pe", []string{"-listen", "off", "magnet:?xt=urn:btih:" + strings.Repeat("ab", 20) + "&x.pe=nohost"}, 2, "x.pe"},
 		{"exit without torrents", []string{"-listen", "off", "-exit-when-complete"}, 2, "needs at least one torrent"},
 		{"make without output", []string{"make", dir}, 2, "usage: node make"},
 		{"make bad piece size", []string{"make", "-o", filepath.Join(dir, "x.torrent"), "-piece-size", "1000", dir}, 2, "power of two"},

@@ -113,6 +113,7 @@ func LTVersion() string {
 type LTOptions struct {
 	Mode       string   // "seed" or "leech"
 	Torrent    string   // .torrent file
+	Magnet     string   // leech: a magnet URI instead of Torrent (metadata via ut_metadata)
 	SaveDir    string   // save path: a torrent named X lives at SaveDir/X
 	ListenPort int      // TCP port on 127.0.0.1 (required; see FreePort)
 	Peers      []string // HOST:PORT to connect to (retried until connected)
@@ -127,7 +128,7 @@ type LTOptions struct {
 // Status is one status line of lt_peer.py. Rates are payload bytes/s,
 // totals payload bytes.
 type Status struct {
-	Event         string  `json:"event,omitempty"` // "", "ready" or "finished"
+	Event         string  `json:"event,omitempty"` // "", "ready", "metadata" or "finished"
 	State         string  `json:"state"`
 	Progress      float64 `json:"progress"`
 	DownloadRate  int64   `json:"download_rate"`
@@ -158,12 +159,16 @@ func StartLT(ctx context.Context, o LTOptions) (*LTPeer, error) {
 	if o.Mode != "seed" && o.Mode != "leech" {
 		return nil, fmt.Errorf("refpeer: LTOptions.Mode %q, want seed or leech", o.Mode)
 	}
-	if o.Torrent == "" || o.SaveDir == "" || o.ListenPort <= 0 {
-		return nil, errors.New("refpeer: LTOptions needs Torrent, SaveDir and ListenPort")
+	if (o.Torrent == "") == (o.Magnet == "") || o.SaveDir == "" || o.ListenPort <= 0 {
+		return nil, errors.New("refpeer: LTOptions needs one of Torrent and Magnet, SaveDir and ListenPort")
 	}
 	script, _ := ScriptPath()
-	args := []string{script, "--mode", o.Mode, "--torrent", o.Torrent, "--save", o.SaveDir,
-		"--listen", strconv.Itoa(o.ListenPort)}
+	args := []string{script, "--mode", o.Mode, "--save", o.SaveDir, "--listen", strconv.Itoa(o.ListenPort)}
+	if o.Magnet != "" {
+		args = append(args, "--magnet", o.Magnet)
+	} else {
+		args = append(args, "--torrent", o.Torrent)
+	}
 	for _, p := range o.Peers {
 		args = append(args, "--peer", p)
 	}

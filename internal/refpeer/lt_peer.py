@@ -8,7 +8,9 @@ Modes:
   seed   check the data under --save (unless --seed-mode), print
          {"event":"ready"} once seeding, then seed until SIGTERM / stdin EOF.
   leech  download into --save, print {"event":"finished",...} when complete
-         and exit 0 (unless --stay).
+         and exit 0 (unless --stay). With --magnet URI instead of --torrent
+         the metadata is fetched from the peers first (ut_metadata); a
+         {"event":"metadata"} line says when it arrived.
   make   create a v1-only .torrent from --path (no pad files).
 
 stdout carries only JSON lines: one status line per second plus events.
@@ -178,20 +180,29 @@ def watch_stdin():
 
 
 def run_peer(a):
-    if not a.torrent or not a.save:
-        fatal("--mode %s needs --torrent and --save" % a.mode)
+    if not (a.torrent or a.magnet) or not a.save:
+        fatal("--mode %s needs --torrent (or --magnet) and --save" % a.mode)
+    if a.magnet and a.mode != "leech":
+        fatal("--magnet only makes sense with --mode leech")
     if a.listen <= 0:
         fatal("--listen PORT is required")
-    try:
-        ti = lt.torrent_info(a.torrent)
-    except RuntimeError as e:
-        fatal("cannot load torrent %s: %s" % (a.torrent, e))
+    ti = None
+    if a.magnet:
+        try:
+            atp = lt.parse_magnet_uri(a.magnet)
+        except RuntimeError as e:
+            fatal("cannot parse magnet %s: %s" % (a.magnet, e))
+    else:
+        try:
+            ti = lt.torrent_info(a.torrent)
+        except RuntimeError as e:
+            fatal("cannot load torrent %s: %s" % (a.torrent, e))
+        atp = lt.add_torrent_params()
+        atp.ti = ti
     peers = [parse_peer(p) for p in (a.peer or [])]
 
     ses = lt.session(session_settings(a))
 
-    atp = lt.add_torrent_params()
-    atp.ti = ti
     atp.save_path = os.path.abspath(a.save)
     atp.storage_mode = lt.storage_mode_t.storage_mode_sparse
     flags = atp.flags
@@ -222,6 +233,10 @@ def run_peer(a):
                 fatal("listen failed: %s" % al.message())
             elif isinstance(al, (lt.torrent_error_alert, lt.file_error_alert)):
                 fatal("torrent error: %s" % al.message())
+            elif isinstance(al, lt.metadata_received_alert):
+                emit({"event": "metadata"})
+            elif isinstance(al, lt.metadata_failed_alert):
+                log("metadata failed: %s" % al.message())
             elif isinstance(al, lt.performance_alert):
                 log("performance warning: %s" % al.message())
             elif al.category() & lt.alert_category.error:
@@ -288,6 +303,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mode", required=True, choices=["seed", "leech", "make"])
     ap.add_argument("--torrent")
+    ap.add_argument("--magnet", help="leech: a magnet URI instead of --torrent")
     ap.add_argument("--save")
     ap.add_argument("--listen", type=int, default=0)
     ap.add_argument("--peer", action="append", help="HOST:PORT, repeatable")

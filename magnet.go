@@ -1,0 +1,30 @@
+package shardtorrent
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/shardtorrent/shardtorrent/metainfo"
+)
+
+// ParseMagnet turns a magnet URI (BEP 9) into AddTorrentParams for a
+// torrent without metadata: InfoHash (v1, v2 or both), Name from "dn" and
+// Peers from "x.pe". Trackers ("tr") are not kept: the session has no
+// tracker client yet. The caller sets SavePath and anything else. An
+// x.pe that is not a numeric host:port is an error, so a typo does not
+// silently leave the torrent without peers.
+func ParseMagnet(uri string) (AddTorrentParams, error) {
+	m, err := metainfo.ParseMagnet(uri)
+	if err != nil {
+		return AddTorrentParams{}, err
+	}
+	p := AddTorrentParams{InfoHash: m.InfoHash, Name: m.Name}
+	for _, s := range m.Peers {
+		a, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return AddTorrentParams{}, fmt.Errorf("shardtorrent: magnet x.pe %q: %w", s, err)
+		}
+		p.Peers = append(p.Peers, a)
+	}
+	return p, nil
+}
