@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -52,6 +53,9 @@ type Settings struct {
 	// ExtensionState is the map SaveState returned earlier, shared by every
 	// plugin in Extensions.
 	ExtensionState map[string]string
+	// Rand supplies MSE private keys and padding; nil means crypto/rand.
+	// Tests pass a fixed stream. The encryption policies are in Engine.
+	Rand io.Reader
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -74,6 +78,9 @@ type Session struct {
 	// route an incoming handshake without touching any shard's state.
 	regMu    sync.RWMutex
 	registry map[[20]byte]*shard.Shard
+	// skeys maps mse.SKeyHash(info-hash) to the info-hash, for incoming
+	// MSE handshakes; kept with registry (register, unregister).
+	skeys map[[20]byte][20]byte
 
 	ln         *loop.Listener
 	listenAddr netip.AddrPort
@@ -162,6 +169,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Conns:    &s.conns,
 			Seed:     binary.LittleEndian.Uint64(seed[:]),
 			Ext:      s.ext,
+			Rand:     set.Rand,
 		}))
 	}
 	for _, p := range set.Extensions {
@@ -315,7 +323,7 @@ func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent,
 		s.regMu.Unlock()
 		return nil, ErrDuplicate
 	}
-	s.registry[key] = sh
+	s.register(key, sh)
 	s.regMu.Unlock()
 	var addErr error
 	callErr := onLoop(ctx, sh, func() {
@@ -326,7 +334,7 @@ func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent,
 	}
 	if callErr != nil {
 		s.regMu.Lock()
-		delete(s.registry, key)
+		s.unregister(key)
 		s.regMu.Unlock()
 		return nil, callErr
 	}

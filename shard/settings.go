@@ -38,6 +38,14 @@ type Settings struct {
 	ClientName string
 	// ListenPort is advertised as "p" in the extension handshake (0 = omit).
 	ListenPort int
+	// InEncPolicy and OutEncPolicy are libtorrent's in_enc_policy and
+	// out_enc_policy for MSE: the zero value EncEnabled (libtorrent's
+	// default) accepts both and dials encrypted with one plaintext retry.
+	InEncPolicy, OutEncPolicy EncPolicy
+	// AllowedEncLevel is libtorrent's allowed_enc_level: the zero value
+	// EncLevelBoth (libtorrent's default) allows plaintext or RC4 after the
+	// MSE handshake; a receiver offered both selects RC4.
+	AllowedEncLevel EncLevel
 }
 
 // Defaults returns libtorrent-like defaults.
