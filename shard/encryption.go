@@ -75,6 +75,25 @@ const (
 	EncLevelRC4
 )
 
+var encLevelNames = [...]string{EncLevelBoth: "both", EncLevelPlaintext: "plaintext", EncLevelRC4: "rc4"}
+
+func (l EncLevel) String() string {
+	if int(l) < len(encLevelNames) {
+		return encLevelNames[l]
+	}
+	return fmt.Sprintf("EncLevel(%d)", uint8(l))
+}
+
+// ParseEncLevel parses "plaintext", "rc4" or "both".
+func ParseEncLevel(s string) (EncLevel, error) {
+	for i, n := range encLevelNames {
+		if n == s {
+			return EncLevel(i), nil
+		}
+	}
+	return 0, fmt.Errorf("shard: unknown encryption level %q (want plaintext, rc4 or both)", s)
+}
+
 // Methods maps the level to the MSE crypto methods offered (outgoing) or
 // accepted (incoming).
 func (l EncLevel) Methods() mse.CryptoMethod {

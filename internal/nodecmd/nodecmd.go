@@ -64,6 +64,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		listFile  = fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments")
 		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
 		noopPlug  = fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)")
+		encPol    = fs.String("encryption", "enabled", "MSE/PE policy, both directions: disabled, enabled (MSE first, plaintext retry; plaintext accepted) or forced (MSE only)")
+		encLevel  = fs.String("enc-level", "both", "what MSE connections carry after the handshake: plaintext, rc4 or both")
 		peers     multiFlag
 	)
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
@@ -84,6 +86,16 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	pol, err := shard.ParseEncPolicy(*encPol)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: -encryption: %v\n", err)
+		return 2
+	}
+	encLvl, err := shard.ParseEncLevel(*encLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: -enc-level: %v\n", err)
+		return 2
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -145,7 +157,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Shards:     *shards,
 		Logger:     log,
 		AlertMask:  plugin.CategoryDefault,
-		Engine:     shard.Settings{UnchokeSlots: *unchoke},
+		Engine: shard.Settings{UnchokeSlots: *unchoke,
+			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl},
 		Extensions: noopplugin.Sessions(*noopPlug),
 	})
 	if err != nil {
