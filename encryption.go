@@ -96,6 +96,7 @@ func (a *acceptConn) encData(c *loop.Conn, data []byte) (n int, handled bool) {
 			a.refuse(shard.NewEncryptionError(err))
 			return len(data), true
 		}
+		rcv.SetPreferRC4(a.s.set.Engine.PreferRC4)
 		a.rcv = rcv
 	}
 	n, err := a.rcv.Step(data)

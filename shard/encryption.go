@@ -67,7 +67,8 @@ type EncLevel uint8
 
 // Encryption levels.
 const (
-	// EncLevelBoth: plaintext or RC4; a receiver offered both selects RC4.
+	// EncLevelBoth: plaintext or RC4; a receiver offered both selects
+	// plaintext, or RC4 with Settings.PreferRC4 (as libtorrent).
 	EncLevelBoth EncLevel = iota
 	// EncLevelPlaintext: only the handshake is encrypted.
 	EncLevelPlaintext

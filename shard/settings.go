@@ -44,8 +44,13 @@ type Settings struct {
 	InEncPolicy, OutEncPolicy EncPolicy
 	// AllowedEncLevel is libtorrent's allowed_enc_level: the zero value
 	// EncLevelBoth (libtorrent's default) allows plaintext or RC4 after the
-	// MSE handshake; a receiver offered both selects RC4.
+	// MSE handshake; a receiver offered both selects plaintext unless
+	// PreferRC4.
 	AllowedEncLevel EncLevel
+	// PreferRC4 is libtorrent's prefer_rc4: an incoming MSE peer offering
+	// both plaintext and RC4 (with both allowed) gets RC4. The zero value
+	// false (libtorrent's default) selects plaintext then.
+	PreferRC4 bool
 }
 
 // Defaults returns libtorrent-like defaults.

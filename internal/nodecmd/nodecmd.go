@@ -66,6 +66,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		noopPlug  = fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)")
 		encPol    = fs.String("encryption", "enabled", "MSE/PE policy, both directions: disabled, enabled (MSE first, plaintext retry; plaintext accepted) or forced (MSE only)")
 		encLevel  = fs.String("enc-level", "both", "what MSE connections carry after the handshake: plaintext, rc4 or both")
+		preferRC4 = fs.Bool("prefer-rc4", false, "with -enc-level both, select RC4 for incoming MSE peers offering both (libtorrent's prefer_rc4)")
 		peers     multiFlag
 	)
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
@@ -158,7 +159,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Logger:     log,
 		AlertMask:  plugin.CategoryDefault,
 		Engine: shard.Settings{UnchokeSlots: *unchoke,
-			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl},
+			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *preferRC4},
 		Extensions: noopplugin.Sessions(*noopPlug),
 	})
 	if err != nil {
