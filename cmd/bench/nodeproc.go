@@ -26,6 +26,7 @@ type nodeOpts struct {
 	shards      int
 	unchoke     int
 	noopPlugins int // -noop-plugins: no-op peer plugins on every connection
+	forcedRC4   bool // -encryption forced -enc-level rc4
 	cpuProfile  string
 	reportDir   string // where the -report file goes
 }
@@ -70,6 +71,9 @@ func startNode(ctx context.Context, self string, o nodeOpts) (*nodeProc, error) 
 	}
 	if o.noopPlugins > 0 {
 		args = append(args, "-noop-plugins", strconv.Itoa(o.noopPlugins))
+	}
+	if o.forcedRC4 {
+		args = append(args, "-encryption", "forced", "-enc-level", "rc4")
 	}
 	if o.unchoke > 0 {
 		args = append(args, "-unchoke-slots", strconv.Itoa(o.unchoke))
