@@ -25,7 +25,7 @@ type nodeOpts struct {
 	exitDone    bool
 	shards      int
 	unchoke     int
-	noopPlugins int // -noop-plugins: no-op peer plugins on every connection
+	noopPlugins int  // -noop-plugins: no-op peer plugins on every connection
 	forcedRC4   bool // -encryption forced -enc-level rc4
 	cpuProfile  string
 	reportDir   string // where the -report file goes
