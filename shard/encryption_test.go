@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardtorrent/shardtorrent/bufpool"
 	"github.com/shardtorrent/shardtorrent/ext/mse"
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/plugin"
@@ -204,4 +205,127 @@ func TestOutgoingMSE(t *testing.T) {
 			})
 		}
 	})
+}
+
+// rc4Pair returns the two ends of one RC4 session: ours (as a receiver of
+// MSE) and theirs (the initiator).
+func rc4Pair() (ours, theirs *mse.RC4) {
+	a, b := []byte("keyA for the test"), []byte("keyB for the test")
+	ours, theirs = new(mse.RC4), new(mse.RC4)
+	ours.SetOutgoingKey(b)
+	ours.SetIncomingKey(a)
+	theirs.SetOutgoingKey(a)
+	theirs.SetIncomingKey(b)
+	return ours, theirs
+}
+
+// wireFake is a cipherFake that applies the send cipher as the loop does:
+// Write's bytes are copied and encrypted, a WriteSpan block is encrypted in
+// its own span, which the queue must hold alone (else the loop would copy).
+type wireFake struct {
+	*cipherFake
+	scratch []byte
+	vec     [1][]byte
+}
+
+func (c *wireFake) Write(b []byte) {
+	if c.send == nil {
+		c.fakeConn.Write(b)
+		return
+	}
+	c.scratch = append(c.scratch[:0], b...)
+	c.vec[0] = c.scratch
+	c.send.Encrypt(c.vec[:])
+	c.fakeConn.Write(c.scratch)
+}
+
+func (c *wireFake) WriteSpan(s *bufpool.Span, b []byte) {
+	if c.send != nil {
+		if s.Refs() != 1 {
+			fatalf("a block span with %d references reached the send queue: the loop would copy it to encrypt", s.Refs())
+		}
+		c.vec[0] = b
+		c.send.Encrypt(c.vec[:])
+		c.vec[0] = nil
+	}
+	c.fakeConn.WriteSpan(s, b)
+}
+
+// feedRC4 sends b through theirs, then has the peer's receive cipher
+// decrypt it in its receive span, as the loop does, and presents it.
+func (h *harness) feedRC4(tp *tpeer, wf *wireFake, theirs *mse.RC4, b []byte) {
+	sp := h.pool.Get(len(b))
+	buf := sp.Bytes()[:len(b)]
+	copy(buf, b)
+	wf.vec[0] = buf
+	theirs.Encrypt(wf.vec[:])
+	wf.recv.Decrypt(wf.vec[:])
+	wf.vec[0] = nil
+	tp.fc.rx = sp
+	tp.data(buf)
+	tp.fc.rx = nil
+	sp.Release()
+}
+
+// TestServeEncryptedBlockAllocs: an incoming RC4 peer (adopted with its
+// cipher, as AdoptEncrypted leaves it) is served blocks that are encrypted
+// in their own pooled spans, correctly, and allocating nothing per block.
+func TestServeEncryptedBlockAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("measures allocations (not under -race, which adds some)")
+	}
+	h := newHarness(t, Settings{})
+	f := makeTorrent(t, seedSize, seedPieceLen)
+	tor := h.seed(f)
+	ours, theirs := rc4Pair()
+	var tp *tpeer
+	var wf *wireFake
+	req := wire.AppendRequest(nil, 1, wire.BlockSize, wire.BlockSize)
+	perBlock := wire.PieceHeaderLen + wire.BlockSize
+	h.do(func() {
+		if !h.s.reserveConn() {
+			fatalf("connection limit")
+		}
+		addr := netip.MustParseAddrPort("10.2.0.1:6881")
+		wf = &wireFake{cipherFake: &cipherFake{fakeConn: &fakeConn{pool: h.pool, writable: true}}}
+		tp = &tpeer{peer: tor.newPeer(addr, false), fc: wf.fakeConn}
+		tp.mse = &peerMSE{ciph: ours, prelude: []byte("crypto_select")}
+		h.peers = append(h.peers, tp)
+		tp.open(wf)
+		if wf.sendAt != len("crypto_select") || wf.recv == nil {
+			fatalf("cipher switched after %d bytes (recv %v), want right after the prelude", wf.sendAt, wf.recv != nil)
+		}
+		wf.out = wf.out[wf.sendAt:]
+		h.feedRC4(tp, wf, theirs, join(handshake(tor, peerID(1), true, true), simple(wire.HaveNone), simple(wire.Interested), req))
+	})
+	// The opening messages are far shorter than a block: more than a
+	// block written means the block went out.
+	h.waitFor("the first block", func() bool { return tp.active() && wf.written > perBlock })
+	h.do(func() {
+		// Decrypt what went out and check it is our handshake, then the
+		// block with its header, somewhere after the opening messages.
+		out := bytes.Clone(wf.out)
+		theirs.Decrypt([][]byte{out})
+		var hs [wire.HandshakeLen]byte
+		if !bytes.HasPrefix(out, tp.appendHandshake(hs[:0])) {
+			fatalf("the first encrypted bytes are not our handshake")
+		}
+		if !bytes.Contains(out, f.block(1, wire.BlockSize, wire.BlockSize)) {
+			fatalf("the served block does not decrypt to the file's bytes")
+		}
+		wf.discard = true
+		wf.written = 0
+	})
+	var allocs float64
+	const runs = 200
+	h.do(func() {
+		allocs = testing.AllocsPerRun(runs, func() { h.feedRC4(tp, wf, theirs, req) })
+		if wf.written != (runs+1)*perBlock {
+			fatalf("served %d bytes synchronously, want %d", wf.written, (runs+1)*perBlock)
+		}
+	})
+	t.Logf("allocations per encrypted served block: %v", allocs)
+	if allocs > 0 {
+		t.Fatalf("%v allocations per encrypted served block, want 0", allocs)
+	}
 }
