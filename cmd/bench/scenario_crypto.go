@@ -21,10 +21,15 @@ type cryptoCase struct {
 // plaintext seeder to the same leecher, which prices the RC4 itself.
 var cryptoCases = []cryptoCase{{"lt-lt", true}, {"st-lt", true}, {"st-lt", false}}
 
+// lgConns is the load generator's connections in the crypto scenario: the
+// default unchoke slots, so every connection is served.
+const lgConns = 8
+
 // crypto: encrypted seeding, ours against libtorrent's, in the same run on
-// the same torrent: seeder -> libtorrent leecher with every peer forced to
-// RC4 (libtorrent: pe_forced both ways, allowed_enc_level pe_rc4; ours:
-// -encryption forced -enc-level rc4), every download verified by SHA-256.
+// the same torrent: (a) seeder -> libtorrent leecher with every peer forced
+// to RC4 (libtorrent: pe_forced both ways, allowed_enc_level pe_rc4; ours:
+// -encryption forced -enc-level rc4), every download verified by SHA-256;
+// (b) our seeder to the load generator in plaintext and in RC4.
 func (e *env) crypto() (*table, error) {
 	o := e.o
 	t := &table{scenario: "crypto",
@@ -83,7 +88,28 @@ func (e *env) crypto() (*table, error) {
 			base = rw.Values["mb_per_s"]
 		}
 	}
+	// (b) our seeder to the load generator (lgConns connections), plaintext
+	// then RC4 on every connection: the price of the cipher alone, without
+	// a libtorrent leecher in the loop.
+	for _, rc4 := range []bool{false, true} {
+		e.forcedRC4 = rc4
+		label := fmt.Sprintf("shardtorrent -> loadgen x%d (%s)", lgConns, map[bool]string{true: "RC4", false: "plaintext"}[rc4])
+		var samples []map[string]float64
+		for r := 0; r < o.runs; r++ {
+			s, err := e.seedOnce(ds, dir, fmt.Sprintf("crypto-lg-%v-run%d", rc4, r+1), lgConns, 0, o.unchoke)
+			if err != nil {
+				return t, fmt.Errorf("%s run %d: %w", label, r+1, err)
+			}
+			s["leecher_cpu_per_gib"] = s["loadgen_cpu_per_gib"]
+			fmt.Printf("  %s run %d: %.0f MB/s, seeder %.2f CPU-s/GiB\n", label, r+1, s["mb_per_s"], s["seeder_cpu_per_gib"])
+			samples = append(samples, s)
+		}
+		t.add(label, samples, "")
+	}
 	for i := range t.rows {
+		if strings.Contains(t.rows[i].Case, "loadgen") {
+			continue // another load: no ratio against libtorrent
+		}
 		if base > 0 {
 			t.rows[i].Values["ratio_vs_lt_lt"] = t.rows[i].Values["mb_per_s"] / base
 		}
@@ -94,7 +120,8 @@ func (e *env) crypto() (*table, error) {
 	}
 	t.notes = append(t.notes,
 		"RC4 rows: every peer forced to MSE with RC4 (a plaintext or MSE-plaintext connection is refused), so the whole stream is encrypted",
-		"CPU in CPU-s per GiB of payload; allocations per 16 KiB block over the transfer (our seeder only)")
+		"CPU in CPU-s per GiB of payload; allocations per 16 KiB block over the transfer (our seeder only)",
+		fmt.Sprintf("loadgen rows: seed-scenario load (%d connections, %s window, seed mode), leecher column = load generator CPU", lgConns, o.duration))
 	return t, nil
 }
 
