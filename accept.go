@@ -16,6 +16,8 @@ import (
 // info-hash) to know which torrent, and so which shard, it is for. The fd
 // and every byte read so far then move to the owning loop, which replies and
 // runs the connection from there. No torrent state is touched off its loop.
+// A connection that does not start like a plaintext handshake runs its MSE
+// handshake on the accepting loop first (encryption.go).
 
 // handshakePrefixLen is what the accepting loop must read to route a peer.
 const handshakePrefixLen = 48
