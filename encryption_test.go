@@ -396,3 +396,49 @@ func TestBadIncomingHandshakes(t *testing.T) {
 	checkDone(first, firstDst)
 	checkDone(goodLeecher())
 }
+
+// Incoming MSE handshakes are routed by their obfuscated info-hash to the
+// shard that owns the torrent, whichever it is: torrents on both shards of
+// a two-shard seeder (the accepting loop is shard 0's), each fetched by a
+// leecher that forces RC4.
+func TestEncryptedIncomingRoutedAcrossShards(t *testing.T) {
+	seeder := newEncSession(t, bufpool.New(), 2, shard.Settings{InEncPolicy: EncForced})
+	defer seeder.Close(context.Background())
+	var fixtures []*encFixture
+	away := 0
+	// Torrents of different sizes until some land on each shard.
+	for i := 0; i < 32 && (len(fixtures) < 4 || away == 0 || away == len(fixtures)); i++ {
+		f := newEncFixture(t, 256<<10+i*1000)
+		if seeder.shardFor(f.mi.InfoHash.Short()) != seeder.shards[0] {
+			away++
+		}
+		seedFixture(t, seeder, f)
+		fixtures = append(fixtures, f)
+	}
+	if away == 0 || away == len(fixtures) {
+		t.Fatalf("%d of %d torrents away from shard 0: the test needs both kinds", away, len(fixtures))
+	}
+	leecher := newEncSession(t, bufpool.New(), 1, shard.Settings{OutEncPolicy: EncForced, AllowedEncLevel: EncLevelRC4})
+	defer leecher.Close(context.Background())
+	dsts := make([]string, len(fixtures))
+	for i, f := range fixtures {
+		dsts[i] = t.TempDir()
+		if _, err := leecher.AddTorrent(context.Background(), AddTorrentParams{MetaInfo: f.mi, SavePath: dsts[i],
+			Peers: []netip.AddrPort{seeder.ListenAddr()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := 0
+	waitAlert(t, leecher, 60*time.Second, func(a plugin.Alert) bool {
+		if _, ok := a.(*plugin.TorrentFinishedAlert); ok {
+			done++
+		}
+		return done == len(fixtures)
+	})
+	for i, f := range fixtures {
+		got, err := os.ReadFile(filepath.Join(dsts[i], "enc.bin"))
+		if err != nil || !bytes.Equal(got, f.data) {
+			t.Fatalf("torrent %d differs (%v)", i, err)
+		}
+	}
+}
