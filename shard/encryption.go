@@ -43,6 +43,7 @@ const (
 
 var encPolicyNames = [...]string{EncEnabled: "enabled", EncForced: "forced", EncDisabled: "disabled"}
 
+// String returns the policy's name as ParseEncPolicy accepts it.
 func (p EncPolicy) String() string {
 	if int(p) < len(encPolicyNames) {
 		return encPolicyNames[p]
@@ -78,6 +79,7 @@ const (
 
 var encLevelNames = [...]string{EncLevelBoth: "both", EncLevelPlaintext: "plaintext", EncLevelRC4: "rc4"}
 
+// String returns the level's name as ParseEncLevel accepts it.
 func (l EncLevel) String() string {
 	if int(l) < len(encLevelNames) {
 		return encLevelNames[l]
@@ -140,6 +142,7 @@ func newEncryptionError(err error) *EncryptionError {
 // causes) as an EncryptionError.
 func NewEncryptionError(err error) *EncryptionError { return newEncryptionError(err) }
 
+// Error describes the failure with its cause.
 func (e *EncryptionError) Error() string { return "encryption handshake: " + e.Err.Error() }
 
 // Unwrap returns the cause.
