@@ -54,7 +54,8 @@ type Settings struct {
 	// plugin in Extensions.
 	ExtensionState map[string]string
 	// Rand supplies MSE private keys and padding; nil means crypto/rand.
-	// Tests pass a fixed stream. The encryption policies are in Engine.
+	// Every loop reads it, so it must be safe for concurrent use; tests pass
+	// a fixed stream with one loop. The encryption policies are in Engine.
 	Rand io.Reader
 }
 

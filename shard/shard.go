@@ -41,7 +41,8 @@ type Config struct {
 	Clock func() time.Time
 	// Ext holds the session plugins (shared by every shard); nil means none.
 	Ext *Extensions
-	// Rand supplies MSE keys and padding; nil means crypto/rand.
+	// Rand supplies MSE keys and padding; nil means crypto/rand. Shared by
+	// the session's shards: safe for concurrent use.
 	Rand io.Reader
 }
 
