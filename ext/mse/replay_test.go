@@ -116,3 +116,48 @@ func TestReplayTruncatedAndCorrupted(t *testing.T) {
 		}
 	}
 }
+
+// The other direction: testdata/libtorrent-2.0.8-receiver.bin is the
+// info-hash followed by the first 1024 bytes libtorrent 2.0.8 (forced, RC4
+// only) sent when our session dialled it with its random source fixed to
+// replayInitiatorRand: Yb, PadB, the encrypted VC, crypto_select, PadD, then
+// its RC4 BitTorrent handshake and first messages.
+
+func replayInitiatorRand() *rand.ChaCha8 { return rand.NewChaCha8([32]byte{'s', 't', 'i', 'n', 'i'}) }
+
+// TestReplayLibtorrentReceiver: our Initiator, replayed with the recorded
+// randomness (and an initial payload of the same length as the handshake it
+// sent), completes libtorrent's side, gets RC4 selected, and what follows
+// decrypts to libtorrent's handshake for the torrent.
+func TestReplayLibtorrentReceiver(t *testing.T) {
+	b, err := os.ReadFile("testdata/libtorrent-2.0.8-receiver.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ih [20]byte
+	copy(ih[:], b)
+	stream := b[20:]
+	ini, err := NewInitiator(ih, MethodRC4, replayInitiatorRand(), make([]byte, 68))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := ini.Step(stream)
+	if err != nil || !ini.Done() {
+		t.Fatalf("replay: consumed %d of %d, done %v, err %v", n, len(stream), ini.Done(), err)
+	}
+	res := ini.Result()
+	if res.Method != MethodRC4 || res.Cipher == nil {
+		t.Fatalf("negotiated %v", res.Method)
+	}
+	rest := bytes.Clone(stream[n:])
+	res.Cipher.Decrypt([][]byte{rest})
+	if len(rest) < 68 || string(rest[:20]) != "\x13BitTorrent protocol" || !bytes.Equal(rest[28:48], ih[:]) || !bytes.HasPrefix(rest[48:], []byte("-LT20")) {
+		t.Fatalf("decrypted stream does not start with libtorrent's handshake: %q", rest[:min(len(rest), 68)])
+	}
+	for cut := 0; cut < n; cut += 5 {
+		ini, _ := NewInitiator(ih, MethodRC4, replayInitiatorRand(), make([]byte, 68))
+		if k, err := ini.Step(stream[:cut]); err != nil || ini.Done() || k != cut {
+			t.Fatalf("prefix %d: consumed %d, done %v, err %v", cut, k, ini.Done(), err)
+		}
+	}
+}
