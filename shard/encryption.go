@@ -282,6 +282,9 @@ func (p *peer) encClosed(err error) (retry bool) {
 	if m == nil || !p.outgoing {
 		return false
 	}
+	if de := p.discErr; de != nil && (de.Reason == ReasonShutdown || de.Reason == ReasonTorrentStop) {
+		return false // we ended it: not the handshake's failure
+	}
 	if p.discErr == nil {
 		r := ReasonIO
 		if errors.Is(err, io.EOF) {

@@ -172,6 +172,9 @@ func TestOutgoingMSE(t *testing.T) {
 			{"timeout_forced", EncForced, func(h *harness, tp *tpeer) {
 				h.tick(11 * time.Second)
 			}, ErrEncryptionTimeout, false},
+			{"shutdown_is_not_a_failure", EncEnabled, func(h *harness, tp *tpeer) {
+				h.do(func() { tp.disconnect(ReasonShutdown, nil) })
+			}, nil, false},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -184,6 +187,12 @@ func TestOutgoingMSE(t *testing.T) {
 					t.Fatal("connection not closed")
 				}
 				errs := alertsOf[*plugin.PeerErrorAlert](h.alerts)
+				if tc.cause == nil {
+					if len(errs) != 0 || tp.cand.plainOnly {
+						t.Fatalf("alerts %v, plaintext retry %v after our own disconnect", errs, tp.cand.plainOnly)
+					}
+					return
+				}
 				if len(errs) != 1 || !errors.Is(errs[0].Err, ErrEncryptionHandshake) || !errors.Is(errs[0].Err, tc.cause) {
 					t.Fatalf("alerts %v, want one EncryptionError(%v)", errs, tc.cause)
 				}
