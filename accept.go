@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/shardtorrent/shardtorrent/ext/mse"
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
@@ -15,6 +16,8 @@ import (
 // info-hash) to know which torrent, and so which shard, it is for. The fd
 // and every byte read so far then move to the owning loop, which replies and
 // runs the connection from there. No torrent state is touched off its loop.
+// A connection that does not start like a plaintext handshake runs its MSE
+// handshake on the accepting loop first (encryption.go).
 
 // handshakePrefixLen is what the accepting loop must read to route a peer.
 const handshakePrefixLen = 48
@@ -32,6 +35,7 @@ type acceptConn struct {
 	timer    *loop.Timer
 	handing  bool
 	finished bool
+	rcv      *mse.Receiver // an MSE handshake is running (encryption.go)
 }
 
 func (s *Session) accept(c *loop.Conn) loop.Handler {
@@ -40,12 +44,20 @@ func (s *Session) accept(c *loop.Conn) loop.Handler {
 
 func (a *acceptConn) OnOpen(c *loop.Conn) {
 	a.c = c
-	a.timer = c.Loop().AfterFunc(acceptTimeout, acceptTimedOut, a)
+	to := a.s.set.Engine.HandshakeTimeout
+	if to <= 0 {
+		to = acceptTimeout
+	}
+	a.timer = c.Loop().AfterFunc(to, acceptTimedOut, a)
 }
 
 func acceptTimedOut(arg any) {
 	a := arg.(*acceptConn)
 	if !a.finished && !a.handing {
+		if a.rcv != nil {
+			a.refuse(shard.NewEncryptionError(shard.ErrEncryptionTimeout))
+			return
+		}
 		a.refuse(errors.New("handshake not received in time"))
 	}
 }
@@ -59,6 +71,9 @@ func (a *acceptConn) refuse(err error) {
 func (a *acceptConn) OnData(c *loop.Conn, data []byte) int {
 	if a.handing || a.finished {
 		return 0
+	}
+	if n, handled := a.encData(c, data); handled {
+		return n
 	}
 	if len(data) < handshakePrefixLen {
 		return 0
@@ -123,7 +138,7 @@ func (s *Session) adoptUnknown(ih [20]byte, c *loop.Conn) (*shard.Shard, *shard.
 	if cur, ok := s.registry[ih]; ok {
 		return cur, nil, nil // added meanwhile: just route to it
 	}
-	s.registry[ih] = sh
+	s.register(ih, sh)
 	return sh, &ap, nil
 }
 
@@ -160,7 +175,7 @@ func handOff(arg any) {
 		if r.add != nil && sh.Torrent(r.ih) == nil {
 			if _, err := sh.AddTorrent(*r.add); err != nil {
 				a.s.regMu.Lock()
-				delete(a.s.registry, r.ih)
+				a.s.unregister(r.ih)
 				a.s.regMu.Unlock()
 				closeFd(fd)
 				a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: err})
@@ -176,6 +191,10 @@ func handOff(arg any) {
 func (a *acceptConn) OnWritable(*loop.Conn) {}
 
 func (a *acceptConn) OnClose(c *loop.Conn, err error) {
+	if a.rcv != nil && !a.finished && !a.handing {
+		// The peer closed (or reset) inside the MSE handshake.
+		a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: c.RemoteAddr(), Reason: shard.NewEncryptionError(err)})
+	}
 	a.finished = true
 	if a.timer != nil {
 		a.timer.Stop()

@@ -89,7 +89,7 @@ func (t *Torrent) Remove(ctx context.Context) error {
 	err := t.do(ctx, func(x *shard.Torrent) { x.Remove() })
 	if err == nil {
 		t.s.regMu.Lock()
-		delete(t.s.registry, t.key)
+		t.s.unregister(t.key)
 		t.s.regMu.Unlock()
 	}
 	return err

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -64,6 +65,11 @@ type Settings struct {
 	// Without it, torrents added from a magnet URI never get metadata
 	// unless another plugin supplies it.
 	DisableUTMetadata bool
+
+	// Rand supplies MSE private keys and padding; nil means crypto/rand.
+	// Every loop reads it, so it must be safe for concurrent use; tests pass
+	// a fixed stream with one loop. The encryption policies are in Engine.
+	Rand io.Reader
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -86,6 +92,9 @@ type Session struct {
 	// route an incoming handshake without touching any shard's state.
 	regMu    sync.RWMutex
 	registry map[[20]byte]*shard.Shard
+	// skeys maps mse.SKeyHash(info-hash) to the info-hash, for incoming
+	// MSE handshakes; kept with registry (register, unregister).
+	skeys map[[20]byte][20]byte
 
 	ln         *loop.Listener
 	listenAddr netip.AddrPort
@@ -174,6 +183,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Conns:    &s.conns,
 			Seed:     binary.LittleEndian.Uint64(seed[:]),
 			Ext:      s.ext,
+			Rand:     set.Rand,
 		}))
 	}
 	if !set.DisableUTMetadata {
@@ -340,7 +350,7 @@ func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent,
 		s.regMu.Unlock()
 		return nil, ErrDuplicate
 	}
-	s.registry[key] = sh
+	s.register(key, sh)
 	s.regMu.Unlock()
 	var addErr error
 	callErr := onLoop(ctx, sh, func() {
@@ -351,7 +361,7 @@ func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent,
 	}
 	if callErr != nil {
 		s.regMu.Lock()
-		delete(s.registry, key)
+		s.unregister(key)
 		s.regMu.Unlock()
 		return nil, callErr
 	}

@@ -209,6 +209,11 @@ var (
 
 func newHarness(t testing.TB, set Settings) *harness {
 	t.Helper()
+	if set.OutEncPolicy == EncEnabled {
+		// The protocol tests speak plaintext; encryption_test.go sets
+		// the policy it tests on h.s.set after construction.
+		set.OutEncPolicy = EncDisabled
+	}
 	pool := bufpool.New()
 	pool.Poison = true
 	l, err := loop.New(loop.Config{Pool: pool})

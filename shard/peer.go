@@ -86,6 +86,9 @@ type peer struct {
 
 	// recvSwitched: SwitchRecvCrypto ran during the current message's hooks.
 	recvSwitched bool
+	// mse is the MSE handshake state until the cipher is in place (see
+	// encryption.go); nil for plaintext connections and afterwards.
+	mse *peerMSE
 
 	dec     wire.Decoder
 	scratch [32]byte
@@ -175,6 +178,9 @@ func (p *peer) open(c conn) {
 			return
 		}
 	}
+	if p.encOpen() {
+		return
+	}
 	p.sendHandshake()
 }
 
@@ -183,11 +189,16 @@ func (p *peer) sendHandshake() {
 		return
 	}
 	p.sentHandshake = true
+	var buf [wire.HandshakeLen]byte
+	p.write(p.appendHandshake(buf[:0]))
+}
+
+// appendHandshake appends our 68-byte handshake to b.
+func (p *peer) appendHandshake(b []byte) []byte {
 	hs := wire.Handshake{InfoHash: p.t.wireIH, PeerID: p.t.s.peerID}
 	hs.Reserved.SetExtended()
 	hs.Reserved.SetFast()
-	var buf [wire.HandshakeLen]byte
-	p.write(wire.AppendHandshake(buf[:0], &hs))
+	return wire.AppendHandshake(b, &hs)
 }
 
 func (p *peer) write(b []byte) {
@@ -202,6 +213,14 @@ func (p *peer) data(data []byte) int {
 	}
 	p.lastRecv = p.now()
 	n := 0
+	if p.mse != nil && p.mse.init != nil {
+		k, stop := p.encData(data)
+		if stop || p.closing {
+			return k
+		}
+		// MethodPlaintext: the peer's handshake follows in the clear.
+		return k + p.data(data[k:])
+	}
 	if p.stage == stHandshake {
 		if len(data) < wire.HandshakeLen {
 			return 0
@@ -264,6 +283,7 @@ func (p *peer) closedWith(err error) {
 	}
 	t := p.t
 	wasActive := p.stage == stActive
+	encRetry := p.encClosed(err)
 	de := p.discErr
 	if de == nil {
 		switch {
@@ -296,6 +316,9 @@ func (p *peer) closedWith(err error) {
 	} else if p.cand != nil {
 		p.cand.fails = 0
 		p.cand.nextTry = p.now().Add(backoff(1))
+	}
+	if encRetry {
+		p.encRetry()
 	}
 	if wasActive {
 		t.s.post(&plugin.PeerDisconnectedAlert{PeerAlert: p.alertBase(), Reason: de})

@@ -48,6 +48,19 @@ type Settings struct {
 	// up to 16 at an unchoke, and each newly read piece to the unchoked
 	// peers that lack it. Off by default, as in libtorrent. See suggest.go.
 	SuggestReadCache bool
+	// InEncPolicy and OutEncPolicy are libtorrent's in_enc_policy and
+	// out_enc_policy for MSE: the zero value EncEnabled (libtorrent's
+	// default) accepts both and dials encrypted with one plaintext retry.
+	InEncPolicy, OutEncPolicy EncPolicy
+	// AllowedEncLevel is libtorrent's allowed_enc_level: the zero value
+	// EncLevelBoth (libtorrent's default) allows plaintext or RC4 after the
+	// MSE handshake; a receiver offered both selects plaintext unless
+	// PreferRC4.
+	AllowedEncLevel EncLevel
+	// PreferRC4 is libtorrent's prefer_rc4: an incoming MSE peer offering
+	// both plaintext and RC4 (with both allowed) gets RC4. The zero value
+	// false (libtorrent's default) selects plaintext then.
+	PreferRC4 bool
 }
 
 // Defaults returns libtorrent-like defaults.

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"sync/atomic"
@@ -40,6 +41,9 @@ type Config struct {
 	Clock func() time.Time
 	// Ext holds the session plugins (shared by every shard); nil means none.
 	Ext *Extensions
+	// Rand supplies MSE keys and padding; nil means crypto/rand. Shared by
+	// the session's shards: safe for concurrent use.
+	Rand io.Reader
 }
 
 // tickInterval is the shard's housekeeping period: rates, timeouts, the
@@ -64,6 +68,7 @@ type Shard struct {
 	now      func() time.Time
 	ext      *Extensions
 	connSeq  uint64 // numbers connections (peer.id)
+	rand     io.Reader
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
@@ -89,6 +94,7 @@ func New(cfg Config) *Shard {
 		torrents: make(map[[20]byte]*Torrent),
 		now:      cfg.Clock,
 		ext:      cfg.Ext,
+		rand:     cfg.Rand,
 	}
 	if s.now == nil {
 		s.now = s.loop.Now
@@ -169,6 +175,12 @@ func (s *Shard) Close() {
 // info-hash ih. pending holds every byte read so far, starting with the
 // peer's handshake. Loop only.
 func (s *Shard) AdoptIncoming(fd int, pending []byte, ih [20]byte, remote netip.AddrPort) error {
+	return s.adoptIncoming(fd, pending, ih, remote, nil)
+}
+
+// adoptIncoming is AdoptIncoming with the MSE state of an encrypted
+// connection (nil for plaintext).
+func (s *Shard) adoptIncoming(fd int, pending []byte, ih [20]byte, remote netip.AddrPort, enc *peerMSE) error {
 	t := s.torrents[ih]
 	if t == nil || t.removed {
 		closeFd(fd)
@@ -183,6 +195,7 @@ func (s *Shard) AdoptIncoming(fd int, pending []byte, ih [20]byte, remote netip.
 		return ErrConnLimit
 	}
 	p := t.newPeer(remote, false)
+	p.mse = enc
 	c, err := s.loop.Adopt(fd, pending, p)
 	if err != nil {
 		s.conns.Add(-1)

@@ -59,6 +59,7 @@ type candidate struct {
 	connected bool // an outgoing connection exists or is being made
 	fails     int
 	nextTry   time.Time
+	plainOnly bool // an encrypted attempt failed: dial in plaintext (EncEnabled)
 }
 
 // pieceBuf holds the received blocks of a piece until it is hashed and written.

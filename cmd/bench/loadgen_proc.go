@@ -44,6 +44,7 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 	dur := fs.Duration("duration", 8*time.Second, "measurement window after every connection is ready")
 	blocks := fs.Int64("blocks-per-conn", 0, "stop requesting after this many blocks and stay idle (0 = no limit)")
 	rbuf := fs.Int("read-buffer", 256<<10, "receive buffer per connection")
+	encrypt := fs.Bool("encrypt", false, "MSE handshake offering RC4 only on every connection")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -62,7 +63,7 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg := loadgen.Config{Addr: *addr, Conns: *conns, Pipeline: *pipeline, Order: ord, Verify: *verify,
-		Duration: *dur, BlocksPerConn: *blocks, ReadBuffer: *rbuf}
+		Duration: *dur, BlocksPerConn: *blocks, ReadBuffer: *rbuf, Encrypt: *encrypt}
 	// Only the torrents the connections use are loaded.
 	for i := 0; i < len(paths) && i < *conns; i++ {
 		mi, err := metainfo.Load(paths[i])
@@ -100,6 +101,7 @@ type lgOpts struct {
 	pipeline    int
 	order       string
 	verify      bool
+	encrypt     bool // MSE with RC4 on every connection
 	duration    time.Duration
 	blocks      int64
 	readBuffer  int
@@ -134,6 +136,9 @@ func runLoadgen(ctx context.Context, self string, o lgOpts, onReady, onEnd func(
 	}
 	if o.verify {
 		args = append(args, "-verify")
+	}
+	if o.encrypt {
+		args = append(args, "-encrypt")
 	}
 	if o.blocks > 0 {
 		args = append(args, "-blocks-per-conn", strconv.FormatInt(o.blocks, 10))

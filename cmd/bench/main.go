@@ -20,7 +20,10 @@
 //   - many: -torrents small torrents seeded (seed mode: no re-hash) and
 //     -conns connections over them: memory per torrent and connection, idle
 //     CPU, time to add;
-//   - shards: a many-torrent seeding load with 1 and with 2 event loops.
+//   - shards: a many-torrent seeding load with 1 and with 2 event loops;
+//   - crypto: encrypted seeding (MSE forced RC4 everywhere) to a libtorrent
+//     leecher, libtorrent's seeder against ours, plus our plaintext seeder
+//     to the same leecher: throughput and seeder CPU-s/GiB.
 //
 // With no arguments it runs transfer (256 MiB, one run per pair) and seed
 // (8 leechers). Where libtorrent is not installed the harness says so and
@@ -123,9 +126,12 @@ type env struct {
 	// noopPlugins is passed to every seeder the seed helpers start
 	// (-noop-plugins); the plugins scenario sets it per case.
 	noopPlugins int
+	// forcedRC4 makes every peer of the transfer helpers (ours and
+	// libtorrent) require MSE with RC4; the crypto scenario sets it per case.
+	forcedRC4 bool
 }
 
-const allScenarios = "transfer, seed, swarm, many, shards, plugins"
+const allScenarios = "transfer, seed, swarm, many, shards, plugins, crypto"
 
 func run() int {
 	embedded := len(os.Args) == 1
@@ -223,6 +229,8 @@ func run() int {
 			t, err = e.shards()
 		case "plugins":
 			t, err = e.plugins()
+		case "crypto":
+			t, err = e.crypto()
 		default:
 			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (have: %s)\n", sc, allScenarios)
 			return 2

@@ -26,7 +26,8 @@ type nodeOpts struct {
 	exitDone    bool
 	shards      int
 	unchoke     int
-	noopPlugins int // -noop-plugins: no-op peer plugins on every connection
+	noopPlugins int  // -noop-plugins: no-op peer plugins on every connection
+	forcedRC4   bool // -encryption forced -enc-level rc4
 	cpuProfile  string
 	reportDir   string // where the -report file goes
 }
@@ -74,6 +75,9 @@ func startNode(ctx context.Context, self string, o nodeOpts) (*nodeProc, error) 
 	}
 	if o.noopPlugins > 0 {
 		args = append(args, "-noop-plugins", strconv.Itoa(o.noopPlugins))
+	}
+	if o.forcedRC4 {
+		args = append(args, "-encryption", "forced", "-enc-level", "rc4")
 	}
 	if o.unchoke > 0 {
 		args = append(args, "-unchoke-slots", strconv.Itoa(o.unchoke))

@@ -78,7 +78,7 @@ func (e *env) seedOnce(ds *dataset, dir, name string, conns, shards, unchoke int
 		prof = fmt.Sprintf("%s-%s.pprof", o.nodeProfile, name)
 	}
 	n, err := startNode(ctx, e.self, nodeOpts{name: name, data: ds.src, torrentList: ds.list, seedMode: true,
-		shards: shards, unchoke: unchoke, noopPlugins: e.noopPlugins, cpuProfile: prof, reportDir: dir})
+		shards: shards, unchoke: unchoke, noopPlugins: e.noopPlugins, cpuProfile: prof, reportDir: dir, forcedRC4: e.forcedRC4})
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (e *env) seedOnce(ds *dataset, dir, name string, conns, shards, unchoke int
 	var c0, c1 cpuTimes
 	var snapErr error
 	lg, err := runLoadgen(ctx, e.self, lgOpts{addr: n.addr, torrentList: ds.list, conns: conns, pipeline: o.pipeline,
-		order: o.order, verify: o.verify, duration: o.duration},
+		order: o.order, verify: o.verify, duration: o.duration, encrypt: e.forcedRC4},
 		func() {
 			c0 = procCPU(n.Pid())
 			r0, snapErr = n.snapshot(ctx)

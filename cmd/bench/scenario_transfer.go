@@ -108,7 +108,7 @@ type seeder struct {
 
 func (e *env) startSeeder(ctx context.Context, kind, torrent, src, dir string) (*seeder, error) {
 	if kind == "st" {
-		n, err := startNode(ctx, e.self, nodeOpts{name: "st-seed", data: src, torrents: []string{torrent}, reportDir: dir})
+		n, err := startNode(ctx, e.self, nodeOpts{name: "st-seed", data: src, torrents: []string{torrent}, reportDir: dir, forcedRC4: e.forcedRC4})
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +123,7 @@ func (e *env) startSeeder(ctx context.Context, kind, torrent, src, dir string) (
 	if err != nil {
 		return nil, err
 	}
-	lp, err := refpeer.StartLT(ctx, refpeer.LTOptions{Mode: "seed", Torrent: torrent, SaveDir: src, ListenPort: port, Perf: ltPerf})
+	lp, err := refpeer.StartLT(ctx, e.ltEnc(refpeer.LTOptions{Mode: "seed", Torrent: torrent, SaveDir: src, ListenPort: port, Perf: ltPerf}))
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		if err != nil {
 			return nil, err
 		}
-		lp, err := refpeer.StartLT(ctx, refpeer.LTOptions{Mode: "leech", Torrent: torrent, SaveDir: dst, ListenPort: port, Peers: []string{sd.addr}, Perf: ltPerf})
+		lp, err := refpeer.StartLT(ctx, e.ltEnc(refpeer.LTOptions{Mode: "leech", Torrent: torrent, SaveDir: dst, ListenPort: port, Peers: []string{sd.addr}, Perf: ltPerf}))
 		if err != nil {
 			return nil, err
 		}
@@ -175,7 +175,7 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		s = seederFigures(s, s1.sub(seed0))
 	} else {
 		n, err := startNode(ctx, e.self, nodeOpts{name: "st-leech", listen: "off", data: dst, peers: []string{sd.addr},
-			exitDone: true, torrents: []string{torrent}, reportDir: dir})
+			exitDone: true, torrents: []string{torrent}, reportDir: dir, forcedRC4: e.forcedRC4})
 		if err != nil {
 			return nil, err
 		}

@@ -3,8 +3,10 @@
 // (Initiator, Receiver) and RC4-drop1024 as a crypto plugin (RC4) that
 // encrypts and decrypts a connection's vectors in place.
 //
-// It is written against plugin/ alone and is not wired into the engine yet.
-// This is how the engine should wire it.
+// It depends on the standard library alone. The engine wires it as
+// described below: the root package's encryption.go (incoming, on the
+// accepting loop) and shard/encryption.go (outgoing, and the cipher switch
+// of adopted connections).
 //
 // # Incoming connections
 //

@@ -394,9 +394,12 @@ type Receiver struct {
 	machine
 	lookup  func(skeyHash [20]byte) (infoHash [20]byte, ok bool)
 	allowed CryptoMethod
-	req1    [hashLen]byte
-	padC    int
-	iaLen   int
+	// plainFirst: selects plaintext over RC4 when offered both (see
+	// SetPreferRC4).
+	plainFirst bool
+	req1       [hashLen]byte
+	padC       int
+	iaLen      int
 }
 
 // Receiver states.
@@ -425,6 +428,12 @@ func NewReceiver(lookup func(skeyHash [20]byte) (infoHash [20]byte, ok bool), al
 	}
 	return h, nil
 }
+
+// SetPreferRC4 chooses what the receiver selects when the peer offers both
+// methods and both are allowed: RC4 (true, the default of NewReceiver) or
+// plaintext (false, libtorrent's default: its prefer_rc4 setting is off).
+// Call it before the first Step.
+func (h *Receiver) SetPreferRC4(rc4 bool) { h.plainFirst = !rc4 }
 
 // Step consumes bytes received from the peer, as Initiator.Step. The
 // receiver sends Yb and PadB once it has Ya, and its final message once it
@@ -482,6 +491,8 @@ func (h *Receiver) step(in []byte) (used int, progress bool, err error) {
 		}
 		common := CryptoMethod(binary.BigEndian.Uint32(f[vcLen:])) & h.allowed
 		switch {
+		case h.plainFirst && common&MethodPlaintext != 0:
+			h.res.Method = MethodPlaintext
 		case common&MethodRC4 != 0:
 			h.res.Method = MethodRC4
 		case common&MethodPlaintext != 0:

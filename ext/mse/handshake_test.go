@@ -109,14 +109,17 @@ func TestHandshake(t *testing.T) {
 		provide, allowed CryptoMethod
 		want             CryptoMethod
 		wantErr          error
+		plainFirst       bool // SetPreferRC4(false)
 	}{
-		{"rc4 both", MethodBoth, MethodBoth, MethodRC4, nil},
-		{"rc4 only", MethodRC4, MethodBoth, MethodRC4, nil},
-		{"rc4 forced", MethodBoth, MethodRC4, MethodRC4, nil},
-		{"plaintext offered", MethodPlaintext, MethodBoth, MethodPlaintext, nil},
-		{"plaintext allowed", MethodBoth, MethodPlaintext, MethodPlaintext, nil},
-		{"disjoint", MethodPlaintext, MethodRC4, 0, ErrNoCommonMethod},
-		{"disjoint rc4", MethodRC4, MethodPlaintext, 0, ErrNoCommonMethod},
+		{"rc4 both", MethodBoth, MethodBoth, MethodRC4, nil, false},
+		{"rc4 only", MethodRC4, MethodBoth, MethodRC4, nil, false},
+		{"rc4 forced", MethodBoth, MethodRC4, MethodRC4, nil, false},
+		{"plaintext offered", MethodPlaintext, MethodBoth, MethodPlaintext, nil, false},
+		{"plaintext allowed", MethodBoth, MethodPlaintext, MethodPlaintext, nil, false},
+		{"disjoint", MethodPlaintext, MethodRC4, 0, ErrNoCommonMethod, false},
+		{"disjoint rc4", MethodRC4, MethodPlaintext, 0, ErrNoCommonMethod, false},
+		{"both, plaintext preferred", MethodBoth, MethodBoth, MethodPlaintext, nil, true},
+		{"rc4 only, plaintext preferred", MethodRC4, MethodBoth, MethodRC4, nil, true},
 	}
 	for _, tt := range tests {
 		for _, ia := range [][]byte{nil, []byte("\x13BitTorrent protocol and the rest of a handshake")} {
@@ -130,6 +133,7 @@ func TestHandshake(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				rcv.SetPreferRC4(!tt.plainFirst)
 				payloadA := bytes.Repeat([]byte("from the initiator "), int(seed)*30)
 				payloadB := bytes.Repeat([]byte("from the receiver "), int(seed)*40)
 				gotA, gotB, err := converse(t, r, ini, rcv, payloadA, payloadB)

@@ -178,6 +178,13 @@ func (c *conn) stopErr(ctx context.Context, err error) error {
 func (c *conn) handshake() error {
 	cfg := &c.g.cfg
 	_ = c.nc.SetDeadline(time.Now().Add(cfg.DialTimeout))
+	if cfg.Encrypt {
+		nc, err := encrypt(c.nc, c.t.InfoHash)
+		if err != nil {
+			return err
+		}
+		c.nc = nc
+	}
 	var res wire.Reserved
 	res.SetFast()
 	hs := wire.Handshake{Reserved: res, InfoHash: c.t.InfoHash, PeerID: c.g.peerID}

@@ -102,6 +102,9 @@ type Config struct {
 	Order     Order
 	// Verify checks every completely received piece against its hash.
 	Verify bool
+	// Encrypt makes every connection start with an MSE handshake offering
+	// RC4 only, so the whole stream is RC4 (the seeder must accept MSE).
+	Encrypt bool
 	// BlocksPerConn, if positive, makes a connection stop requesting after
 	// that many blocks and stay connected, idle.
 	BlocksPerConn int64

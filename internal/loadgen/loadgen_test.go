@@ -13,12 +13,19 @@ import (
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/wire"
 )
 
 // seedSession starts an in-process session seeding a generated torrent of
 // size bytes and returns its address and the torrent.
 func seedSession(t *testing.T, size, pieceLen int64) (string, *metainfo.MetaInfo) {
+	t.Helper()
+	return seedSessionWith(t, size, pieceLen, shard.Settings{})
+}
+
+// seedSessionWith is seedSession with engine settings.
+func seedSessionWith(t *testing.T, size, pieceLen int64, eng shard.Settings) (string, *metainfo.MetaInfo) {
 	t.Helper()
 	dir := t.TempDir()
 	data := make([]byte, size)
@@ -36,7 +43,7 @@ func seedSession(t *testing.T, size, pieceLen int64) (string, *metainfo.MetaInfo
 	}
 	ctx := context.Background()
 	sess, err := shardtorrent.NewSession(ctx, shardtorrent.Settings{
-		ListenAddr: "127.0.0.1:0", Shards: 1,
+		ListenAddr: "127.0.0.1:0", Shards: 1, Engine: eng,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -73,6 +73,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		suggest   = fs.Bool("suggest-read-cache", false, "send BEP 6 suggest-piece messages for the pieces most recently read (libtorrent's suggest_read_cache)")
 		smartBan  = fs.Bool("smart-ban", true, "ban peers that sent corrupt blocks of pieces that failed their hash check (ext/smartban)")
 		noopPlug  = fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)")
+		encPol    = fs.String("encryption", "enabled", "MSE/PE policy, both directions: disabled, enabled (MSE first, plaintext retry; plaintext accepted) or forced (MSE only)")
+		encLevel  = fs.String("enc-level", "both", "what MSE connections carry after the handshake: plaintext, rc4 or both")
+		preferRC4 = fs.Bool("prefer-rc4", false, "with -enc-level both, select RC4 for incoming MSE peers offering both (libtorrent's prefer_rc4)")
 		peers     multiFlag
 	)
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
@@ -107,6 +110,16 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			}
 			f.Close()
 		}()
+	}
+	pol, err := shard.ParseEncPolicy(*encPol)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: -encryption: %v\n", err)
+		return 2
+	}
+	encLvl, err := shard.ParseEncLevel(*encLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: -enc-level: %v\n", err)
+		return 2
 	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -169,7 +182,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Shards:     *shards,
 		Logger:     log,
 		AlertMask:  plugin.CategoryDefault,
-		Engine:     shard.Settings{UnchokeSlots: *unchoke, DirectWrites: *direct, SuggestReadCache: *suggest},
+		Engine: shard.Settings{UnchokeSlots: *unchoke, DirectWrites: *direct, SuggestReadCache: *suggest,
+			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *preferRC4},
 		Extensions: noopplugin.Sessions(*noopPlug),
 		SmartBan:   *smartBan,
 	})

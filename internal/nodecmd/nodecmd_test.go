@@ -27,6 +27,8 @@ func TestBadInputGetsOneClearLine(t *testing.T) {
 		{"bad magnet", []string{"-listen", "off", "magnet:?xt=urn:btih:zz"}, 2, "magnet"},
 		{"magnet with a bad x.pe", []string{"-listen", "off", "magnet:?xt=urn:btih:" + strings.Repeat("ab", 20) + "&x.pe=nohost"}, 2, "x.pe"},
 		{"exit without torrents", []string{"-listen", "off", "-exit-when-complete"}, 2, "needs at least one torrent"},
+		{"bad encryption policy", []string{"-listen", "off", "-encryption", "always"}, 2, `unknown encryption policy "always"`},
+		{"bad encryption level", []string{"-listen", "off", "-enc-level", "aes"}, 2, `unknown encryption level "aes"`},
 		{"make without output", []string{"make", dir}, 2, "usage: node make"},
 		{"make bad piece size", []string{"make", "-o", filepath.Join(dir, "x.torrent"), "-piece-size", "1000", dir}, 2, "power of two"},
 	}

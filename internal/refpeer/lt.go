@@ -118,6 +118,7 @@ type LTOptions struct {
 	ListenPort int      // TCP port on 127.0.0.1 (required; see FreePort)
 	Peers      []string // HOST:PORT to connect to (retried until connected)
 	Encryption string   // "disabled", "enabled" (default) or "forced"
+	EncLevel   string   // allowed_enc_level: "plaintext", "rc4" or "both" (default); "rc4" also sets prefer_rc4
 	Perf       bool     // apply lt.high_performance_seed()
 	SeedMode   bool     // seed without checking the data (default: check)
 	Stay       bool     // leech: keep running (seeding) after completion
@@ -174,6 +175,9 @@ func StartLT(ctx context.Context, o LTOptions) (*LTPeer, error) {
 	}
 	if o.Encryption != "" {
 		args = append(args, "--encryption", o.Encryption)
+	}
+	if o.EncLevel != "" {
+		args = append(args, "--enc-level", o.EncLevel)
 	}
 	if o.Perf {
 		args = append(args, "--perf")
