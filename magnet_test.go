@@ -143,7 +143,7 @@ func TestMagnetWaitsForMetadata(t *testing.T) {
 	}
 }
 
-// hostilePeer accepts one connection for ih and answers every ut_metadata
+// hostilePeer accepts one plaintext connection for ih and answers every ut_metadata
 // request with reply(piece) (wrongData by default). It counts the requests
 // it got.
 type hostilePeer struct {
@@ -159,15 +159,23 @@ func newHostilePeer(t *testing.T, ih [20]byte, size int, reply func(piece int) [
 	}
 	hp := &hostilePeer{ln: ln, requests: make(chan int, 16)}
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
+		var c net.Conn
+		for {
+			var err error
+			if c, err = ln.Accept(); err != nil {
+				return
+			}
+			// A plaintext-only client: an MSE attempt (the session's
+			// default first try) is closed at once, as real ones do,
+			// and the session redials in plaintext.
+			var hsb [wire.HandshakeLen]byte
+			if _, err := io.ReadFull(c, hsb[:]); err != nil || !bytes.HasPrefix(hsb[:], []byte("\x13BitTorrent protocol")) {
+				c.Close()
+				continue
+			}
+			break
 		}
 		defer c.Close()
-		var hsb [wire.HandshakeLen]byte
-		if _, err := io.ReadFull(c, hsb[:]); err != nil {
-			return
-		}
 		hs := wire.Handshake{InfoHash: ih}
 		hs.Reserved.SetExtended()
 		copy(hs.PeerID[:], "-EV0000-hostile00000")
