@@ -8,7 +8,8 @@ import (
 // may be any value; the torrent type-asserts it once, when it is attached,
 // against the optional hook interfaces below (NewConnectionHook,
 // TorrentPiecePassHook, TorrentPieceFailedHook, TorrentTickHook,
-// ResumeHook, PauseHook, FilesCheckedHook, StateHook, AddPeerHook) and
+// ResumeHook, PauseHook, FilesCheckedHook, StateHook, AddPeerHook,
+// TorrentPieceLostHook) and
 // builds one dispatch list per hook, so a hook nobody implements costs
 // nothing.
 //
@@ -68,6 +69,14 @@ type FilesCheckedHook interface {
 // StateHook is called after every change of the torrent's state.
 type StateHook interface {
 	OnState(s TorrentState)
+}
+
+// TorrentPieceLostHook is called when a piece we had is lost (its data
+// vanished from disk: a read found the file missing or short), after the
+// piece was marked missing and before the torrent looks for it again.
+// Plugins tell peers (lt_donthave) from here.
+type TorrentPieceLostHook interface {
+	OnPieceLost(piece int)
 }
 
 // PeerSource says where an address came from (libtorrent's
@@ -158,6 +167,16 @@ type TorrentHandle interface {
 	// InLoop reports whether the caller runs on the torrent's loop. Any
 	// goroutine.
 	InLoop() bool
+
+	// Peer list and privacy (peer exchange).
+
+	// AddPeer offers addr to the peer list with source src (AddPeerHook
+	// sees src); the torrent connects to it as to any other candidate.
+	// Loop only.
+	AddPeer(addr netip.AddrPort, src PeerSource)
+	// Private reports the info dictionary's private flag (BEP 27): such a
+	// torrent takes peers from its trackers only. Any goroutine.
+	Private() bool
 }
 
 // SessionHandle is a session plugin's view of its session. Every method is
