@@ -52,6 +52,17 @@ type Settings struct {
 	// ExtensionState is the map SaveState returned earlier, shared by every
 	// plugin in Extensions.
 	ExtensionState map[string]string
+
+	// Built-in extensions (builtins.go), registered before Extensions
+	// unless disabled.
+
+	// DisablePEX turns off peer exchange (ext/utpex, BEP 11).
+	DisablePEX bool
+	// DisableDontHave turns off lt_donthave (ext/donthave, BEP 54).
+	DisableDontHave bool
+	// DisableUploadOnly turns off the upload_only extension
+	// (ext/uploadonly): we neither advertise nor honour it.
+	DisableUploadOnly bool
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -164,6 +175,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Ext:      s.ext,
 		}))
 	}
+	s.addBuiltins()
 	for _, p := range set.Extensions {
 		if l, ok := p.(plugin.StateLoader); ok {
 			callPlugin(s, p, "LoadState", func() { l.LoadState(set.ExtensionState) })
