@@ -13,7 +13,8 @@ import (
 	"github.com/shardtorrent/shardtorrent/plugin"
 )
 
-// stall is a test torrent plugin whose peers swallow every unchoke, so
+// stall is a test torrent plugin whose peers swallow every unchoke and
+// allowed-fast piece, so
 // its torrent never requests anything: the swarm keeps its shape (a
 // leecher that finished would be dropped by the seed as redundant).
 type stall struct{}
@@ -24,6 +25,9 @@ type stallPeer struct{}
 
 func (stallPeer) Type() string    { return "stall" }
 func (stallPeer) OnUnchoke() bool { return true }
+
+// OnAllowedFast: no BEP 6 allowed-fast requests while choked either.
+func (stallPeer) OnAllowedFast(int) bool { return true }
 
 // pexWatch records, on its torrent, what the peer list was offered from
 // PEX and the sources of the outgoing connections that completed.

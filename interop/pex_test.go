@@ -20,7 +20,8 @@ import (
 // finished leecher is dropped by seeds as redundant) and the swarm keeps
 // the shape the test needs while PEX runs.
 
-// pexStall is a torrent plugin whose peers swallow every unchoke: its
+// pexStall is a torrent plugin whose peers swallow every unchoke and
+// allowed-fast piece: its
 // torrent never requests a block.
 type pexStall struct{}
 
@@ -31,8 +32,12 @@ type pexStallPeer struct{}
 func (pexStallPeer) Type() string    { return "stall" }
 func (pexStallPeer) OnUnchoke() bool { return true }
 
+// OnAllowedFast: no BEP 6 allowed-fast requests while choked either.
+func (pexStallPeer) OnAllowedFast(int) bool { return true }
+
 // pexSeen records addresses offered to the peer list by PEX, and the
-// sources and clients of connections past the handshake.
+// sources of the outgoing connections we made, and the peer ids of
+// incoming connections past the handshake.
 type pexSeen struct {
 	mu      sync.Mutex
 	pex     map[netip.AddrPort]bool
@@ -60,12 +65,20 @@ type pexSeenPeer struct {
 }
 
 func (p *pexSeenPeer) Type() string { return "pexseen" }
+
+// OnConnected records an outgoing connection once TCP is up. It is the
+// proof that we dialled: when both ends learn each other from PEX and dial
+// at once, the duplicate rule may keep the other end's connection.
+func (p *pexSeenPeer) OnConnected() {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	p.s.out[p.pc.RemoteEndpoint()] = p.pc.PeerInfo().Source
+}
+
 func (p *pexSeenPeer) OnHandshake([8]byte) bool {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
-	if p.pc.IsOutgoing() {
-		p.s.out[p.pc.RemoteEndpoint()] = p.pc.PeerInfo().Source
-	} else {
+	if !p.pc.IsOutgoing() {
 		id := p.pc.PeerID()
 		p.s.inPeers = append(p.s.inPeers, string(id[:8]))
 	}
