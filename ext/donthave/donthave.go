@@ -39,6 +39,7 @@ type Error struct {
 	Piece  int   // the piece index (ErrPiece)
 }
 
+// Error implements error.
 func (e *Error) Error() string {
 	if e.Kind == ErrPiece {
 		return fmt.Sprintf("%v: %d", e.Kind, e.Piece)

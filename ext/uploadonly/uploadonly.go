@@ -36,6 +36,7 @@ type Error struct {
 	Length int
 }
 
+// Error implements error.
 func (e *Error) Error() string { return fmt.Sprintf("%v: %d bytes", e.Kind, e.Length) }
 
 // Unwrap returns Kind.

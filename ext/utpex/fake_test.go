@@ -29,6 +29,17 @@ func (t *fakeTorrent) AddPeer(a netip.AddrPort, src plugin.PeerSource) {
 	t.added = append(t.added, a)
 	t.srcs = append(t.srcs, src)
 }
+// Status counts the peers past the handshake, as the engine does.
+func (t *fakeTorrent) Status() plugin.TorrentStatus {
+	n := 0
+	for _, p := range t.peers {
+		if !p.gone && !p.handshaking {
+			n++
+		}
+	}
+	return plugin.TorrentStatus{NumPeers: n}
+}
+
 func (t *fakeTorrent) Peers() []plugin.PeerConn {
 	out := make([]plugin.PeerConn, 0, len(t.peers))
 	for _, p := range t.peers {

@@ -69,6 +69,7 @@ type Error struct {
 	Err    error // the decoder's error (ErrBadMessage)
 }
 
+// Error implements error.
 func (e *Error) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%v (%d bytes)", e.Err, e.Length)
@@ -130,7 +131,7 @@ type Torrent struct {
 
 // NewConnection implements plugin.NewConnectionHook.
 func (t *Torrent) NewConnection(pc plugin.PeerConn) plugin.PeerPlugin {
-	return &peer{t: t, pc: pc, learned: map[netip.AddrPort]struct{}{}}
+	return &peer{t: t, pc: pc}
 }
 
 // Tick rebuilds the shared diff once per Interval.
@@ -205,17 +206,6 @@ func advertised(pc plugin.PeerConn) (netip.AddrPort, byte, bool) {
 	return netip.AddrPortFrom(pc.RemoteEndpoint().Addr().Unmap(), port), f, true
 }
 
-// numPeers counts connections past the handshake.
-func (t *Torrent) numPeers() int {
-	n := 0
-	for _, pc := range t.th.Peers() {
-		if pc.Valid() && !pc.InHandshake() && !pc.IsConnecting() {
-			n++
-		}
-	}
-	return n
-}
-
 // peer is the per-connection part. Loop only.
 type peer struct {
 	t        *Torrent
@@ -228,6 +218,7 @@ type peer struct {
 	learned map[netip.AddrPort]struct{}       // peers taken from this connection
 }
 
+// Type implements plugin.PeerPlugin.
 func (p *peer) Type() string { return Name }
 
 func (p *peer) AddHandshake(h *wire.ExtHandshake) {
@@ -257,7 +248,9 @@ func (p *peer) Tick() {
 	if !p.sentAt.IsZero() && now.Sub(p.sentAt) < Interval {
 		return
 	}
-	if p.t.numPeers() <= 1 {
+	// Status counts connections past the handshake without allocating:
+	// this runs every second until the first message goes out.
+	if p.t.th.Status().NumPeers <= 1 {
 		return
 	}
 	var body []byte
@@ -332,6 +325,9 @@ func (p *peer) OnExtended(length int, msg int, body []byte) bool {
 		}
 		if isLocal(ip) && !senderLocal {
 			continue
+		}
+		if p.learned == nil {
+			p.learned = map[netip.AddrPort]struct{}{}
 		}
 		p.learned[a.Addr] = struct{}{}
 		th.AddPeer(a.Addr, plugin.SourcePEX)
