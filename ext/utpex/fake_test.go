@@ -29,6 +29,7 @@ func (t *fakeTorrent) AddPeer(a netip.AddrPort, src plugin.PeerSource) {
 	t.added = append(t.added, a)
 	t.srcs = append(t.srcs, src)
 }
+
 // Status counts the peers past the handshake, as the engine does.
 func (t *fakeTorrent) Status() plugin.TorrentStatus {
 	n := 0
