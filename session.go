@@ -17,7 +17,6 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
-	"github.com/shardtorrent/shardtorrent/ext/utmetadata"
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
@@ -70,6 +69,17 @@ type Settings struct {
 	// Every loop reads it, so it must be safe for concurrent use; tests pass
 	// a fixed stream with one loop. The encryption policies are in Engine.
 	Rand io.Reader
+
+	// Built-in extensions (builtins.go), registered before Extensions
+	// unless disabled.
+
+	// DisablePEX turns off peer exchange (ext/utpex, BEP 11).
+	DisablePEX bool
+	// DisableDontHave turns off lt_donthave (ext/donthave, BEP 54).
+	DisableDontHave bool
+	// DisableUploadOnly turns off the upload_only extension
+	// (ext/uploadonly): we neither advertise nor honour it.
+	DisableUploadOnly bool
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -186,9 +196,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Rand:     set.Rand,
 		}))
 	}
-	if !set.DisableUTMetadata {
-		s.AddExtension(utmetadata.New(utmetadata.Config{}))
-	}
+	s.addBuiltins()
 	for _, p := range set.Extensions {
 		if l, ok := p.(plugin.StateLoader); ok {
 			callPlugin(s, p, "LoadState", func() { l.LoadState(set.ExtensionState) })

@@ -215,6 +215,23 @@ func (p *Picker) SetHave(piece int) {
 	}
 }
 
+// ClearHave marks a had piece as missing again (its data vanished from
+// disk): it becomes pickable with its current priority and availability.
+func (p *Picker) ClearHave(piece int) {
+	pc := &p.pieces[piece]
+	if !pc.have {
+		return
+	}
+	pc.have = false
+	p.haveCount--
+	if pc.prio > 0 {
+		p.wantedLeft++
+		if pc.dl < 0 {
+			p.insert(piece)
+		}
+	}
+}
+
 // Have reports whether piece is had.
 func (p *Picker) Have(piece int) bool { return p.pieces[piece].have }
 

@@ -34,8 +34,9 @@ type Request struct {
 type (
 	// AddHandshakeHook adds keys to our BEP 10 handshake after the engine
 	// filled its own: set h.M["name"] = id for the extended message id you
-	// want to receive (ids are yours to choose, as in libtorrent; the
-	// engine uses 7 for lt_donthave) and raw bencoded values in h.Extra.
+	// want to receive (ids are yours to choose, as in libtorrent, where
+	// ut_pex is 1, upload_only 3 and lt_donthave 7) and raw bencoded
+	// values in h.Extra.
 	AddHandshakeHook interface{ AddHandshake(h *wire.ExtHandshake) }
 	// HandshakeHook sees the 8 reserved bytes of the peer's BitTorrent
 	// handshake once it was checked (duplicate and self connections are
@@ -298,6 +299,24 @@ type PeerConn interface {
 	// written to the socket (0 when gone), so a plugin can hold back bulk
 	// data, as ut_metadata does above 160 KiB.
 	SendBufferSize() int
+
+	// Peer exchange, lt_donthave and upload_only.
+
+	// ListenPort is where the peer accepts connections: the port we
+	// dialled for an outgoing connection, else the "p" of its extension
+	// handshake; 0 while unknown.
+	ListenPort() uint16
+	// Encrypted: a crypto plugin transforms the connection's stream.
+	Encrypted() bool
+	// IncomingDontHave applies "the peer no longer has piece" (BEP 54): it
+	// runs the DontHaveHook chain and, unless a hook handled it, updates
+	// the piece's availability and our interest. It reports false, doing
+	// nothing, for a piece outside the torrent.
+	IncomingDontHave(piece int) bool
+	// SetUploadOnly records that the peer only uploads (its upload_only
+	// flag), which UploadOnly then reports: a seed drops the connection,
+	// since neither side wants anything from the other.
+	SetUploadOnly(v bool)
 }
 
 // CryptoPlugin transforms a connection's byte stream (libtorrent's

@@ -9,7 +9,8 @@ import (
 // may be any value; the torrent type-asserts it once, when it is attached,
 // against the optional hook interfaces below (NewConnectionHook,
 // TorrentPiecePassHook, TorrentPieceFailedHook, TorrentTickHook,
-// ResumeHook, PauseHook, FilesCheckedHook, StateHook, AddPeerHook) and
+// ResumeHook, PauseHook, FilesCheckedHook, StateHook, AddPeerHook,
+// TorrentPieceLostHook) and
 // builds one dispatch list per hook, so a hook nobody implements costs
 // nothing.
 //
@@ -69,6 +70,14 @@ type FilesCheckedHook interface {
 // StateHook is called after every change of the torrent's state.
 type StateHook interface {
 	OnState(s TorrentState)
+}
+
+// TorrentPieceLostHook is called when a piece we had is lost (its data
+// vanished from disk: a read found the file missing or short), after the
+// piece was marked missing and before the torrent looks for it again.
+// Plugins tell peers (lt_donthave) from here.
+type TorrentPieceLostHook interface {
+	OnPieceLost(piece int)
 }
 
 // PeerSource says where an address came from (libtorrent's
@@ -204,6 +213,13 @@ type TorrentHandle interface {
 	// connected peers, which are kept) and posts MetadataReceivedAlert.
 	// ErrHaveMetadata if it already has metadata. Loop only.
 	SetMetadata(info []byte) error
+
+	// Peer list and privacy (peer exchange).
+
+	// AddPeer offers addr to the peer list with source src (AddPeerHook
+	// sees src); the torrent connects to it as to any other candidate.
+	// Loop only.
+	AddPeer(addr netip.AddrPort, src PeerSource)
 }
 
 // Errors of TorrentHandle.SetMetadata.

@@ -287,13 +287,14 @@ func (h *peerHandle) cipherTarget() (*peer, cipherConn, error) {
 // SwitchSendCrypto makes c encrypt the bytes queued after the call (the
 // loop keeps a send barrier: bytes queued before keep their old cipher).
 func (h *peerHandle) SwitchSendCrypto(c plugin.CryptoPlugin) error {
-	_, cc, err := h.cipherTarget()
+	p, cc, err := h.cipherTarget()
 	if err != nil {
 		return err
 	}
 	var sc loop.SendCipher
 	if c != nil {
 		sc = c
+		p.encrypted = true
 	}
 	cc.SetSendCipher(sc)
 	return nil
@@ -309,6 +310,7 @@ func (h *peerHandle) SwitchRecvCrypto(c plugin.CryptoPlugin) error {
 	var rc loop.RecvCipher
 	if c != nil {
 		rc = c
+		p.encrypted = true
 	}
 	p.recvSwitched = true
 	cc.SetRecvCipher(rc)

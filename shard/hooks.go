@@ -214,6 +214,7 @@ type torrentHooks struct {
 	filesChecked  hookList[plugin.FilesCheckedHook]
 	state         hookList[plugin.StateHook]
 	addPeer       hookList[plugin.AddPeerHook]
+	pieceLost     hookList[plugin.TorrentPieceLostHook]
 }
 
 func buildTorrentHooks(plugins []*attached) *torrentHooks {
@@ -232,6 +233,7 @@ func buildTorrentHooks(plugins []*attached) *torrentHooks {
 		x.filesChecked = x.filesChecked.add(a)
 		x.state = x.state.add(a)
 		x.addPeer = x.addPeer.add(a)
+		x.pieceLost = x.pieceLost.add(a)
 	}
 	return x
 }

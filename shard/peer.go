@@ -2,7 +2,6 @@ package shard
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net/netip"
@@ -114,7 +113,9 @@ type peer struct {
 	discNotified     bool // OnDisconnect ran
 	fragBody         int  // body bytes of the pending frame already shown to OnExtended/OnUnknownMessage
 	inFragment       bool // inside a fragment dispatch (PacketFinished is false)
-	uploadOnly       bool // the peer's extension handshake said upload_only
+	uploadOnly       bool // a plugin said the peer only uploads (SetUploadOnly)
+	listenPort       uint16
+	encrypted        bool // a send or receive cipher is on
 	lastSeenComplete time.Time
 
 	// Metadata (metadata.go).
@@ -437,8 +438,10 @@ func (t *Torrent) findActive(id [20]byte) *peer {
 
 func (p *peer) sendExtHandshake() {
 	s := p.t.s
+	// lt_donthave and upload_only are plugins (ext/donthave,
+	// ext/uploadonly): they add their keys in AddHandshake.
 	h := wire.ExtHandshake{
-		M:    map[string]int{"lt_donthave": ltDontHaveID},
+		M:    map[string]int{},
 		V:    s.set.ClientName,
 		Reqq: s.set.MaxInRequests,
 		Port: s.set.ListenPort,
@@ -450,7 +453,6 @@ func (p *peer) sendExtHandshake() {
 		a := p.addr.Addr().As16()
 		h.YourIP = a[:]
 	}
-	h.UploadOnly = p.t.isSeed()
 	if hx := p.hx; hx != nil && len(hx.addHandshake) > 0 {
 		each(p, hx.addHandshake, "AddHandshake", func(x plugin.AddHandshakeHook) { x.AddHandshake(&h) })
 	}
@@ -640,8 +642,6 @@ func (p *peer) handle(m *wire.Message) {
 		switch m.ExtID {
 		case 0:
 			p.onExtHandshake(m.Payload)
-		case ltDontHaveID:
-			p.onDontHave(m.Payload)
 		default:
 			// Plugins choose the ids they advertise; a message none claims
 			// ends the connection, as in libtorrent.
@@ -677,7 +677,7 @@ func (p *peer) setBitfield(bf *bitfield.Bitfield, haveAll bool) {
 	if p.peerSeed() {
 		p.lastSeenComplete = p.now()
 	}
-	if t.isSeed() && p.peerSeed() && p.policyDisconnect(ReasonRedundant, nil) {
+	if p.redundant() && p.policyDisconnect(ReasonRedundant, nil) {
 		return
 	}
 	p.updateInterest()
@@ -952,8 +952,10 @@ func (p *peer) onExtHandshake(payload []byte) {
 			return
 		}
 	}
-	p.uploadOnly = h.UploadOnly
 	p.noteExtHandshakeMetadata(&h)
+	if h.Port > 0 {
+		p.listenPort = uint16(h.Port)
+	}
 	if h.Reqq > 0 {
 		p.reqq = h.Reqq
 	}
@@ -1000,8 +1002,21 @@ func (p *peer) serve() {
 func onBlockRead(j *storage.Job) {
 	p := j.User.(*peer)
 	sp, err, piece, begin := j.Span, j.Err, uint32(j.Piece), uint32(j.Begin)
+	length := uint32(j.Length)
 	p.t.s.disk.Free(j)
 	p.readsInFlight--
+	if err != nil && dataMissing(err) {
+		// The piece's data is gone from disk: we no longer have it. The
+		// torrent keeps running and looks for it again.
+		if sp != nil {
+			sp.Release()
+		}
+		p.t.losePiece(int(piece))
+		if p.active() && p.fast {
+			p.sendReject(piece, begin, length)
+		}
+		return
+	}
 	if !p.active() || !p.mayServe(piece) {
 		if sp != nil {
 			sp.Release()
@@ -1070,7 +1085,7 @@ func (p *peer) onTick(now time.Time) {
 		}
 		p.wantFill = true
 	}
-	if t.isSeed() && p.peerSeed() && p.policyDisconnect(ReasonRedundant, nil) {
+	if p.redundant() && p.policyDisconnect(ReasonRedundant, nil) {
 		return
 	}
 	// Pipeline depth covers RequestQueueTime of download at the measured rate.
@@ -1104,42 +1119,4 @@ func clientFromPeerID(id [20]byte) string {
 		return string(id[1:7])
 	}
 	return ""
-}
-
-// onDontHave applies an lt_donthave message: the peer lost a piece.
-func (p *peer) onDontHave(payload []byte) {
-	t := p.t
-	if len(payload) != 4 {
-		p.protocolError(protoErr("lt_donthave of %d bytes", len(payload)))
-		return
-	}
-	i := int(binary.BigEndian.Uint32(payload))
-	if t.info == nil {
-		return // nothing is known of its pieces before the metadata
-	}
-	if hx := p.hx; hx != nil && len(hx.onDontHave) > 0 {
-		if eachBool(p, hx.onDontHave, "OnDontHave", func(h plugin.DontHaveHook) bool { return h.OnDontHave(i) }) || p.closing {
-			return
-		}
-	}
-	if i < 0 || i >= t.info.NumPieces() {
-		p.protocolError(protoErr("lt_donthave for piece %d of %d", i, t.info.NumPieces()))
-		return
-	}
-	if p.seedCounted {
-		// It had everything: from now on, everything but i.
-		bf := bitfield.New(t.info.NumPieces())
-		bf.SetAll()
-		t.pk.RemoveSeed()
-		p.seedCounted = false
-		p.bf = bf
-		t.pk.AddPeerBitfield(bf)
-	}
-	if p.bf == nil || !p.bf.Has(i) {
-		return
-	}
-	p.bf.Clear(i)
-	p.afDirty = true
-	t.pk.DecAvailability(i)
-	p.updateInterest()
 }

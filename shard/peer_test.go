@@ -95,21 +95,20 @@ func TestHandshakeReply(t *testing.T) {
 	})
 
 	tests := []struct {
-		name          string
-		tor           *Torrent
-		fast, ext     bool
-		outgoing      bool
-		want          []wire.MessageID // before any extension handshake
-		wantBits      []int            // the bitfield's set pieces, if one is sent
-		wantUploadOne bool
+		name      string
+		tor       *Torrent
+		fast, ext bool
+		outgoing  bool
+		want      []wire.MessageID // before any extension handshake
+		wantBits  []int            // the bitfield's set pieces, if one is sent
 	}{
-		{"seed fast", seed, true, false, false, []wire.MessageID{wire.HaveAll}, nil, true},
-		{"seed plain", seed, false, false, true, []wire.MessageID{wire.Bitfield}, []int{0, 1, 2, 3, 4}, true},
-		{"seed extended", seed, true, true, true, []wire.MessageID{wire.HaveAll}, nil, true},
-		{"empty fast", empty, true, true, false, []wire.MessageID{wire.HaveNone}, nil, false},
-		{"empty plain", empty, false, false, false, nil, nil, false},
-		{"partial fast", partial, true, true, true, []wire.MessageID{wire.Bitfield}, []int{0, 1}, false},
-		{"partial plain", partial, false, false, false, []wire.MessageID{wire.Bitfield}, []int{0, 1}, false},
+		{"seed fast", seed, true, false, false, []wire.MessageID{wire.HaveAll}, nil},
+		{"seed plain", seed, false, false, true, []wire.MessageID{wire.Bitfield}, []int{0, 1, 2, 3, 4}},
+		{"seed extended", seed, true, true, true, []wire.MessageID{wire.HaveAll}, nil},
+		{"empty fast", empty, true, true, false, []wire.MessageID{wire.HaveNone}, nil},
+		{"empty plain", empty, false, false, false, nil, nil},
+		{"partial fast", partial, true, true, true, []wire.MessageID{wire.Bitfield}, []int{0, 1}},
+		{"partial plain", partial, false, false, false, []wire.MessageID{wire.Bitfield}, []int{0, 1}},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,7 +187,8 @@ func TestHandshakeReply(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if eh.Reqq != 1234 || eh.V != "test/1.0" || eh.UploadOnly != tc.wantUploadOne {
+				// upload_only is ext/uploadonly's key now: the core never sets it.
+				if eh.Reqq != 1234 || eh.V != "test/1.0" || eh.UploadOnly {
 					t.Fatalf("extension handshake reqq %d v %q upload_only %v", eh.Reqq, eh.V, eh.UploadOnly)
 				}
 				if !bytes.Equal(eh.YourIP, tp.addr.Addr().AsSlice()) {

@@ -6,10 +6,6 @@ import (
 	"github.com/shardtorrent/shardtorrent/wire"
 )
 
-// ltDontHaveID is the extended message id we advertise for lt_donthave
-// (libtorrent uses 7 too); the engine handles it before any plugin.
-const ltDontHaveID = 7
-
 func (p *peer) conn() *peerHandle {
 	if p.ph == nil {
 		p.ph = &peerHandle{p: p, id: p.id}
@@ -176,7 +172,7 @@ func (p *peer) fragment(buf []byte) bool {
 	id := wire.MessageID(buf[4])
 	switch {
 	case id == wire.Extended:
-		if len(buf) < 6 || buf[5] == 0 || buf[5] == ltDontHaveID {
+		if len(buf) < 6 || buf[5] == 0 {
 			return true
 		}
 		body := buf[6:]

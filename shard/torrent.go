@@ -59,7 +59,8 @@ type candidate struct {
 	connected bool // an outgoing connection exists or is being made
 	fails     int
 	nextTry   time.Time
-	plainOnly bool // an encrypted attempt failed: dial in plaintext (EncEnabled)
+	plainOnly bool              // an encrypted attempt failed: dial in plaintext (EncEnabled)
+	src       plugin.PeerSource // every source that named it
 }
 
 // pieceBuf holds the received blocks of a piece until it is hashed and written.
@@ -338,7 +339,8 @@ func (t *Torrent) addPeer(a netip.AddrPort, src plugin.PeerSource) {
 		t.onAddPeer(a, src, plugin.AddPeerFiltered)
 		return
 	}
-	if _, ok := t.cands[a]; ok {
+	if c, ok := t.cands[a]; ok {
+		c.src |= src
 		t.onAddPeer(a, src, 0)
 		return
 	}
@@ -346,7 +348,7 @@ func (t *Torrent) addPeer(a netip.AddrPort, src plugin.PeerSource) {
 		t.onAddPeer(a, src, plugin.AddPeerFiltered)
 		return
 	}
-	t.cands[a] = &candidate{addr: a}
+	t.cands[a] = &candidate{addr: a, src: src}
 	t.onAddPeer(a, src, plugin.AddPeerFirstTime)
 	if t.removed {
 		return
@@ -394,6 +396,7 @@ func (t *Torrent) connectMore(now time.Time) {
 		}
 		p := t.newPeer(c.addr, true)
 		p.cand = c
+		p.source = c.src
 		c.connected = true
 		c2, err := t.s.loop.Dial(c.addr, t.s.set.ConnectTimeout, p)
 		if err != nil {
@@ -744,7 +747,7 @@ func (t *Torrent) finished() {
 			continue
 		}
 		p.updateInterest()
-		if p.peerSeed() {
+		if p.redundant() {
 			// OnClose runs after this callback, so p stays in t.peers until then.
 			p.policyDisconnect(ReasonRedundant, nil)
 		}
