@@ -126,6 +126,9 @@ type env struct {
 	// noopPlugins is passed to every seeder the seed helpers start
 	// (-noop-plugins); the plugins scenario sets it per case.
 	noopPlugins int
+	// noBuiltins turns the built-in extensions off in those seeders; the
+	// plugins scenario sets it per case.
+	noBuiltins bool
 	// forcedRC4 makes every peer of the transfer helpers (ours and
 	// libtorrent) require MSE with RC4; the crypto scenario sets it per case.
 	forcedRC4 bool

@@ -27,6 +27,7 @@ type nodeOpts struct {
 	shards      int
 	unchoke     int
 	noopPlugins int  // -noop-plugins: no-op peer plugins on every connection
+	noBuiltins  bool // -builtin-extensions=false
 	forcedRC4   bool // -encryption forced -enc-level rc4
 	cpuProfile  string
 	reportDir   string // where the -report file goes
@@ -72,6 +73,9 @@ func startNode(ctx context.Context, self string, o nodeOpts) (*nodeProc, error) 
 	}
 	if o.shards > 0 {
 		args = append(args, "-shards", strconv.Itoa(o.shards))
+	}
+	if o.noBuiltins {
+		args = append(args, "-builtin-extensions=false")
 	}
 	if o.noopPlugins > 0 {
 		args = append(args, "-noop-plugins", strconv.Itoa(o.noopPlugins))

@@ -78,7 +78,7 @@ func (e *env) seedOnce(ds *dataset, dir, name string, conns, shards, unchoke int
 		prof = fmt.Sprintf("%s-%s.pprof", o.nodeProfile, name)
 	}
 	n, err := startNode(ctx, e.self, nodeOpts{name: name, data: ds.src, torrentList: ds.list, seedMode: true,
-		shards: shards, unchoke: unchoke, noopPlugins: e.noopPlugins, cpuProfile: prof, reportDir: dir, forcedRC4: e.forcedRC4})
+		shards: shards, unchoke: unchoke, noopPlugins: e.noopPlugins, noBuiltins: e.noBuiltins, cpuProfile: prof, reportDir: dir, forcedRC4: e.forcedRC4})
 	if err != nil {
 		return nil, err
 	}

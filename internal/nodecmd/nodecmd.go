@@ -71,6 +71,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
 		direct    = fs.Bool("direct-writes", true, "write downloaded pieces with O_DIRECT, past the page cache: a tenth of the write CPU, but re-served pieces come from the disk (-direct-writes=false keeps them in the page cache)")
 		suggest   = fs.Bool("suggest-read-cache", false, "send BEP 6 suggest-piece messages for the pieces most recently read (libtorrent's suggest_read_cache)")
+		builtins  = fs.Bool("builtin-extensions", true, "run the built-in extensions: ut_metadata, ut_pex, lt_donthave, upload_only, and smart_ban unless -smart-ban=false (false turns them all off)")
 		smartBan  = fs.Bool("smart-ban", true, "ban peers that sent corrupt blocks of pieces that failed their hash check (ext/smartban)")
 		noopPlug  = fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)")
 		encPol    = fs.String("encryption", "enabled", "MSE/PE policy, both directions: disabled, enabled (MSE first, plaintext retry; plaintext accepted) or forced (MSE only)")
@@ -184,8 +185,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		AlertMask:  plugin.CategoryDefault,
 		Engine: shard.Settings{UnchokeSlots: *unchoke, DirectWrites: *direct, SuggestReadCache: *suggest,
 			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *preferRC4},
-		Extensions: noopplugin.Sessions(*noopPlug),
-		SmartBan:   *smartBan,
+		Extensions:        noopplugin.Sessions(*noopPlug),
+		SmartBan:          *smartBan && *builtins,
+		DisableUTMetadata: !*builtins,
+		DisablePEX:        !*builtins,
+		DisableDontHave:   !*builtins,
+		DisableUploadOnly: !*builtins,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
