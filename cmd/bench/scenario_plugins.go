@@ -43,20 +43,25 @@ func (e *env) plugins() (*table, error) {
 		return nil, err
 	}
 	defer func() { e.noopPlugins, e.noBuiltins = 0, false }()
-	var base float64
-	for i, pc := range pluginCases {
-		e.noopPlugins, e.noBuiltins = pc.noop, !pc.builtins
-		var samples []map[string]float64
-		for r := 0; r < o.runs; r++ {
+	// Runs are interleaved (case 0, 1, 2, then again), so drift in the
+	// shared machine's speed during the scenario falls on every case alike
+	// rather than on whichever ran last.
+	samples := make([][]map[string]float64, len(pluginCases))
+	for r := 0; r < o.runs; r++ {
+		for i, pc := range pluginCases {
+			e.noopPlugins, e.noBuiltins = pc.noop, !pc.builtins
 			s, err := e.seedOnce(ds, dir, fmt.Sprintf("plugins-%d-run%d", i, r+1), conns, 0, o.unchoke)
 			if err != nil {
 				return t, fmt.Errorf("%s run %d: %w", pc.label, r+1, err)
 			}
 			fmt.Printf("  %s run %d: %.0f MB/s, seeder %.3f CPU-s/GiB, %.4f allocs/block\n",
 				pc.label, r+1, s["mb_per_s"], s["seeder_user_per_gib"]+s["seeder_sys_per_gib"], s["seeder_allocs_per_block"])
-			samples = append(samples, s)
+			samples[i] = append(samples[i], s)
 		}
-		row := t.add(pc.label, samples, "")
+	}
+	var base float64
+	for i, pc := range pluginCases {
+		row := t.add(pc.label, samples[i], "")
 		if i == 0 {
 			base = row.Values["mb_per_s"]
 		} else if base > 0 {
