@@ -47,8 +47,10 @@ func (e *env) crypto() (*table, error) {
 			{file: "crypto_cpu.png", title: "SEEDER CPU-S PER GIB (LOWER IS BETTER)", keys: []string{"seeder_cpu_per_gib"}},
 		},
 	}
-	if err := refpeer.Available(); err != nil {
-		return nil, fmt.Errorf("the crypto scenario needs libtorrent (bash .ci/install-peers.sh): %w", err)
+	ltErr := refpeer.Available()
+	if ltErr != nil {
+		fmt.Printf("libtorrent is not available (%v): running our side alone, against the load generator (bash .ci/install-peers.sh installs it)\n", ltErr)
+		t.notes = append(t.notes, "libtorrent not installed: only the load-generator rows ran")
 	}
 	dir, cleanup, err := e.tempDir("crypto")
 	if err != nil {
@@ -67,6 +69,9 @@ func (e *env) crypto() (*table, error) {
 	defer func() { e.forcedRC4 = false }()
 	var base float64
 	for _, c := range cryptoCases {
+		if ltErr != nil {
+			break // every pair has a libtorrent leecher
+		}
 		sk, lk, _ := strings.Cut(c.pair, "-")
 		e.forcedRC4 = c.rc4
 		label := pairLabel(c.pair) + map[bool]string{true: " (RC4)", false: " (plaintext)"}[c.rc4]
