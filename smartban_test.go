@@ -12,6 +12,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/bufpool"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/wire"
 )
 
@@ -96,6 +97,10 @@ func sbSession(t *testing.T, host string, smartBan bool) (*Session, *bufpool.Poo
 		Pool:       pool,
 		AlertMask:  plugin.CategoryAll &^ plugin.CategoryPeerLog,
 		SmartBan:   smartBan,
+		// The core bans the sole sender of a failed piece on its own
+		// (shard/hashfail.go); turned off so these tests see smart_ban's
+		// decisions alone.
+		Engine: shard.Settings{KeepPeersOnHashFailure: true},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -52,7 +52,9 @@ func allBlocks(f *tfile) []picker.Block {
 }
 
 func TestDownload(t *testing.T) {
-	h := newHarness(t, Settings{})
+	// One peer sends a corrupt block: kept (not banned as the sole sender,
+	// hashfail.go) so the test sees the piece fetched again.
+	h := newHarness(t, Settings{KeepPeersOnHashFailure: true})
 	tf := makeTorrent(t, dlSize, dlPieceLen)
 	tor := h.leech(tf)
 	np := tf.mi.Info.NumPieces()
@@ -308,7 +310,7 @@ func TestPieceTimeoutRestartsWithNewRequests(t *testing.T) {
 // TestHashFailRequestsAgain: when a piece fails its hash check, its blocks
 // are requested again at once, without waiting for other traffic.
 func TestHashFailRequestsAgain(t *testing.T) {
-	h := newHarness(t, Settings{})
+	h := newHarness(t, Settings{KeepPeersOnHashFailure: true}) // see TestDownload
 	tf := makeTorrent(t, seedSize, seedPieceLen)
 	tor := h.leech(tf)
 	const bad = 2

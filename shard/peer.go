@@ -888,7 +888,7 @@ func (p *peer) onPiece(m *wire.Message) {
 	}
 	pb.blocks[bi] = storage.BlockRef{Span: p.c.RxSpan().Retain(), Data: m.Payload}
 	pb.got++
-	if p.wantsPieceResults() && !slices.Contains(pb.contrib, p) {
+	if !slices.Contains(pb.contrib, p) {
 		pb.contrib = append(pb.contrib, p)
 	}
 	if t.pk.InEndgame() {

@@ -262,10 +262,3 @@ func (p *peer) pieceFailed(piece int) {
 		each(p, hx.pieceFailed, "OnPieceFailed", func(h plugin.PeerPieceFailedHook) { h.OnPieceFailed(piece) })
 	}
 }
-
-// wantsPieceResults reports whether the peer's plugins care which pieces it
-// contributed to.
-func (p *peer) wantsPieceResults() bool {
-	hx := p.hx
-	return hx != nil && (len(hx.piecePass) > 0 || len(hx.pieceFailed) > 0)
-}

@@ -48,6 +48,10 @@ type Settings struct {
 	// up to 16 at an unchoke, and each newly read piece to the unchoked
 	// peers that lack it. Off by default, as in libtorrent. See suggest.go.
 	SuggestReadCache bool
+	// KeepPeersOnHashFailure turns off the core's hash-failure ban
+	// (hashfail.go): by default, as in libtorrent, the address that alone
+	// sent every block of a piece that failed its hash check is banned.
+	KeepPeersOnHashFailure bool
 	// InEncPolicy and OutEncPolicy are libtorrent's in_enc_policy and
 	// out_enc_policy for MSE: the zero value EncEnabled (libtorrent's
 	// default) accepts both and dials encrypted with one plaintext retry.

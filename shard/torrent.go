@@ -67,8 +67,8 @@ type candidate struct {
 type pieceBuf struct {
 	blocks []storage.BlockRef
 	got    int
-	// contrib lists the peers that sent blocks, recorded only for peers
-	// whose plugins want OnPiecePass/OnPieceFailed.
+	// contrib lists the peers that sent blocks (for their plugins'
+	// OnPiecePass/OnPieceFailed and the sole-sender ban of hashfail.go).
 	contrib []*peer
 }
 
@@ -685,6 +685,7 @@ func onPieceWritten(j *storage.Job) {
 		}
 		t.pk.PieceFailed(piece)
 		t.s.post(&plugin.HashFailedAlert{TorrentAlert: t.alertBase(), Piece: piece})
+		t.banSoleSender(contrib)
 		t.requestFromAll()
 		return
 	}
