@@ -41,8 +41,11 @@ type TorrentPieceFailedHook interface {
 	OnPieceFailed(piece int)
 }
 
-// TorrentTickHook is called once a second, before the torrent's peers tick.
-// A paused torrent without connections does not tick.
+// TorrentTickHook is called once a second, before the torrent's peers tick,
+// while the torrent wants ticks (libtorrent's want_tick): it has
+// connections, payload is still moving, it is checking, or it is an
+// unpaused torrent that is not complete. An idle seed or a paused torrent
+// without connections does not tick.
 type TorrentTickHook interface {
 	Tick()
 }
