@@ -2,8 +2,9 @@ package metainfo
 
 import (
 	"bytes"
-	"errors"
 	"strconv"
+
+	"github.com/shardtorrent/shardtorrent/wire/bencheck"
 )
 
 // Limits on hostile input. Each bounds memory or work that a peer (BEP 9
@@ -21,113 +22,14 @@ const (
 	MaxFiles = 1 << 20
 )
 
-var (
-	errSyntax    = errors.New("bencode syntax error")
-	errTruncated = errors.New("bencode value truncated")
-	errTooDeep   = errors.New("bencode nested too deeply")
-	errTrailing  = errors.New("trailing bytes after bencode value")
-)
-
 // checkBencode verifies that data is exactly one well-formed bencode value
-// nested at most MaxDepth deep, with every string length within the input.
-// Parsing runs it once over the whole input; the as* helpers below then
-// rely on it. (The anacrolix decoder, which Create uses for encoding only,
-// would trust declared string lengths, allocating up to 128 MiB for a
-// 10-byte input, and recurse without limit.)
-func checkBencode(data []byte) error {
-	end, err := scanValue(data, 0, 0)
-	if err != nil {
-		return err
-	}
-	if end != len(data) {
-		return errTrailing
-	}
-	return nil
-}
+// nested at most MaxDepth deep, with every string length within the input
+// (wire/bencheck). Parsing runs it once over the whole input; the as*
+// helpers below then rely on it.
+func checkBencode(data []byte) error { return bencheck.CheckCanonical(data, MaxDepth) }
 
-// scanValue returns the offset just past the value starting at data[pos].
-func scanValue(data []byte, pos, depth int) (int, error) {
-	if pos >= len(data) {
-		return 0, errTruncated
-	}
-	switch c := data[pos]; {
-	case c == 'i':
-		return scanInt(data, pos+1)
-	case c >= '0' && c <= '9':
-		return scanString(data, pos)
-	case c == 'l' || c == 'd':
-		if depth >= MaxDepth {
-			return 0, errTooDeep
-		}
-		pos++
-		for key := true; ; key = !key {
-			if pos >= len(data) {
-				return 0, errTruncated
-			}
-			if data[pos] == 'e' {
-				if c == 'd' && !key {
-					return 0, errSyntax // a key without a value
-				}
-				return pos + 1, nil
-			}
-			if c == 'd' && key && (data[pos] < '0' || data[pos] > '9') {
-				return 0, errSyntax // dictionary keys must be strings
-			}
-			var err error
-			if pos, err = scanValue(data, pos, depth+1); err != nil {
-				return 0, err
-			}
-		}
-	default:
-		return 0, errSyntax
-	}
-}
-
-// scanInt scans the digits of an integer after its 'i'. It rejects leading
-// zeros and "-0", as BEP 3 does; the value itself may exceed int64 (only
-// fields we read are range-checked, when decoded).
-func scanInt(data []byte, pos int) (int, error) {
-	start := pos
-	if pos < len(data) && data[pos] == '-' {
-		pos++
-	}
-	digits := pos
-	for pos < len(data) && data[pos] >= '0' && data[pos] <= '9' {
-		pos++
-	}
-	if pos >= len(data) {
-		return 0, errTruncated
-	}
-	n := pos - digits
-	if data[pos] != 'e' || n == 0 ||
-		(data[digits] == '0' && (n > 1 || digits > start)) {
-		return 0, errSyntax
-	}
-	return pos + 1, nil
-}
-
-// scanString scans "<len>:<bytes>", checking len against the input left.
-func scanString(data []byte, pos int) (int, error) {
-	start := pos
-	n := 0
-	for ; pos < len(data) && data[pos] >= '0' && data[pos] <= '9'; pos++ {
-		n = n*10 + int(data[pos]-'0')
-		if n > len(data) {
-			return 0, errTruncated // also stops overflow of n
-		}
-	}
-	if pos >= len(data) {
-		return 0, errTruncated
-	}
-	if data[pos] != ':' || (data[start] == '0' && pos-start > 1) {
-		return 0, errSyntax
-	}
-	pos++
-	if n > len(data)-pos {
-		return 0, errTruncated
-	}
-	return pos + n, nil
-}
+// scanValue returns the offset just past the value at data[pos].
+func scanValue(data []byte, pos int) (int, error) { return bencheck.End(data, pos, MaxDepth) }
 
 // The helpers below decode one raw value that checkBencode accepted (as
 // part of a larger value). They slice the input instead of going through a
@@ -147,7 +49,7 @@ func asDict(raw []byte) (dict, bool) {
 	d := dict{}
 	pos := 1
 	for pos < len(raw) && raw[pos] != 'e' {
-		kEnd, err := scanValue(raw, pos, 0)
+		kEnd, err := scanValue(raw, pos)
 		if err != nil {
 			return nil, false
 		}
@@ -155,7 +57,7 @@ func asDict(raw []byte) (dict, bool) {
 		if !ok {
 			return nil, false
 		}
-		vEnd, err := scanValue(raw, kEnd, 0)
+		vEnd, err := scanValue(raw, kEnd)
 		if err != nil {
 			return nil, false
 		}
@@ -172,7 +74,7 @@ func asList(raw []byte) ([][]byte, bool) {
 	var l [][]byte
 	pos := 1
 	for pos < len(raw) && raw[pos] != 'e' {
-		end, err := scanValue(raw, pos, 0)
+		end, err := scanValue(raw, pos)
 		if err != nil {
 			return nil, false
 		}

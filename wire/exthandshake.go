@@ -26,6 +26,8 @@ import (
 	"strconv"
 
 	"github.com/anacrolix/torrent/bencode"
+
+	"github.com/shardtorrent/shardtorrent/wire/bencheck"
 )
 
 // Limits on an extension handshake.
@@ -222,11 +224,20 @@ func (h *ExtHandshake) Marshal() ([]byte, error) {
 	return b, nil
 }
 
-// unmarshal is bencode.Unmarshal with any panic turned into an error. The
-// bencode decoder signals syntax errors by panicking internally and
-// re-panics runtime errors; a peer's bytes must never be able to crash the
-// engine, so a panic here becomes a rejected handshake.
+// maxBencodeDepth bounds the nesting of an extension handshake; real ones
+// nest two deep ("m" inside the dictionary).
+const maxBencodeDepth = 16
+
+// unmarshal is bencode.Unmarshal behind bencheck (the decoder would
+// allocate any declared string length, up to 128 MiB for a 15-byte
+// payload) with any panic turned into an error. The bencode decoder
+// signals syntax errors by panicking internally and re-panics runtime
+// errors; a peer's bytes must never be able to crash the engine, so a
+// panic here becomes a rejected handshake.
 func unmarshal(b []byte, v any) (err error) {
+	if err := bencheck.Check(b, maxBencodeDepth); err != nil {
+		return err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("bencode decoder panicked: %v", r)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -190,6 +191,24 @@ func TestExtHandshakeMarshalErrors(t *testing.T) {
 		var e *ExtHandshakeError
 		if !errors.As(err, &e) || e.Key != tt.key || !errors.Is(err, ErrBadExtHandshake) {
 			t.Errorf("%s: err %v, want an *ExtHandshakeError for key %q", tt.name, err, tt.key)
+		}
+	}
+}
+
+// TestExtHandshakeLengthBomb: a declared string length far past the
+// payload is refused without allocating it (the decoder alone would
+// allocate 128 MiB for these 15 bytes).
+func TestExtHandshakeLengthBomb(t *testing.T) {
+	for _, p := range []string{"d134000000:xxxx", "d1:v134000000:xx", "d1:md1:a100000000:e"} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := ParseExtHandshake([]byte(p))
+		runtime.ReadMemStats(&after)
+		if err == nil {
+			t.Errorf("%q accepted", p)
+		}
+		if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+			t.Errorf("%q: %d bytes allocated to refuse it", p, d)
 		}
 	}
 }

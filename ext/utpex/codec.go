@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/anacrolix/torrent/bencode"
+
+	"github.com/shardtorrent/shardtorrent/wire/bencheck"
 )
 
 // Flags of an added peer (one byte each in added.f / added6.f).
@@ -65,6 +67,9 @@ func Parse(b []byte) (m Message, err error) {
 	return m, nil
 }
 
+// maxDepth bounds a message's nesting; real ones are one flat dictionary.
+const maxDepth = 8
+
 // unmarshal runs the bencode decoder, which is not trusted not to panic on
 // hostile input.
 func unmarshal(b []byte, v any) (err error) {
@@ -75,6 +80,11 @@ func unmarshal(b []byte, v any) (err error) {
 	}()
 	if len(b) == 0 || b[0] != 'd' {
 		return errors.New("not a dictionary")
+	}
+	// The decoder allocates any declared string length (128 MiB for a
+	// 25-byte message) and recurses per nesting level: check first.
+	if err := bencheck.Check(b, maxDepth); err != nil {
+		return err
 	}
 	return bencode.Unmarshal(b, v)
 }

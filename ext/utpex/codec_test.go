@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -85,5 +87,23 @@ func TestParse(t *testing.T) {
 				t.Fatalf("parsed %+v, want added %v dropped %v", m, c.added, c.dropped)
 			}
 		})
+	}
+}
+
+// TestParseLengthBombAndDepth: a declared string length past the message
+// and deep nesting are refused without allocating or recursing (the
+// decoder alone would allocate 128 MiB for 25 bytes).
+func TestParseLengthBombAndDepth(t *testing.T) {
+	for _, p := range []string{"d5:added134000000:xxxx", "d5:added" + strings.Repeat("l", 500_000)} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Parse([]byte(p))
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrBadMessage) {
+			t.Errorf("%.30q: err %v, want ErrBadMessage", p, err)
+		}
+		if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+			t.Errorf("%.30q: %d bytes allocated to refuse it", p, d)
+		}
 	}
 }
