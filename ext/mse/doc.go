@@ -6,7 +6,12 @@
 // It depends on the standard library alone. The engine wires it as
 // described below: the root package's encryption.go (incoming, on the
 // accepting loop) and shard/encryption.go (outgoing, and the cipher switch
-// of adopted connections).
+// of adopted connections). That makes it the one ext/ package the engine
+// imports, against the layering of STYLE.md (ext/ sits above shard/): MSE
+// negotiation decides how a connection is accepted and routed, which no
+// plugin hook can do, while the cipher itself is an ordinary CryptoPlugin.
+// Being stdlib-only it creates no cycle; moving the handshake state
+// machines under wire/ would restore the layering if it ever matters.
 //
 // # Incoming connections
 //
