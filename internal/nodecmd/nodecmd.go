@@ -213,11 +213,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		rep.base.RSSBeforeAdd, rep.base.HeapBeforeAdd = currentRSS(), heapInuse()
 	}
 	addStart := time.Now()
-	for _, mi := range metas {
-		if err := n.add(ctx, mi, ""); err != nil {
-			fmt.Fprintf(stderr, "node: %s: %v\n", mi.Info.Name, err)
-			return 1
-		}
+	if err := n.addAll(ctx, metas); err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 1
 	}
 	for _, uri := range magnets {
 		if err := n.addMagnet(ctx, uri, ""); err != nil {
@@ -324,6 +322,32 @@ func (n *node) add(ctx context.Context, mi *metainfo.MetaInfo, from string) erro
 	n.byHash[mi.InfoHash] = &tracked{h: h}
 	n.order = append(n.order, mi.InfoHash)
 	fmt.Fprintf(n.out, "added %s (%s) on shard %d%s\n", mi.Info.Name, mi.InfoHash, h.Shard(), from)
+	return nil
+}
+
+// addAll adds the torrents given at start-up in one batch (one round trip
+// per shard: Session.AddTorrents), in order, skipping repeats.
+func (n *node) addAll(ctx context.Context, metas []*metainfo.MetaInfo) error {
+	var ps []shardtorrent.AddTorrentParams
+	var mis []*metainfo.MetaInfo
+	seen := make(map[metainfo.InfoHash]bool, len(metas))
+	for _, mi := range metas {
+		if _, dup := n.byHash[mi.InfoHash]; dup || seen[mi.InfoHash] {
+			continue
+		}
+		seen[mi.InfoHash] = true
+		mis = append(mis, mi)
+		ps = append(ps, shardtorrent.AddTorrentParams{MetaInfo: mi, SavePath: n.data, Peers: n.peers, SeedMode: n.seedMode})
+	}
+	hs, errs := n.sess.AddTorrents(ctx, ps)
+	for i, h := range hs {
+		if errs[i] != nil {
+			return fmt.Errorf("%s: %w", mis[i].Info.Name, errs[i])
+		}
+		n.byHash[mis[i].InfoHash] = &tracked{h: h}
+		n.order = append(n.order, mis[i].InfoHash)
+		fmt.Fprintf(n.out, "added %s (%s) on shard %d\n", mis[i].Info.Name, mis[i].InfoHash, h.Shard())
+	}
 	return nil
 }
 
