@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -222,6 +223,16 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "node: %s: %v\n", uri, err)
 			return 1
 		}
+	}
+	if len(metas) >= 1000 {
+		// Parsing thousands of .torrent files at start-up is a one-off
+		// burst of garbage (every file's bytes and piece hashes; the
+		// session keeps its own copies): collect it and give the pages
+		// back now rather than carrying them until the scavenger gets
+		// there. Measured with the many scenario: 10,000 torrents, RSS
+		// after adding 91 MiB without this.
+		metas = nil
+		debug.FreeOSMemory()
 	}
 	metas = nil // the session keeps what it needs
 	if rep != nil {
