@@ -286,20 +286,6 @@ func (s *Session) lookup(ih [20]byte) *shard.Shard {
 	return s.registry[ih]
 }
 
-// onLoop runs fn on sh's loop and waits for it, or for ctx.
-func onLoop(ctx context.Context, sh *shard.Shard, fn func()) error {
-	done := make(chan struct{})
-	sh.Loop().Post(func(any) {
-		defer close(done)
-		fn()
-	}, nil)
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // AddTorrentParams describe a torrent to add.
 type AddTorrentParams struct {
@@ -389,7 +375,7 @@ func (s *Session) AddTorrents(ctx context.Context, ps []AddTorrentParams) ([]*To
 	for sh, items := range batches {
 		wg.Go(func() {
 			added := make([]error, len(items))
-			callErr := runOnLoop(ctx, sh, func() {
+			callErr := onLoop(ctx, sh, func() {
 				for j, it := range items {
 					_, added[j] = sh.AddTorrent(aps[it.i])
 				}
@@ -439,11 +425,11 @@ func resolveParallel(ps []AddTorrentParams, aps []shard.AddParams, errs []error)
 	wg.Wait()
 }
 
-// runOnLoop runs fn on sh's loop and waits for it, or for ctx. Unlike
-// onLoop, fn never runs once runOnLoop has returned ctx's error: either
-// the cancellation wins and fn is skipped, or fn has started and is waited
-// for, so fn may write the caller's variables.
-func runOnLoop(ctx context.Context, sh *shard.Shard, fn func()) error {
+// onLoop runs fn on sh's loop and waits for it, or for ctx. fn never runs
+// once onLoop has returned ctx's error: either the cancellation wins and fn
+// is skipped, or fn has started and is waited for, so fn may write the
+// caller's variables.
+func onLoop(ctx context.Context, sh *shard.Shard, fn func()) error {
 	const (
 		pending = iota
 		running

@@ -133,7 +133,8 @@ func (s *Storage) writeSegment(h *handle, seg []byte, off int64) error {
 		dfd, a = s.directFD(h)
 	}
 	if dfd < 0 {
-		return s.pwriteFull(h.fd, h.file, seg, off)
+		_, err := s.pwriteFull(h.fd, h.file, seg, off)
+		return err
 	}
 	// head: up to the next aligned file offset; the buffer address is
 	// aligned there too only if seg's address and off agree modulo a.
@@ -144,37 +145,41 @@ func (s *Storage) writeSegment(h *handle, seg []byte, off int64) error {
 	addr := uintptr(unsafe.Pointer(unsafe.SliceData(seg))) + uintptr(head)
 	mid := (len(seg) - head) / a * a
 	if mid == 0 || addr%uintptr(a) != 0 {
-		return s.pwriteFull(h.fd, h.file, seg, off)
+		_, err := s.pwriteFull(h.fd, h.file, seg, off)
+		return err
 	}
 	if head > 0 {
-		if err := s.pwriteFull(h.fd, h.file, seg[:head], off); err != nil {
+		if _, err := s.pwriteFull(h.fd, h.file, seg[:head], off); err != nil {
 			return err
 		}
 	}
-	if err := s.pwriteFull(dfd, h.file, seg[head:head+mid], off+int64(head)); err != nil {
+	if _, err := s.pwriteFull(dfd, h.file, seg[head:head+mid], off+int64(head)); err != nil {
 		return err
 	}
 	if tail := seg[head+mid:]; len(tail) > 0 {
-		return s.pwriteFull(h.fd, h.file, tail, off+int64(head+mid))
+		_, err := s.pwriteFull(h.fd, h.file, tail, off+int64(head+mid))
+		return err
 	}
 	return nil
 }
 
-// pwriteFull writes every byte of p at off, resuming after short writes.
-func (s *Storage) pwriteFull(fd, file int, p []byte, off int64) error {
-	for len(p) > 0 {
-		n, err := unix.Pwrite(fd, p, off)
+// pwriteFull writes every byte of p at off, resuming after short writes,
+// and returns how many it wrote.
+func (s *Storage) pwriteFull(fd, file int, p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Pwrite(fd, p[n:], off+int64(n))
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err != nil:
-			return s.fileError("write", file, err)
-		case n == 0:
-			return s.fileError("write", file, io.ErrShortWrite)
+			return n, s.fileError("write", file, err)
+		case m == 0:
+			return n, s.fileError("write", file, io.ErrShortWrite)
 		}
-		p, off = p[n:], off+int64(n)
+		n += m
 	}
-	return nil
+	return n, nil
 }
 
 // close closes h's descriptors.

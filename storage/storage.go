@@ -172,20 +172,7 @@ func (s *Storage) writeFile(file int, p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	defer s.release(h)
-	n := 0
-	for n < len(p) {
-		m, err := unix.Pwrite(h.fd, p[n:], off+int64(n))
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err != nil:
-			return n, s.fileError("write", file, err)
-		case m == 0:
-			return n, s.fileError("write", file, io.ErrShortWrite)
-		}
-		n += m
-	}
-	return n, nil
+	return s.pwriteFull(h.fd, file, p, off)
 }
 
 // maxIovecs is the most iovecs one pwritev takes (Linux's IOV_MAX).
