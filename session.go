@@ -286,7 +286,6 @@ func (s *Session) lookup(ih [20]byte) *shard.Shard {
 	return s.registry[ih]
 }
 
-
 // AddTorrentParams describe a torrent to add.
 type AddTorrentParams struct {
 	// One of TorrentFile (a path), MetaInfo, or Info with InfoHash; or
