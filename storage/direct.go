@@ -26,11 +26,13 @@ package storage
 //   - The buffered descriptor stays the one every read and the fd cache
 //     see; the O_DIRECT descriptor is an extra on the same handle, opened on
 //     the first direct write and closed with the handle.
-//   - Where the filesystem reports no direct-I/O support (alignment 0, or
-//     open with O_DIRECT fails), the storage falls back to buffered writes
-//     for good and says so through DirectWrites.
+//   - Where the filesystem reports no direct-I/O support (alignment 0, open
+//     with O_DIRECT fails, or a direct write fails with EINVAL), the storage
+//     falls back to buffered writes for good and says so through
+//     DirectWrites.
 
 import (
+	"errors"
 	"io"
 	"unsafe"
 
@@ -153,8 +155,17 @@ func (s *Storage) writeSegment(h *handle, seg []byte, off int64) error {
 			return err
 		}
 	}
-	if _, err := s.pwriteFull(dfd, h.file, seg[head:head+mid], off+int64(head)); err != nil {
-		return err
+	if n, err := s.pwriteFull(dfd, h.file, seg[head:head+mid], off+int64(head)); err != nil {
+		if !errors.Is(err, unix.EINVAL) {
+			return err
+		}
+		// The filesystem took the O_DIRECT open but refuses the write
+		// (an alignment it did not report): write buffered from here
+		// on, for this storage, rather than fail the torrent.
+		s.noDirect.Store(true)
+		if _, err := s.pwriteFull(h.fd, h.file, seg[head+n:head+mid], off+int64(head+n)); err != nil {
+			return err
+		}
 	}
 	if tail := seg[head+mid:]; len(tail) > 0 {
 		_, err := s.pwriteFull(h.fd, h.file, tail, off+int64(head+mid))

@@ -117,3 +117,38 @@ func TestDirectWriteBypassesPageCache(t *testing.T) {
 		t.Fatalf("direct piece: %d pages cached, want none", p)
 	}
 }
+
+// TestDirectWriteEINVALFallsBack: a direct write the filesystem refuses
+// with EINVAL (here: an alignment of 1 forced on the handle, so an odd
+// offset and length reach O_DIRECT) is written buffered instead, and the
+// storage stops trying direct writes.
+func TestDirectWriteEINVALFallsBack(t *testing.T) {
+	const pl = 4097
+	l := Layout{PieceLength: pl, TotalLength: 3 * pl, Files: []FileSpec{{Path: "odd.bin", Length: 3 * pl}}}
+	s := openTest(t, l)
+	s.SetDirectWrites(true)
+	ref := reference(l, 11)
+	h, err := s.acquire(0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fd, _ := s.directFD(h); fd < 0 {
+		s.release(h)
+		t.Skip("this filesystem does not support O_DIRECT")
+	}
+	h.align.Store(1)
+	s.release(h)
+	var buf []byte
+	data := alignedBuf(&buf, pl)
+	copy(data, ref[pl:2*pl])
+	if err := s.writePieceDirect(data, 1); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if s.DirectWrites() {
+		t.Fatal("direct writes still on after EINVAL")
+	}
+	got := make([]byte, pl)
+	if _, err := s.ReadAt(got, 1, 0); err != nil || !bytes.Equal(got, ref[pl:2*pl]) {
+		t.Fatalf("piece read back wrong: %v", err)
+	}
+}
