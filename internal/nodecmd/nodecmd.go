@@ -69,6 +69,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		memProf   = fs.String("memprofile", "", "write an allocation profile to this file at exit (every allocation is recorded: slower)")
 		reportTo  = fs.String("report", "", "write a JSON report of resource use and payload counters to this file on SIGUSR1 and at exit")
 		listFile  = fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments")
+		maxOutReq = fs.Int("max-out-requests", 0, "cap on our request pipeline to one peer (0 = engine default, 500: libtorrent's max_out_request_queue)")
 		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
 		direct    = fs.Bool("direct-writes", true, "write downloaded pieces with O_DIRECT, past the page cache: a tenth of the write CPU, but re-served pieces come from the disk (-direct-writes=false keeps them in the page cache)")
 		suggest   = fs.Bool("suggest-read-cache", false, "send BEP 6 suggest-piece messages for the pieces most recently read (libtorrent's suggest_read_cache)")
@@ -184,7 +185,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Shards:     *shards,
 		Logger:     log,
 		AlertMask:  plugin.CategoryDefault,
-		Engine: shard.Settings{UnchokeSlots: *unchoke, DirectWrites: *direct, SuggestReadCache: *suggest,
+		Engine: shard.Settings{UnchokeSlots: *unchoke, MaxOutRequests: *maxOutReq, DirectWrites: *direct, SuggestReadCache: *suggest,
 			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *preferRC4},
 		Extensions:        noopplugin.Sessions(*noopPlug),
 		SmartBan:          *smartBan && *builtins,
