@@ -88,7 +88,7 @@ func (p *mixPeer) OnPiece(r plugin.Request, _ plugin.Block) bool {
 	return false
 }
 
-func sbSession(t *testing.T, host string, smartBan bool) (*Session, *bufpool.Pool) {
+func sbSession(t *testing.T, host string, smartBan, core bool) (*Session, *bufpool.Pool) {
 	t.Helper()
 	pool := bufpool.New()
 	s, err := NewSession(context.Background(), Settings{
@@ -97,10 +97,10 @@ func sbSession(t *testing.T, host string, smartBan bool) (*Session, *bufpool.Poo
 		Pool:       pool,
 		AlertMask:  plugin.CategoryAll &^ plugin.CategoryPeerLog,
 		SmartBan:   smartBan,
-		// The core bans the sole sender of a failed piece on its own
-		// (shard/hashfail.go); turned off so these tests see smart_ban's
-		// decisions alone.
-		Engine: shard.Settings{KeepPeersOnHashFailure: true},
+		// The core bans the sole sender of a failed piece and paroles
+		// the others (shard/hashfail.go); off unless core, so the smart_ban
+		// tests see smart_ban's decisions alone.
+		Engine: shard.Settings{KeepPeersOnHashFailure: !core},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ type sbResult struct {
 
 // runSmartBanSwarm runs the scenario and returns once the download finished
 // with correct data (and, when waitBan, once a ban was seen).
-func runSmartBanSwarm(t *testing.T, smartBan, waitBan bool) (sbResult, netip.AddrPort, netip.AddrPort) {
+func runSmartBanSwarm(t *testing.T, smartBan, core, waitBan bool) (sbResult, netip.AddrPort, netip.AddrPort) {
 	t.Helper()
 	ctx := context.Background()
 	src := t.TempDir()
@@ -151,9 +151,9 @@ func runSmartBanSwarm(t *testing.T, smartBan, waitBan bool) (sbResult, netip.Add
 		t.Fatal(err)
 	}
 
-	honest, honestPool := sbSession(t, honestHost, false)
-	hostile, hostilePool := sbSession(t, hostileHost, false)
-	down, downPool := sbSession(t, honestHost, smartBan)
+	honest, honestPool := sbSession(t, honestHost, false, false)
+	hostile, hostilePool := sbSession(t, hostileHost, false, false)
+	down, downPool := sbSession(t, honestHost, smartBan, core)
 	defer func() {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -253,7 +253,7 @@ func runSmartBanSwarm(t *testing.T, smartBan, waitBan bool) (sbResult, netip.Add
 // correct data, the hostile seeder is banned (PeerBannedAlert) and the
 // honest one never is, and at least one failed piece mixed blocks of both.
 func TestSmartBanBansHostilePeer(t *testing.T) {
-	res, hAddr, bAddr := runSmartBanSwarm(t, true, true)
+	res, hAddr, bAddr := runSmartBanSwarm(t, true, false, true)
 	t.Logf("hash failures %d, failed attempts mixing both seeders %d of %d, bans %d", res.hashFailed, res.mixed, res.failed, len(res.bans))
 	if res.hashFailed == 0 {
 		t.Fatal("no piece failed: the hostile seeder sent nothing")
@@ -274,12 +274,29 @@ func TestSmartBanBansHostilePeer(t *testing.T) {
 // TestWithoutSmartBanNobodyIsBanned is the control: the same swarm without
 // SmartBan completes, pieces fail, and nobody is banned.
 func TestWithoutSmartBanNobodyIsBanned(t *testing.T) {
-	res, _, _ := runSmartBanSwarm(t, false, false)
+	res, _, _ := runSmartBanSwarm(t, false, false, false)
 	t.Logf("hash failures %d, failed attempts mixing both seeders %d of %d, blocks from honest %d hostile %d", res.hashFailed, res.mixed, res.failed, res.fromHonest, res.fromHostile)
 	if res.hashFailed == 0 {
 		t.Fatal("no piece failed: the hostile seeder sent nothing")
 	}
 	if len(res.bans) != 0 {
 		t.Fatalf("banned without smart_ban: %v", res.bans[0].Message())
+	}
+}
+
+// TestCoreBansHostileSeeder: without smart_ban, the engine's own rules
+// (shard/hashfail.go: parole for the senders of a failed piece, then a ban
+// for the sole sender of one) ban the hostile seeder, never the honest one,
+// and the download completes with correct data.
+func TestCoreBansHostileSeeder(t *testing.T) {
+	res, hAddr, bAddr := runSmartBanSwarm(t, false, true, true)
+	t.Logf("hash failures %d, failed attempts mixing both seeders %d of %d, bans %d", res.hashFailed, res.mixed, res.failed, len(res.bans))
+	for _, b := range res.bans {
+		if b.Addr.Addr() == hAddr.Addr() {
+			t.Fatalf("the honest seeder was banned: %s", b.Message())
+		}
+	}
+	if len(res.bans) != 1 || res.bans[0].Addr.Addr() != bAddr.Addr() {
+		t.Fatalf("bans %v, want one of %v", res.bans, bAddr.Addr())
 	}
 }

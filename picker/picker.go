@@ -96,6 +96,10 @@ type download struct {
 	requested int // blocks in blockRequested
 	received  int // blocks in blockReceived
 	reqs      int // requester entries over all blocks (for AbortPeer)
+	// exclusive: started by owner while it was on parole (parole.go); no
+	// other peer gets blocks of it.
+	exclusive bool
+	owner     Peer
 }
 
 type pieceInfo struct {
@@ -123,6 +127,8 @@ type Picker struct {
 	downloads []*download
 	pool      []*download          // released downloads kept for reuse (no alloc)
 	dlPrio    [MaxPriority + 1]int // downloads by the priority of their piece
+
+	parole []Peer // peers on parole (parole.go), few
 
 	seeds      int
 	haveCount  int
@@ -505,12 +511,14 @@ func (p *Picker) Pick(dst []Block, peer Peer, peerHas *bitfield.Bitfield, isSeed
 		return dst
 	}
 	want := max
+	parole := p.OnParole(peer)
 	for prio := MaxPriority; prio > 0 && want > 0; prio-- {
 		// Partials first: finish what was started.
 		if p.dlPrio[prio] > 0 {
 			for _, d := range p.downloads {
 				if d.free == 0 || int(p.pieces[d.piece].prio) != prio ||
-					!peerHasPiece(peerHas, isSeed, int(d.piece)) {
+					!peerHasPiece(peerHas, isSeed, int(d.piece)) ||
+					!p.mayShare(d, peer, parole) {
 					continue
 				}
 				dst, want = p.pickFree(dst, d, peer, want)
@@ -533,6 +541,9 @@ func (p *Picker) Pick(dst []Block, peer Peer, peerHas *bitfield.Bitfield, isSeed
 				// start swap-removes bucket[i]; the element moved
 				// into i is examined next.
 				d := p.start(piece)
+				if parole {
+					d.exclusive, d.owner = true, peer
+				}
 				bucket = bucket[:len(bucket)-1]
 				dst, want = p.pickFree(dst, d, peer, want)
 				if want == 0 {
@@ -542,7 +553,7 @@ func (p *Picker) Pick(dst []Block, peer Peer, peerHas *bitfield.Bitfield, isSeed
 		}
 	}
 	if want > 0 && p.InEndgame() {
-		dst = p.pickBusy(dst, peer, peerHas, isSeed, want)
+		dst = p.pickBusy(dst, peer, peerHas, isSeed, parole, want)
 	}
 	return dst
 }
@@ -562,10 +573,11 @@ func (p *Picker) pickFree(dst []Block, d *download, peer Peer, want int) ([]Bloc
 
 // pickBusy hands out end-game duplicates: requested blocks of wanted pieces
 // that have fewer than MaxRequesters requesters, none of them peer.
-func (p *Picker) pickBusy(dst []Block, peer Peer, peerHas *bitfield.Bitfield, isSeed bool, want int) []Block {
+func (p *Picker) pickBusy(dst []Block, peer Peer, peerHas *bitfield.Bitfield, isSeed, parole bool, want int) []Block {
 	for _, d := range p.downloads {
 		if d.requested == 0 || p.pieces[d.piece].prio == 0 ||
-			!peerHasPiece(peerHas, isSeed, int(d.piece)) {
+			!peerHasPiece(peerHas, isSeed, int(d.piece)) ||
+			!p.mayShare(d, peer, parole) {
 			continue
 		}
 	blocks:
@@ -700,6 +712,9 @@ func (p *Picker) Abort(b Block, peer Peer) {
 func (p *Picker) AbortPeer(peer Peer) {
 	for i := len(p.downloads) - 1; i >= 0; i-- {
 		d := p.downloads[i]
+		if d.exclusive && d.owner == peer {
+			d.exclusive = false // others may finish it now (Unreserve)
+		}
 		if d.reqs == 0 {
 			continue
 		}

@@ -7,13 +7,17 @@ package shard
 // PeerBannedAlert). Pieces with several senders are smart_ban's to judge
 // (ext/smartban), which sees the failure first.
 //
+// Parole (libtorrent's use_parole_mode, picker/parole.go): every other
+// sender of a failed piece goes on parole, so its next pieces are its own
+// (exclusive in the picker) and a second failure has a single sender; a
+// piece it sent alone that passes takes it off parole.
+//
 // libtorrent also keeps trust points per address (-2 for each failed piece
-// an address took part in, +1 for each passed one, a ban at -7). That rule
-// depends on its parole mode, which makes a suspected peer download whole
-// pieces alone so the next failure has a single sender; without parole an
-// honest peer sharing pieces with a hostile one loses the same points (our
-// loopback smart_ban swarm banned its honest seeder that way), so we have
-// neither yet. Settings.KeepPeersOnHashFailure turns this rule off.
+// an address took part in, +1 for each passed one, a ban at -7); we do not:
+// on their own they banned the honest seeder of our loopback smart_ban
+// swarm, which had shared pieces with the hostile one, and with parole the
+// sole-sender rule catches the hostile peer anyway.
+// Settings.KeepPeersOnHashFailure turns the ban and parole off.
 
 // banSoleSender bans the sender of a failed piece when there was one
 // address only. contrib lists the connections that sent stored blocks.
@@ -28,4 +32,24 @@ func (t *Torrent) banSoleSender(contrib []*peer) {
 		}
 	}
 	t.banPeer(a)
+}
+
+// paroleSenders puts the senders of a failed piece that were not banned on
+// parole.
+func (t *Torrent) paroleSenders(contrib []*peer) {
+	if t.s.set.KeepPeersOnHashFailure {
+		return
+	}
+	for _, p := range contrib {
+		if !p.closed && !p.closing {
+			t.pk.SetParole(p.pid, true)
+		}
+	}
+}
+
+// endParole takes the sole sender of a passed piece off parole.
+func (t *Torrent) endParole(contrib []*peer) {
+	if len(contrib) == 1 && t.pk.OnParole(contrib[0].pid) {
+		t.pk.SetParole(contrib[0].pid, false)
+	}
 }

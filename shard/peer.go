@@ -303,6 +303,9 @@ func (p *peer) closedWith(err error) {
 		}
 		p.outstanding = p.outstanding[:0]
 	}
+	if t.pk != nil {
+		t.pk.SetParole(p.pid, false)
+	}
 	if p.seedCounted {
 		t.pk.RemoveSeed()
 	} else if p.bf != nil {
@@ -776,6 +779,9 @@ func (p *peer) abortOutstanding() {
 		p.t.pk.Abort(b, p.pid)
 	}
 	p.outstanding = p.outstanding[:0]
+	if p.t.pk != nil {
+		p.t.pk.Unreserve(p.pid) // its parole pieces are open to others now
+	}
 }
 
 func (p *peer) removeOutstanding(b picker.Block) bool {

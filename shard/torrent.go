@@ -700,6 +700,7 @@ func onPieceWritten(j *storage.Job) {
 		t.pk.PieceFailed(piece)
 		t.s.post(&plugin.HashFailedAlert{TorrentAlert: t.alertBase(), Piece: piece})
 		t.banSoleSender(contrib)
+		t.paroleSenders(contrib)
 		t.requestFromAll()
 		return
 	}
@@ -710,6 +711,7 @@ func onPieceWritten(j *storage.Job) {
 			p.piecePass(piece)
 		}
 	}
+	t.endParole(contrib)
 	t.pk.PiecePassed(piece)
 	t.have.Set(piece)
 	for _, p := range t.peers {

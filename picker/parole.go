@@ -1,0 +1,65 @@
+package picker
+
+// Parole, as libtorrent's use_parole_mode: a peer that sent blocks of a
+// piece that failed its hash check is put on parole by the caller. While
+// on parole it only gets blocks of pieces it starts itself, and those
+// pieces are exclusive: no other peer gets their blocks, in end game
+// neither. Its next piece then has a single sender, so a failure is its
+// own (the caller bans the sole sender of a failed piece) and a pass
+// clears it. Invariant: a download is exclusive only to its owner, and
+// only while the owner is connected and unchoked (AbortPeer ends it).
+
+// SetParole puts peer on parole or takes it off. Taking it off leaves its
+// exclusive downloads open to everyone.
+func (p *Picker) SetParole(peer Peer, on bool) {
+	i := -1
+	for k, q := range p.parole {
+		if q == peer {
+			i = k
+			break
+		}
+	}
+	switch {
+	case on && i < 0:
+		p.parole = append(p.parole, peer)
+	case !on && i >= 0:
+		p.Unreserve(peer)
+		p.parole[i] = p.parole[len(p.parole)-1]
+		p.parole = p.parole[:len(p.parole)-1]
+	}
+}
+
+// Unreserve opens peer's exclusive downloads to everyone, for when it
+// chokes us or stops sending: others may then finish its pieces (which may
+// then have several senders). Exclusive downloads only exist for peers on
+// parole, so for any other peer this costs one scan of the parole list.
+func (p *Picker) Unreserve(peer Peer) {
+	if !p.OnParole(peer) {
+		return
+	}
+	for _, d := range p.downloads {
+		if d.exclusive && d.owner == peer {
+			d.exclusive = false
+		}
+	}
+}
+
+// OnParole reports whether peer is on parole.
+func (p *Picker) OnParole(peer Peer) bool {
+	for _, q := range p.parole {
+		if q == peer {
+			return true
+		}
+	}
+	return false
+}
+
+// mayShare reports whether peer may get blocks of d: an exclusive
+// download only to its owner, and a peer on parole only its own exclusive
+// downloads.
+func (p *Picker) mayShare(d *download, peer Peer, parole bool) bool {
+	if d.exclusive {
+		return d.owner == peer
+	}
+	return !parole
+}
