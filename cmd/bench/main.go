@@ -299,6 +299,23 @@ func (e *env) tempDir(name string) (string, func(), error) {
 	return dir, func() { _ = os.RemoveAll(dir) }, nil
 }
 
+// payload makes the scenario's temporary directory and generates the
+// single-file torrent of -size in -piece-size pieces the one-torrent
+// scenarios share.
+func (e *env) payload(scenario string) (string, *dataset, func(), error) {
+	dir, cleanup, err := e.tempDir(scenario)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	fmt.Printf("generating %d MiB of data in %s ...\n", e.o.size>>20, dir)
+	ds, err := makeDataset(dir, "payload", 1, e.o.size, e.o.piece)
+	if err != nil {
+		cleanup()
+		return "", nil, nil, err
+	}
+	return dir, ds, cleanup, nil
+}
+
 func machine() map[string]any {
 	m := map[string]any{"cpus": runtime.NumCPU(), "go": runtime.Version()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {

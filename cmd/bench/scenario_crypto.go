@@ -52,16 +52,11 @@ func (e *env) crypto() (*table, error) {
 		fmt.Printf("libtorrent is not available (%v): running our side alone, against the load generator (bash .ci/install-peers.sh installs it)\n", ltErr)
 		t.notes = append(t.notes, "libtorrent not installed: only the load-generator rows ran")
 	}
-	dir, cleanup, err := e.tempDir("crypto")
+	dir, ds, cleanup, err := e.payload("crypto")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	fmt.Printf("generating %d MiB of data in %s ...\n", o.size>>20, dir)
-	ds, err := makeDataset(dir, "payload", 1, o.size, o.piece)
-	if err != nil {
-		return nil, err
-	}
 	want, err := refpeer.HashFiles(ds.src)
 	if err != nil {
 		return nil, err

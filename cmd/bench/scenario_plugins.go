@@ -32,16 +32,11 @@ func (e *env) plugins() (*table, error) {
 			{file: "plugins_mbps.png", title: "SEEDING MB/S BY PEER PLUGINS PER CONNECTION", keys: []string{"mb_per_s"}},
 		},
 	}
-	dir, cleanup, err := e.tempDir("plugins")
+	dir, ds, cleanup, err := e.payload("plugins")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	fmt.Printf("generating %d MiB of data in %s ...\n", o.size>>20, dir)
-	ds, err := makeDataset(dir, "payload", 1, o.size, o.piece)
-	if err != nil {
-		return nil, err
-	}
 	defer func() { e.noopPlugins, e.noBuiltins = 0, false }()
 	// Runs are interleaved (case 0, 1, 2, then again), so drift in the
 	// shared machine's speed during the scenario falls on every case alike

@@ -22,16 +22,11 @@ func (e *env) seed() (*table, error) {
 			{file: "seed_cpu.png", title: "SEEDER CPU-S PER GIB SERVED", keys: []string{"seeder_user_per_gib", "seeder_sys_per_gib"}, legend: []string{"USER", "SYS"}},
 		},
 	}
-	dir, cleanup, err := e.tempDir("seed")
+	dir, ds, cleanup, err := e.payload("seed")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	fmt.Printf("generating %d MiB of data in %s ...\n", o.size>>20, dir)
-	ds, err := makeDataset(dir, "payload", 1, o.size, o.piece)
-	if err != nil {
-		return nil, err
-	}
 	for _, peers := range o.peers {
 		var samples []map[string]float64
 		var served []string

@@ -32,16 +32,11 @@ func (e *env) swarm() (*table, error) {
 		},
 		chartSpecs: []chartSpec{{file: "swarm_complete.png", title: "SWARM: SECONDS UNTIL EACH LEECHER COMPLETES", keys: []string{"s"}}},
 	}
-	dir, cleanup, err := e.tempDir("swarm")
+	dir, ds, cleanup, err := e.payload("swarm")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	fmt.Printf("generating %d MiB of data in %s ...\n", o.size>>20, dir)
-	ds, err := makeDataset(dir, "payload", 1, o.size, o.piece)
-	if err != nil {
-		return nil, err
-	}
 	want, err := refpeer.HashFiles(ds.src)
 	if err != nil {
 		return nil, err

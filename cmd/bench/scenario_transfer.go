@@ -37,16 +37,11 @@ func (e *env) transfer() (*table, error) {
 		fmt.Println("Install it with: bash .ci/install-peers.sh")
 		pairs = []string{"st-st"}
 	}
-	dir, cleanup, err := e.tempDir("transfer")
+	dir, ds, cleanup, err := e.payload("transfer")
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	fmt.Printf("generating %d MiB of data in %s ...\n", o.size>>20, dir)
-	ds, err := makeDataset(dir, "payload", 1, o.size, o.piece)
-	if err != nil {
-		return nil, err
-	}
 	mi := ds.metas[0]
 	want, err := refpeer.HashFiles(ds.src)
 	if err != nil {

@@ -23,21 +23,7 @@ func FuzzInitiator(f *testing.F) {
 			t.Fatal(err)
 		}
 		ini.Output()
-		cut := min(int(split), len(data))
-		total := 0
-		for _, part := range [][]byte{data[:cut], data[cut:]} {
-			n, err := ini.Step(part)
-			total += n
-			if n < 0 || n > len(part) {
-				t.Fatalf("Step consumed %d of %d", n, len(part))
-			}
-			if err == nil && !ini.Done() && n != len(part) {
-				t.Fatalf("unfinished initiator left %d bytes", len(part)-n)
-			}
-			if err != nil || ini.Done() {
-				break
-			}
-		}
+		total := feedSplit(t, ini, split, data)
 		if total > MaxInitiatorRead {
 			t.Fatalf("consumed %d > MaxInitiatorRead", total)
 		}

@@ -25,21 +25,7 @@ func FuzzReceiver(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cut := min(int(split), len(data))
-		total := 0
-		for _, part := range [][]byte{data[:cut], data[cut:]} {
-			n, err := rcv.Step(part)
-			total += n
-			if n < 0 || n > len(part) {
-				t.Fatalf("Step consumed %d of %d", n, len(part))
-			}
-			if err == nil && !rcv.Done() && n != len(part) {
-				t.Fatalf("unfinished receiver left %d bytes", len(part)-n)
-			}
-			if err != nil || rcv.Done() {
-				break
-			}
-		}
+		total := feedSplit(t, rcv, split, data)
 		if total > MaxReceiverRead {
 			t.Fatalf("consumed %d > MaxReceiverRead", total)
 		}
@@ -76,4 +62,27 @@ func TestFuzzCorpus(t *testing.T) {
 			t.Fatalf("%s is stale or missing (go test -run TestFuzzCorpus -update-corpus): %v", path, err)
 		}
 	}
+}
+
+// feedSplit gives s (an Initiator or a Receiver) data in two parts cut at split, as a socket might
+// deliver it, checks Step's contract on each part (it consumes within the
+// part, and all of it while unfinished) and returns the bytes consumed.
+func feedSplit(t *testing.T, s stepper, split uint16, data []byte) int {
+	t.Helper()
+	cut := min(int(split), len(data))
+	total := 0
+	for _, part := range [][]byte{data[:cut], data[cut:]} {
+		n, err := s.Step(part)
+		total += n
+		if n < 0 || n > len(part) {
+			t.Fatalf("Step consumed %d of %d", n, len(part))
+		}
+		if err == nil && !s.Done() && n != len(part) {
+			t.Fatalf("unfinished handshake left %d bytes", len(part)-n)
+		}
+		if err != nil || s.Done() {
+			break
+		}
+	}
+	return total
 }

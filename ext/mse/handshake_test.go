@@ -20,6 +20,7 @@ func lookupOne(ih [20]byte) func([20]byte) ([20]byte, bool) {
 	return func(h [20]byte) ([20]byte, bool) { return ih, h == want }
 }
 
+// stepper is an Initiator or a Receiver, as the tests drive them.
 type stepper interface {
 	Step([]byte) (int, error)
 	Output() []byte
