@@ -377,10 +377,10 @@ func (t *Torrent) offerPeer(a netip.AddrPort, src plugin.PeerSource, manual bool
 	if !ok {
 		return
 	}
-	t.dueAt(at, now)
-	if !at.After(now) && t.wantPeers() && t.roomToDial() > 0 && t.s.dials.take(now, 1) == 1 {
-		t.dialCandidate(c, now)
+	if !at.After(now) && t.wantPeers() && t.roomToDial() > 0 && t.s.dials.take(now, 1) == 1 && t.dialCandidate(c, now) {
+		return
 	}
+	t.dueAt(at, now)
 }
 
 func (t *Torrent) onAddPeer(a netip.AddrPort, src plugin.PeerSource, f plugin.AddPeerFlags) {
