@@ -48,14 +48,9 @@ import (
 	"github.com/shardtorrent/shardtorrent/plugin"
 )
 
-const (
-	// maxFailCap bounds a candidate's fail count, and so the back-off of a
-	// manual address that keeps failing (libtorrent's 5-bit failcount).
-	maxFailCap = 31
-	// dialBatch is how many candidates one scan ranks (libtorrent's
-	// candidate_count is 10): enough for a tick's dials of most torrents.
-	dialBatch = maxConnectsPerTick
-)
+// maxFailCap bounds a candidate's fail count, and so the back-off of a
+// manual address that keeps failing (libtorrent's 5-bit failcount).
+const maxFailCap = 31
 
 // candidate is an address we know for a torrent and may connect to.
 type candidate struct {

@@ -387,12 +387,6 @@ func (h *harness) tickTo(at time.Time) {
 	}
 }
 
-func (h *harness) elapsed() time.Duration {
-	var d time.Duration
-	h.do(func() { d = h.clock.now.Sub(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)) })
-	return d
-}
-
 func (h *harness) numDials(a netip.AddrPort) int {
 	var n int
 	h.do(func() { n = len(h.dialsTo(a)) })
@@ -562,14 +556,12 @@ func TestDialBudgetAcrossTorrents(t *testing.T) {
 	shared := NewDialBudget(speed)
 	h1.do(func() { h1.s.dials = shared })
 	h2.do(func() { h2.s.dials = shared })
-	var tors []*Torrent
 	for i := range torrents {
 		h := h1
 		if i%2 == 1 {
 			h = h2
 		}
 		tor := h.seed(makeTorrent(t, dlPieceLen+i, dlPieceLen))
-		tors = append(tors, tor)
 		h.do(func() {
 			for j := range per {
 				tor.AddPeerFrom(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 8, byte(i), byte(j + 1)}), 6881), plugin.SourceDHT)
