@@ -959,6 +959,7 @@ func (p *peer) onExtHandshake(payload []byte) {
 	p.noteExtHandshakeMetadata(&h)
 	if h.Port > 0 {
 		p.listenPort = uint16(h.Port)
+		p.t.listenPortKnown(p)
 	}
 	if h.Reqq > 0 {
 		p.reqq = h.Reqq

@@ -411,3 +411,25 @@ func keepCandidate(from, to *peer) {
 	}
 	to.cand, from.cand = from.cand, nil
 }
+
+// listenPortKnown runs when an incoming peer tells its listen port (the
+// extension handshake's "p"), as libtorrent's update_peer_port: the
+// address it listens on enters the peer list (source incoming) or is
+// matched to its entry, which counts as connected while this connection
+// lives and is redialled after it ends, so a seed behind a NAT keeps the
+// leechers that found it. Loop only.
+func (t *Torrent) listenPortKnown(p *peer) {
+	if p.outgoing || p.cand != nil || p.closing || p.closed {
+		return
+	}
+	a := netip.AddrPortFrom(p.addr.Addr().Unmap(), p.listenPort)
+	if !a.IsValid() || t.isBanned(a.Addr()) {
+		return
+	}
+	c, _ := t.cands.add(a, plugin.SourceIncoming, false, maxCandidates, t.dialPolicy())
+	if c == nil || c.connected {
+		return // full, or we are dialling it: the handshake's duplicate rule decides
+	}
+	c.dialled(t.s.now())
+	p.cand = c
+}

@@ -585,3 +585,47 @@ func TestDialBudgetAcrossTorrents(t *testing.T) {
 		h2.tick(time.Second)
 	}
 }
+
+// TestIncomingPeerJoinsList: an incoming leecher that tells its listen
+// port enters the peer list as connected, and when it leaves, the seed
+// dials it back after MinReconnectTime (a NAT'd seed keeps the leechers
+// that found it); one that turns out a seed is not dialled back.
+func TestIncomingPeerJoinsList(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		have   wire.MessageID
+		redial bool
+	}{
+		{"leecher", wire.HaveNone, true},
+		{"seed", wire.HaveAll, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Settings{MinReconnectTime: 30 * time.Second})
+			tor := h.seed(makeTorrent(t, 4*dlPieceLen, dlPieceLen))
+			var tp *tpeer
+			var listen netip.AddrPort
+			h.do(func() {
+				tp = h.handshaken(tor, 9, extHS(t, wire.ExtHandshake{Port: 7000}))
+				listen = netip.AddrPortFrom(tp.addr.Addr(), 7000)
+				c := tor.cands[listen]
+				if c == nil || !c.connected || c.src != plugin.SourceIncoming || c.manual || tp.cand != c {
+					fatalf("after the extension handshake: %+v", c)
+				}
+				if tc.have == wire.HaveAll {
+					h.feed(tp, simple(tc.have)) // redundant: we close it
+				} else {
+					h.feed(tp, simple(tc.have))
+					h.hangUp(tp)
+				}
+			})
+			h.tickTo(time.Date(2024, 1, 1, 0, 0, 29, 0, time.UTC))
+			if n := h.numDials(listen); n != 0 {
+				t.Fatalf("dialled back %d times before MinReconnectTime", n)
+			}
+			h.tickTo(time.Date(2024, 1, 1, 0, 0, 31, 0, time.UTC))
+			if n, want := h.numDials(listen), map[bool]int{true: 1, false: 0}[tc.redial]; n != want {
+				t.Fatalf("dialled back %d times, want %d", n, want)
+			}
+		})
+	}
+}
