@@ -629,3 +629,43 @@ func TestIncomingPeerJoinsList(t *testing.T) {
 		})
 	}
 }
+
+// TestDuplicateKeepsCandidate: when a dial reaches a peer already
+// connected to us, the duplicate rule closes one connection; the
+// candidate follows the one kept, so the address is not redialled while
+// it lives, and is after it ends.
+func TestDuplicateKeepsCandidate(t *testing.T) {
+	h := newHarness(t, Settings{MinReconnectTime: 30 * time.Second})
+	tor := h.seed(makeTorrent(t, 4*dlPieceLen, dlPieceLen))
+	var in, out *tpeer
+	var a netip.AddrPort
+	h.do(func() {
+		in = h.handshaken(tor, 4, simple(wire.HaveNone)) // no listen port told
+		a = netip.AddrPortFrom(in.addr.Addr(), 6999)
+		tor.AddPeerFrom(a, plugin.SourceTracker)
+		out = h.dialsTo(a)[0]
+		h.openDial(out)
+		h.feed(out, handshake(tor, peerID(4), true, true))
+	})
+	if out.fc.closeReason() != ReasonDuplicate || in.fc.closed {
+		t.Fatalf("duplicate rule: outgoing closed %v (%v), incoming closed %v", out.fc.closed, out.fc.closeReason(), in.fc.closed)
+	}
+	h.do(func() {
+		if c := tor.cands[a]; !c.connected || in.cand != c || c.fails != 0 {
+			fatalf("candidate after the duplicate: %+v, kept connection's %p", c, in.cand)
+		}
+	})
+	h.tickTo(time.Date(2024, 1, 1, 0, 1, 30, 0, time.UTC))
+	if n := h.numDials(a); n != 1 {
+		t.Fatalf("redialled %d times while the kept connection lives", n-1)
+	}
+	h.do(func() { h.hangUp(in) })
+	h.tickTo(time.Date(2024, 1, 1, 0, 1, 59, 0, time.UTC))
+	if n := h.numDials(a); n != 1 {
+		t.Fatalf("redialled %d times before MinReconnectTime", n-1)
+	}
+	h.tickTo(time.Date(2024, 1, 1, 0, 2, 0, 0, time.UTC))
+	if n := h.numDials(a); n != 2 {
+		t.Fatalf("%d dials after the kept connection ended, want 2", n)
+	}
+}
