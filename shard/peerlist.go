@@ -283,6 +283,24 @@ func (l peerList) check(bound int) string {
 	return ""
 }
 
+// checkNextDial verifies Torrent.nextDial's invariant at now; for tests.
+func (t *Torrent) checkNextDial(now time.Time) string {
+	pol := t.dialPolicy()
+	for _, c := range t.cands {
+		at, ok := c.readyAt(pol)
+		if !ok {
+			continue
+		}
+		if at.Before(now) {
+			at = now
+		}
+		if t.nextDial.IsZero() || t.nextDial.After(at) {
+			return "nextDial " + t.nextDial.String() + " is later than " + c.addr.String() + "'s ready time " + at.String()
+		}
+	}
+	return ""
+}
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // peerPriority is BEP 40's canonical peer priority of two endpoints of the

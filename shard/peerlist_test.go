@@ -384,7 +384,23 @@ func (h *harness) tickTo(at time.Time) {
 			return
 		}
 		h.tick(time.Second)
+		h.checkPeerLists()
 	}
+}
+
+// checkPeerLists checks every torrent's peer list invariants.
+func (h *harness) checkPeerLists() {
+	h.t.Helper()
+	h.do(func() {
+		for _, tor := range h.s.torrents {
+			if msg := tor.cands.check(maxCandidates); msg != "" {
+				fatalf("peer list: %s", msg)
+			}
+			if msg := tor.checkNextDial(h.clock.now); msg != "" {
+				fatalf("%s", msg)
+			}
+		}
+	})
 }
 
 func (h *harness) numDials(a netip.AddrPort) int {
@@ -525,6 +541,7 @@ func TestFailingPeerGivesUp(t *testing.T) {
 			for range 200 {
 				h.tick(time.Second)
 				record()
+				h.checkPeerLists()
 			}
 			want := []time.Duration{0, 20 * time.Second, 50 * time.Second} // waits of 20 s and 30 s
 			if manual {
@@ -583,6 +600,8 @@ func TestDialBudgetAcrossTorrents(t *testing.T) {
 		}
 		h1.tick(time.Second)
 		h2.tick(time.Second)
+		h1.checkPeerLists()
+		h2.checkPeerLists()
 	}
 }
 

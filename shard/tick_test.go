@@ -71,6 +71,7 @@ func TestSeedTicksOnlyWhenADialIsDue(t *testing.T) {
 	})
 	for range 19 {
 		h.tick(time.Second)
+		h.checkPeerLists()
 	}
 	h.do(func() {
 		if cs.n != 0 || len(h.dials) != 1 {
@@ -86,6 +87,7 @@ func TestSeedTicksOnlyWhenADialIsDue(t *testing.T) {
 	})
 	for range 120 {
 		h.tick(time.Second)
+		h.checkPeerLists()
 	}
 	h.do(func() {
 		if cs.n != 1 || len(h.dials) != 2 {

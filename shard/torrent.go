@@ -89,7 +89,9 @@ type Torrent struct {
 	cands      peerList // addresses we may dial (peerlist.go)
 	// nextDial is when a candidate may next be ready to dial; the zero
 	// time if none will be (all connected, given up or seeds while we are
-	// one). It lets a seed with nothing to dial skip its tick (wantTick).
+	// one). Invariant: no earlier than the ready time of any candidate
+	// (checkNextDial), so connectMore skips its scan and a seed its tick
+	// (wantTick) until then.
 	nextDial time.Time
 
 	downloading map[uint32]*pieceBuf
@@ -413,7 +415,7 @@ func (t *Torrent) roomToDial() int {
 // session-wide budget (Settings.ConnectionSpeed) for, and records when the
 // next one becomes ready.
 func (t *Torrent) connectMore(now time.Time) {
-	if !t.wantPeers() {
+	if !t.wantPeers() || t.nextDial.IsZero() || now.Before(t.nextDial) {
 		return
 	}
 	room := t.roomToDial()
