@@ -3,31 +3,40 @@ package shard
 // The peer list: the addresses a torrent knows and may dial, with what it
 // learnt about each, after libtorrent 2.0.8's peer_list and torrent_peer.
 //
-// Invariants (checked by peerList.check in the tests):
+// Invariants (peerList.check and Torrent.checkNextDial, run by the tests):
 //   - One entry per address: the map key is the entry's addr (IPv4 unmapped),
-//     and the list holds at most max entries.
-//   - A banned address never enters (the torrent filters before add and
-//     removes a banned address's entries: ban.go).
-//   - connected is true exactly while an outgoing connection made from the
-//     entry (or an incoming one matched to it) exists; such an entry is
-//     never erased and never dialled.
+//     and the list holds at most maxCandidates entries; when full, an entry
+//     that may not be dialled (given up, or a seed while we are one) and is
+//     neither connected nor manual is erased to make room, the most failed
+//     first, else the new address is refused.
+//   - A banned address never enters (the torrent filters before add, and a
+//     ban removes the address's entries: ban.go). A connection to ourselves
+//     removes its entry.
+//   - connected is true exactly while a connection tied to the entry
+//     exists: our dial, an incoming peer that told this listen port, or the
+//     connection the duplicate rule kept. Such an entry is never erased nor
+//     dialled.
 //   - fails counts connection attempts that failed (refused, timed out,
-//     closed before the BitTorrent handshake), capped at maxFailCap; a
-//     completed handshake resets it. A connection that ends after its
+//     closed before the BitTorrent handshake, not by us), capped at
+//     maxFailCap; a completed handshake resets it and a tracker naming the
+//     address again forgives one. A connection that ends after its
 //     handshake (the peer closed after the metadata, as Transmission does)
 //     is a drop, not a failure.
 //   - An entry may be dialled when it is not connected, not given up
-//     (fails < MaxFailCount, or manual), not a known seed while we are
-//     finished (a seed, or upload-only), and its back-off has run out:
-//     MinReconnectTime × (fails+1) since lastTried (never tried: at once),
-//     as libtorrent's find_connect_candidates.
+//     (fails < MaxFailCount, or manual), not a known seed while we are a
+//     seed, and its back-off has run out: MinReconnectTime × (fails+1)
+//     since lastTried (never tried: at once), as libtorrent's
+//     find_connect_candidates.
 //   - manual entries (AddParams.Peers, Torrent.AddPeer, ConnectPeer) are
 //     never given up nor erased to make room; they are redialled with the
 //     same back-off for as long as the torrent runs.
 //   - seed is what we last learnt: a connection that ended while the peer
-//     had every piece (or said it only uploads) marks it; a connection that
-//     ended while it lacked pieces clears it. PEX flags are not passed to
-//     the core yet (see addPeer).
+//     had every piece (or said it only uploads) marks it; one that ended
+//     while it lacked pieces clears it. PEX seed flags do not reach the
+//     core yet (see offerPeer).
+//   - Torrent.nextDial is no later than any entry's ready time (the zero
+//     time: no entry will be ready), so connectMore scans the list, and an
+//     idle seed ticks, only when a dial may be due.
 //
 // Among ready entries the best are dialled first, in libtorrent's
 // compare_peer order: fewer fails, local-network addresses, least recently
