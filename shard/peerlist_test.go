@@ -688,3 +688,29 @@ func TestDuplicateKeepsCandidate(t *testing.T) {
 		t.Fatalf("%d dials after the kept connection ended, want 2", n)
 	}
 }
+
+// TestDialErrorIsAFailure: a dial that fails at once (no socket) counts as
+// a failed attempt, leaves no connection behind, and is retried after the
+// back-off.
+func TestDialErrorIsAFailure(t *testing.T) {
+	h := newHarness(t, Settings{MinReconnectTime: 10 * time.Second})
+	tor := h.seed(makeTorrent(t, 4*dlPieceLen, dlPieceLen))
+	a := ap("10.7.2.1:6881")
+	h.do(func() {
+		h.dialErr = errRefused
+		tor.AddPeerFrom(a, plugin.SourceDHT)
+		c := tor.cands[a]
+		if c.connected || c.fails != 1 || len(tor.peers) != 0 || h.s.conns.Load() != 0 {
+			fatalf("after a failed dial: %+v, %d peers, %d session connections", c, len(tor.peers), h.s.conns.Load())
+		}
+		h.dialErr = nil
+	})
+	h.tickTo(time.Date(2024, 1, 1, 0, 0, 19, 0, time.UTC))
+	if n := h.numDials(a); n != 0 {
+		t.Fatalf("%d dials before the back-off ran out", n)
+	}
+	h.tickTo(time.Date(2024, 1, 1, 0, 0, 20, 0, time.UTC))
+	if n := h.numDials(a); n != 1 {
+		t.Fatalf("%d dials when the back-off ran out, want 1", n)
+	}
+}
