@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/shardtorrent/shardtorrent/metainfo"
 )
 
 // RTorrentPath is the rtorrent executable (Debian's rtorrent 0.9.8 on
@@ -51,6 +53,8 @@ func RTorrentVersion() string {
 // the magnet's tracker (StartTracker); a seeder waits to be dialled.
 type RTorrentOptions struct {
 	// Torrent is a .torrent file or a magnet URI (metadata via ut_metadata).
+	// A .torrent must name a tracker: with DHT off rtorrent 0.9.8 silently
+	// drops a torrent without one (StartTracker with no peers will do).
 	Torrent string
 	// Dir is the download directory: a torrent named X lives at Dir/X. A
 	// seeder's data must be there already.
@@ -99,11 +103,17 @@ func StartRTorrent(ctx context.Context, o RTorrentOptions) (*RTorrent, error) {
 	}
 	src := o.Torrent
 	if !strings.HasPrefix(src, "magnet:") {
-		abs, err := filepath.Abs(src)
+		mi, err := metainfo.Load(src)
 		if err != nil {
+			return nil, fmt.Errorf("refpeer: rtorrent: %w", err)
+		}
+		if mi.Announce == "" && len(mi.AnnounceList) == 0 {
+			// Seen with 0.9.8: the download is dropped without a word.
+			return nil, fmt.Errorf("refpeer: rtorrent (DHT off) ignores %s: it has no tracker; give it one (StartTracker)", src)
+		}
+		if src, err = filepath.Abs(src); err != nil {
 			return nil, err
 		}
-		src = abs
 	}
 	if strings.ContainsAny(src, "\"\\\n") {
 		return nil, fmt.Errorf("refpeer: rtorrent cannot load %q: quote, backslash or newline in it", src)
@@ -142,13 +152,13 @@ func StartRTorrent(ctx context.Context, o RTorrentOptions) (*RTorrent, error) {
 		"protocol.pex.set = no",
 		"trackers.use_udp.set = no",
 		"log.open_file = refpeer,/dev/stdout",
-		"log.add_output = info,refpeer",
+		"log.add_output = debug,refpeer", // handshakes are logged at debug
 		// Commands run by execute.* write their output to log.execute.
 		"log.execute = /dev/stdout",
 	}
 	for _, ev := range []string{"finished", "hash_done"} {
 		lines = append(lines, fmt.Sprintf(
-			`method.set_key = event.download.%s,refpeer,"execute.nothrow=echo,%s%s,$d.hash=,$d.is_meta=,$d.complete="`,
+			`method.set_key = event.download.%s,refpeer,"execute.nothrow=echo,%s,%s,$d.hash=,$d.is_meta=,$d.complete="`,
 			ev, strings.TrimSpace(rtEventPrefix), ev))
 	}
 	lines = append(lines, o.Config...)
