@@ -75,7 +75,7 @@ type RTorrentOptions struct {
 }
 
 // RTorrent is a running rtorrent. It runs until Stop: a downloader keeps
-// seeding after WaitFinished.
+// seeding after WaitFinished. Its methods are safe from any goroutine.
 type RTorrent struct {
 	*Process
 	opts RTorrentOptions
@@ -91,9 +91,11 @@ const rtEventPrefix = "refpeer-event "
 
 // StartRTorrent starts rtorrent 0.9.8 without its terminal UI
 // (system.daemon), bound to 127.0.0.1 only, with DHT, PEX and UDP trackers
-// off, loading o.Torrent with load.start. Its log (info level) goes to the
-// process output; a download hook prints an event line that WaitFinished
-// and WaitSeeding wait for, so no test polls. The child gets PDEATHSIG.
+// off, loading o.Torrent with load.start. Its log (debug level: the
+// handshakes) goes to the process output; download hooks print event lines
+// that WaitFinished and WaitSeeding wait for, so no test polls. The child
+// gets PDEATHSIG; its usage is reported by Stop and Wait (Process). Safe
+// from any goroutine.
 func StartRTorrent(ctx context.Context, o RTorrentOptions) (*RTorrent, error) {
 	if err := RTorrentAvailable(); err != nil {
 		return nil, err
