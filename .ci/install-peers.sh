@@ -9,10 +9,12 @@ PY=/usr/bin/python3 # libtorrent's bindings load only under the system python
 
 have_lt() { [ -x "$PY" ] && "$PY" -c 'import libtorrent' >/dev/null 2>&1; }
 have_aria2() { command -v aria2c >/dev/null 2>&1; }
+have_rtorrent() { command -v rtorrent >/dev/null 2>&1; }
 
 missing=""
 have_lt || missing="$missing python3-libtorrent"
 have_aria2 || missing="$missing aria2"
+have_rtorrent || missing="$missing rtorrent"
 
 if [ -n "$missing" ]; then
 	echo "install-peers: missing:$missing" >&2
@@ -40,3 +42,8 @@ if ! have_aria2; then
 fi
 echo "libtorrent $("$PY" -c 'import libtorrent as lt; print(lt.__version__)') ($PY)"
 aria2c --version | head -n 1
+if ! have_rtorrent; then
+	echo "install-peers: FATAL: rtorrent still not on PATH" >&2
+	exit 1
+fi
+rtorrent -h | head -n 1

@@ -410,10 +410,17 @@ func (p *peer) onHandshake(b []byte) error {
 	if p.cand != nil {
 		p.cand.fails = 0
 	}
-	p.sendBitfield()
+	// The extension handshake goes first, right after the handshake
+	// (BEP 10), then the bitfield, as libtorrent, rtorrent and Transmission
+	// send them. rtorrent 0.9.8 needs this order on a magnet's metadata
+	// connection: when its MSE handshake read already swallowed our
+	// messages, it stops at a bitfield and parses what follows only at its
+	// next read event, so an extension handshake after the bitfield waits
+	// for our next keep-alive (60 s).
 	if p.extended {
 		p.sendExtHandshake()
 	}
+	p.sendBitfield()
 	if p.fast {
 		p.sendAllowedFast()
 	}
