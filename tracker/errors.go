@@ -83,7 +83,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := "tracker " + e.URL + ": " + e.Kind.String()
+	s := "tracker: " + e.Kind.String()
+	if e.URL != "" {
+		s = "tracker " + e.URL + ": " + e.Kind.String()
+	}
 	if e.Status != 0 {
 		s += " " + strconv.Itoa(e.Status)
 	}
