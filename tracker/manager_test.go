@@ -25,7 +25,8 @@ type fakeTimer struct {
 	c       chan time.Time
 	at      time.Time
 	d       time.Duration
-	stopped bool
+	clk     *fakeClock
+	stopped bool // guarded by clk.mu
 }
 
 func newFakeClock() *fakeClock { return &fakeClock{now: t0, changed: make(chan struct{})} }
@@ -39,7 +40,7 @@ func (c *fakeClock) Now() time.Time {
 func (c *fakeClock) NewTimer(d time.Duration) Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &fakeTimer{c: make(chan time.Time, 1), at: c.now.Add(d), d: d}
+	t := &fakeTimer{c: make(chan time.Time, 1), at: c.now.Add(d), d: d, clk: c}
 	if d <= 0 {
 		t.c <- c.now
 		return t
@@ -51,7 +52,12 @@ func (c *fakeClock) NewTimer(d time.Duration) Timer {
 }
 
 func (t *fakeTimer) C() <-chan time.Time { return t.c }
-func (t *fakeTimer) Stop() bool          { t.stopped = true; return true }
+func (t *fakeTimer) Stop() bool {
+	t.clk.mu.Lock()
+	defer t.clk.mu.Unlock()
+	t.stopped = true
+	return true
+}
 
 // Advance moves the clock and fires the timers due.
 func (c *fakeClock) Advance(d time.Duration) {

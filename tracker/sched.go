@@ -145,24 +145,28 @@ func backoff(fails, ratio int, retry time.Duration, r *rand.Rand) time.Duration 
 // its trackers' state but announces started again.
 func (s *sched) start(t Torrent, now time.Time) {
 	tr := s.torrents[t.InfoHash]
-	if tr == nil {
+	fresh := tr == nil
+	if fresh {
 		tr = &torrent{Torrent: t}
 		s.torrents[t.InfoHash] = tr
-		for i, tier := range t.Tiers {
-			for _, u := range tier {
-				s.addEntry(tr, u, i, false)
-			}
+	} else {
+		// Known already: a resume, or trackers added before the start.
+		tr.Counters, tr.ID, tr.Name, tr.Private = t.Counters, t.ID, t.Name, t.Private
+	}
+	for i, tier := range t.Tiers {
+		for _, u := range tier {
+			s.addEntry(tr, u, i, false)
 		}
-		if !t.Private {
-			for _, u := range s.set.extra {
-				s.addEntry(tr, u, len(tr.tiers), true)
-			}
+	}
+	if !t.Private {
+		for _, u := range s.set.extra {
+			s.addEntry(tr, u, len(tr.tiers), true)
 		}
+	}
+	if fresh {
 		for _, tier := range tr.tiers {
 			s.rand.Shuffle(len(tier), func(i, j int) { tier[i], tier[j] = tier[j], tier[i] })
 		}
-	} else {
-		tr.Counters = t.Counters
 	}
 	tr.removed = false
 	tr.announcing = true
@@ -274,11 +278,15 @@ func (s *sched) maybeDrop(tr *torrent) {
 // to now (BEP 12): in its tier, every tracker before it has failed (a
 // working tracker is moved to the front), and every tier before its own
 // has failed as a whole; either rule is lifted by allTrackers and
-// allTiers.
+// allTiers. The session's extra trackers (Config.Extra, the node's
+// -tracker) are outside the tier rules: always announced to.
 func (s *sched) needed(e *entry) bool {
 	tr := e.tr
 	if !tr.announcing || s.closing {
 		return false
+	}
+	if e.extra {
+		return true // the session's own trackers are always announced to
 	}
 	if !s.set.allTiers {
 		for k := 0; k < e.tier; k++ {
@@ -560,10 +568,18 @@ func (s *sched) scrape(ih [20]byte) bool {
 	return true
 }
 
-// addTracker adds url to ih's tier.
+// addTracker adds url to ih's tier; an unknown ih is recorded, not
+// announcing, until its start.
 func (s *sched) addTracker(ih [20]byte, raw string, tier int, now time.Time) bool {
 	tr := s.torrents[ih]
-	if tr == nil || s.addEntry(tr, raw, tier, false) == nil {
+	if tr == nil {
+		if !ValidURL(raw) {
+			return false
+		}
+		tr = &torrent{Torrent: Torrent{InfoHash: ih}}
+		s.torrents[ih] = tr
+	}
+	if s.addEntry(tr, raw, tier, false) == nil {
 		return false
 	}
 	if tr.announcing {
