@@ -288,6 +288,7 @@ func (m *Manager) do(j job) {
 	ctx, cancel := context.WithTimeout(m.ctx, timeout)
 	defer cancel()
 	var res result
+	began := time.Now()
 	tp, err := m.cfg.Transports.For(e.u)
 	switch {
 	case err != nil:
@@ -298,6 +299,8 @@ func (m *Manager) do(j job) {
 		m.alert(&plugin.TrackerAnnounceAlert{TrackerAlert: ta, Event: j.req.Event.String()})
 		res.resp, res.err = tp.Announce(ctx, e.u, j.req, m.cfg.MaxPeersPerReply)
 	}
+	m.cfg.Logger.Debug("tracker request done", "url", e.raw, "kind", j.kind, "event", j.req.Event.String(),
+		"took", time.Since(began), "err", res.err)
 	m.mu.Lock()
 	m.s.done(j, res, m.clock.Now())
 	fails := e.fails

@@ -483,7 +483,8 @@ func (n *node) handleAlerts(exitWhenComplete bool) (code int, done bool) {
 			if exitWhenComplete {
 				return 1, true
 			}
-		case *plugin.HashFailedAlert, *plugin.PeerErrorAlert, *plugin.ListenFailedAlert, *plugin.AlertsDroppedAlert:
+		case *plugin.HashFailedAlert, *plugin.PeerErrorAlert, *plugin.ListenFailedAlert, *plugin.AlertsDroppedAlert,
+			*plugin.TrackerErrorAlert, *plugin.TrackerWarningAlert:
 			n.log.Warn(a.Message())
 		default:
 			n.log.Debug(a.Message(), "alert", a.Name())
