@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"container/heap"
+	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"time"
@@ -650,6 +651,41 @@ func (s *sched) status(ih [20]byte) ([]Status, bool) {
 		}
 	}
 	return out, true
+}
+
+// check panics if an invariant of the package doc does not hold. Tests
+// run it after every step.
+func (s *sched) check() {
+	for i, e := range s.h {
+		if e.idx != i {
+			panic(fmt.Sprintf("tracker: heap entry %d has idx %d", i, e.idx))
+		}
+		if e.inFlight || !e.tr.announcing || !s.needed(e) {
+			panic(fmt.Sprintf("tracker: %s in the heap but in flight %v, announcing %v", e.raw, e.inFlight, e.tr.announcing))
+		}
+	}
+	if s.inFlight < 0 || s.inFlight > s.set.maxInFlight {
+		panic(fmt.Sprintf("tracker: %d requests out, max %d", s.inFlight, s.set.maxInFlight))
+	}
+	out := 0
+	for _, tr := range s.torrents {
+		if tr.stopping < 0 {
+			panic("tracker: negative stopping count")
+		}
+		for _, tier := range tr.tiers {
+			for _, e := range tier {
+				if e.idx >= 0 && (e.idx >= len(s.h) || s.h[e.idx] != e) {
+					panic(fmt.Sprintf("tracker: %s has idx %d but is not there", e.raw, e.idx))
+				}
+				if e.inFlight {
+					out++
+				}
+			}
+		}
+	}
+	if out > s.inFlight {
+		panic(fmt.Sprintf("tracker: %d entries in flight, %d requests out", out, s.inFlight))
+	}
 }
 
 // entryHeap orders entries by due time.

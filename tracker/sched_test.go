@@ -37,6 +37,7 @@ type sim struct {
 	sent     []sent
 	pending  []sent
 	maxInFly int
+	noCheck  bool // skip sched.check per step (it is O(torrents))
 }
 
 func newSim(t *testing.T, set schedSettings) *sim {
@@ -79,6 +80,9 @@ func (m *sim) run(until time.Time) {
 			m.sent = append(m.sent, x)
 			m.pending = append(m.pending, x)
 		}
+		if !m.noCheck {
+			m.s.check()
+		}
 		m.maxInFly = max(m.maxInFly, m.s.inFlight)
 		if m.s.inFlight > m.s.set.maxInFlight {
 			m.t.Fatalf("%d in flight, max %d", m.s.inFlight, m.s.set.maxInFlight)
@@ -112,6 +116,9 @@ func (m *sim) run(until time.Time) {
 				res.resp, res.err = m.reply(p.url, p.job.req)
 			}
 			m.s.done(p.job, res, m.now)
+			if !m.noCheck {
+				m.s.check()
+			}
 		}
 	}
 }
@@ -332,6 +339,8 @@ func TestManyTorrentsSpread(t *testing.T) {
 	const n = 10000
 	m := newSim(t, schedSettings{maxInFlight: 16, rate: 100, burst: 100})
 	m.latency = 50 * time.Millisecond
+	m.noCheck = true
+	defer m.s.check()
 	for i := 0; i < n; i++ {
 		m.s.start(tor(i, []string{"http://a/announce"}), m.now)
 	}
