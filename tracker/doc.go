@@ -95,4 +95,11 @@
 // announce (both ends of the HTTP exchange and the add, which alone is
 // 12-16 µs per torrent); the 10,000 stopped of Close take 0.35 s, 60-72 µs
 // each.
+//
+// The many scenario of cmd/bench with -tracker (the node seeding 10,000
+// torrents, -tracker pointing at a test tracker in the bench process, the
+// client's defaults): 101 announces/s, the node at 1.69% of a core while
+// announcing, 167 µs of node CPU per announce. Waking the run goroutine
+// for every token had cost 4.99% and 493 µs; it now wakes when a tenth of
+// a second's tokens have accrued and starts them together.
 package tracker

@@ -279,8 +279,8 @@ func (m *Manager) run() {
 // do runs one job on its own goroutine and hands the result back.
 func (m *Manager) do(j job) {
 	defer m.wg.Done()
-	e := j.e
-	ta := plugin.TrackerAlert{TorrentAlert: plugin.TorrentAlert{InfoHash: e.tr.ID, Torrent: e.tr.Name}, URL: e.raw}
+	e := j.e // only under m.mu
+	ta := plugin.TrackerAlert{TorrentAlert: plugin.TorrentAlert{InfoHash: j.id, Torrent: j.name}, URL: j.raw}
 	timeout := m.cfg.Timeout
 	if j.req.Event == EventStopped {
 		timeout = m.cfg.StopTimeout
@@ -289,17 +289,17 @@ func (m *Manager) do(j job) {
 	defer cancel()
 	var res result
 	began := time.Now()
-	tp, err := m.cfg.Transports.For(e.u)
+	tp, err := m.cfg.Transports.For(j.url)
 	switch {
 	case err != nil:
 		res.err = err
 	case j.kind == JobScrape:
-		res.scrape, res.err = tp.Scrape(ctx, e.u, j.req.InfoHash)
+		res.scrape, res.err = tp.Scrape(ctx, j.url, j.req.InfoHash)
 	default:
 		m.alert(&plugin.TrackerAnnounceAlert{TrackerAlert: ta, Event: j.req.Event.String()})
-		res.resp, res.err = tp.Announce(ctx, e.u, j.req, m.cfg.MaxPeersPerReply)
+		res.resp, res.err = tp.Announce(ctx, j.url, j.req, m.cfg.MaxPeersPerReply)
 	}
-	m.cfg.Logger.Debug("tracker request done", "url", e.raw, "kind", j.kind, "event", j.req.Event.String(),
+	m.cfg.Logger.Debug("tracker request done", "url", j.raw, "kind", j.kind, "event", j.req.Event.String(),
 		"took", time.Since(began), "err", res.err)
 	m.mu.Lock()
 	m.s.done(j, res, m.clock.Now())

@@ -90,11 +90,17 @@ const (
 	JobScrape
 )
 
-// job is one request for the Manager to run.
+// job is one request for the Manager to run. Its fields are a copy made
+// under the Manager's lock, so the request goroutine reads no scheduler
+// state.
 type job struct {
 	kind JobKind
 	e    *entry
 	req  Request
+	url  *url.URL
+	raw  string
+	id   metainfo.InfoHash
+	name string
 }
 
 // Settings tune the scheduler; zero fields take the defaults in brackets.
@@ -384,6 +390,7 @@ func (s *sched) next(now time.Time) []job {
 	for len(s.urgent) > 0 && s.inFlight < s.set.maxInFlight {
 		j := s.urgent[0]
 		s.urgent = s.urgent[1:]
+		j.url, j.raw, j.id, j.name = j.e.u, j.e.raw, j.e.tr.ID, j.e.tr.Name
 		if j.kind == JobAnnounce {
 			j.e.inFlight = true // a scrape leaves the entry free to announce
 		}
@@ -402,7 +409,7 @@ func (s *sched) next(now time.Time) []job {
 		e.inFlight = true
 		s.inFlight++
 		s.tokens--
-		out = append(out, job{kind: JobAnnounce, e: e, req: s.request(e, ev)})
+		out = append(out, job{kind: JobAnnounce, e: e, req: s.request(e, ev), url: e.u, raw: e.raw, id: e.tr.ID, name: e.tr.Name})
 	}
 	return out
 }
@@ -427,7 +434,12 @@ func (s *sched) wake(now time.Time) time.Time {
 	}
 	at := s.h[0].due
 	if s.tokens < 1 {
-		at = later(at, s.refilled.Add(time.Duration((1-s.tokens)/s.set.rate*float64(time.Second))+1))
+		// Out of tokens: wake when a batch of them has accrued (a tenth of
+		// a second's worth), not for each one. Measured in the many
+		// scenario: waking per token at 100/s cost the node ~490 µs of
+		// CPU per announce; see doc.go.
+		want := min(s.set.burst, max(1, s.set.rate/10))
+		at = later(at, s.refilled.Add(time.Duration((want-s.tokens)/s.set.rate*float64(time.Second))+1))
 	}
 	return later(at, now)
 }
