@@ -159,7 +159,9 @@ func TestTrackerLibtorrentFindsNodeSeed(t *testing.T) {
 
 			leechDir := mkdir(t, dir, "lt")
 			l := ltLeech(t, ctx, f, leechDir, ports[2], refpeer.LTOptions{})
+			began := time.Now()
 			waitLT(t, ctx, l)
+			t.Logf("libtorrent leecher done and exited in %v", time.Since(began).Round(time.Millisecond))
 			f.verify(t, "libtorrent leecher (tracker only)", leechDir)
 
 			if ps := pr.peers(t, ctx, f.Info.InfoHash); !contains(ps, loopback(ports[1])) {
@@ -168,9 +170,11 @@ func TestTrackerLibtorrentFindsNodeSeed(t *testing.T) {
 			// The node sends stopped before it exits, and opentracker has
 			// processed it once it answered. (The libtorrent leecher may
 			// stay listed: it exits without waiting for its own stopped.)
+			began = time.Now()
 			if _, err := node.Stop(); err != nil {
 				t.Logf("node stop: %v", err)
 			}
+			t.Logf("node stopped in %v", time.Since(began).Round(time.Millisecond))
 			if ps := pr.peers(t, ctx, f.Info.InfoHash); contains(ps, loopback(ports[1])) {
 				t.Fatalf("tracker still lists our stopped node: %v", ps)
 			}
