@@ -2,6 +2,7 @@ package shardtorrent
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -128,5 +129,88 @@ func TestTrackerSessionExtraAndPrivate(t *testing.T) {
 				t.Fatal("the private torrent announced to the session's tracker")
 			}
 		}
+	}
+}
+
+// TestTrackerPauseResumeRemove: pause sends stopped, resume started
+// again, remove stopped once more; the handle's methods fail with
+// ErrTorrentGone after and the tracker client forgets the torrent.
+func TestTrackerPauseResumeRemove(t *testing.T) {
+	srv := trackertest.New()
+	defer srv.Close()
+	s := newTestSession(t, bufpool.New(), 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	defer s.Close(ctx)
+	src := t.TempDir()
+	writeFiles(t, src, map[string]int{"f.bin": 5000})
+	_, mi, err := metainfo.Create(filepath.Join(src, "f.bin"), metainfo.CreateOptions{PieceLength: 16 << 10, Trackers: []string{srv.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := func(n int) []string {
+		t.Helper()
+		if err := srv.Wait(ctx, func(as []trackertest.Announce) bool { return len(as) >= n }); err != nil {
+			t.Fatal(err)
+		}
+		var evs []string
+		for _, a := range srv.Announces() {
+			evs = append(evs, a.Event)
+		}
+		return evs
+	}
+	events(1)
+	if ok, err := h.AddTracker(ctx, "udp://127.0.0.1:1/announce", 1); !ok || err != nil {
+		t.Fatalf("AddTracker %v %v", ok, err)
+	}
+	if ok, _ := h.AddTracker(ctx, "ftp://x/", 1); ok {
+		t.Fatal("AddTracker took an ftp URL")
+	}
+	st, err := h.Trackers(ctx)
+	if err != nil || len(st) != 2 || st[1].URL != "udp://127.0.0.1:1/announce" || st[1].Tier != 1 {
+		t.Fatalf("trackers %+v %v", st, err)
+	}
+	if err := h.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events(2)
+	if err := h.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	events(3)
+	if err := h.Remove(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := events(4)
+	want := []string{"started", "stopped", "started", "stopped"}
+	if len(got) != 4 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] || got[3] != want[3] {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	if _, err := h.Trackers(ctx); !errors.Is(err, ErrTorrentGone) {
+		t.Fatalf("Trackers after Remove: %v", err)
+	}
+	// The reply to the stopped, then one round on the loop (the removal
+	// check is posted there): the client has forgotten the torrent.
+	stops := 0
+	waitAlert(t, s, 10*time.Second, func(a plugin.Alert) bool {
+		switch a := a.(type) {
+		case *plugin.TrackerAnnounceAlert:
+			if a.Event == "stopped" {
+				stops++
+			}
+		case *plugin.TrackerReplyAlert:
+			return stops == 2
+		}
+		return false
+	})
+	if err := onLoop(ctx, s.shards[0], func() {}); err != nil {
+		t.Fatal(err)
+	}
+	if _, known := s.trackers.Trackers(mi.InfoHash.V1); known {
+		t.Fatal("tracker client still knows the removed torrent")
 	}
 }
