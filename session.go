@@ -195,6 +195,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		}
 	}
 	s.startTrackers()
+	dials := shard.NewDialBudget(set.Engine.ConnectionSpeed) // one per session: connection_speed is session-wide
 	for i, l := range s.loops {
 		s.shards = append(s.shards, shard.New(shard.Config{
 			ID:       i,
@@ -209,6 +210,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Ext:      s.ext,
 			Rand:     set.Rand,
 			Events:   sessionEvents{s},
+			Dials:    dials,
 		}))
 	}
 	s.addBuiltins()
