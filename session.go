@@ -22,6 +22,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/storage"
+	"github.com/shardtorrent/shardtorrent/tracker"
 )
 
 // Settings configure a Session. The zero value is usable: every zero field
@@ -80,6 +81,12 @@ type Settings struct {
 	// DisableUploadOnly turns off the upload_only extension
 	// (ext/uploadonly): we neither advertise nor honour it.
 	DisableUploadOnly bool
+
+	// Trackers are announced to by every torrent that is not private, on
+	// top of its own tiers (tracker.go).
+	Trackers []string
+	// Tracker tunes the tracker client (tracker.go).
+	Tracker TrackerSettings
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -112,6 +119,8 @@ type Session struct {
 	// announcers get every torrent's lifecycle events (discovery.go); set
 	// before the shards exist and never changed after.
 	announcers []shard.Events
+	// trackers is the tracker client (tracker.go); nil if disabled.
+	trackers *tracker.Manager
 
 	closeOnce sync.Once
 	runWG     sync.WaitGroup
@@ -185,6 +194,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			set.Engine.ListenPort = int(s.listenAddr.Port())
 		}
 	}
+	s.startTrackers()
 	dials := shard.NewDialBudget(set.Engine.ConnectionSpeed) // one per session: connection_speed is session-wide
 	for i, l := range s.loops {
 		s.shards = append(s.shards, shard.New(shard.Config{
@@ -537,6 +547,10 @@ func (s *Session) Close(ctx context.Context) error {
 			if e := onLoop(ctx, sh, sh.Close); e != nil && err == nil {
 				err = e
 			}
+		}
+		// After the shards' close, which queued the stopped announces.
+		if e := s.closeTrackers(ctx); e != nil && err == nil {
+			err = e
 		}
 		s.shutdown()
 		done := make(chan struct{})
