@@ -17,6 +17,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
+	"github.com/shardtorrent/shardtorrent/dht"
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
@@ -80,6 +81,16 @@ type Settings struct {
 	// DisableUploadOnly turns off the upload_only extension
 	// (ext/uploadonly): we neither advertise nor honour it.
 	DisableUploadOnly bool
+
+	// The DHT (dht.go, package dht): on unless DisableDHT, on a UDP
+	// socket on the listen address and port. DHTBootstrap replaces the
+	// default router nodes (nil: dht.DefaultBootstrap, never used on a
+	// loopback listen address); DHT holds the tunables. Its routing table
+	// and node id are in SaveState under "dht." keys and are read back
+	// from ExtensionState.
+	DisableDHT   bool
+	DHTBootstrap []string
+	DHT          dht.Settings
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -112,6 +123,7 @@ type Session struct {
 	// announcers get every torrent's lifecycle events (discovery.go); set
 	// before the shards exist and never changed after.
 	announcers []shard.Events
+	dht        *dht.Node // nil without a DHT (dht.go)
 
 	closeOnce sync.Once
 	runWG     sync.WaitGroup
@@ -185,6 +197,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			set.Engine.ListenPort = int(s.listenAddr.Port())
 		}
 	}
+	s.startDHT()
 	for i, l := range s.loops {
 		s.shards = append(s.shards, shard.New(shard.Config{
 			ID:       i,
@@ -226,6 +239,7 @@ func (s *Session) AddExtension(p plugin.Plugin) {
 // equal keys), for Settings.ExtensionState. Safe from any goroutine.
 func (s *Session) SaveState() map[string]string {
 	out := map[string]string{}
+	s.saveDHTState(out)
 	s.ext.Call("SaveState", func(p plugin.Plugin) {
 		if sv, ok := p.(plugin.StateSaver); ok {
 			for k, v := range sv.SaveState() {
@@ -536,6 +550,7 @@ func (s *Session) Close(ctx context.Context) error {
 				err = e
 			}
 		}
+		s.closeDHT()
 		s.shutdown()
 		done := make(chan struct{})
 		go func() { s.runWG.Wait(); close(done) }()
