@@ -18,12 +18,14 @@ import (
 // ones intercept leaves reach the server.
 type filterConn struct {
 	*net.UDPConn
-	n   *Node
-	blk blocker // owned by the reading goroutine
+	n     *Node
+	ready chan struct{} // closed once n.srv is set
+	blk   blocker       // owned by the reading goroutine
 }
 
 // ReadFrom implements net.PacketConn for the server. Server goroutine only.
 func (c *filterConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	<-c.ready
 	for {
 		k, src, err := c.UDPConn.ReadFromUDPAddrPort(b)
 		if err != nil {

@@ -212,7 +212,8 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		cfg.Alert(&plugin.DHTErrorAlert{Op: "load state", Err: err})
 	}
-	n.conn = &filterConn{UDPConn: cfg.Conn, n: n, blk: blocker{rate: cfg.QueryRateLimit, timeout: cfg.BlockTimeout}}
+	n.conn = &filterConn{UDPConn: cfg.Conn, n: n, ready: make(chan struct{}),
+		blk: blocker{rate: cfg.QueryRateLimit, timeout: cfg.BlockTimeout}}
 	sc := &adht.ServerConfig{
 		NodeId:           st.id,
 		Conn:             n.conn,
@@ -227,12 +228,14 @@ func New(cfg Config) (*Node, error) {
 	if local != nil && local.IP.To4() == nil && !local.IP.IsUnspecified() {
 		sc.DefaultWant = []krpc.Want{krpc.WantNodes6}
 	}
+	sc.InitNodeId()
+	n.id = sc.NodeId
 	srv, err := adht.NewServer(sc)
 	if err != nil {
 		return nil, &Error{Kind: ErrSocket, Op: "start", Err: err}
 	}
 	n.srv = srv
-	n.id = srv.ID()
+	close(n.conn.ready) // the server's reads may start: n.srv is set
 	for _, ni := range st.nodes {
 		_ = srv.AddNode(ni)
 	}
