@@ -78,10 +78,12 @@ func parseState(m map[string]string) (savedState, error) {
 
 // SaveState adds the node's state (our id and up to maxSavedNodes routing
 // table nodes) to m under the "dht." keys. Safe from any goroutine.
-func (n *Node) SaveState(m map[string]string) {
-	m[keyID] = hex.EncodeToString(n.id[:])
+func (n *Node) SaveState(m map[string]string) { writeState(m, n.id, n.srv.Nodes()) }
+
+func writeState(m map[string]string, id krpc.ID, nodes []krpc.NodeInfo) {
+	m[keyID] = hex.EncodeToString(id[:])
 	var v4, v6 []byte
-	for i, ni := range n.srv.Nodes() {
+	for i, ni := range nodes {
 		if i == maxSavedNodes {
 			break
 		}

@@ -66,10 +66,13 @@ func (s *store) AddPeer(ih peer_store.InfoHash, na krpc.NodeAddr) {
 	now := s.now()
 	s.mu.Lock()
 	ps := s.torrents[ih]
+	if ps != nil {
+		s.expire(ih, ps, now) // may drop ih altogether
+		ps = s.torrents[ih]
+	}
 	stored := true
 	switch {
 	case ps != nil:
-		s.expire(ih, ps, now)
 		if _, have := ps[a]; have || len(ps) < s.maxPeers {
 			if !have {
 				s.peers++
