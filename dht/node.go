@@ -465,25 +465,34 @@ func (n *Node) run() {
 }
 
 // startDue starts every lookup that may start at now and returns how long
-// until the next one may (0: wait for a wake-up).
+// until the next one may (0: wait for a wake-up). mu is not held while a
+// lookup starts: the server may call startingNodes, which takes it, and
+// resolve names.
 func (n *Node) startDue(now time.Time) time.Duration {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for n.inFlight < n.cfg.MaxInFlight {
+	for {
+		n.mu.Lock()
+		if n.inFlight >= n.cfg.MaxInFlight {
+			n.mu.Unlock()
+			return 0
+		}
 		if now.Before(n.next) {
+			n.mu.Unlock()
 			return n.next.Sub(now)
 		}
 		e := n.pop(now)
 		if e == nil {
+			var d time.Duration
 			if len(n.round) > 0 {
-				return max(n.round[0].due.Sub(now), time.Millisecond)
+				d = max(n.round[0].due.Sub(now), time.Millisecond)
 			}
-			return 0
+			n.mu.Unlock()
+			return d
 		}
 		n.next = now.Add(n.gap())
+		n.inFlight++ // the slot is taken from here on
+		n.mu.Unlock()
 		n.launch(e)
 	}
-	return 0
 }
 
 // gap is the time between two lookup starts. Called with mu held.
@@ -526,26 +535,35 @@ func (n *Node) pop(now time.Time) *entry {
 	return nil
 }
 
-// launch starts e's lookup on its own goroutine. Called with mu held.
+// launch starts e's lookup on its own goroutine; its in-flight slot is
+// taken. Called without mu.
 func (n *Node) launch(e *entry) {
 	a, err := n.srv.AnnounceTraversal(e.ih, adht.AnnouncePeer(adht.AnnouncePeerOpts{Port: n.cfg.Port}))
+	n.mu.Lock()
 	if err != nil {
 		// No node to start from: try again after a bootstrap or
 		// AddNode (poke), or in one interval at the latest.
+		n.inFlight--
 		e.due = time.Now().Add(n.cfg.AnnounceInterval)
 		n.requeue(e)
-		if !n.booting {
-			go n.cfg.Alert(&plugin.DHTErrorAlert{Op: "get_peers", Err: &Error{Kind: ErrBootstrap, Op: "get_peers", Err: err}})
+		booting := n.booting
+		n.mu.Unlock()
+		if !booting {
+			n.cfg.Alert(&plugin.DHTErrorAlert{Op: "get_peers", Err: &Error{Kind: ErrBootstrap, Op: "get_peers", Err: err}})
 		}
 		return
 	}
 	e.running = a
-	n.inFlight++
+	stopped := n.torrents[e.ih] != e // Stop ran since pop: it saw no lookup to stop
 	n.wg.Add(1)
+	n.mu.Unlock()
 	go func() {
 		defer n.wg.Done()
 		n.lookup(e, a)
 	}()
+	if stopped {
+		a.Close()
+	}
 }
 
 // requeue puts e back at the end of the round robin. Called with mu held.

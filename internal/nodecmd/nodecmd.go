@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -82,11 +83,21 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		peers     multiFlag
 	)
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
+	// The DHT (BEP 5): on the listen port over UDP; private torrents never use it.
+	useDHT := fs.Bool("dht", true, "find peers and be found through the DHT, on UDP at the listen address (never for private torrents)")
+	var dhtBoot multiFlag
+	fs.Var(&dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	for _, b := range dhtBoot {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			fmt.Fprintf(stderr, "node: -dht-bootstrap %q: want HOST:PORT\n", b)
+			return 2
+		}
 	}
 	if *cpuProf != "" {
 		f, err := os.Create(*cpuProf)
@@ -193,6 +204,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		DisablePEX:        !*builtins,
 		DisableDontHave:   !*builtins,
 		DisableUploadOnly: !*builtins,
+		DisableDHT:        !*useDHT,
+		DHTBootstrap:      dhtBoot,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
