@@ -2,6 +2,7 @@ package shardtorrent
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -492,4 +493,29 @@ func TestDHTPrivateNeverAnnounced(t *testing.T) {
 	if st, _ := s.DHTStats(); st.Torrents != 1 {
 		t.Fatalf("DHT torrents %d, want 1 (the public one)", st.Torrents)
 	}
+}
+
+// TestDHTStateRestored: SaveState holds the DHT's node id and routing
+// table ("dht." keys); a session started with them as ExtensionState has
+// the same id and starts with those nodes, and bootstraps from them with
+// no AddDHTNode.
+func TestDHTStateRestored(t *testing.T) {
+	ss := dhtSwarm(t, 3, nil)
+	st := ss[0].SaveState()
+	if len(st["dht.id"]) != 40 || st["dht.nodes"] == "" {
+		t.Fatalf("saved state %v", st)
+	}
+	s := dhtSession(t, Settings{ExtensionState: st})
+	if got := s.SaveState()["dht.id"]; got != st["dht.id"] {
+		t.Fatalf("node id %s after restore, saved %s", got, st["dht.id"])
+	}
+	waitAlert(t, s, 20*time.Second, func(a plugin.Alert) bool {
+		b, ok := a.(*plugin.DHTBootstrapAlert)
+		return ok && b.Nodes >= 2
+	})
+	bad := dhtSession(t, Settings{ExtensionState: map[string]string{"dht.nodes": "%%%"}})
+	waitAlert(t, bad, 5*time.Second, func(a plugin.Alert) bool {
+		e, ok := a.(*plugin.DHTErrorAlert)
+		return ok && errors.Is(e.Err, dht.ErrBadState)
+	})
 }
