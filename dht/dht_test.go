@@ -143,3 +143,53 @@ func TestStateRoundTrip(t *testing.T) {
 }
 
 func asError(err error, target **Error) bool { return errors.As(err, target) }
+
+// TestSchedule: the lookup schedule without a network: the gap between
+// starts (libtorrent's max(interval/N, 1 s), 4 s at most while new
+// torrents wait), new torrents first, the round robin in due order, and a
+// stopped torrent's queue slot skipped.
+func TestSchedule(t *testing.T) {
+	n := &Node{torrents: map[[20]byte]*entry{}}
+	n.cfg.Settings.defaults()
+	add := func(b byte, prio bool, due time.Time) *entry {
+		e := &entry{ih: [20]byte{b}, due: due, queued: true}
+		n.torrents[e.ih] = e
+		if prio {
+			n.prio = append(n.prio, e)
+		} else {
+			n.round = append(n.round, e)
+		}
+		return e
+	}
+	t0 := time.Unix(1000, 0)
+	for i := 0; i < 10; i++ {
+		add(byte(100+i), false, t0.Add(time.Duration(i)*time.Second))
+	}
+	if g := n.gap(); g != 90*time.Second { // 15 min / 10
+		t.Fatalf("gap with 10 torrents %v, want 90s", g)
+	}
+	p1 := add(1, true, time.Time{})
+	add(2, true, time.Time{})
+	if g := n.gap(); g != 4*time.Second {
+		t.Fatalf("gap with new torrents waiting %v, want 4s", g)
+	}
+	delete(n.torrents, p1.ih) // stopped while queued
+	if e := n.pop(t0); e == nil || e.ih[0] != 2 {
+		t.Fatalf("first pop %v, want the new torrent 2 (1 was stopped)", e)
+	}
+	if e := n.pop(t0.Add(500 * time.Millisecond)); e == nil || e.ih[0] != 100 {
+		t.Fatalf("second pop %v, want round-robin head 100", e)
+	}
+	if e := n.pop(t0.Add(500 * time.Millisecond)); e != nil {
+		t.Fatalf("pop before 101 is due: %v", e)
+	}
+	if e := n.pop(t0.Add(time.Second)); e == nil || e.ih[0] != 101 {
+		t.Fatalf("pop when 101 is due: %v", e)
+	}
+	for i := 0; i < 20000; i++ {
+		n.torrents[[20]byte{byte(i), byte(i >> 8), 7}] = &entry{}
+	}
+	if g := n.gap(); g != time.Second { // 15 min / 20,010 < 1 s
+		t.Fatalf("gap with 20,010 torrents %v, want MinAnnounceGap 1s", g)
+	}
+}
