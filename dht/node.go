@@ -157,6 +157,7 @@ type Node struct {
 	added    []netip.AddrPort // AddNode addresses: starting nodes
 	booting  bool
 	booted   bool
+	lastErr  time.Time // last "no node to start from" alert
 
 	wake   chan struct{}
 	closed chan struct{}
@@ -273,6 +274,7 @@ func (n *Node) AddNode(addr string) error {
 	if boot {
 		n.bootstrap()
 	}
+	n.poke() // lookups waiting for a starting node
 	return nil
 }
 
@@ -469,6 +471,14 @@ func (n *Node) run() {
 // lookup starts: the server may call startingNodes, which takes it, and
 // resolve names.
 func (n *Node) startDue(now time.Time) time.Duration {
+	if len(n.cfg.Bootstrap) == 0 && n.srv.NumNodes() == 0 {
+		n.mu.Lock()
+		none := len(n.added) == 0
+		n.mu.Unlock()
+		if none {
+			return 0 // nowhere to start from: wait for AddNode
+		}
+	}
 	for {
 		n.mu.Lock()
 		if n.inFlight >= n.cfg.MaxInFlight {
@@ -541,14 +551,18 @@ func (n *Node) launch(e *entry) {
 	a, err := n.srv.AnnounceTraversal(e.ih, adht.AnnouncePeer(adht.AnnouncePeerOpts{Port: n.cfg.Port}))
 	n.mu.Lock()
 	if err != nil {
-		// No node to start from: try again after a bootstrap or
-		// AddNode (poke), or in one interval at the latest.
+		// No node to start from (the routers did not resolve): try
+		// again in one interval; the alert says so at most once a minute.
+		now := time.Now()
 		n.inFlight--
-		e.due = time.Now().Add(n.cfg.AnnounceInterval)
+		e.due = now.Add(n.cfg.AnnounceInterval)
 		n.requeue(e)
-		booting := n.booting
+		report := !n.booting && now.Sub(n.lastErr) >= time.Minute
+		if report {
+			n.lastErr = now
+		}
 		n.mu.Unlock()
-		if !booting {
+		if report { // at most one a minute
 			n.cfg.Alert(&plugin.DHTErrorAlert{Op: "get_peers", Err: &Error{Kind: ErrBootstrap, Op: "get_peers", Err: err}})
 		}
 		return
