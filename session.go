@@ -17,6 +17,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
+	"github.com/shardtorrent/shardtorrent/dht"
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
@@ -87,6 +88,15 @@ type Settings struct {
 	Trackers []string
 	// Tracker tunes the tracker client (tracker.go).
 	Tracker TrackerSettings
+	// The DHT (dht.go, package dht): on unless DisableDHT, on a UDP
+	// socket on the listen address and port. DHTBootstrap replaces the
+	// default router nodes (nil: dht.DefaultBootstrap, never used on a
+	// loopback listen address); DHT holds the tunables. Its routing table
+	// and node id are in SaveState under "dht." keys and are read back
+	// from ExtensionState.
+	DisableDHT   bool
+	DHTBootstrap []string
+	DHT          dht.Settings
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -121,6 +131,7 @@ type Session struct {
 	announcers []shard.Events
 	// trackers is the tracker client (tracker.go); nil if disabled.
 	trackers *tracker.Manager
+	dht      *dht.Node // nil without a DHT (dht.go)
 
 	closeOnce sync.Once
 	runWG     sync.WaitGroup
@@ -196,6 +207,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	}
 	s.startTrackers()
 	dials := shard.NewDialBudget(set.Engine.ConnectionSpeed) // one per session: connection_speed is session-wide
+	s.startDHT()
 	for i, l := range s.loops {
 		s.shards = append(s.shards, shard.New(shard.Config{
 			ID:       i,
@@ -238,6 +250,7 @@ func (s *Session) AddExtension(p plugin.Plugin) {
 // equal keys), for Settings.ExtensionState. Safe from any goroutine.
 func (s *Session) SaveState() map[string]string {
 	out := map[string]string{}
+	s.saveDHTState(out)
 	s.ext.Call("SaveState", func(p plugin.Plugin) {
 		if sv, ok := p.(plugin.StateSaver); ok {
 			for k, v := range sv.SaveState() {
@@ -552,6 +565,7 @@ func (s *Session) Close(ctx context.Context) error {
 		if e := s.closeTrackers(ctx); e != nil && err == nil {
 			err = e
 		}
+		s.closeDHT()
 		s.shutdown()
 		done := make(chan struct{})
 		go func() { s.runWG.Wait(); close(done) }()

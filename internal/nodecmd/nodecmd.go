@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -86,11 +87,21 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
 	fs.Var(&trackers, "tracker", "also announce every public torrent to this tracker URL (http, https or udp; repeatable)")
 	fleetFlag := fs.String("fleet", "", "I/N: serve only the torrents whose info-hash falls to share I of N (0 <= I < N), so N nodes split one catalogue (one shared -watch directory) with no coordinator; see README")
+	// The DHT (BEP 5): on the listen port over UDP; private torrents never use it.
+	useDHT := fs.Bool("dht", true, "find peers and be found through the DHT, on UDP at the listen address (never for private torrents)")
+	var dhtBoot multiFlag
+	fs.Var(&dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	for _, b := range dhtBoot {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			fmt.Fprintf(stderr, "node: -dht-bootstrap %q: want HOST:PORT\n", b)
+			return 2
+		}
 	}
 	if *cpuProf != "" {
 		f, err := os.Create(*cpuProf)
@@ -211,6 +222,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		DisableDontHave:   !*builtins,
 		DisableUploadOnly: !*builtins,
 		Trackers:          trackers,
+		DisableDHT:        !*useDHT,
+		DHTBootstrap:      dhtBoot,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
