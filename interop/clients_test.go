@@ -269,8 +269,9 @@ func TestHarnessLTtoQBittorrent(t *testing.T) {
 }
 
 // TestHarnessOpentracker: a libtorrent leecher that knows nothing but the
-// tracker (HTTP or UDP announce URL) finds a libtorrent seeder through it.
-// The info-hash is whitelisted after start-up (rewrite + SIGHUP reload).
+// tracker (HTTP or UDP announce URL) finds a libtorrent seeder through it;
+// scrape counts a seeder, and the seeder leaves the peer list when it
+// stops. The info-hash is whitelisted after start-up (rewrite + SIGHUP).
 func TestHarnessOpentracker(t *testing.T) {
 	for _, proto := range []string{"http", "udp"} {
 		t.Run(proto, func(t *testing.T) {
@@ -286,9 +287,8 @@ func TestHarnessOpentracker(t *testing.T) {
 				t.Fatal(err)
 			}
 			ports := freePorts(t, 2)
-			ltSeed(t, ctx, f, ports[0], refpeer.LTOptions{})
+			seed := ltSeed(t, ctx, f, ports[0], refpeer.LTOptions{})
 			waitTrackerPeer(t, ctx, ot, f.Info.InfoHash, loopback(ports[0]), true)
-			t.Logf("opentracker lists the seeder")
 			leechDir := mkdir(t, dir, "lt")
 			l := ltLeech(t, ctx, f, leechDir, ports[1], refpeer.LTOptions{})
 			waitLT(t, ctx, l)
@@ -301,6 +301,11 @@ func TestHarnessOpentracker(t *testing.T) {
 				t.Fatalf("scrape after the download: %+v, want a seeder", sc)
 			}
 			t.Logf("scrape: %+v", sc)
+			// A seeder that stops announces "stopped" and leaves the list.
+			if _, err := seed.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			waitTrackerPeer(t, ctx, ot, f.Info.InfoHash, loopback(ports[0]), false)
 		})
 	}
 }
@@ -383,6 +388,11 @@ func TestNodeSeedsTransmissionDownloads(t *testing.T) {
 				}
 				id, err := tr.Add(ctx, a)
 				if err != nil {
+					t.Fatal(err)
+				}
+				// While Transmission checks a torrent it drops peers that
+				// connect for it; our node dials once it starts.
+				if _, err := tr.WaitTorrent(ctx, id, "downloading", func(t refpeer.TRTorrent) bool { return t.Status == refpeer.TRDownload }); err != nil {
 					t.Fatal(err)
 				}
 				port := freePorts(t, 1)[0]
