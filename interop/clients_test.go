@@ -135,9 +135,11 @@ func trDownload(t *testing.T, ctx context.Context, tr *refpeer.Transmission, id 
 		t.Fatal(err)
 	}
 	t.Logf("transmission: complete; peers %+v", st.Peers)
-	if _, err := tr.Stop(); err != nil {
+	u, err := tr.Stop()
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("transmission: %v CPU, max RSS %d MiB", u.CPU(), u.MaxRSS>>20)
 	// Transmission 3.00 never creates a zero-length file; everything else
 	// must be there and identical.
 	got, err := refpeer.HashFiles(dir)
@@ -173,9 +175,11 @@ func qbDownload(t *testing.T, ctx context.Context, qb *refpeer.QBittorrent, f fi
 		t.Fatal(err)
 	}
 	t.Logf("qbittorrent: complete; peers %+v", peers)
-	if _, err := qb.Shutdown(ctx); err != nil {
+	u, err := qb.Shutdown(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("qbittorrent: %v CPU, max RSS %d MiB", u.CPU(), u.MaxRSS>>20)
 	f.verify(t, "qbittorrent", dir)
 }
 
