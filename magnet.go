@@ -8,9 +8,9 @@ import (
 )
 
 // ParseMagnet turns a magnet URI (BEP 9) into AddTorrentParams for a
-// torrent without metadata: InfoHash (v1, v2 or both), Name from "dn" and
-// Peers from "x.pe". Trackers ("tr") are not kept: the session has no
-// tracker client yet. The caller sets SavePath and anything else. An
+// torrent without metadata: InfoHash (v1, v2 or both), Name from "dn",
+// Peers from "x.pe" and Trackers from "tr", each its own tier as in
+// libtorrent. The caller sets SavePath and anything else. An
 // x.pe that is not a numeric host:port is an error, so a typo does not
 // silently leave the torrent without peers.
 func ParseMagnet(uri string) (AddTorrentParams, error) {
@@ -19,6 +19,9 @@ func ParseMagnet(uri string) (AddTorrentParams, error) {
 		return AddTorrentParams{}, err
 	}
 	p := AddTorrentParams{InfoHash: m.InfoHash, Name: m.Name}
+	for _, tr := range m.Trackers {
+		p.Trackers = append(p.Trackers, []string{tr})
+	}
 	for _, s := range m.Peers {
 		a, err := netip.ParseAddrPort(s)
 		if err != nil {

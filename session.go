@@ -109,6 +109,10 @@ type Session struct {
 	ln         *loop.Listener
 	listenAddr netip.AddrPort
 
+	// announcers get every torrent's lifecycle events (discovery.go); set
+	// before the shards exist and never changed after.
+	announcers []shard.Events
+
 	closeOnce sync.Once
 	runWG     sync.WaitGroup
 }
@@ -194,6 +198,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Seed:     binary.LittleEndian.Uint64(seed[:]),
 			Ext:      s.ext,
 			Rand:     set.Rand,
+			Events:   sessionEvents{s},
 		}))
 	}
 	s.addBuiltins()
@@ -311,6 +316,11 @@ type AddTorrentParams struct {
 	Paused bool
 	// Peers are dialled as soon as the torrent can use them.
 	Peers []netip.AddrPort
+	// Trackers are the torrent's tracker tiers (BEP 12): the URLs of
+	// one tier are tried in turn, the next tier only when a whole tier
+	// failed. Nil takes the metadata's announce-list (or announce); a
+	// magnet's "tr" trackers are here, one tier each (ParseMagnet).
+	Trackers [][]string
 	// UserData is kept with the torrent and available from its handle.
 	UserData any
 	// Extensions are torrent-plugin constructors, called with the torrent's
@@ -458,15 +468,22 @@ func onLoop(ctx context.Context, sh *shard.Shard, fn func()) error {
 func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 	info, ih := p.Info, p.InfoHash
 	var infoBytes []byte
+	trackers := p.Trackers
 	switch {
 	case p.MetaInfo != nil:
 		info, ih, infoBytes = &p.MetaInfo.Info, p.MetaInfo.InfoHash, p.MetaInfo.InfoBytes
+		if trackers == nil {
+			trackers = p.MetaInfo.Trackers()
+		}
 	case p.TorrentFile != "":
 		mi, err := metainfo.Load(p.TorrentFile)
 		if err != nil {
 			return shard.AddParams{}, err
 		}
 		info, ih, infoBytes = &mi.Info, mi.InfoHash, mi.InfoBytes
+		if trackers == nil {
+			trackers = mi.Trackers()
+		}
 	case info == nil && ih.IsZero():
 		return shard.AddParams{}, ErrNoMetadata
 	}
@@ -476,6 +493,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 	return shard.AddParams{
 		Info: info, InfoBytes: infoBytes, Name: p.Name, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
 		Paused: p.Paused, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
+		Trackers: trackers,
 	}, nil
 }
 

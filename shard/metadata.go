@@ -232,6 +232,7 @@ func (t *Torrent) SetMetadata(info []byte) error {
 		t.th.name.Store(parsed.Name)
 	}
 	t.s.post(&plugin.MetadataReceivedAlert{TorrentAlert: t.alertBase()})
+	t.announceMetadata()
 	np := parsed.NumPieces()
 	t.startCheck()
 	for _, p := range append([]*peer(nil), t.peers...) {

@@ -44,6 +44,9 @@ type Config struct {
 	// Rand supplies MSE keys and padding; nil means crypto/rand. Shared by
 	// the session's shards: safe for concurrent use.
 	Rand io.Reader
+	// Events receives the torrents' lifecycle events (events.go) on this
+	// shard's loop; nil means none. Shared by the session's shards.
+	Events Events
 }
 
 // tickInterval is the shard's housekeeping period: rates, timeouts, the
@@ -69,6 +72,7 @@ type Shard struct {
 	ext      *Extensions
 	connSeq  uint64 // numbers connections (peer.id)
 	rand     io.Reader
+	events   Events
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
@@ -95,6 +99,7 @@ func New(cfg Config) *Shard {
 		now:      cfg.Clock,
 		ext:      cfg.Ext,
 		rand:     cfg.Rand,
+		events:   cfg.Events,
 	}
 	if s.now == nil {
 		s.now = s.loop.Now

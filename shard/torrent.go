@@ -40,6 +40,9 @@ type AddParams struct {
 	// Extensions are torrent-plugin constructors, attached in order before
 	// the session plugins' NewTorrent results. A nil result attaches nothing.
 	Extensions []func(plugin.TorrentHandle, any) plugin.TorrentPlugin
+	// Trackers are the torrent's tracker tiers (BEP 12), kept for the
+	// announcers (see Events); the shard itself never reads them.
+	Trackers [][]string
 }
 
 // Intervals of the choker, in shard ticks (seconds), as libtorrent's
@@ -117,6 +120,13 @@ type Torrent struct {
 	suggest      suggestRing        // recently read pieces (suggest.go)
 	contribFree  [][]*peer          // recycled contributor slices
 
+	// Announcing (events.go): trackers is what AddParams gave; announcing
+	// is true between EventStarted and EventStopped; counters are the
+	// announce figures other goroutines read.
+	trackers   [][]string
+	announcing bool
+	counters   Counters
+
 	// banned holds the addresses BanPeer banned; nil until the first ban.
 	// Invariant: at most maxBanned entries, none of them in cands.
 	banned map[netip.Addr]struct{}
@@ -145,6 +155,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		paused:      p.Paused,
 		cands:       make(map[netip.AddrPort]*candidate),
 		downloading: make(map[uint32]*pieceBuf),
+		trackers:    p.Trackers,
 	}
 	t.meta.name = p.Name
 	if info != nil {
@@ -175,6 +186,9 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 	s.post(&plugin.TorrentAddedAlert{TorrentAlert: t.alertBase()})
 	if info == nil {
 		t.setState(plugin.StateDownloadingMetadata)
+		// Without metadata the torrent needs peers at once (to ask them
+		// for it): it announces from the start, as libtorrent does.
+		t.startAnnouncing()
 		if !t.paused && s.loop != nil {
 			t.connectMore(s.now())
 		}
@@ -188,6 +202,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		t.setState(plugin.StateSeeding)
 		t.onFinishedOnce = true
 		t.setFilesChecked()
+		t.startAnnouncing()
 		t.connectMore(s.now())
 	} else {
 		t.startCheck()
@@ -307,6 +322,7 @@ func onCheckDone(j *storage.Job) {
 	if t.removed || t.paused {
 		return
 	}
+	t.startAnnouncing()
 	// Peers that connected while we were checking saw an empty bitfield;
 	// tell them what we have now.
 	for _, p := range t.peers {
@@ -506,6 +522,7 @@ func (t *Torrent) onTick(now time.Time) {
 	t.downRate = (t.downRate + t.secDown) / 2
 	t.upRate = (t.upRate + t.secUp) / 2
 	t.secDown, t.secUp = 0, 0
+	t.refreshCounters()
 	if tx := t.tx; tx != nil && len(tx.tick) > 0 && (!t.paused || len(t.peers) > 0) {
 		each(t, tx.tick, "Tick", func(h plugin.TorrentTickHook) { h.Tick() })
 	}
@@ -757,6 +774,7 @@ func (t *Torrent) finished() {
 	if !t.onFinishedOnce {
 		t.onFinishedOnce = true
 		t.s.post(&plugin.TorrentFinishedAlert{TorrentAlert: t.alertBase()})
+		t.announceCompleted()
 	}
 	for i := 0; i < len(t.peers); i++ {
 		p := t.peers[i]
@@ -790,6 +808,7 @@ func (t *Torrent) Pause() {
 
 func (t *Torrent) pauseInternal() {
 	t.paused = true
+	t.stopAnnouncing()
 	t.disconnectAll(ReasonTorrentStop)
 	t.s.post(&plugin.TorrentPausedAlert{TorrentAlert: t.alertBase()})
 }
@@ -807,6 +826,9 @@ func (t *Torrent) Resume() {
 		}
 	}
 	t.s.post(&plugin.TorrentResumedAlert{TorrentAlert: t.alertBase()})
+	if !t.checking && (t.info == nil || t.filesChecked) {
+		t.startAnnouncing() // else the end of the check starts it
+	}
 	t.connectMore(t.s.now())
 }
 
@@ -831,6 +853,7 @@ func (t *Torrent) Remove() {
 }
 
 func (t *Torrent) shutdown(r DisconnectReason) {
+	t.stopAnnouncing()
 	t.removed = true
 	t.disconnectAll(r)
 	for piece := range t.downloading {

@@ -82,6 +82,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		peers     multiFlag
 	)
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
+	fleetFlag := fs.String("fleet", "", "I/N: serve only the torrents whose info-hash falls to share I of N (0 <= I < N), so N nodes split one catalogue (one shared -watch directory) with no coordinator; see README")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -131,6 +132,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
+	var fleet shardtorrent.Fleet
+	if *fleetFlag != "" {
+		if fleet, err = shardtorrent.ParseFleet(*fleetFlag); err != nil {
+			fmt.Fprintf(stderr, "node: -fleet: %v\n", err)
+			return 2
+		}
+	}
 	var peerAddrs []netip.AddrPort
 	for _, p := range peers {
 		ap, err := netip.ParseAddrPort(p)
@@ -208,7 +216,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode,
-		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}}
+		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet}
 	var rep *reporter
 	if *reportTo != "" {
 		rep = &reporter{path: *reportTo, start: time.Now()}
@@ -260,6 +268,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *watchDir != "" {
 		n.scanWatch(ctx, *watchDir)
+	}
+	if fleet.N > 0 {
+		fmt.Fprintf(stdout, "fleet %s: serving %d torrents, %d left to the other nodes\n", fleet, len(n.order), n.skipped)
 	}
 
 	var statusC <-chan time.Time
@@ -319,10 +330,24 @@ type node struct {
 	byHash   map[metainfo.InfoHash]*tracked
 	order    []metainfo.InfoHash
 	watched  map[string]bool
+	// fleet is this node's share (-fleet); others' torrents are skipped
+	// and counted in skipped.
+	fleet   shardtorrent.Fleet
+	skipped int
+}
+
+// mine reports whether the node serves ih (its -fleet share), counting
+// the torrents it leaves to other nodes.
+func (n *node) mine(ih metainfo.InfoHash) bool {
+	if n.fleet.Has(ih) {
+		return true
+	}
+	n.skipped++
+	return false
 }
 
 func (n *node) add(ctx context.Context, mi *metainfo.MetaInfo, from string) error {
-	if _, dup := n.byHash[mi.InfoHash]; dup {
+	if _, dup := n.byHash[mi.InfoHash]; dup || !n.mine(mi.InfoHash) {
 		return nil
 	}
 	h, err := n.sess.AddTorrent(ctx, shardtorrent.AddTorrentParams{
@@ -331,7 +356,9 @@ func (n *node) add(ctx context.Context, mi *metainfo.MetaInfo, from string) erro
 	if err != nil {
 		return err
 	}
-	n.byHash[mi.InfoHash] = &tracked{h: h}
+	// A seed-mode torrent is complete from the start and posts no
+	// state change to say so.
+	n.byHash[mi.InfoHash] = &tracked{h: h, complete: n.seedMode}
 	n.order = append(n.order, mi.InfoHash)
 	fmt.Fprintf(n.out, "added %s (%s) on shard %d%s\n", mi.Info.Name, mi.InfoHash, h.Shard(), from)
 	return nil
@@ -348,6 +375,9 @@ func (n *node) addAll(ctx context.Context, metas []*metainfo.MetaInfo) error {
 			continue
 		}
 		seen[mi.InfoHash] = true
+		if !n.mine(mi.InfoHash) {
+			continue
+		}
 		mis = append(mis, mi)
 		ps = append(ps, shardtorrent.AddTorrentParams{MetaInfo: mi, SavePath: n.data, Peers: n.peers, SeedMode: n.seedMode})
 	}
@@ -356,7 +386,7 @@ func (n *node) addAll(ctx context.Context, metas []*metainfo.MetaInfo) error {
 		if errs[i] != nil {
 			return fmt.Errorf("%s: %w", mis[i].Info.Name, errs[i])
 		}
-		n.byHash[mis[i].InfoHash] = &tracked{h: h}
+		n.byHash[mis[i].InfoHash] = &tracked{h: h, complete: n.seedMode}
 		n.order = append(n.order, mis[i].InfoHash)
 		fmt.Fprintf(n.out, "added %s (%s) on shard %d\n", mis[i].Info.Name, mis[i].InfoHash, h.Shard())
 	}
@@ -371,7 +401,7 @@ func (n *node) addMagnet(ctx context.Context, uri, from string) error {
 	if err != nil {
 		return err
 	}
-	if _, dup := n.byHash[p.InfoHash]; dup {
+	if _, dup := n.byHash[p.InfoHash]; dup || !n.mine(p.InfoHash) {
 		return nil
 	}
 	p.SavePath = n.data

@@ -2,10 +2,14 @@ package nodecmd
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	shardtorrent "github.com/shardtorrent/shardtorrent"
+	"github.com/shardtorrent/shardtorrent/metainfo"
 )
 
 func TestBadInputGetsOneClearLine(t *testing.T) {
@@ -29,6 +33,7 @@ func TestBadInputGetsOneClearLine(t *testing.T) {
 		{"exit without torrents", []string{"-listen", "off", "-exit-when-complete"}, 2, "needs at least one torrent"},
 		{"bad encryption policy", []string{"-listen", "off", "-encryption", "always"}, 2, `unknown encryption policy "always"`},
 		{"bad encryption level", []string{"-listen", "off", "-enc-level", "aes"}, 2, `unknown encryption level "aes"`},
+		{"bad fleet", []string{"-listen", "off", "-fleet", "3/3"}, 2, "-fleet"},
 		{"make without output", []string{"make", dir}, 2, "usage: node make"},
 		{"make bad piece size", []string{"make", "-o", filepath.Join(dir, "x.torrent"), "-piece-size", "1000", dir}, 2, "power of two"},
 	}
@@ -88,5 +93,74 @@ func TestMakeThenSeedUntilComplete(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestFleetSplitsWatchDirectory: three nodes with -fleet 0/3..2/3 over one
+// watch directory of 30 torrents serve every torrent exactly once, each the
+// share FleetShare gives it.
+func TestFleetSplitsWatchDirectory(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	watch := filepath.Join(dir, "watch")
+	for _, d := range []string{data, watch} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const count = 30
+	shareOf := map[string]int{}
+	for i := 0; i < count; i++ {
+		name := fmt.Sprintf("f%02d.bin", i)
+		if err := os.WriteFile(filepath.Join(data, name), bytes.Repeat([]byte{byte(i)}, 1000+i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tor := filepath.Join(watch, name+".torrent")
+		var out, errb bytes.Buffer
+		if code := Run([]string{"make", "-o", tor, "-piece-size", "16384", filepath.Join(data, name)}, &out, &errb); code != 0 {
+			t.Fatalf("make: %d %s", code, errb.String())
+		}
+		mi, err := metainfo.Load(tor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shareOf[name] = shardtorrent.FleetShare(mi.InfoHash, 3)
+	}
+	servedBy := map[string]int{}
+	for i := 0; i < 3; i++ {
+		var out, errb bytes.Buffer
+		args := []string{"-listen", "127.0.0.1:0", "-data", data, "-watch", watch, "-fleet", fmt.Sprintf("%d/3", i),
+			"-exit-when-complete", "-status", "0"}
+		if i == 0 {
+			// Seed mode posts no state change: the node must still
+			// see its torrents complete and exit.
+			args = append(args, "-seed-mode")
+		}
+		code := Run(args, &out, &errb)
+		if code != 0 {
+			t.Fatalf("node %d/3 exit %d: %s %s", i, code, out.String(), errb.String())
+		}
+		n := 0
+		for _, line := range strings.Split(out.String(), "\n") {
+			name, ok := strings.CutPrefix(line, "added ")
+			if !ok {
+				continue
+			}
+			name, _, _ = strings.Cut(name, " ")
+			if prev, dup := servedBy[name]; dup {
+				t.Errorf("%s served by nodes %d and %d", name, prev, i)
+			}
+			servedBy[name] = i
+			if shareOf[name] != i {
+				t.Errorf("%s served by node %d, its share is %d", name, i, shareOf[name])
+			}
+			n++
+		}
+		if want := fmt.Sprintf("fleet %d/3: serving %d torrents, %d left to the other nodes", i, n, count-n); !strings.Contains(out.String(), want) {
+			t.Errorf("node %d output lacks %q:\n%s", i, want, out.String())
+		}
+	}
+	if len(servedBy) != count {
+		t.Fatalf("%d of %d torrents served", len(servedBy), count)
 	}
 }
