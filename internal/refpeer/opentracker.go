@@ -96,13 +96,15 @@ type Opentracker struct {
 const otWhitelist = "whitelist"
 
 // StartOpentracker starts opentracker with dir as its chroot and whitelist
-// directory, the given info-hashes (hex) whitelisted, and waits until it
-// accepts connections.
+// directory and the given info-hashes (hex) whitelisted, and waits until it
+// accepts connections and has loaded the whitelist. Safe from any
+// goroutine.
 func StartOpentracker(ctx context.Context, dir string, infohashes ...string) (*Opentracker, error) {
 	return StartOpentrackerOpts(ctx, OpentrackerOptions{Dir: dir, InfoHashes: infohashes})
 }
 
 // StartOpentrackerOpts is StartOpentracker with options (a log writer).
+// Safe from any goroutine.
 func StartOpentrackerOpts(ctx context.Context, o OpentrackerOptions) (*Opentracker, error) {
 	if err := OpentrackerAvailable(); err != nil {
 		return nil, err

@@ -79,7 +79,8 @@ type QBittorrent struct {
 }
 
 // StartQBittorrent writes Dir/qBittorrent/config/qBittorrent.conf, starts
-// qbittorrent-nox --profile=Dir and waits until its WebUI API answers.
+// qbittorrent-nox --profile=Dir, waits until its WebUI API answers and
+// reads the preferences back. Safe from any goroutine.
 func StartQBittorrent(ctx context.Context, o QBittorrentOptions) (*QBittorrent, error) {
 	if err := QBittorrentAvailable(); err != nil {
 		return nil, err
@@ -222,7 +223,8 @@ func (qb *QBittorrent) LogTail(n int) string {
 	return strings.Join(l, "\n")
 }
 
-// QBittorrentError is a WebUI API reply other than 200.
+// QBittorrentError is a WebUI API reply other than 200, or a "Fails."
+// reply; match it with errors.As.
 type QBittorrentError struct {
 	Path   string
 	Status int

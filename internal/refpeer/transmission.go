@@ -82,8 +82,9 @@ type Transmission struct {
 }
 
 // StartTransmission writes settings.json into o.Dir, starts
-// `transmission-daemon -f -g DIR -p RPCPORT -w DIR/downloads -P PEERPORT -T`
-// and waits until its RPC answers.
+// `transmission-daemon -f -g DIR -p RPCPORT -w DIR/downloads -P PEERPORT -T`,
+// waits until its RPC answers and reads the settings back. Safe from any
+// goroutine.
 func StartTransmission(ctx context.Context, o TransmissionOptions) (*Transmission, error) {
 	if err := TransmissionAvailable(); err != nil {
 		return nil, err
@@ -211,7 +212,8 @@ func (tr *Transmission) waitRPC(ctx context.Context) error {
 	return tr.Call(ctx, "session-get", nil, nil)
 }
 
-// TransmissionError is a reply whose "result" is not "success".
+// TransmissionError is a reply whose "result" is not "success"; match it
+// with errors.As.
 type TransmissionError struct {
 	Method string
 	Result string
@@ -382,9 +384,9 @@ func (tr *Transmission) Torrent(ctx context.Context, id int) (TRTorrent, error) 
 	return out.Torrents[0], nil
 }
 
-// Start, Stop (of a torrent) and Verify run torrent-start, torrent-stop and
-// torrent-verify. Safe from any goroutine.
-func (tr *Transmission) Start(ctx context.Context, id int) error {
+// StartTorrent starts (resumes) a torrent (torrent-start). Safe from any
+// goroutine.
+func (tr *Transmission) StartTorrent(ctx context.Context, id int) error {
 	return tr.Call(ctx, "torrent-start", map[string]any{"ids": []int{id}}, nil)
 }
 
@@ -393,8 +395,9 @@ func (tr *Transmission) StopTorrent(ctx context.Context, id int) error {
 	return tr.Call(ctx, "torrent-stop", map[string]any{"ids": []int{id}}, nil)
 }
 
-// Verify rechecks a torrent's data (torrent-verify). Safe from any goroutine.
-func (tr *Transmission) Verify(ctx context.Context, id int) error {
+// VerifyTorrent queues a check of a torrent's data (torrent-verify). Safe
+// from any goroutine.
+func (tr *Transmission) VerifyTorrent(ctx context.Context, id int) error {
 	return tr.Call(ctx, "torrent-verify", map[string]any{"ids": []int{id}}, nil)
 }
 
@@ -452,7 +455,7 @@ func (tr *Transmission) Seed(ctx context.Context, torrent, dir string) (int, err
 	if err != nil {
 		return 0, err
 	}
-	if err := tr.Verify(ctx, id); err != nil {
+	if err := tr.VerifyTorrent(ctx, id); err != nil {
 		return id, err
 	}
 	// torrent-verify only queues the check: wait until it has run and found
@@ -466,7 +469,7 @@ func (tr *Transmission) Seed(ctx context.Context, torrent, dir string) (int, err
 	if t.LeftUntilDone != 0 {
 		return id, fmt.Errorf("%s: seed data incomplete after check: %d of %d bytes missing", tr.Name(), t.LeftUntilDone, t.SizeWhenDone)
 	}
-	if err := tr.Start(ctx, id); err != nil {
+	if err := tr.StartTorrent(ctx, id); err != nil {
 		return id, err
 	}
 	_, err = tr.WaitTorrent(ctx, id, "seeding", func(t TRTorrent) bool { return t.Status == TRSeed })
