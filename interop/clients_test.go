@@ -4,11 +4,10 @@ package interop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
-	"net/netip"
 	"os"
-	"slices"
 	"testing"
 	"time"
 
@@ -287,12 +286,17 @@ func TestHarnessOpentracker(t *testing.T) {
 				url = ot.UDPAnnounce()
 			}
 			f := makeFixture(t, dir, "single.bin", clientSize, nil, singlePiece, url)
+			if _, err := ot.Peers(ctx, f.Info.InfoHash); !errors.Is(err, refpeer.ErrNotWhitelisted) {
+				t.Fatalf("announce before Allow: %v, want ErrNotWhitelisted", err)
+			}
 			if err := ot.Allow(ctx, f.Info.InfoHash); err != nil {
 				t.Fatal(err)
 			}
 			ports := freePorts(t, 2)
 			seed := ltSeed(t, ctx, f, ports[0], refpeer.LTOptions{})
-			waitTrackerPeer(t, ctx, ot, f.Info.InfoHash, loopback(ports[0]), true)
+			if err := ot.WaitPeer(ctx, f.Info.InfoHash, addrPort(ports[0]), true); err != nil {
+				t.Fatal(err)
+			}
 			leechDir := mkdir(t, dir, "lt")
 			l := ltLeech(t, ctx, f, leechDir, ports[1], refpeer.LTOptions{})
 			waitLT(t, ctx, l)
@@ -309,31 +313,10 @@ func TestHarnessOpentracker(t *testing.T) {
 			if _, err := seed.Stop(); err != nil {
 				t.Fatal(err)
 			}
-			waitTrackerPeer(t, ctx, ot, f.Info.InfoHash, loopback(ports[0]), false)
+			if err := ot.WaitPeer(ctx, f.Info.InfoHash, addrPort(ports[0]), false); err != nil {
+				t.Fatal(err)
+			}
 		})
-	}
-}
-
-// waitTrackerPeer waits until opentracker lists addr as a peer of infohash
-// (present) or no longer lists it (!present). The tracker pushes nothing:
-// it is asked again every 100 ms.
-func waitTrackerPeer(t *testing.T, ctx context.Context, ot *refpeer.Opentracker, infohash, addr string, present bool) {
-	t.Helper()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		peers, err := ot.Peers(ctx, infohash)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if slices.ContainsFunc(peers, func(p netip.AddrPort) bool { return p.String() == addr }) == present {
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			t.Fatalf("opentracker: waiting for %s present=%v among the peers of %s: %v (peers %v)", addr, present, infohash, ctx.Err(), peers)
-		}
 	}
 }
 

@@ -245,8 +245,10 @@ func (t *Opentracker) addHashes(infohashes []string) error {
 	return os.Rename(tmp, t.whitelist)
 }
 
-// errNotAuthorized is opentracker's refusal of an info-hash off its whitelist.
-var errNotAuthorized = errors.New("refpeer: opentracker: info-hash not whitelisted")
+// ErrNotWhitelisted is opentracker's refusal of an info-hash off its
+// whitelist ("Requested download is not authorized"); match it with
+// errors.Is.
+var ErrNotWhitelisted = errors.New("refpeer: opentracker: info-hash not whitelisted")
 
 // waitAuthorized waits until a "stopped" announce (which registers no
 // peer) of every hash is accepted, i.e. the whitelist has been (re)loaded.
@@ -258,7 +260,7 @@ func (t *Opentracker) waitAuthorized(ctx context.Context, hashes []string) error
 			if err == nil {
 				break
 			}
-			if !errors.Is(err, errNotAuthorized) || ctx.Err() != nil {
+			if !errors.Is(err, ErrNotWhitelisted) || ctx.Err() != nil {
 				return err
 			}
 			// The reload runs on opentracker's own thread, which reports
@@ -332,6 +334,32 @@ func (t *Opentracker) Peers(ctx context.Context, infohash string) ([]netip.AddrP
 	return slices.DeleteFunc(peers, func(p netip.AddrPort) bool { return p == self }), nil
 }
 
+// WaitPeer waits until the tracker lists addr among the peers of infohash
+// (present) or no longer lists it (!present), e.g. "our seed announced"
+// and "our stopped node left". The tracker pushes nothing, so it is asked
+// again every 100 ms; the error on ctx's end names the last list. Safe from
+// any goroutine.
+func (t *Opentracker) WaitPeer(ctx context.Context, infohash string, addr netip.AddrPort, present bool) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		peers, err := t.Peers(ctx, infohash)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(peers, addr) == present {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-t.Done():
+			return fmt.Errorf("%s exited (%v); last output:\n%s", t.Name(), t.exitErr(), t.Tail(30))
+		case <-ctx.Done():
+			return fmt.Errorf("%s: waiting for %v present=%v among the peers of %s: %w (peers %v)", t.Name(), addr, present, infohash, ctx.Err(), peers)
+		}
+	}
+}
+
 type announceQuery struct {
 	port    int
 	left    int64
@@ -366,7 +394,7 @@ func (t *Opentracker) announce(ctx context.Context, infohash string, q announceQ
 	}
 	if r.Failure != "" {
 		if strings.Contains(r.Failure, "not authorized") {
-			return nil, fmt.Errorf("%w: %s: %s", errNotAuthorized, infohash, r.Failure)
+			return nil, fmt.Errorf("%w: %s: %s", ErrNotWhitelisted, infohash, r.Failure)
 		}
 		return nil, fmt.Errorf("refpeer: opentracker: announce: %s", r.Failure)
 	}
