@@ -99,7 +99,7 @@ func (w *pexWatch) wait(t *testing.T, d time.Duration, what string, cond func() 
 	}
 }
 
-// pexSwarm starts A (seed), B (a leecher that knows A and never
+// pexSwarm starts A (seed, no PEX), B (a leecher that knows A and never
 // downloads) and C (knows only B, watched); set tweaks B's settings.
 func pexSwarm(t *testing.T, private bool, bset func(*Settings)) (a *Session, w *pexWatch) {
 	t.Helper()
@@ -126,7 +126,10 @@ func pexSwarm(t *testing.T, private bool, bset func(*Settings)) (a *Session, w *
 		})
 		return s
 	}
-	a, b, c := mk(nil), mk(bset), mk(nil)
+	// A takes no PEX: a seed dials the leechers it learns of, so A told
+	// of C would race C's own dial to A, and the connection that survives
+	// the duplicate check may be A's (seen by C as incoming).
+	a, b, c := mk(func(s *Settings) { s.DisablePEX = true }), mk(bset), mk(nil)
 	if _, err := a.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: src, SeedMode: true}); err != nil {
 		t.Fatal(err)
 	}

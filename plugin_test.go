@@ -313,7 +313,8 @@ func TestPluginHooksOverTransfer(t *testing.T) {
 	// Seeder: an incoming connection never gets OnConnected.
 	sp := seedRec.hooks("peer@")
 	for _, want := range [][]string{
-		{"OnHandshake", "SentHaveAll", "AddHandshake", "OnExtensionHandshake", "OnInterested", "SentUnchoke", "SentPiece", "OnDisconnect"},
+		// The extension handshake goes before the bitfield (as libtorrent).
+		{"OnHandshake", "AddHandshake", "SentHaveAll", "OnExtensionHandshake", "OnInterested", "SentUnchoke", "SentPiece", "OnDisconnect"},
 		{"OnHandshake", "OnHaveNone", "OnRequest", "SentPiece", "SentPayload", "OnDisconnect"},
 	} {
 		for i := 1; i < len(want); i++ {

@@ -17,11 +17,13 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
+	"github.com/shardtorrent/shardtorrent/dht"
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/storage"
+	"github.com/shardtorrent/shardtorrent/tracker"
 )
 
 // Settings configure a Session. The zero value is usable: every zero field
@@ -80,6 +82,21 @@ type Settings struct {
 	// DisableUploadOnly turns off the upload_only extension
 	// (ext/uploadonly): we neither advertise nor honour it.
 	DisableUploadOnly bool
+
+	// Trackers are announced to by every torrent that is not private, on
+	// top of its own tiers (tracker.go).
+	Trackers []string
+	// Tracker tunes the tracker client (tracker.go).
+	Tracker TrackerSettings
+	// The DHT (dht.go, package dht): on unless DisableDHT, on a UDP
+	// socket on the listen address and port. DHTBootstrap replaces the
+	// default router nodes (nil: dht.DefaultBootstrap, never used on a
+	// loopback listen address); DHT holds the tunables. Its routing table
+	// and node id are in SaveState under "dht." keys and are read back
+	// from ExtensionState.
+	DisableDHT   bool
+	DHTBootstrap []string
+	DHT          dht.Settings
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -112,6 +129,9 @@ type Session struct {
 	// announcers get every torrent's lifecycle events (discovery.go); set
 	// before the shards exist and never changed after.
 	announcers []shard.Events
+	// trackers is the tracker client (tracker.go); nil if disabled.
+	trackers *tracker.Manager
+	dht      *dht.Node // nil without a DHT (dht.go)
 
 	closeOnce sync.Once
 	runWG     sync.WaitGroup
@@ -185,6 +205,9 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			set.Engine.ListenPort = int(s.listenAddr.Port())
 		}
 	}
+	s.startTrackers()
+	dials := shard.NewDialBudget(set.Engine.ConnectionSpeed) // one per session: connection_speed is session-wide
+	s.startDHT()
 	for i, l := range s.loops {
 		s.shards = append(s.shards, shard.New(shard.Config{
 			ID:       i,
@@ -199,6 +222,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Ext:      s.ext,
 			Rand:     set.Rand,
 			Events:   sessionEvents{s},
+			Dials:    dials,
 		}))
 	}
 	s.addBuiltins()
@@ -226,6 +250,7 @@ func (s *Session) AddExtension(p plugin.Plugin) {
 // equal keys), for Settings.ExtensionState. Safe from any goroutine.
 func (s *Session) SaveState() map[string]string {
 	out := map[string]string{}
+	s.saveDHTState(out)
 	s.ext.Call("SaveState", func(p plugin.Plugin) {
 		if sv, ok := p.(plugin.StateSaver); ok {
 			for k, v := range sv.SaveState() {
@@ -536,6 +561,11 @@ func (s *Session) Close(ctx context.Context) error {
 				err = e
 			}
 		}
+		// After the shards' close, which queued the stopped announces.
+		if e := s.closeTrackers(ctx); e != nil && err == nil {
+			err = e
+		}
+		s.closeDHT()
 		s.shutdown()
 		done := make(chan struct{})
 		go func() { s.runWG.Wait(); close(done) }()

@@ -11,11 +11,13 @@ PY=/usr/bin/python3 # libtorrent's bindings load only under the system python
 
 have_lt() { [ -x "$PY" ] && "$PY" -c 'import libtorrent' >/dev/null 2>&1; }
 have_aria2() { command -v aria2c >/dev/null 2>&1; }
+have_rtorrent() { command -v rtorrent >/dev/null 2>&1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 missing=""
 have_lt || missing="$missing python3-libtorrent"
 have_aria2 || missing="$missing aria2"
+have_rtorrent || missing="$missing rtorrent"
 have opentracker || missing="$missing opentracker"
 have transmission-remote || missing="$missing transmission-cli"
 have transmission-daemon || missing="$missing transmission-daemon"
@@ -53,6 +55,11 @@ for b in opentracker transmission-remote transmission-daemon qbittorrent-nox; do
 done
 echo "libtorrent $("$PY" -c 'import libtorrent as lt; print(lt.__version__)') ($PY)"
 aria2c --version | head -n 1
+if ! have_rtorrent; then
+	echo "install-peers: FATAL: rtorrent still not on PATH" >&2
+	exit 1
+fi
+rtorrent -h | head -n 1
 echo "opentracker $(dpkg-query -W -f '${Version}' opentracker 2>/dev/null || echo '(version unknown)')"
 transmission-daemon --version 2>&1 | head -n 1
 transmission-remote --version 2>&1 | head -n 1

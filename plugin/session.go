@@ -70,17 +70,27 @@ type DHTRequest struct {
 	Query string
 	// Source is the sender's address.
 	Source netip.AddrPort
-	// Message is the whole bencoded query; valid during the call only.
+	// Message is the whole bencoded query; valid during the call only
+	// (it is the DHT's read buffer): copy what you keep.
 	Message []byte
-	// Response is the "r" dictionary of the reply, pre-filled with "id";
-	// a plugin that handles the query adds its keys here.
+	// Response is the "r" dictionary of the reply, pre-filled with our
+	// "id" and the querier's port as "p" (as libtorrent's); a plugin that
+	// handles the query adds its keys here. Values must bencode (string,
+	// []byte, integers, lists, maps with string keys); one that does not
+	// turns the reply into a 202 error and a DHTErrorAlert.
 	Response map[string]any
 }
 
 // DHTRequestHook sees every incoming DHT query before the built-in
 // handling; true answers it with Response and ends the chain (gated by
-// FeatureDHTRequest). The DHT is a later issue: it will call
-// DispatchDHTRequest on its loop when it lands.
+// FeatureDHTRequest): the reply goes back with the query's transaction id
+// and the built-in handler does not run, as in libtorrent. The session's
+// DHT (package dht) calls it for every query that passed the per-source
+// rate limit and carries a 20-byte "id", through the session's
+// Extensions.DispatchDHTRequest, on the DHT's socket-reading goroutine
+// (one per session, not a shard loop): queries come one at a time, in
+// arrival order, and a hook that blocks stalls the DHT. A hook that panics
+// is disabled with a PluginDisabledAlert and the built-in handler answers.
 type DHTRequestHook interface {
 	OnDHTRequest(r *DHTRequest) bool
 }
@@ -88,7 +98,9 @@ type DHTRequestHook interface {
 // DispatchDHTRequest offers r to hooks in order and reports whether one
 // handled it (the first true wins). A panicking hook counts as not handling
 // the request; its recovered value is passed to onPanic (which may be nil)
-// with the hook, and the next hook is asked. Loop only (the DHT's loop).
+// with the hook, and the next hook is asked. For code that keeps its own
+// hook list; the session uses shard.Extensions.DispatchDHTRequest. Call it
+// on one goroutine at a time per request.
 func DispatchDHTRequest(hooks []DHTRequestHook, r *DHTRequest, onPanic func(h DHTRequestHook, v any)) bool {
 	for i := 0; i < len(hooks); {
 		handled, next := dhtFrom(hooks, i, r, onPanic)

@@ -35,7 +35,7 @@ func TestBanPeer(t *testing.T) {
 		b1 = h.connectFrom(tor, netip.AddrPortFrom(bad, 1000), 1)
 		b2 = h.connectFrom(tor, netip.AddrPortFrom(bad, 2000), 2)
 		g = h.connectFrom(tor, netip.AddrPortFrom(good, 1000), 3)
-		// A seed never dials, so these stay in the peer list untouched.
+		// The seed dials these (fakeDial: the attempts stay pending).
 		tor.AddPeer(netip.AddrPortFrom(bad, 3000))
 		tor.AddPeer(netip.AddrPortFrom(good, 3000))
 		// Ban through the mapped form: the ban is on the IPv4 address.

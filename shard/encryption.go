@@ -314,7 +314,8 @@ func (p *peer) encRetry() {
 	c := p.cand
 	c.plainOnly = true
 	c.fails = max(c.fails-1, 0)
-	c.nextTry = p.now()
+	c.lastTried = zeroTime // due at once
+	p.t.noteReady(c)
 }
 
 // AdoptEncrypted takes an incoming connection whose MSE handshake the

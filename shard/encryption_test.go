@@ -203,7 +203,8 @@ func TestOutgoingMSE(t *testing.T) {
 				var plain, now bool
 				h.do(func() {
 					plain = tp.cand.plainOnly
-					now = !h.clock.now.Before(tp.cand.nextTry)
+					at, ok := tp.cand.readyAt(tor.dialPolicy())
+					now = ok && !h.clock.now.Before(at)
 					if plain && tp.wantMSE() {
 						fatalf("a plaintext-only candidate would start MSE again")
 					}

@@ -392,7 +392,7 @@ func (h *torrentHandle) Resume() {
 
 func (h *torrentHandle) ConnectPeer(a netip.AddrPort) {
 	if t := h.live(); t != nil {
-		t.addPeer(a, plugin.SourceManual)
+		t.AddPeer(a)
 	}
 }
 

@@ -198,8 +198,11 @@ type harness struct {
 	alerts *alertRec
 	clock  *fakeClock
 	peers  []*tpeer
-	nextIP uint32
-	done   bool
+	dials  []*tpeer // outgoing attempts (fakeDial), oldest first
+	// dialErr, if set, fails every dial at once.
+	dialErr error
+	nextIP  uint32
+	done    bool
 }
 
 var (
@@ -236,7 +239,8 @@ func newHarness(t testing.TB, set Settings) *harness {
 	})
 	// New schedules a wall-clock tick; the tests call onTick themselves
 	// with the fake clock, so stop it (New's post runs before ours).
-	h.do(func() { h.s.tick.Stop() })
+	// Dials never leave the process: see fakeDial (peerlist_test.go).
+	h.do(func() { h.s.tick.Stop(); h.s.dial = h.fakeDial })
 	t.Cleanup(h.close)
 	return h
 }

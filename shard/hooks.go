@@ -356,8 +356,9 @@ func (e *Extensions) DispatchAlert(a plugin.Alert) {
 	each(e, h.alert, "OnAlert", func(x plugin.AlertHook) { x.OnAlert(a) })
 }
 
-// DispatchDHTRequest offers a DHT query to the DHTRequestHooks (the DHT
-// calls it on its loop when it lands); a panicking plugin is disabled.
+// DispatchDHTRequest offers a DHT query to the DHTRequestHooks; a
+// panicking plugin is disabled. The session's DHT calls it on its
+// socket-reading goroutine (dht.Config.OnRequest). Any goroutine.
 func (e *Extensions) DispatchDHTRequest(r *plugin.DHTRequest) bool {
 	h := e.hooks()
 	return eachBool(e, h.dht, "OnDHTRequest", func(x plugin.DHTRequestHook) bool { return x.OnDHTRequest(r) })

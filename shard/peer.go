@@ -314,12 +314,8 @@ func (p *peer) closedWith(err error) {
 	p.upQ, p.upHead = nil, 0
 	t.forgetPeer(p)
 	t.s.conns.Add(-1)
-	if p.cand != nil && !wasActive {
-		p.cand.fails++
-		p.cand.nextTry = p.now().Add(backoff(p.cand.fails))
-	} else if p.cand != nil {
-		p.cand.fails = 0
-		p.cand.nextTry = p.now().Add(backoff(1))
+	if p.cand != nil {
+		t.candidateClosed(p, wasActive, de)
 	}
 	if encRetry {
 		p.encRetry()
@@ -392,8 +388,10 @@ func (p *peer) onHandshake(b []byte) error {
 		// dialled by the side with the lower peer id, so both ends agree.
 		weDialledKeeper := bytes.Compare(t.s.peerID[:], hs.PeerID[:]) < 0
 		if p.outgoing == weDialledKeeper {
+			keepCandidate(dup, p)
 			dup.disconnect(ReasonDuplicate, nil)
 		} else {
+			keepCandidate(p, dup)
 			p.disconnect(ReasonDuplicate, nil)
 			return errDuplicate
 		}
@@ -412,10 +410,17 @@ func (p *peer) onHandshake(b []byte) error {
 	if p.cand != nil {
 		p.cand.fails = 0
 	}
-	p.sendBitfield()
+	// The extension handshake goes first, right after the handshake
+	// (BEP 10), then the bitfield, as libtorrent, rtorrent and Transmission
+	// send them. rtorrent 0.9.8 needs this order on a magnet's metadata
+	// connection: when its MSE handshake read already swallowed our
+	// messages, it stops at a bitfield and parses what follows only at its
+	// next read event, so an extension handshake after the bitfield waits
+	// for our next keep-alive (60 s).
 	if p.extended {
 		p.sendExtHandshake()
 	}
+	p.sendBitfield()
 	if p.fast {
 		p.sendAllowedFast()
 	}
@@ -961,6 +966,7 @@ func (p *peer) onExtHandshake(payload []byte) {
 	p.noteExtHandshakeMetadata(&h)
 	if h.Port > 0 {
 		p.listenPort = uint16(h.Port)
+		p.t.listenPortKnown(p)
 	}
 	if h.Reqq > 0 {
 		p.reqq = h.Reqq

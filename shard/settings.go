@@ -65,6 +65,17 @@ type Settings struct {
 	// both plaintext and RC4 (with both allowed) gets RC4. The zero value
 	// false (libtorrent's default) selects plaintext then.
 	PreferRC4 bool
+
+	// The peer list (peerlist.go), as libtorrent's settings of the same
+	// names. ConnectionSpeed bounds new outgoing connection attempts per
+	// second across the session (connection_speed, 30). MinReconnectTime
+	// is the wait before redialling an address, times its failures plus
+	// one (min_reconnect_time, 60 s). MaxFailCount is the failures after
+	// which an address is no longer dialled, manual ones excepted
+	// (max_failcount, 3).
+	ConnectionSpeed  int
+	MinReconnectTime time.Duration
+	MaxFailCount     int
 }
 
 // Defaults returns libtorrent-like defaults.
@@ -83,6 +94,9 @@ func Defaults() Settings {
 		ConnectTimeout:     10 * time.Second,
 		MaxInFlightReads:   64,
 		ClientName:         "shardtorrent/0.1",
+		ConnectionSpeed:    30,
+		MinReconnectTime:   60 * time.Second,
+		MaxFailCount:       3,
 	}
 }
 
@@ -111,6 +125,9 @@ func (s *Settings) fill() {
 	setD(&s.InactivityTimeout, d.InactivityTimeout)
 	setD(&s.KeepAliveInterval, d.KeepAliveInterval)
 	setD(&s.ConnectTimeout, d.ConnectTimeout)
+	set(&s.ConnectionSpeed, d.ConnectionSpeed)
+	setD(&s.MinReconnectTime, d.MinReconnectTime)
+	set(&s.MaxFailCount, d.MaxFailCount)
 	if s.ClientName == "" {
 		s.ClientName = d.ClientName
 	}

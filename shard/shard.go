@@ -47,6 +47,10 @@ type Config struct {
 	// Events receives the torrents' lifecycle events (events.go) on this
 	// shard's loop; nil means none. Shared by the session's shards.
 	Events Events
+	// Dials bounds outgoing connection attempts per second across the
+	// shards sharing it (Settings.ConnectionSpeed); nil gives the shard a
+	// budget of its own.
+	Dials *DialBudget
 }
 
 // tickInterval is the shard's housekeeping period: rates, timeouts, the
@@ -73,6 +77,10 @@ type Shard struct {
 	connSeq  uint64 // numbers connections (peer.id)
 	rand     io.Reader
 	events   Events
+	dials    *DialBudget
+	// dial starts an outgoing connection for p (dialLoop; tests replace
+	// it so nothing leaves the process).
+	dial func(p *peer) error
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
@@ -100,7 +108,12 @@ func New(cfg Config) *Shard {
 		ext:      cfg.Ext,
 		rand:     cfg.Rand,
 		events:   cfg.Events,
+		dials:    cfg.Dials,
 	}
+	if s.dials == nil {
+		s.dials = NewDialBudget(cfg.Settings.ConnectionSpeed)
+	}
+	s.dial = s.dialLoop
 	if s.now == nil {
 		s.now = s.loop.Now
 	}

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -51,6 +52,46 @@ func TestIdleTorrentsSkipTheirTick(t *testing.T) {
 	h.do(func() {
 		if cl.n != before {
 			fatalf("paused leech without connections ticked: %d, want %d", cl.n, before)
+		}
+	})
+}
+
+// TestSeedTicksOnlyWhenADialIsDue: a seed with candidates ticks when one
+// is due, not every second while they wait out a back-off, and not at all
+// once they are given up: idle seeds with stale peer lists stay free.
+func TestSeedTicksOnlyWhenADialIsDue(t *testing.T) {
+	h := newHarness(t, Settings{MinReconnectTime: 10 * time.Second, MaxFailCount: 2})
+	seed := h.seed(makeTorrent(t, seedSize, seedPieceLen))
+	var cs tickCounter
+	a := netip.MustParseAddrPort("10.7.1.1:6881")
+	h.do(func() {
+		seed.AddExtension(func(plugin.TorrentHandle, any) plugin.TorrentPlugin { return &cs }, nil)
+		seed.AddPeerFrom(a, plugin.SourceTracker)
+		h.refuseDial(h.dialsTo(a)[0]) // one failure: due again in 20 s
+	})
+	for range 19 {
+		h.tick(time.Second)
+		h.checkPeerLists()
+	}
+	h.do(func() {
+		if cs.n != 0 || len(h.dials) != 1 {
+			fatalf("waiting out a back-off: %d ticks, %d dials; want 0 and 1", cs.n, len(h.dials))
+		}
+	})
+	h.tick(time.Second)
+	h.do(func() {
+		if cs.n != 1 || len(h.dials) != 2 {
+			fatalf("when the dial is due: %d ticks, %d dials; want 1 and 2", cs.n, len(h.dials))
+		}
+		h.refuseDial(h.dials[1]) // the second failure: given up
+	})
+	for range 120 {
+		h.tick(time.Second)
+		h.checkPeerLists()
+	}
+	h.do(func() {
+		if cs.n != 1 || len(h.dials) != 2 {
+			fatalf("given up: %d ticks, %d dials; want 1 and 2", cs.n, len(h.dials))
 		}
 	})
 }

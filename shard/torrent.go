@@ -56,16 +56,6 @@ const (
 	maxConnectsPerTick = 32
 )
 
-// candidate is an address we know for a torrent and may connect to.
-type candidate struct {
-	addr      netip.AddrPort
-	connected bool // an outgoing connection exists or is being made
-	fails     int
-	nextTry   time.Time
-	plainOnly bool              // an encrypted attempt failed: dial in plaintext (EncEnabled)
-	src       plugin.PeerSource // every source that named it
-}
-
 // pieceBuf holds the received blocks of a piece until it is hashed and written.
 type pieceBuf struct {
 	blocks []storage.BlockRef
@@ -96,11 +86,18 @@ type Torrent struct {
 
 	peers      []*peer // every connection, including those still handshaking
 	nextPeerID uint32
-	cands      map[netip.AddrPort]*candidate
+	cands      peerList // addresses we may dial (peerlist.go)
+	// nextDial is when a candidate may next be ready to dial; the zero
+	// time if none will be (all connected, given up or seeds while we are
+	// one). Invariant: no earlier than the ready time of any candidate
+	// (checkNextDial), so connectMore skips its scan and a seed its tick
+	// (wantTick) until then.
+	nextDial time.Time
 
 	downloading map[uint32]*pieceBuf
 	freeBufs    []*pieceBuf
 	pickBuf     []picker.Block // scratch for Pick
+	dialBuf     []*candidate   // scratch for connectMore
 	choker      *choker.Choker
 	chokeScratch
 	ticks int
@@ -153,7 +150,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		savePath:    p.SavePath,
 		user:        p.UserData,
 		paused:      p.Paused,
-		cands:       make(map[netip.AddrPort]*candidate),
+		cands:       make(peerList),
 		downloading: make(map[uint32]*pieceBuf),
 		trackers:    p.Trackers,
 	}
@@ -181,7 +178,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		})
 	}
 	for _, a := range p.Peers {
-		t.addPeer(a, plugin.SourceManual)
+		t.offerPeer(a, plugin.SourceManual, true)
 	}
 	s.post(&plugin.TorrentAddedAlert{TorrentAlert: t.alertBase()})
 	if info == nil {
@@ -345,33 +342,47 @@ func (t *Torrent) fail(err error) {
 	t.pauseInternal()
 }
 
-// AddPeer adds an address to the torrent's peer list; the torrent connects to
-// it when it has room. Loop only.
-func (t *Torrent) AddPeer(a netip.AddrPort) { t.addPeer(a, plugin.SourceManual) }
+// AddPeer adds an address to the torrent's peer list as a manual entry:
+// the torrent connects to it when it has room, and redials it, with
+// back-off, whenever the connection ends or fails. Loop only.
+func (t *Torrent) AddPeer(a netip.AddrPort) { t.offerPeer(a, plugin.SourceManual, true) }
 
-func (t *Torrent) addPeer(a netip.AddrPort, src plugin.PeerSource) {
+// addPeer offers a from src (a tracker, the DHT, PEX, a plugin).
+func (t *Torrent) addPeer(a netip.AddrPort, src plugin.PeerSource) { t.offerPeer(a, src, false) }
+
+// offerPeer offers a to the peer list (peerlist.go) and dials it at once
+// if it is ready and the torrent has room. PEX seed flags do not reach here
+// (plugin.TorrentHandle.AddPeer carries none); a seed learns the flag when
+// a connection shows it.
+func (t *Torrent) offerPeer(a netip.AddrPort, src plugin.PeerSource, manual bool) {
 	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 	if !a.IsValid() || a.Port() == 0 || t.isBanned(a.Addr()) {
 		t.onAddPeer(a, src, plugin.AddPeerFiltered)
 		return
 	}
-	if c, ok := t.cands[a]; ok {
-		c.src |= src
-		t.onAddPeer(a, src, 0)
-		return
-	}
-	if len(t.cands) >= maxCandidates {
+	pol := t.dialPolicy()
+	c, first := t.cands.add(a, src, manual, maxCandidates, pol)
+	if c == nil {
 		t.onAddPeer(a, src, plugin.AddPeerFiltered)
 		return
 	}
-	t.cands[a] = &candidate{addr: a, src: src}
-	t.onAddPeer(a, src, plugin.AddPeerFirstTime)
-	if t.removed {
+	var f plugin.AddPeerFlags
+	if first {
+		f = plugin.AddPeerFirstTime
+	}
+	t.onAddPeer(a, src, f)
+	if t.removed || t.s.loop == nil {
 		return
 	}
-	if !t.checking && !t.paused && t.s.loop != nil {
-		t.connectMore(t.s.now())
+	now := t.s.now()
+	at, ok := c.readyAt(pol)
+	if !ok {
+		return
 	}
+	if !at.After(now) && t.wantPeers() && t.roomToDial() > 0 && t.s.dials.take(now, 1) == 1 && t.dialCandidate(c, now) {
+		return
+	}
+	t.dueAt(at, now)
 }
 
 func (t *Torrent) onAddPeer(a netip.AddrPort, src plugin.PeerSource, f plugin.AddPeerFlags) {
@@ -384,56 +395,94 @@ func (t *Torrent) acceptsConnection() bool {
 	return !t.paused && !t.removed && len(t.peers) < t.s.set.MaxConnsPerTorrent
 }
 
-// wantPeers reports whether the torrent looks for more connections.
+// wantPeers reports whether the torrent looks for more connections: it
+// runs, and it has no metadata yet or its check is done. A seed dials too
+// (candidates that are not known seeds, peerlist.go): behind a NAT the
+// leechers trackers, the DHT and PEX report must be dialled.
 func (t *Torrent) wantPeers() bool {
-	if t.paused || t.removed || t.checking {
-		return false
-	}
-	// A seed does not dial out: leechers come to it. It still accepts.
-	return !t.isSeed()
+	return !t.paused && !t.removed && !t.checking && (t.info == nil || t.filesChecked)
 }
 
 func (t *Torrent) isSeed() bool { return t.pk != nil && t.pk.Complete() }
 
+// roomToDial is how many connections the torrent may start now: within
+// its connection limit and the per-tick cap.
+func (t *Torrent) roomToDial() int {
+	return min(t.s.set.MaxConnsPerTorrent-len(t.peers), maxConnectsPerTick)
+}
+
+// connectMore dials the best ready candidates the torrent has room and
+// session-wide budget (Settings.ConnectionSpeed) for, and records when the
+// next one becomes ready.
 func (t *Torrent) connectMore(now time.Time) {
-	if !t.wantPeers() {
+	if !t.wantPeers() || t.nextDial.IsZero() || now.Before(t.nextDial) {
 		return
 	}
-	n := 0
-	for _, c := range t.cands {
-		if len(t.peers) >= t.s.set.MaxConnsPerTorrent || n >= maxConnectsPerTick {
-			return
+	room := t.roomToDial()
+	picked, next := t.cands.pick(now, t.dialPolicy(), max(room, 0), t.dialBuf[:0])
+	t.nextDial = next
+	n := t.s.dials.take(now, len(picked))
+	if n < len(picked) {
+		t.nextDial = now // out of budget this second: try again next tick
+	}
+	for _, c := range picked[:n] {
+		if !t.wantPeers() || !t.dialCandidate(c, now) {
+			t.nextDial = now
+			break
 		}
-		if c.connected || now.Before(c.nextTry) {
-			continue
-		}
-		if !t.s.reserveConn() {
-			return
-		}
-		p := t.newPeer(c.addr, true)
-		p.cand = c
-		p.source = c.src
-		c.connected = true
-		c2, err := t.s.loop.Dial(c.addr, t.s.set.ConnectTimeout, p)
-		if err != nil {
-			t.s.conns.Add(-1)
-			t.forgetPeer(p)
-			c.connected = false
-			c.fails++
-			c.nextTry = now.Add(backoff(c.fails))
-			continue
-		}
-		if p.c == nil {
-			p.c = c2
-		}
-		n++
+	}
+	clear(picked)
+	t.dialBuf = picked[:0]
+}
+
+// dialCandidate starts a connection to c; false if the session has no
+// connection to spare. A dial that fails at once counts as a failed
+// attempt.
+func (t *Torrent) dialCandidate(c *candidate, now time.Time) bool {
+	if !t.s.reserveConn() {
+		return false
+	}
+	p := t.newPeer(c.addr, true)
+	p.cand = c
+	p.source = c.src
+	c.dialled(now)
+	if err := t.s.dial(p); err != nil {
+		t.s.conns.Add(-1)
+		t.forgetPeer(p)
+		p.closed = true
+		c.closed(now, true, false, false)
+		t.noteReady(c)
+	}
+	return true
+}
+
+// dialLoop is Shard.dial on the real loop.
+func (s *Shard) dialLoop(p *peer) error {
+	c, err := s.loop.Dial(p.addr, s.set.ConnectTimeout, p)
+	if err != nil {
+		return err
+	}
+	if p.c == nil && !p.closed {
+		p.c = c
+	}
+	return nil
+}
+
+// noteReady brings nextDial forward to when c may be dialled again.
+func (t *Torrent) noteReady(c *candidate) {
+	if at, ok := c.readyAt(t.dialPolicy()); ok {
+		t.dueAt(at, t.s.now())
 	}
 }
 
-// backoff is the wait before redialling a peer that failed n times.
-func backoff(n int) time.Duration {
-	d := 5 * time.Second << min(n-1, 6)
-	return d
+// dueAt brings nextDial forward to at (now if at is past).
+func (t *Torrent) dueAt(at, now time.Time) {
+	if at.Before(now) {
+		at = now
+	}
+	if t.nextDial.IsZero() || at.Before(t.nextDial) {
+		t.nextDial = at
+	}
 }
 
 func (t *Torrent) newPeer(addr netip.AddrPort, outgoing bool) *peer {
@@ -497,9 +546,6 @@ func (t *Torrent) forgetPeer(p *peer) {
 			break
 		}
 	}
-	if p.cand != nil {
-		p.cand.connected = false
-	}
 }
 
 // onTick runs once a second: rates, timeouts, the choker, new connections.
@@ -509,13 +555,18 @@ func (t *Torrent) forgetPeer(p *peer) {
 // candidates, plugins finding peers). An idle seed or paused torrent
 // without connections skips its tick, plugins' Tick included: 10,000 idle
 // seeds then cost nothing per second.
-func (t *Torrent) wantTick() bool {
+//
+// A seed ticks for its peer list only when a candidate is due (nextDial):
+// one whose candidates all wait out a back-off, are given up or are seeds
+// stays as cheap as one without candidates.
+func (t *Torrent) wantTick(now time.Time) bool {
 	return len(t.peers) > 0 || t.downRate|t.upRate|t.secDown|t.secUp != 0 ||
-		t.checking || (!t.paused && !t.isSeed())
+		t.checking || (!t.paused && !t.isSeed()) ||
+		(!t.nextDial.IsZero() && !now.Before(t.nextDial) && t.wantPeers())
 }
 
 func (t *Torrent) onTick(now time.Time) {
-	if !t.wantTick() {
+	if !t.wantTick(now) {
 		return
 	}
 	t.ticks++

@@ -116,6 +116,7 @@ type options struct {
 	timeout       time.Duration
 	nodeProfile   string
 	unchoke       int
+	manyTracker   bool
 }
 
 // env is what every scenario shares.
@@ -156,6 +157,7 @@ func run() int {
 	shardConns := flag.Int("shard-conns", 32, "shards: load-generator connections over those torrents")
 	duration := flag.Duration("duration", 8*time.Second, "seed, shards: measurement window per case")
 	idle := flag.Duration("idle", 10*time.Second, "many: idle window for the CPU measurement")
+	manyTracker := flag.Bool("tracker", false, "many: the seeder announces every torrent to a local test tracker (-tracker); measure until all are announced")
 	pipeline := flag.Int("pipeline", 128, "load generator: outstanding 16 KiB requests per connection")
 	order := flag.String("order", "random", "load generator: piece order (random, sequential, spread)")
 	verify := flag.Bool("verify", false, "load generator: check every piece's SHA-1 (costs its CPU)")
@@ -203,7 +205,7 @@ func run() int {
 		peers: peers, torrents: *torrents, torrentSize: int64(tsize), conns: *conns,
 		shardTorrents: *shardTorrents, shardConns: *shardConns, duration: *duration, idle: *idle,
 		pipeline: *pipeline, order: *order, verify: *verify, keep: *keep, timeout: *timeout,
-		nodeProfile: *nodeProfile, unchoke: *unchoke,
+		nodeProfile: *nodeProfile, unchoke: *unchoke, manyTracker: *manyTracker,
 	}}
 
 	for _, sc := range strings.Split(*scenario, ",") {

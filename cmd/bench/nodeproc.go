@@ -30,7 +30,8 @@ type nodeOpts struct {
 	noBuiltins  bool // -builtin-extensions=false
 	forcedRC4   bool // -encryption forced -enc-level rc4
 	cpuProfile  string
-	reportDir   string // where the -report file goes
+	reportDir   string   // where the -report file goes
+	trackers    []string // -tracker
 }
 
 // nodeProc is a running node with a -report file.
@@ -64,6 +65,9 @@ func startNode(ctx context.Context, self string, o nodeOpts) (*nodeProc, error) 
 	}
 	for _, p := range o.peers {
 		args = append(args, "-peer", p)
+	}
+	for _, u := range o.trackers {
+		args = append(args, "-tracker", u)
 	}
 	if o.seedMode {
 		args = append(args, "-seed-mode")

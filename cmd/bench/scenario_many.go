@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/shardtorrent/shardtorrent/internal/nodecmd"
+	"github.com/shardtorrent/shardtorrent/internal/trackertest"
 	"os"
 	"path/filepath"
 	"time"
@@ -41,6 +42,11 @@ func (e *env) many() (*table, error) {
 		return nil, err
 	}
 	fmt.Printf("  generated in %.1f s\n", time.Since(genStart).Seconds())
+	if o.manyTracker {
+		t.cols = append(t.cols, column{"announces_per_s", "announces/s", "%.0f"}, column{"announce_cpu_pct", "announce CPU %", "%.2f"},
+			column{"cpu_us_per_announce", "CPU µs/announce", "%.0f"})
+		t.notes = append(t.notes, "-tracker: every torrent announced to a local test tracker (in the bench process) at the client's defaults (100 announces/s, 32 in flight); announce CPU is the seeder's over that phase, before the idle windows")
+	}
 	var samples []map[string]float64
 	for r := 0; r < o.runs; r++ {
 		s, err := e.manyOnce(ds, dir, r)
@@ -90,14 +96,37 @@ func (e *env) manyOnce(ds *dataset, dir string, run int) (map[string]float64, er
 		return nil, err
 	}
 
+	var srv *trackertest.Server
+	var trackers []string
+	if o.manyTracker {
+		srv = trackertest.New()
+		defer srv.Close()
+		trackers = []string{srv.URL()}
+	}
 	start := time.Now()
 	n, err := startNode(ctx, e.self, nodeOpts{name: fmt.Sprintf("many-%d", run), data: ds.src, torrentList: ds.list,
-		seedMode: true, reportDir: dir})
+		seedMode: true, reportDir: dir, trackers: trackers})
 	if err != nil {
 		return nil, err
 	}
 	defer n.Stop()
 	wall := time.Since(start).Seconds()
+	var announce map[string]float64
+	if srv != nil {
+		// The announce phase: every torrent's started, at the client's
+		// default rate and in-flight bound.
+		c := procCPU(n.Pid())
+		t0 := time.Now()
+		if err := srv.Wait(ctx, func(as []trackertest.Announce) bool { return len(as) >= o.torrents }); err != nil {
+			return nil, fmt.Errorf("tracker: %w", err)
+		}
+		secs := time.Since(t0).Seconds()
+		cpu := procCPU(n.Pid()).sub(c).total()
+		announce = map[string]float64{
+			"announce_s": secs, "announces_per_s": float64(o.torrents) / secs,
+			"announce_cpu_pct": 100 * cpu / secs, "cpu_us_per_announce": 1e6 * cpu / float64(o.torrents),
+		}
+	}
 	// Let the start-up garbage settle, then measure the idle torrents.
 	time.Sleep(time.Second)
 	r0, err := n.snapshot(ctx)
@@ -155,6 +184,9 @@ func (e *env) manyOnce(ds *dataset, dir string, run int) (map[string]float64, er
 		"conns_connected":      float64(lg.res.Connected),
 		"pieces_verified":      float64(lg.res.Verified),
 		"loadgen_ready_s":      lg.res.ReadyAt,
+	}
+	for k, v := range announce {
+		s[k] = v
 	}
 	return s, nil
 }

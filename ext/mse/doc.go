@@ -58,7 +58,9 @@
 //
 // Private keys (160 bits) and padding come from the rand given to the
 // constructors: the shard's source, crypto/rand in production, fixed
-// streams in tests.
+// streams in tests. A Receiver draws another key when the secret S would
+// start with a zero byte (at most maxKeyDraws keys): rtorrent 0.9.8 hashes
+// S without its leading zeros, so such a handshake with it cannot finish.
 //
 // # Limits
 //

@@ -447,7 +447,7 @@ func (h *Receiver) step(in []byte) (used int, progress bool, err error) {
 		if !ok {
 			return used, false, nil
 		}
-		if h.secret, err = h.key.secret(f); err != nil {
+		if err := h.pickKey(f); err != nil {
 			return used, false, err
 		}
 		if err := h.sendPubKey(); err != nil {
@@ -543,6 +543,35 @@ func (h *Receiver) step(in []byte) (used int, progress bool, err error) {
 		return used, true, nil
 	}
 	panic("mse: bad receiver state")
+}
+
+// maxKeyDraws bounds the private keys pickKey draws for one handshake.
+// Each draw gives a secret with a leading zero byte with probability
+// 1/256, so four draws all do with probability 2^-32; the last is then
+// kept (it is valid, and a compliant initiator accepts it).
+const maxKeyDraws = 4
+
+// pickKey computes S from the initiator's Ya, drawing a new private key
+// while S has a leading zero byte. The spec hashes S as 96 bytes, zeros
+// included; rtorrent 0.9.8 (libtorrent 0.13.8) hashes OpenSSL's
+// DH_compute_key output, which drops them, so with such an S its
+// HASH('req1', S) never matches ours and the handshake can only time out
+// (1 in 256 of its connections; fixed upstream after 0.13.8). The receiver
+// sends Yb after reading Ya, so it can avoid those secrets; Yb and S stay
+// uniformly random over the remaining keys. An initiator cannot: its Ya is
+// sent before S is known.
+func (h *Receiver) pickKey(ya []byte) (err error) {
+	for i := 1; ; i++ {
+		if h.secret, err = h.key.secret(ya); err != nil {
+			return err
+		}
+		if h.secret[0] != 0 || i == maxKeyDraws {
+			return nil
+		}
+		if h.key, err = newDHKey(h.rand); err != nil {
+			return err
+		}
+	}
 }
 
 // sendSelect queues ENCRYPT(VC, crypto_select, len(PadD), PadD).

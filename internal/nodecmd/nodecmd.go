@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -32,6 +33,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
+	"github.com/shardtorrent/shardtorrent/tracker"
 )
 
 // multiFlag collects a repeatable string flag.
@@ -79,15 +81,27 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		encPol    = fs.String("encryption", "enabled", "MSE/PE policy, both directions: disabled, enabled (MSE first, plaintext retry; plaintext accepted) or forced (MSE only)")
 		encLevel  = fs.String("enc-level", "both", "what MSE connections carry after the handshake: plaintext, rc4 or both")
 		preferRC4 = fs.Bool("prefer-rc4", false, "with -enc-level both, select RC4 for incoming MSE peers offering both (libtorrent's prefer_rc4)")
+		trackers  multiFlag
 		peers     multiFlag
 	)
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
+	fs.Var(&trackers, "tracker", "also announce every public torrent to this tracker URL (http, https or udp; repeatable)")
 	fleetFlag := fs.String("fleet", "", "I/N: serve only the torrents whose info-hash falls to share I of N (0 <= I < N), so N nodes split one catalogue (one shared -watch directory) with no coordinator; see README")
+	// The DHT (BEP 5): on the listen port over UDP; private torrents never use it.
+	useDHT := fs.Bool("dht", true, "find peers and be found through the DHT, on UDP at the listen address (never for private torrents)")
+	var dhtBoot multiFlag
+	fs.Var(&dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	for _, b := range dhtBoot {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			fmt.Fprintf(stderr, "node: -dht-bootstrap %q: want HOST:PORT\n", b)
+			return 2
+		}
 	}
 	if *cpuProf != "" {
 		f, err := os.Create(*cpuProf)
@@ -181,6 +195,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "node: -exit-when-complete needs at least one torrent")
 		return 2
 	}
+	for _, u := range trackers {
+		if !tracker.ValidURL(u) {
+			fmt.Fprintf(stderr, "node: -tracker %q: not an http, https or udp tracker URL\n", u)
+			return 2
+		}
+	}
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		fmt.Fprintf(stderr, "node: -data: %v\n", err)
 		return 1
@@ -201,6 +221,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		DisablePEX:        !*builtins,
 		DisableDontHave:   !*builtins,
 		DisableUploadOnly: !*builtins,
+		Trackers:          trackers,
+		DisableDHT:        !*useDHT,
+		DHTBootstrap:      dhtBoot,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
@@ -503,7 +526,8 @@ func (n *node) handleAlerts(exitWhenComplete bool) (code int, done bool) {
 			if exitWhenComplete {
 				return 1, true
 			}
-		case *plugin.HashFailedAlert, *plugin.PeerErrorAlert, *plugin.ListenFailedAlert, *plugin.AlertsDroppedAlert:
+		case *plugin.HashFailedAlert, *plugin.PeerErrorAlert, *plugin.ListenFailedAlert, *plugin.AlertsDroppedAlert,
+			*plugin.TrackerErrorAlert, *plugin.TrackerWarningAlert:
 			n.log.Warn(a.Message())
 		default:
 			n.log.Debug(a.Message(), "alert", a.Name())

@@ -122,6 +122,9 @@ type LTOptions struct {
 	Perf       bool     // apply lt.high_performance_seed()
 	SeedMode   bool     // seed without checking the data (default: check)
 	Stay       bool     // leech: keep running (seeding) after completion
+	DHT        bool     // run libtorrent's DHT with loopback settings and no routers
+	DHTNodes   []string // with DHT: HOST:PORT nodes for add_dht_node
+	DHTSample  string   // with DHT: HOST:PORT to send BEP 51 sample_infohashes to (see WaitDHTSample)
 	Log        io.Writer
 	Name       string // label for logs; default "lt-seed"/"lt-leech"
 }
@@ -139,6 +142,10 @@ type Status struct {
 	TotalDone     int64   `json:"total_done"`
 	NumPeers      int     `json:"num_peers"`
 	Elapsed       float64 `json:"elapsed"` // seconds since the script started
+	// Event "dht_sample": the reply of LTOptions.DHTSample's node.
+	Samples    []string `json:"samples,omitempty"` // info-hashes, hex
+	NumSamples int      `json:"num_samples,omitempty"`
+	NumNodes   int      `json:"num_nodes,omitempty"`
 }
 
 // LTPeer is a running libtorrent peer process.
@@ -150,6 +157,7 @@ type LTPeer struct {
 	last     Status
 	ready    chan struct{}
 	finished chan struct{}
+	sample   chan Status // the dht_sample event, once
 }
 
 // StartLT starts a libtorrent seeder or leecher.
@@ -188,11 +196,20 @@ func StartLT(ctx context.Context, o LTOptions) (*LTPeer, error) {
 	if o.Stay {
 		args = append(args, "--stay")
 	}
+	if o.DHT {
+		args = append(args, "--dht")
+		for _, n := range o.DHTNodes {
+			args = append(args, "--dht-node", n)
+		}
+		if o.DHTSample != "" {
+			args = append(args, "--dht-sample", o.DHTSample)
+		}
+	}
 	name := o.Name
 	if name == "" {
 		name = "lt-" + o.Mode
 	}
-	lp := &LTPeer{opts: o, ready: make(chan struct{}), finished: make(chan struct{})}
+	lp := &LTPeer{opts: o, ready: make(chan struct{}), finished: make(chan struct{}), sample: make(chan Status, 1)}
 	p, err := startProcess(ctx, ProcOptions{Name: name, Path: Python, Args: args, Log: o.Log, KeepStdin: true}, lp.onLine)
 	if err != nil {
 		return nil, err
@@ -217,6 +234,11 @@ func (p *LTPeer) onLine(stream, line string) {
 		closeOnce(p.ready)
 	case "finished":
 		closeOnce(p.finished)
+	case "dht_sample":
+		select {
+		case p.sample <- st:
+		default:
+		}
 	}
 }
 
@@ -265,6 +287,30 @@ func (p *LTPeer) waitEvent(ctx context.Context, ch chan struct{}, ev string) err
 		st := p.LastStatus()
 		return fmt.Errorf("%s: waiting for %q: %w (state %s, progress %.4f, peers %d); last output:\n%s",
 			p.Name(), ev, ctx.Err(), st.State, st.Progress, st.NumPeers, p.Tail(30))
+	}
+}
+
+// WaitDHTSample waits for the reply to LTOptions.DHTSample's
+// sample_infohashes query, as libtorrent's dht_sample_infohashes_alert
+// reported it.
+func (p *LTPeer) WaitDHTSample(ctx context.Context) (Status, error) {
+	select {
+	case st := <-p.sample: // also after the process exited
+		return st, nil
+	default:
+	}
+	select {
+	case st := <-p.sample:
+		return st, nil
+	case <-p.Done():
+		select {
+		case st := <-p.sample:
+			return st, nil
+		default:
+		}
+		return Status{}, fmt.Errorf("%s exited (%v) before its dht_sample; last output:\n%s", p.Name(), p.exitErr(), p.Tail(30))
+	case <-ctx.Done():
+		return Status{}, fmt.Errorf("%s: waiting for dht_sample: %w; last output:\n%s", p.Name(), ctx.Err(), p.Tail(30))
 	}
 }
 

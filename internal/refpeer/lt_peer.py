@@ -135,6 +135,20 @@ def session_settings(a):
     }
     if a.perf:
         s.update(lt.high_performance_seed())
+    if a.dht:
+        # A DHT on 127.0.0.1 (see testing-with-real-peers.md): no routers,
+        # loopback nodes accepted, many nodes per IP.
+        s.update({
+            "enable_dht": True,
+            "dht_bootstrap_nodes": "",
+            "dht_restrict_routing_ips": False,
+            "dht_restrict_search_ips": False,
+            "dht_enforce_node_id": False,
+            "dht_ignore_dark_internet": False,
+            "dht_prefer_verified_node_ids": False,
+            "dht_block_ratelimit": 1000,
+        })
+        s["alert_mask"] = s["alert_mask"] | int(lt.alert_category.dht | lt.alert_category.dht_operation)
     # encryption (BEP-less MSE/PE): policy 0=forced 1=enabled 2=disabled
     if a.encryption == "disabled":
         pol, lvl = lt.enc_policy.disabled, lt.enc_level.both
@@ -208,13 +222,19 @@ def run_peer(a):
     flags = atp.flags
     flags &= ~lt.torrent_flags.auto_managed
     flags &= ~lt.torrent_flags.paused
-    flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
+    flags |= lt.torrent_flags.disable_lsd
+    if not a.dht:
+        flags |= lt.torrent_flags.disable_dht
     if a.seed_mode:
         if a.mode != "seed":
             fatal("--seed-mode only makes sense with --mode seed")
         flags |= lt.torrent_flags.seed_mode
     atp.flags = flags
     h = ses.add_torrent(atp)
+    for n in a.dht_node or []:
+        ses.add_dht_node(parse_peer(n))
+    sample_to = parse_peer(a.dht_sample) if a.dht_sample else None
+    sample_sent = 0.0
 
     ready_sent = False
     finished_sent = False
@@ -237,6 +257,17 @@ def run_peer(a):
                 emit({"event": "metadata"})
             elif isinstance(al, lt.metadata_failed_alert):
                 log("metadata failed: %s" % al.message())
+            elif isinstance(al, lt.dht_sample_infohashes_alert) and sample_to:
+                # libtorrent's only direct-to-a-node custom query in the
+                # Debian bindings (no dht_direct_request): BEP 51.
+                if al.endpoint[1] == sample_to[1]:
+                    def val(v):
+                        return v() if callable(v) else v
+                    emit({"event": "dht_sample", "samples": [str(x) for x in val(al.samples)],
+                          "num_samples": val(al.num_samples), "num_nodes": val(al.num_nodes)})
+                    sample_to = None
+            elif isinstance(al, lt.dht_announce_alert):
+                emit({"event": "dht_announce", "info_hash": str(al.info_hash), "port": al.port})
             elif isinstance(al, lt.performance_alert):
                 log("performance warning: %s" % al.message())
             elif al.category() & lt.alert_category.error:
@@ -247,6 +278,9 @@ def run_peer(a):
             lt.torrent_status.states.checking_resume_data,
         )
         now = time.monotonic()
+        if sample_to and now - sample_sent >= 1.0:
+            sample_sent = now
+            ses.dht_sample_infohashes(sample_to, lt.sha1_hash(bytes(20)))
         # (Re)connect the configured peers until we have connections. The
         # remote may not listen yet (peers are started in any order), and
         # libtorrent drops peers from its list after failed attempts.
@@ -314,6 +348,10 @@ def main():
     ap.add_argument("--stay", action="store_true", help="leech: keep seeding after completion")
     ap.add_argument("--interval", type=float, default=1.0, help="status line interval, seconds")
     ap.add_argument("--ignore-stdin", action="store_true", help="do not exit on stdin EOF")
+    ap.add_argument("--dht", action="store_true", help="run the DHT (loopback settings, no routers)")
+    ap.add_argument("--dht-node", action="append", help="with --dht: HOST:PORT added with add_dht_node, repeatable")
+    ap.add_argument("--dht-sample", help="with --dht: send sample_infohashes to HOST:PORT (each second until it "
+                    "answers) and print its reply as a dht_sample event")
     # make mode
     ap.add_argument("--path")
     ap.add_argument("--out")
