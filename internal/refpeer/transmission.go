@@ -69,7 +69,12 @@ type TransmissionOptions struct {
 // (extras/rpc-spec.txt in 3.00). It listens for peers on 127.0.0.1 only,
 // with DHT, LPD, PEX, uTP and port forwarding off. Transmission 3.00
 // ignores 127.0.0.0/8 peers learnt from trackers and has no RPC to add a
-// peer, so the other side must dial it (PeerAddr). Methods are safe from any
+// peer, so the other side must dial it (PeerAddr). Measured with Debian's
+// 3.00: with encryption "tolerated" it closes an incoming MSE handshake (a
+// dialler must retry in plaintext); it declares interest, and so starts
+// downloading, only on its 10 s rechoke timer; it never creates
+// zero-length files; and on a magnet it drops every peer once it has the
+// metadata and waits to be dialled again. Methods are safe from any
 // goroutine.
 type Transmission struct {
 	*Process
