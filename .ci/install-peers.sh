@@ -1,7 +1,9 @@
 #!/bin/sh
 # Installs the reference BitTorrent peers used by the interop suite
-# (go test -tags interop ./interop/): Debian's python3-libtorrent and aria2.
-# Idempotent: does nothing but print versions when both are present.
+# (go test -tags interop ./interop/): Debian's python3-libtorrent and aria2,
+# and for issue 10's client tests opentracker, Transmission 3.00
+# (transmission-cli, transmission-daemon) and qbittorrent-nox 4.5.2.
+# Idempotent: does nothing but print versions when all are present.
 # Installing needs root and apt-get; anything else fails loudly.
 set -eu
 
@@ -10,11 +12,16 @@ PY=/usr/bin/python3 # libtorrent's bindings load only under the system python
 have_lt() { [ -x "$PY" ] && "$PY" -c 'import libtorrent' >/dev/null 2>&1; }
 have_aria2() { command -v aria2c >/dev/null 2>&1; }
 have_rtorrent() { command -v rtorrent >/dev/null 2>&1; }
+have() { command -v "$1" >/dev/null 2>&1; }
 
 missing=""
 have_lt || missing="$missing python3-libtorrent"
 have_aria2 || missing="$missing aria2"
 have_rtorrent || missing="$missing rtorrent"
+have opentracker || missing="$missing opentracker"
+have transmission-remote || missing="$missing transmission-cli"
+have transmission-daemon || missing="$missing transmission-daemon"
+have qbittorrent-nox || missing="$missing qbittorrent-nox"
 
 if [ -n "$missing" ]; then
 	echo "install-peers: missing:$missing" >&2
@@ -40,6 +47,12 @@ if ! have_aria2; then
 	echo "install-peers: FATAL: aria2c still not on PATH" >&2
 	exit 1
 fi
+for b in opentracker transmission-remote transmission-daemon qbittorrent-nox; do
+	if ! have "$b"; then
+		echo "install-peers: FATAL: $b still not on PATH" >&2
+		exit 1
+	fi
+done
 echo "libtorrent $("$PY" -c 'import libtorrent as lt; print(lt.__version__)') ($PY)"
 aria2c --version | head -n 1
 if ! have_rtorrent; then
@@ -47,3 +60,7 @@ if ! have_rtorrent; then
 	exit 1
 fi
 rtorrent -h | head -n 1
+echo "opentracker $(dpkg-query -W -f '${Version}' opentracker 2>/dev/null || echo '(version unknown)')"
+transmission-daemon --version 2>&1 | head -n 1
+transmission-remote --version 2>&1 | head -n 1
+qbittorrent-nox --version 2>&1 | head -n 1

@@ -55,6 +55,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "interop: aria2 %s\n", refpeer.Aria2Version())
 	}
 
+	checkClients(ci) // Transmission, qBittorrent, opentracker (clients_test.go)
+
 	tmp, err := os.MkdirTemp("", "shardtorrent-interop-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
