@@ -26,8 +26,9 @@ func TestFleet(t *testing.T) {
 	requireNode(t)
 	const count, nodes = 30, 3
 	ports := freePorts(t, 1+nodes+nodes)
-	announce := trackerURLs(ports[0])["http"]
 	base := t.TempDir()
+	ot := newOpentracker(t, ctx, base)
+	announce := trackerURLs(ot)["http"]
 	data := mkdir(t, base, "data")
 	watch := mkdir(t, base, "watch")
 
@@ -57,7 +58,7 @@ func TestFleet(t *testing.T) {
 		fixtures[i], share[i] = f, shardtorrent.FleetShare(ih, nodes)
 		hashes = append(hashes, f.Info.InfoHash)
 	}
-	startOpentracker(t, ctx, ports[0], hashes...)
+	allow(t, ctx, ot, hashes...)
 
 	for i := 0; i < nodes; i++ {
 		p := startNode(t, ctx, fmt.Sprintf("fleet-%d", i), "-listen", loopback(ports[1+i]), "-data", data,

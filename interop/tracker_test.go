@@ -5,13 +5,9 @@ package interop
 import (
 	"context"
 	"encoding/hex"
-	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,54 +20,16 @@ import (
 // finds it there (and the other way round), scrape and stopped work, and
 // a dead first tier and a magnet's tr= lead to the peers.
 
-// startOpentracker runs opentracker on 127.0.0.1:port (HTTP and UDP),
-// whitelist-only for the hex info-hashes given. As root it chroots to its
-// directory and drops to nobody, so the directory and whitelist are
-// world-readable and -w names the whitelist inside the chroot.
-// (A minimal launcher: internal/refpeer/opentracker.go may replace it.)
-func startOpentracker(t *testing.T, ctx context.Context, port int, infoHashes ...string) {
-	t.Helper()
-	bin, err := exec.LookPath("opentracker")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("opentracker not installed")
-		}
-		t.Skip("opentracker not installed")
-	}
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(strings.Join(infoHashes, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := refpeer.StartProcess(ctx, refpeer.ProcOptions{Name: "opentracker", Path: bin, Log: t.Output(),
-		Args: []string{"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-P", strconv.Itoa(port), "-d", dir, "-w", "/whitelist"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Stop() })
-	// Ready when it accepts: retried until ctx ends (it has no ready line).
-	for {
-		c, err := net.DialTimeout("tcp", loopback(port), time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("opentracker never listened: %v", err)
-		case <-p.Done():
-			t.Fatal("opentracker exited")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+// trackerURLs are ot's HTTP and UDP announce URLs, by scheme.
+func trackerURLs(ot *refpeer.Opentracker) map[string]string {
+	return map[string]string{"http": ot.HTTPAnnounce(), "udp": ot.UDPAnnounce()}
 }
 
-func trackerURLs(port int) map[string]string {
-	return map[string]string{
-		"http": "http://" + loopback(port) + "/announce",
-		"udp":  "udp://" + loopback(port) + "/announce",
+// allow whitelists infohashes on ot.
+func allow(t *testing.T, ctx context.Context, ot *refpeer.Opentracker, infohashes ...string) {
+	t.Helper()
+	if err := ot.Allow(ctx, infohashes...); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -147,10 +105,11 @@ func TestTrackerLibtorrentFindsNodeSeed(t *testing.T) {
 			ctx := setup(t, testTimeout)
 			requireNode(t)
 			ports := freePorts(t, 3)
-			announce := trackerURLs(ports[0])[scheme]
 			dir := t.TempDir()
+			ot := newOpentracker(t, ctx, dir)
+			announce := trackerURLs(ot)[scheme]
 			f := makeFixture(t, dir, "single.bin", 8<<20, nil, singlePiece, announce)
-			startOpentracker(t, ctx, ports[0], f.Info.InfoHash)
+			allow(t, ctx, ot, f.Info.InfoHash)
 			pr := newProbe(t, announce)
 
 			node := startNode(t, ctx, "node-seed", "-listen", loopback(ports[1]), "-data", f.SeedDir, "-log", "debug", "-status", "0", f.Torrent)
@@ -201,9 +160,10 @@ func TestTrackerNodeFindsLibtorrentSeed(t *testing.T) {
 			ctx := setup(t, testTimeout)
 			requireNode(t)
 			ports := freePorts(t, 4) // tracker, dead tracker, seed, node
-			live := trackerURLs(ports[0])["http"]
-			dead := "http://" + loopback(ports[1]) + "/announce"
 			dir := t.TempDir()
+			ot := newOpentracker(t, ctx, dir)
+			live := trackerURLs(ot)["http"]
+			dead := "http://" + loopback(ports[1]) + "/announce"
 			f := makeFixture(t, dir, "single.bin", 8<<20, nil, singlePiece)
 			// Our own .torrent of the same data: metainfo.Create puts each
 			// tracker in a tier of its own.
@@ -215,7 +175,7 @@ func TestTrackerNodeFindsLibtorrentSeed(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.Info.InfoHash = hex.EncodeToString(mi.InfoHash.V1[:])
-			startOpentracker(t, ctx, ports[0], f.Info.InfoHash)
+			allow(t, ctx, ot, f.Info.InfoHash)
 			pr := newProbe(t, live)
 
 			ltSeed(t, ctx, f, ports[2], refpeer.LTOptions{})
