@@ -92,27 +92,24 @@ func TestDHTSwarmFindsSeed(t *testing.T) {
 		{InfoHash: mi.InfoHash, SavePath: t.TempDir()}, // a bare magnet
 	} {
 		leech := ss[5+i]
+		// The seed's address can reach the leecher only through its DHT
+		// lookup (OnPeers, during the traversal): recorded here, before
+		// any connection. The lookup's DHTReplyAlert comes when the whole
+		// traversal ends, which under load can be after the download.
+		srcs := &sourceRec{}
+		p.Extensions = []func(plugin.TorrentHandle, any) plugin.TorrentPlugin{
+			func(plugin.TorrentHandle, any) plugin.TorrentPlugin { return srcs },
+		}
 		h, err := leech.AddTorrent(ctx, p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		seen := waitAlert(t, leech, 60*time.Second, func(a plugin.Alert) bool {
+		waitAlert(t, leech, 60*time.Second, func(a plugin.Alert) bool {
 			_, ok := a.(*plugin.TorrentFinishedAlert)
 			return ok
 		})
-		found := false
-		for _, a := range seen {
-			if r, ok := a.(*plugin.DHTReplyAlert); ok && r.NumPeers > 0 {
-				found = true
-			}
-		}
-		if !found {
-			// The lookup may still be in its announce step; the peers
-			// came from it all the same (nothing else knows the seed).
-			waitAlert(t, leech, 30*time.Second, func(a plugin.Alert) bool {
-				r, ok := a.(*plugin.DHTReplyAlert)
-				return ok && r.NumPeers > 0
-			})
+		if got := srcs.of(seed.ListenAddr()); got&plugin.SourceDHT == 0 {
+			t.Fatalf("leecher %d: the seed's address came from source %v, want the DHT", i, got)
 		}
 		st, err := h.Status(ctx)
 		if err != nil || st.Progress != 1 {
@@ -518,4 +515,27 @@ func TestDHTStateRestored(t *testing.T) {
 		e, ok := a.(*plugin.DHTErrorAlert)
 		return ok && errors.Is(e.Err, dht.ErrBadState)
 	})
+}
+
+// sourceRec is a torrent plugin that records the sources each address was
+// offered from (OnAddPeer runs on the torrent's loop; the test reads from
+// its own goroutine).
+type sourceRec struct {
+	mu  sync.Mutex
+	got map[netip.AddrPort]plugin.PeerSource
+}
+
+func (r *sourceRec) OnAddPeer(a netip.AddrPort, src plugin.PeerSource, _ plugin.AddPeerFlags) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.got == nil {
+		r.got = map[netip.AddrPort]plugin.PeerSource{}
+	}
+	r.got[a] |= src
+}
+
+func (r *sourceRec) of(a netip.AddrPort) plugin.PeerSource {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got[a]
 }
