@@ -336,6 +336,9 @@ type QBTorrent struct {
 	SavePath   string  `json:"save_path"`
 	Uploaded   int64   `json:"uploaded"`
 	Downloaded int64   `json:"downloaded"`
+	// SeedingTime is libtorrent's seeding_duration in seconds: it grows only
+	// while the torrent is seeding and not paused.
+	SeedingTime int64 `json:"seeding_time"`
 }
 
 // Torrent returns one torrent's state; found is false while qBittorrent
@@ -445,15 +448,22 @@ func (qb *QBittorrent) WaitComplete(ctx context.Context, infohash string) (QBTor
 
 // Seed adds a .torrent whose data is complete under savePath; qBittorrent
 // checks it (libtorrent checks every torrent added without resume data).
-// It returns once the torrent seeds, and fails if the check finds data
-// missing. Safe from any goroutine.
+// It returns once the torrent is in a seeding state, and fails if the check
+// finds data missing. Measured: for a second or two after that, an
+// incoming encrypted (forced RC4) connection may still be closed during
+// its MSE handshake, so a test whose peer dials qBittorrent once should
+// also have qBittorrent dial it (AddPeers). Safe from any goroutine.
 func (qb *QBittorrent) Seed(ctx context.Context, torrent, savePath, infohash string) error {
 	if err := qb.Add(ctx, QBAdd{Torrent: torrent, SavePath: savePath}); err != nil {
 		return err
 	}
-	t, err := qb.WaitTorrent(ctx, infohash, "the data check", func(t QBTorrent) bool {
-		return t.State != "" && !qbChecking(t.State) && t.State != "metaDL" && t.State != "queuedUP" &&
-			t.State != "queuedDL" && t.State != "allocating" && t.State != "moving" && t.State != "unknown"
+	t, err := qb.WaitTorrent(ctx, infohash, "seeding", func(t QBTorrent) bool {
+		switch t.State {
+		case "stalledUP", "uploading", "forcedUP", // seeding
+			"downloading", "stalledDL", "forcedDL": // checked, and found data missing
+			return true
+		}
+		return false
 	})
 	if err != nil {
 		return err
