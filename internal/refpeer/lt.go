@@ -1,7 +1,9 @@
 // Package refpeer runs real reference BitTorrent peers (libtorrent via its
-// Python bindings, aria2) as child processes on 127.0.0.1, plus the small
-// fixtures interop tests and benchmarks need around them: free ports, a
-// compact-peer-list HTTP tracker, deterministic test data and file hashing.
+// Python bindings, aria2, Transmission 3.00, qBittorrent-nox 4.5.2,
+// rtorrent 0.9.8) and Debian's opentracker as child processes on
+// 127.0.0.1, plus the small fixtures interop tests and benchmarks need
+// around them: free ports, a compact-peer-list HTTP tracker, deterministic
+// test data and file hashing.
 //
 // libtorrent's bindings come from Debian's python3-libtorrent and load only
 // under /usr/bin/python3 (see .ci/install-peers.sh); Python is that path on
