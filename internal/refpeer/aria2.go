@@ -3,43 +3,25 @@ package refpeer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"sync"
 )
 
 // Aria2Path is the aria2 executable.
 var Aria2Path = "aria2c"
 
-var (
-	aria2Once    sync.Once
-	aria2Version string
-	aria2Err     error
-)
+var aria2Probe toolProbe
 
 // Aria2Available reports whether aria2c runs; Aria2Version returns its version.
 func Aria2Available() error {
-	aria2Once.Do(func() {
-		out, err := exec.Command(Aria2Path, "--version").CombinedOutput()
-		if err != nil {
-			aria2Err = fmt.Errorf("refpeer: %s --version: %v: %s; install aria2 (.ci/install-peers.sh)",
-				Aria2Path, err, strings.TrimSpace(string(out)))
-			return
-		}
-		first, _, _ := strings.Cut(string(out), "\n")
-		aria2Version = strings.TrimSpace(strings.TrimPrefix(first, "aria2 version"))
-	})
-	return aria2Err
+	return aria2Probe.check(Aria2Path, "aria2", []string{"--version"}, trimPrefix("aria2 version"))
 }
 
 // Aria2Version is the aria2 version found by Aria2Available ("" if none).
 func Aria2Version() string {
 	_ = Aria2Available()
-	return aria2Version
+	return aria2Probe.version
 }
 
 // Aria2Options configure an aria2 download. aria2 cannot be told to connect

@@ -11,11 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -23,34 +21,22 @@ import (
 // libtorrent 2.0.8).
 var QBittorrentPath = "qbittorrent-nox"
 
-var (
-	qbOnce    sync.Once
-	qbVersion string
-	qbErr     error
-)
+var qbProbe toolProbe
 
 // QBittorrentAvailable reports whether qbittorrent-nox runs. Safe from any
 // goroutine.
 func QBittorrentAvailable() error {
-	qbOnce.Do(func() {
-		out, err := exec.Command(QBittorrentPath, "--version").CombinedOutput()
-		if err != nil {
-			qbErr = fmt.Errorf("refpeer: %s --version: %v: %s; install qbittorrent-nox (.ci/install-peers.sh)",
-				QBittorrentPath, err, strings.TrimSpace(string(out)))
-			return
-		}
-		// "qBittorrent v4.5.2"
-		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-		qbVersion = strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(first, "qBittorrent")), "v")
+	// "qBittorrent v4.5.2"
+	return qbProbe.check(QBittorrentPath, "qbittorrent-nox", []string{"--version"}, func(first string) (string, bool) {
+		return strings.TrimPrefix(strings.TrimSpace(strings.TrimPrefix(first, "qBittorrent")), "v"), true
 	})
-	return qbErr
 }
 
 // QBittorrentVersion is the version found by QBittorrentAvailable (""
 // if none). Safe from any goroutine.
 func QBittorrentVersion() string {
 	_ = QBittorrentAvailable()
-	return qbVersion
+	return qbProbe.version
 }
 
 // QBittorrentOptions configure StartQBittorrent.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,33 +18,21 @@ import (
 // libtorrent 0.13.8).
 var RTorrentPath = "rtorrent"
 
-var (
-	rtOnce    sync.Once
-	rtVersion string
-	rtErr     error
-)
+var rtProbe toolProbe
 
 // RTorrentAvailable reports whether rtorrent runs. Safe from any goroutine.
 func RTorrentAvailable() error {
-	rtOnce.Do(func() {
-		out, err := exec.Command(RTorrentPath, "-h").CombinedOutput()
-		first, _, _ := strings.Cut(string(out), "\n")
+	return rtProbe.check(RTorrentPath, "rtorrent", []string{"-h"}, func(first string) (string, bool) {
 		const prefix = "Rakshasa's BitTorrent client version "
-		if err != nil || !strings.HasPrefix(first, prefix) {
-			rtErr = fmt.Errorf("refpeer: %s -h: %v: %s; install rtorrent (.ci/install-peers.sh)",
-				RTorrentPath, err, strings.TrimSpace(first))
-			return
-		}
-		rtVersion = strings.TrimSuffix(strings.TrimPrefix(first, prefix), ".")
+		return strings.TrimSuffix(strings.TrimPrefix(first, prefix), "."), strings.HasPrefix(first, prefix)
 	})
-	return rtErr
 }
 
 // RTorrentVersion is the version found by RTorrentAvailable ("" if none).
 // Safe from any goroutine.
 func RTorrentVersion() string {
 	_ = RTorrentAvailable()
-	return rtVersion
+	return rtProbe.version
 }
 
 // RTorrentOptions configure an rtorrent peer. rtorrent cannot be told to

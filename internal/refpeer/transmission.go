@@ -10,10 +10,8 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -22,34 +20,20 @@ import (
 // transmission-daemon 3.00).
 var TransmissionPath = "transmission-daemon"
 
-var (
-	trOnce    sync.Once
-	trVersion string
-	trErr     error
-)
+var trProbe toolProbe
 
 // TransmissionAvailable reports whether transmission-daemon runs. Safe
 // from any goroutine.
 func TransmissionAvailable() error {
-	trOnce.Do(func() {
-		out, err := exec.Command(TransmissionPath, "--version").CombinedOutput()
-		if err != nil {
-			trErr = fmt.Errorf("refpeer: %s --version: %v: %s; install transmission-daemon (.ci/install-peers.sh)",
-				TransmissionPath, err, strings.TrimSpace(string(out)))
-			return
-		}
-		// "transmission-daemon 3.00 (bb6b5a062e)"
-		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-		trVersion = strings.TrimSpace(strings.TrimPrefix(first, "transmission-daemon"))
-	})
-	return trErr
+	// "transmission-daemon 3.00 (bb6b5a062e)"
+	return trProbe.check(TransmissionPath, "transmission-daemon", []string{"--version"}, trimPrefix("transmission-daemon"))
 }
 
 // TransmissionVersion is the version found by TransmissionAvailable (""
 // if none). Safe from any goroutine.
 func TransmissionVersion() string {
 	_ = TransmissionAvailable()
-	return trVersion
+	return trProbe.version
 }
 
 // TransmissionOptions configure StartTransmission.
