@@ -168,11 +168,14 @@ func TestRTorrentEncryptedMagnetRepeated(t *testing.T) {
 	t.Logf("%d encrypted magnet fetches, slowest %v", rtMagnetRuns, slowest.Round(time.Millisecond))
 }
 
-// rtorrent seeds; our node dials it and downloads.
+// rtorrent seeds; our node dials it and downloads. About one encrypted
+// dial in 256 meets rtorrent's leading-zero secret bug (ext/mse doc) and
+// fails; our node redials it after 2 min (libtorrent's min_reconnect_time
+// x (fails+1)), which the deadline allows for.
 func TestRTorrentSeedsNodeDownloads(t *testing.T) {
 	for _, m := range rtModes {
 		t.Run(m.name, func(t *testing.T) {
-			ctx := setup(t, testTimeout)
+			ctx := setup(t, testTimeout+2*time.Minute)
 			requireRTorrent(t)
 			requireNode(t)
 			dir := t.TempDir()
