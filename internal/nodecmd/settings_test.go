@@ -25,19 +25,7 @@ func TestSettingsFlags(t *testing.T) {
 		{[]string{"-direct-writes=false", "-suggest-read-cache"}, want{smartBan: true, builtins: true, suggest: true}},
 	}
 	for _, c := range cases {
-		var got *shardtorrent.Settings
-		stop := errors.New("stop here")
-		old := newSession
-		newSession = func(_ context.Context, set shardtorrent.Settings) (*shardtorrent.Session, error) {
-			got = &set
-			return nil, stop
-		}
-		var out, errb bytes.Buffer
-		code := Run(append([]string{"-listen", "off", "-data", t.TempDir()}, c.args...), &out, &errb)
-		newSession = old
-		if code != 1 || got == nil {
-			t.Fatalf("%v: exit %d, session settings seen %v; stderr %q", c.args, code, got != nil, errb.String())
-		}
+		got := sessionSettings(t, c.args...)
 		builtins := !got.DisableUTMetadata && !got.DisablePEX && !got.DisableDontHave && !got.DisableUploadOnly
 		if !builtins && (!got.DisableUTMetadata || !got.DisablePEX || !got.DisableDontHave || !got.DisableUploadOnly) {
 			t.Errorf("%v: built-ins partly off: %+v", c.args, got)
@@ -47,4 +35,25 @@ func TestSettingsFlags(t *testing.T) {
 			t.Errorf("%v: got %+v, want %+v", c.args, g, c.want)
 		}
 	}
+}
+
+// sessionSettings runs the node with args (plus -listen off and a fresh
+// -data) and returns the Settings it would start its session with; the
+// session itself is never started. It fails the test unless the node got
+// that far.
+func sessionSettings(t *testing.T, args ...string) *shardtorrent.Settings {
+	t.Helper()
+	var got *shardtorrent.Settings
+	old := newSession
+	defer func() { newSession = old }()
+	newSession = func(_ context.Context, set shardtorrent.Settings) (*shardtorrent.Session, error) {
+		got = &set
+		return nil, errors.New("stop here")
+	}
+	var out, errb bytes.Buffer
+	code := Run(append([]string{"-listen", "off", "-data", t.TempDir()}, args...), &out, &errb)
+	if code != 1 || got == nil {
+		t.Fatalf("%v: exit %d, session settings seen %v; stderr %q", args, code, got != nil, errb.String())
+	}
+	return got
 }
