@@ -14,6 +14,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/picker"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/resume"
 	"github.com/shardtorrent/shardtorrent/storage"
 	"github.com/shardtorrent/shardtorrent/wire"
 )
@@ -33,6 +34,10 @@ type AddParams struct {
 	SavePath string
 	// SeedMode trusts that every piece is on disk and skips the check.
 	SeedMode bool
+	// Resume is the torrent's saved resume data (package resume), or nil
+	// for a full check. Pieces it marks present are trusted without
+	// hashing unless a file's size or time differs from its Files.
+	Resume *resume.Data
 	Paused   bool
 	// Peers are connected to as soon as the torrent can use them.
 	Peers    []netip.AddrPort

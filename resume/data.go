@@ -1,0 +1,84 @@
+// Package resume reads and writes resume data in libtorrent 2.0.8's format
+// (the bencoded dictionary of write_resume_data, "file-format" = "libtorrent
+// resume file"), so a torrent's progress survives a restart and can be moved
+// between shardtorrent, libtorrent and qBittorrent without re-hashing.
+//
+// Data is the decoded form. Keys libtorrent does not know (file sizes and
+// modification times) are ours, under names prefixed "shardtorrent-", which
+// libtorrent ignores.
+package resume
+
+import (
+	"net/netip"
+
+	"github.com/shardtorrent/shardtorrent/metainfo"
+)
+
+// Piece flags of Data.Pieces, as libtorrent 2.0 writes them: bit 0 says the
+// piece is on disk, bit 1 that it was verified (seed mode keeps pieces
+// present but unverified).
+const (
+	PieceHave     byte = 1
+	PieceVerified byte = 2
+)
+
+// Data is one torrent's resume data. The zero value is empty; Encode and
+// Decode convert it to and from libtorrent's bencoded form.
+type Data struct {
+	InfoHash metainfo.InfoHash // "info-hash" (and "info-hash2" for v2, unsupported)
+	Name     string            // "name"
+	SavePath string            // "save_path"
+	// Pieces has one byte per piece: PieceHave | PieceVerified flags
+	// ("pieces"). Only pieces whose bytes are durable may have PieceHave.
+	Pieces []byte
+	// Unfinished lists partly downloaded pieces ("unfinished"); we write
+	// none (a partial piece is re-downloaded), and read libtorrent's.
+	Unfinished []Unfinished
+
+	TotalUploaded   int64 // "total_uploaded"
+	TotalDownloaded int64 // "total_downloaded"
+	AddedTime       int64 // "added_time", Unix seconds
+	CompletedTime   int64 // "completed_time", Unix seconds, 0 = never
+	ActiveTime      int64 // "active_time", seconds
+	SeedingTime     int64 // "seeding_time", seconds
+	FinishedTime    int64 // "finished_time", seconds
+
+	Trackers [][]string       // "trackers": tiers of URLs
+	URLList  []string         // "url-list"
+	Peers    []netip.AddrPort // "peers" (IPv4) and "peers6" (IPv6), compact
+
+	FilePriority  []int  // "file_priority"
+	PiecePriority []byte // "piece_priority"
+
+	Paused      bool // "paused"
+	AutoManaged bool // "auto_managed"
+	SeedMode    bool // "seed_mode"
+
+	// Info is the raw bencoded info dictionary ("info"), optional: with it
+	// the resume file alone can re-add the torrent.
+	Info []byte
+
+	// Files are the sizes and modification times of the torrent's files
+	// when Pieces was last written ("shardtorrent-files"; ours). A file
+	// whose size or time differs on load invalidates the pieces: the
+	// torrent is re-checked. Nil means unknown (libtorrent's own files):
+	// the pieces are trusted as libtorrent trusts them.
+	Files []FileStat
+}
+
+// Unfinished is one partly downloaded piece: Bitmask has a bit per 16 KiB
+// block, most significant bit first, as libtorrent writes it.
+type Unfinished struct {
+	Piece   int
+	Bitmask []byte
+}
+
+// FileStat is a file's size and modification time, nanoseconds since the
+// Unix epoch. A file that does not exist has Size -1.
+type FileStat struct {
+	Size  int64
+	MTime int64
+}
+
+// Has reports whether piece i is marked present.
+func (d *Data) Has(i int) bool { return i >= 0 && i < len(d.Pieces) && d.Pieces[i]&PieceHave != 0 }
