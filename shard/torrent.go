@@ -38,7 +38,7 @@ type AddParams struct {
 	// for a full check. Pieces it marks present are trusted without
 	// hashing unless a file's size or time differs from its Files.
 	Resume *resume.Data
-	Paused   bool
+	Paused bool
 	// Peers are connected to as soon as the torrent can use them.
 	Peers    []netip.AddrPort
 	UserData any
