@@ -179,7 +179,14 @@ func (s *Storage) writeSegment(h *handle, seg []byte, off int64) error {
 func (s *Storage) pwriteFull(fd, file int, p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) {
-		m, err := unix.Pwrite(fd, p[n:], off+int64(n))
+		allow, err := s.fault(FaultWrite, file, len(p)-n)
+		if err != nil {
+			return n, s.fileError("write", file, err)
+		}
+		m := 0
+		if allow > 0 {
+			m, err = unix.Pwrite(fd, p[n:n+allow], off+int64(n))
+		}
 		switch {
 		case err == unix.EINTR:
 			continue

@@ -50,6 +50,13 @@ func (s *Storage) acquire(file int, write bool) (*handle, error) {
 	}
 	s.mu.Unlock()
 
+	if _, err := s.fault(FaultOpen, file, 0); err != nil { // fault.go
+		op := "open"
+		if write {
+			op = "create"
+		}
+		return nil, s.fileError(op, file, err)
+	}
 	fd, err := s.openFile(file, write)
 	if err != nil {
 		return nil, err

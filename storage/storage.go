@@ -43,6 +43,8 @@ type Storage struct {
 	// refused direct I/O (direct.go).
 	direct   atomic.Bool
 	noDirect atomic.Bool
+	// faults is SetFaults' (fault.go): nil in production.
+	faults atomic.Pointer[faultBox]
 
 	mu sync.Mutex
 	// Guarded by mu. Invariant: handles[i] is nil or a live, unretired
@@ -129,6 +131,9 @@ func (s *Storage) readFile(file int, p []byte, off int64) (int, error) {
 	defer s.release(h)
 	n := 0
 	for n < len(p) {
+		if _, err := s.fault(FaultRead, file, len(p)-n); err != nil {
+			return n, s.fileError("read", file, err)
+		}
 		m, err := unix.Pread(h.fd, p[n:], off+int64(n))
 		switch {
 		case err == unix.EINTR:
@@ -236,7 +241,13 @@ func (s *Storage) writeBlocks(blocks []BlockRef, piece int, begin int64, iov []u
 // pwritevFull writes every byte of iov at off, resuming after short writes.
 func (s *Storage) pwritevFull(fd, file int, iov []unix.Iovec, off int64) error {
 	for len(iov) > 0 {
-		n, err := pwritev(fd, iov, off)
+		var n int
+		var err error
+		if s.faults.Load() != nil {
+			n, err = s.pwritevFault(fd, file, iov, off)
+		} else {
+			n, err = pwritev(fd, iov, off)
+		}
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -269,7 +280,7 @@ func (s *Storage) pwritevFull(fd, file int, iov []unix.Iovec, off int64) error {
 // It never blocks on disk I/O, so a loop may call it; a miss costs about a
 // microsecond and starts no I/O (see cached). Safe from any goroutine.
 func (s *Storage) TryReadNoWait(p []byte, piece int, begin int64) (n int, ok bool) {
-	if s.noWait.Load() || s.checkRange(piece, begin, len(p)) != nil {
+	if s.noWait.Load() || s.faults.Load() != nil || s.checkRange(piece, begin, len(p)) != nil {
 		return 0, false
 	}
 	ok = true
@@ -378,7 +389,13 @@ func (s *Storage) Sync() error {
 	s.mu.Unlock()
 	var first error
 	for _, h := range open {
-		if err := fdatasync(h.fd); err != nil && first == nil {
+		err := func() error {
+			if _, err := s.fault(FaultSync, h.file, 0); err != nil {
+				return err
+			}
+			return fdatasync(h.fd)
+		}()
+		if err != nil && first == nil {
 			first = s.fileError("sync", h.file, err)
 		}
 		s.release(h)
