@@ -17,7 +17,10 @@ const (
 // (libtorrent's file_error_alert). File is the path inside the save
 // directory, Op the operation ("open", "read", "write", "sync", "create",
 // "close", "hash", "delete"). The torrent is in an error state until Resume
-// (see TorrentErrorAlert).
+// (see TorrentErrorAlert), except for Op "hash": a piece that seed mode
+// trusted failed its hash when first asked for, and the torrent lost that
+// piece only (it downloads it again; Err wraps shard.ErrCorruptPiece, or
+// the missing or short file's error).
 type FileErrorAlert struct {
 	TorrentAlert
 	File string

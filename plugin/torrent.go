@@ -75,9 +75,10 @@ type StateHook interface {
 	OnState(s TorrentState)
 }
 
-// TorrentPieceLostHook is called when a piece we had is lost (its data
-// vanished from disk: a read found the file missing or short), after the
-// piece was marked missing and before the torrent looks for it again.
+// TorrentPieceLostHook is called when a piece we had is lost (a piece seed
+// mode trusted failed its hash, or its file was missing or short, when a
+// peer first asked for it), after the piece was marked missing and before
+// the torrent looks for it again.
 // Plugins tell peers (lt_donthave) from here.
 type TorrentPieceLostHook interface {
 	OnPieceLost(piece int)

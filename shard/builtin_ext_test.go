@@ -8,8 +8,6 @@ package shard
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/shardtorrent/shardtorrent/ext/donthave"
@@ -187,52 +185,4 @@ func TestUploadOnlyHonoured(t *testing.T) {
 			})
 		})
 	}
-}
-
-// TestLostPiece: a seed whose file was truncated finds a piece missing
-// when a peer asks for it: the piece is lost (not the torrent), the seed
-// is downloading again, and peers that speak them get lt_donthave and
-// upload_only = 0 with the ids they advertised.
-func TestLostPiece(t *testing.T) {
-	tf := makeTorrent(t, seedSize, seedPieceLen)
-	h := newHarness(t, Settings{})
-	tor := h.addWithBuiltins(tf, tf.src)
-	last := uint32(tf.mi.Info.NumPieces() - 1)
-	var tp *tpeer
-	h.do(func() {
-		tp = h.handshaken(tor, 1, extHSUpload(false, map[string]int{"lt_donthave": 9, "upload_only": 11}), simple(wire.HaveNone), simple(wire.Interested))
-	})
-	if err := os.Truncate(filepath.Join(tf.src, "payload.bin"), int64(last)*tf.mi.Info.PieceLength); err != nil {
-		t.Fatal(err)
-	}
-	h.do(func() {
-		if tp.amChoking {
-			fatalf("interested peer not unchoked")
-		}
-		tp.fc.take()
-		h.feed(tp, wire.AppendRequest(nil, last, 0, uint32(tf.mi.Info.PieceSize(int(last)))))
-	})
-	h.waitFor("the lost piece", func() bool { return !tor.have.Has(int(last)) })
-	h.do(func() {
-		if tor.err != nil || tor.paused || tor.state != plugin.StateDownloading || tor.handle().HavePiece(int(last)) || !tor.handle().HavePiece(0) {
-			fatalf("after the loss: err %v paused %v state %v", tor.err, tor.paused, tor.state)
-		}
-		var gotDH, gotUO, gotReject bool
-		for _, m := range tp.fc.take() {
-			switch {
-			case m.ID == wire.Extended && m.ExtID == 9 && string(m.Payload) == string([]byte{0, 0, 0, byte(last)}):
-				gotDH = true
-			case m.ID == wire.Extended && m.ExtID == 11 && string(m.Payload) == "\x00":
-				gotUO = true
-			case m.ID == wire.Reject && m.Index == last:
-				gotReject = true
-			}
-		}
-		if !gotDH || !gotUO || !gotReject {
-			fatalf("sent lt_donthave %v, upload_only 0 %v, reject %v", gotDH, gotUO, gotReject)
-		}
-		if tp.closing {
-			fatalf("peer disconnected: %v", tp.discErr)
-		}
-	})
 }

@@ -983,8 +983,17 @@ func (p *peer) serve() {
 	t := p.t
 	for p.upHead < len(p.upQ) && p.c.Writable() && p.readsInFlight < t.s.set.MaxInFlightReads {
 		r := p.upQ[p.upHead]
+		if r.length != 0 && t.awaitVerified(r.piece) {
+			break // seed mode hashes the piece first (seedmode.go); its completion serves again
+		}
 		p.upHead++
 		if r.length == 0 {
+			continue
+		}
+		if !t.have.Has(int(r.piece)) { // lost since it was requested (seedmode.go)
+			if p.fast {
+				p.sendReject(r.piece, r.begin, r.length)
+			}
 			continue
 		}
 		sp := t.s.pool.Get(int(r.length))
@@ -1014,32 +1023,20 @@ func (p *peer) serve() {
 func onBlockRead(j *storage.Job) {
 	p := j.User.(*peer)
 	sp, err, piece, begin := j.Span, j.Err, uint32(j.Piece), uint32(j.Begin)
-	length := uint32(j.Length)
 	p.t.s.disk.Free(j)
 	p.readsInFlight--
-	if err != nil && dataMissing(err) {
-		// The piece's data is gone from disk: we no longer have it. The
-		// torrent keeps running and looks for it again.
-		if sp != nil {
-			sp.Release()
-		}
-		p.t.losePiece(int(piece))
-		if p.active() && p.fast {
-			p.sendReject(piece, begin, length)
-		}
-		return
-	}
-	if !p.active() || !p.mayServe(piece) {
-		if sp != nil {
-			sp.Release()
-		}
-		return
-	}
 	if err != nil {
+		// The data of a verified piece cannot be read: deleted, truncated
+		// or unreadable, it is a disk error of the torrent, as in
+		// libtorrent (diskerror.go), which drops this peer with the rest.
 		if sp != nil {
 			sp.Release()
 		}
 		p.t.fail(err)
+		return
+	}
+	if !p.active() || !p.mayServe(piece) || !p.t.have.Has(int(piece)) {
+		sp.Release()
 		return
 	}
 	p.sendBlock(piece, begin, sp)

@@ -87,6 +87,8 @@ type Torrent struct {
 	paused   bool
 	removed  bool
 	err      error
+	diskErr  diskErrState  // what err was about (diskerror.go)
+	seed     seedModeState // pieces seed mode has not verified (seedmode.go)
 	checking bool
 
 	peers      []*peer // every connection, including those still handshaking
@@ -197,10 +199,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		return t, nil
 	}
 	if p.SeedMode {
-		for i := 0; i < info.NumPieces(); i++ {
-			t.pk.SetHave(i)
-			t.have.Set(i)
-		}
+		t.enterSeedMode()
 		t.setState(plugin.StateSeeding)
 		t.onFinishedOnce = true
 		t.setFilesChecked()
@@ -338,13 +337,6 @@ func onCheckDone(j *storage.Job) {
 		}
 	}
 	t.connectMore(t.s.now())
-}
-
-// fail stops the torrent after an unrecoverable error (disk full, I/O).
-func (t *Torrent) fail(err error) {
-	t.err = err
-	t.s.post(&plugin.TorrentErrorAlert{TorrentAlert: t.alertBase(), Err: err})
-	t.pauseInternal()
 }
 
 // AddPeer adds an address to the torrent's peer list as a manual entry:
@@ -875,13 +867,17 @@ func (t *Torrent) Resume() {
 		return
 	}
 	t.paused = false
-	t.err = nil
+	recheck := t.clearError() // diskerror.go
 	if tx := t.tx; tx != nil && len(tx.resume) > 0 {
 		if eachBool(t, tx.resume, "OnResume", func(h plugin.ResumeHook) bool { return h.OnResume() }) {
 			return
 		}
 	}
 	t.s.post(&plugin.TorrentResumedAlert{TorrentAlert: t.alertBase()})
+	if recheck && !t.checking {
+		t.recheckAfterError() // its end starts announcing and connecting
+		return
+	}
 	if !t.checking && (t.info == nil || t.filesChecked) {
 		t.startAnnouncing() // else the end of the check starts it
 	}
@@ -922,12 +918,15 @@ func (t *Torrent) shutdown(r DisconnectReason) {
 
 // Status is a snapshot of a torrent's state.
 type Status struct {
-	Name          string
-	InfoHash      metainfo.InfoHash
-	SavePath      string
-	State         plugin.TorrentState
-	Paused        bool
+	Name     string
+	InfoHash metainfo.InfoHash
+	SavePath string
+	State    plugin.TorrentState
+	Paused   bool
+	// Err is the torrent's error (diskerror.go): set while it is stopped
+	// by a disk failure, until Resume. ErrorFile names the file, if any.
 	Err           error
+	ErrorFile     string
 	Progress      float64 // 0..1, by pieces
 	Pieces        int     // pieces we have
 	NumPieces     int
@@ -955,6 +954,7 @@ func (t *Torrent) Status() Status {
 		State:         t.state,
 		Paused:        t.paused,
 		Err:           t.err,
+		ErrorFile:     t.diskErr.file,
 		Pieces:        t.have.Count(),
 		NumPieces:     t.info.NumPieces(),
 		TotalWanted:   t.info.TotalLength,
