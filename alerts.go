@@ -34,7 +34,36 @@ func (q *alertQueue) Wants(c plugin.Category) bool {
 	return q.mask&c != 0
 }
 
-// Post queues a, or counts it as dropped when the queue is full.
+// Alert priorities, as libtorrent's alert_priority: the queue holds up to
+// max alerts of normal priority, and an alert of priority p is dropped
+// only when (1+p)*max alerts are queued. The overflow is bounded (at most
+// 3*max alerts) and keeps what an application cannot afford to lose when a
+// burst fills the queue: completions, errors, resume data.
+const (
+	prioNormal = iota
+	prioHigh
+	prioCritical
+)
+
+// alertPriority is libtorrent 2.0.8's priority of the alert's libtorrent
+// counterpart (alert_types.hpp); plugins' alerts are normal.
+func alertPriority(a plugin.Alert) int {
+	switch a.(type) {
+	case *plugin.TorrentAddedAlert, // add_torrent_alert
+		*plugin.TorrentRemovedAlert, *plugin.TorrentDeletedAlert, *plugin.TorrentDeleteFailedAlert,
+		*plugin.SaveResumeDataAlert, *plugin.SaveResumeDataFailedAlert, *plugin.FastresumeRejectedAlert,
+		*plugin.ListenSucceededAlert, *plugin.ListenFailedAlert, *plugin.ScrapeReplyAlert, *plugin.ScrapeFailedAlert:
+		return prioCritical
+	case *plugin.StateChangedAlert, *plugin.TorrentFinishedAlert, *plugin.TorrentCheckedAlert,
+		*plugin.TorrentPausedAlert, *plugin.TorrentResumedAlert, *plugin.TorrentErrorAlert, *plugin.FileErrorAlert,
+		*plugin.TrackerErrorAlert:
+		return prioHigh
+	}
+	return prioNormal
+}
+
+// Post queues a, or counts it as dropped when the queue is full for its
+// priority (see alertPriority).
 func (q *alertQueue) Post(a plugin.Alert) {
 	q.mu.Lock()
 	if q.mask&a.Category() == 0 {
@@ -42,7 +71,7 @@ func (q *alertQueue) Post(a plugin.Alert) {
 		return
 	}
 	queued := false
-	if len(q.q) >= q.max {
+	if len(q.q) >= q.max && len(q.q) >= q.max*(1+alertPriority(a)) {
 		m := &q.dropped
 		if a.Type() >= plugin.UserAlertID {
 			m = &q.droppedUser

@@ -104,3 +104,8 @@ func (t *Torrent) recheckAfterError() {
 // ErrorFile returns the file named by the torrent's error, "" if none (or
 // no error). Loop only.
 func (t *Torrent) ErrorFile() string { return t.diskErr.file }
+
+// Storage returns the torrent's storage, nil before its metadata is
+// known: tests inject disk faults through it (storage.SetFaults). Loop
+// only; the Storage's own methods are safe from any goroutine.
+func (t *Torrent) Storage() *storage.Storage { return t.st }
