@@ -2,6 +2,7 @@ package shard
 
 import (
 	"errors"
+	"time"
 
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/storage"
@@ -82,6 +83,18 @@ func (t *Torrent) clearError() (recheck bool) {
 	recheck = t.diskErr.recheck && t.info != nil
 	t.err = nil
 	t.diskErr = diskErrState{}
+	// The error dropped every peer, through no fault of theirs: dial the
+	// addresses again at once rather than after MinReconnectTime (the
+	// node retries a disk error by Resume, and a download that resumes
+	// must find its peers again).
+	for _, c := range t.cands {
+		if !c.connected {
+			c.lastTried = time.Time{}
+		}
+	}
+	if len(t.cands) > 0 {
+		t.dueAt(t.s.now(), t.s.now())
+	}
 	return recheck
 }
 
