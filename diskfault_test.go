@@ -336,3 +336,71 @@ func TestSeedModeCorruptFileNeverServed(t *testing.T) {
 		t.Fatalf("the seed-mode seeder went into an error state: %s", bb.String())
 	}
 }
+
+// TestTmpfsFullThenFreed is the scenario on a real filesystem: a
+// download into a small tmpfs stops with "no space left on device" in its
+// error state; once space is freed (a file deleted), Resume finishes it
+// in the same process, with identical bytes. Mounting needs root (CI runs
+// as root); elsewhere the fault-layer test above covers the same path.
+func TestTmpfsFullThenFreed(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs (CI runs as root); TestDiskFullMidDownload covers ENOSPC without it")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=4m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v); TestDiskFullMidDownload covers ENOSPC without it", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, 2<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, mi := makeSeed(t, "big.bin", map[string]int{"big.bin": 3 << 20}, 64<<10)
+	ctx := context.Background()
+	seeder := newTestSession(t, bufpool.New(), 1)
+	leecher := newTestSession(t, bufpool.New(), 1)
+	defer func() {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_ = leecher.Close(cctx)
+		_ = seeder.Close(cctx)
+	}()
+	if _, err := seeder.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: src}); err != nil {
+		t.Fatal(err)
+	}
+	(&alertWaiter{t: t, s: seeder}).until(20*time.Second, "seeding", func(as []plugin.Alert) bool {
+		for _, a := range as {
+			if sc, ok := a.(*plugin.StateChangedAlert); ok && sc.To == plugin.StateSeeding {
+				return true
+			}
+		}
+		return false
+	})
+	h, err := leecher.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: dir, Peers: []netip.AddrPort{seeder.ListenAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw := &alertWaiter{t: t, s: leecher}
+	lw.until(60*time.Second, "the disk-full error", fileErrorFor(mi.InfoHash))
+	st, err := h.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(st.Err, unix.ENOSPC) || !strings.Contains(st.Err.Error(), "no space left on device") || st.ErrorFile != "big.bin" ||
+		st.State != plugin.StateDownloading || st.Progress >= 1 {
+		t.Fatalf("status on a full tmpfs: %+v", st)
+	}
+	had := checkHavePieces(t, h, mi)
+	t.Logf("stopped at %d of %d pieces: %v", had, mi.Info.NumPieces(), st.Err)
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lw.until(60*time.Second, "finished after space was freed", finishedFor(mi.InfoHash))
+	if n := checkHavePieces(t, h, mi); n != mi.Info.NumPieces() {
+		t.Fatalf("%d of %d pieces", n, mi.Info.NumPieces())
+	}
+	sameTree(t, src, dir, "big.bin")
+}
