@@ -23,7 +23,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -62,7 +61,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		listen    = fs.String("listen", "0.0.0.0:6881", "listen address for peer connections (\"off\" to not listen)")
 		dataDir   = fs.String("data", ".", "save path: a torrent named X lives at DIR/X")
 		watchDir  = fs.String("watch", "", "serve every .torrent file and fetch every .magnet file (one magnet URI) in this directory, picking up new ones")
-		exitDone  = fs.Bool("exit-when-complete", false, "exit 0 once every added torrent is complete and verified")
+		exitDone  = fs.Bool("exit-when-complete", false, "exit 0 once every added torrent is complete and verified (a signal before that exits 128+N: 143 for SIGTERM)")
+		errRetry  = fs.Duration("error-retry", 30*time.Second, "resume a torrent stopped by a disk error (disk full, read-only, I/O) after this long, doubling up to 30 min per retry (0: never; then -exit-when-complete exits 1 on an error)")
 		statusInt = fs.Duration("status", time.Second, "status line interval (0 disables)")
 		shards    = fs.Int("shards", 0, "event loops (0 = one per CPU)")
 		seedMode  = fs.Bool("seed-mode", false, "trust that the data is complete and skip the check")
@@ -206,7 +206,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, gotSignal, stop := signalContext(context.Background()) // exit.go
 	defer stop()
 	sess, err := newSession(ctx, shardtorrent.Settings{
 		ListenAddr: *listen,
@@ -239,7 +239,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode,
-		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet}
+		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *errRetry}
 	var rep *reporter
 	if *reportTo != "" {
 		rep = &reporter{path: *reportTo, start: time.Now()}
@@ -302,6 +302,24 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		defer tk.Stop()
 		statusC = tk.C
 	}
+	// Completion and errors come from the torrents' state (state.go),
+	// polled once a second and soon after any alert that may mean a
+	// change; alerts can be dropped, state cannot.
+	pollT := time.NewTicker(pollEvery)
+	defer pollT.Stop()
+	soon := time.NewTimer(0) // a first poll at once
+	defer soon.Stop()
+	soonArmed := true
+	poll := func() (int, bool) {
+		code, done := n.poll(ctx, time.Now(), *exitDone)
+		if done {
+			if code == 0 {
+				fmt.Fprintln(stdout, "all torrents complete")
+			}
+			return finish(code), true
+		}
+		return 0, false
+	}
 	watchT := time.NewTicker(2 * time.Second)
 	defer watchT.Stop()
 	alertC := make(chan struct{}, 1)
@@ -319,17 +337,27 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		select {
 		case <-ctx.Done():
 			fmt.Fprintln(stdout, "stopping")
-			return finish(0)
+			return finish(signalExitCode(gotSignal(), *exitDone))
 		case <-alertC:
-			if code, done := n.handleAlerts(*exitDone); done {
-				return finish(code)
+			if n.handleAlerts() && !soonArmed {
+				soon.Reset(pollSoon)
+				soonArmed = true
+			}
+		case <-soon.C:
+			soonArmed = false
+			if code, done := poll(); done {
+				return code
+			}
+		case <-pollT.C:
+			if code, done := poll(); done {
+				return code
 			}
 		case <-usr1:
 			if err := rep.write(ctx, n, false); err != nil {
 				fmt.Fprintf(stderr, "node: -report: %v\n", err)
 			}
 		case <-statusC:
-			n.status(ctx)
+			n.status()
 		case <-watchT.C:
 			if *watchDir != "" {
 				n.scanWatch(ctx, *watchDir)
@@ -340,7 +368,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 type tracked struct {
 	h        *shardtorrent.Torrent
-	complete bool
+	complete bool  // reached seeding once (state.go)
+	err      error // the error being retried, nil when none
+	retry    backoff
 }
 
 type node struct {
@@ -350,7 +380,12 @@ type node struct {
 	data     string
 	peers    []netip.AddrPort
 	seedMode bool
-	byHash   map[metainfo.InfoHash]*tracked
+	// retryFirst is -error-retry (retry.go); last is the latest poll of
+	// every torrent's state and dropped the alerts lost so far (state.go).
+	retryFirst time.Duration
+	last       []shardtorrent.Status
+	dropped    int
+	byHash     map[metainfo.InfoHash]*tracked
 	order    []metainfo.InfoHash
 	watched  map[string]bool
 	// fleet is this node's share (-fleet); others' torrents are skipped
@@ -379,9 +414,7 @@ func (n *node) add(ctx context.Context, mi *metainfo.MetaInfo, from string) erro
 	if err != nil {
 		return err
 	}
-	// A seed-mode torrent is complete from the start and posts no
-	// state change to say so.
-	n.byHash[mi.InfoHash] = &tracked{h: h, complete: n.seedMode}
+	n.byHash[mi.InfoHash] = n.track(h)
 	n.order = append(n.order, mi.InfoHash)
 	fmt.Fprintf(n.out, "added %s (%s) on shard %d%s\n", mi.Info.Name, mi.InfoHash, h.Shard(), from)
 	return nil
@@ -409,7 +442,7 @@ func (n *node) addAll(ctx context.Context, metas []*metainfo.MetaInfo) error {
 		if errs[i] != nil {
 			return fmt.Errorf("%s: %w", mis[i].Info.Name, errs[i])
 		}
-		n.byHash[mis[i].InfoHash] = &tracked{h: h, complete: n.seedMode}
+		n.byHash[mis[i].InfoHash] = n.track(h)
 		n.order = append(n.order, mis[i].InfoHash)
 		fmt.Fprintf(n.out, "added %s (%s) on shard %d\n", mis[i].Info.Name, mis[i].InfoHash, h.Shard())
 	}
@@ -433,7 +466,7 @@ func (n *node) addMagnet(ctx context.Context, uri, from string) error {
 	if err != nil {
 		return err
 	}
-	n.byHash[p.InfoHash] = &tracked{h: h}
+	n.byHash[p.InfoHash] = n.track(h)
 	n.order = append(n.order, p.InfoHash)
 	fmt.Fprintf(n.out, "added magnet %q (%s) on shard %d%s\n", p.Name, p.InfoHash, h.Shard(), from)
 	return nil
@@ -500,81 +533,6 @@ func (n *node) scanWatch(ctx context.Context, dir string) {
 			fmt.Fprintf(n.out, "watch: %s: %v\n", path, err)
 		}
 	}
-}
-
-// handleAlerts logs alerts and reports whether the node should exit.
-func (n *node) handleAlerts(exitWhenComplete bool) (code int, done bool) {
-	for _, a := range n.sess.PopAlerts() {
-		switch a := a.(type) {
-		case *plugin.StateChangedAlert:
-			if a.To == plugin.StateSeeding {
-				fmt.Fprintf(n.out, "seeding %s\n", a.Torrent)
-				n.markComplete(a.InfoHash)
-			}
-			n.log.Info(a.Message())
-		case *plugin.TorrentFinishedAlert:
-			fmt.Fprintf(n.out, "complete %s\n", a.Torrent)
-			n.markComplete(a.InfoHash)
-		case *plugin.TorrentCheckedAlert:
-			n.log.Info(a.Message())
-		case *plugin.MetadataReceivedAlert:
-			fmt.Fprintf(n.out, "metadata %s (%s)\n", a.Torrent, a.InfoHash)
-		case *plugin.MetadataFailedAlert:
-			n.log.Warn(a.Message())
-		case *plugin.TorrentErrorAlert:
-			fmt.Fprintf(n.out, "error %s: %v\n", a.Torrent, a.Err)
-			if exitWhenComplete {
-				return 1, true
-			}
-		case *plugin.HashFailedAlert, *plugin.PeerErrorAlert, *plugin.ListenFailedAlert, *plugin.AlertsDroppedAlert,
-			*plugin.TrackerErrorAlert, *plugin.TrackerWarningAlert:
-			n.log.Warn(a.Message())
-		default:
-			n.log.Debug(a.Message(), "alert", a.Name())
-		}
-	}
-	if exitWhenComplete && len(n.byHash) > 0 {
-		for _, t := range n.byHash {
-			if !t.complete {
-				return 0, false
-			}
-		}
-		fmt.Fprintln(n.out, "all torrents complete")
-		return 0, true
-	}
-	return 0, false
-}
-
-func (n *node) markComplete(ih metainfo.InfoHash) {
-	if t := n.byHash[ih]; t != nil {
-		t.complete = true
-	}
-}
-
-func (n *node) status(ctx context.Context) {
-	var peers int
-	var down, up int64
-	var parts []string
-	for _, ih := range n.order {
-		st, err := n.byHash[ih].h.Status(ctx)
-		if err != nil {
-			continue
-		}
-		peers += st.NumPeers
-		down += st.DownloadRate
-		up += st.UploadRate
-		name := st.Name
-		if name == "" {
-			name = st.InfoHash.String()
-		}
-		parts = append(parts, fmt.Sprintf("%s %s %.1f%%", name, st.State, 100*st.Progress))
-	}
-	sort.Strings(parts)
-	if len(parts) > 3 {
-		parts = append(parts[:3], fmt.Sprintf("+%d more", len(parts)-3))
-	}
-	fmt.Fprintf(n.out, "status: torrents=%d peers=%d down=%.1fMB/s up=%.1fMB/s [%s]\n",
-		len(n.order), peers, float64(down)/1e6, float64(up)/1e6, strings.Join(parts, "; "))
 }
 
 func runMake(args []string, stdout, stderr io.Writer) int {

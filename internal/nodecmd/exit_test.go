@@ -1,0 +1,146 @@
+package nodecmd
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the node writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// nodeRun is a node running in the test process, with its signals faked.
+type nodeRun struct {
+	out, err syncBuffer
+	sig      chan chan<- os.Signal // the node's signal channel, once Run registered it
+	done     chan int
+}
+
+// startNode runs the node with args; signals go to it only through
+// signal (notifySignals is replaced for the run).
+func startNode(t *testing.T, args ...string) *nodeRun {
+	t.Helper()
+	r := &nodeRun{sig: make(chan chan<- os.Signal, 1), done: make(chan int, 1)}
+	old := notifySignals
+	notifySignals = func(c chan<- os.Signal) func() {
+		r.sig <- c
+		return func() {}
+	}
+	t.Cleanup(func() { notifySignals = old })
+	go func() { r.done <- Run(args, &r.out, &r.err) }()
+	return r
+}
+
+// signal delivers sig to the node as the OS would.
+func (r *nodeRun) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	select {
+	case c := <-r.sig:
+		c <- sig
+	case code := <-r.done:
+		r.done <- code
+	}
+}
+
+// wait returns the node's exit code, or hung=true if it has not exited
+// within d; then it is stopped with SIGTERM (and waited for) so the test
+// does not leak it.
+func (r *nodeRun) wait(t *testing.T, d time.Duration) (code int, hung bool) {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case code = <-r.done:
+		return code, false
+	case <-timer.C:
+	}
+	r.signal(t, syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("node ignores SIGTERM; output:\n%s", r.out.String())
+	}
+	return 0, true
+}
+
+// makeTinyTorrents writes n tiny files under data and a .torrent of each,
+// and returns a -torrent-list file naming them.
+func makeTinyTorrents(t *testing.T, dir string, n int) (data, list string) {
+	t.Helper()
+	data = filepath.Join(dir, "data")
+	tors := filepath.Join(dir, "torrents")
+	for _, d := range []string{data, tors} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var paths []string
+	for i := range n {
+		name := fmt.Sprintf("t%05d.bin", i)
+		if err := os.WriteFile(filepath.Join(data, name), []byte(fmt.Sprintf("tiny torrent %d\n", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tor := filepath.Join(tors, name+".torrent")
+		var out, errb bytes.Buffer
+		if code := Run([]string{"make", "-o", tor, "-piece-size", "16384", filepath.Join(data, name)}, &out, &errb); code != 0 {
+			t.Fatalf("make: %s", errb.String())
+		}
+		paths = append(paths, tor)
+	}
+	list = filepath.Join(dir, "list")
+	if err := os.WriteFile(list, []byte(strings.Join(paths, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return data, list
+}
+
+// TestExitWhenCompleteManyTorrents is the report: 2,000 complete
+// torrents with -exit-when-complete hung (5 of 5 runs) because their
+// start-up alerts overflowed the 2,000-entry queue and the "seeding"
+// state changes the node waited for were dropped. The node must exit 0
+// once every torrent is complete, from torrent state, however many alerts
+// were lost. The bound is a hang detector, not a wait.
+func TestExitWhenCompleteManyTorrents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2,000 torrents")
+	}
+	data, list := makeTinyTorrents(t, t.TempDir(), 2000)
+	r := startNode(t, "-listen", "127.0.0.1:0", "-dht=false", "-status", "0", "-shards", "2",
+		"-data", data, "-torrent-list", list, "-exit-when-complete")
+	code, hung := r.wait(t, 60*time.Second)
+	if hung {
+		t.Fatalf("node did not exit within 60 s with 2,000 complete torrents; output tail:\n%s", tail(r.out.String(), 5))
+	}
+	if code != 0 || !strings.Contains(r.out.String(), "all torrents complete") {
+		t.Fatalf("exit %d; output tail:\n%s\nstderr tail:\n%s", code, tail(r.out.String(), 5), tail(r.err.String(), 5))
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
