@@ -386,8 +386,8 @@ type node struct {
 	last       []shardtorrent.Status
 	dropped    int
 	byHash     map[metainfo.InfoHash]*tracked
-	order    []metainfo.InfoHash
-	watched  map[string]bool
+	order      []metainfo.InfoHash
+	watched    map[string]bool
 	// fleet is this node's share (-fleet); others' torrents are skipped
 	// and counted in skipped.
 	fleet   shardtorrent.Fleet
