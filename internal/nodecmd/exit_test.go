@@ -12,16 +12,48 @@ import (
 	"time"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while the node writes it.
+// syncBuffer is a bytes.Buffer safe to read while the node writes it;
+// waitFor blocks until it holds a string.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	return s.b.Write(p)
+}
+
+// waitFor blocks until the output contains sub (true), or d passes or the
+// node exits first (false).
+func (s *syncBuffer) waitFor(sub string, d time.Duration, exited <-chan struct{}) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		if strings.Contains(s.b.String(), sub) {
+			s.mu.Unlock()
+			return true
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-exited:
+			return strings.Contains(s.String(), sub)
+		case <-timer.C:
+			return false
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {
@@ -35,20 +67,25 @@ type nodeRun struct {
 	out, err syncBuffer
 	sig      chan chan<- os.Signal // the node's signal channel, once Run registered it
 	done     chan int
+	exited   chan struct{} // closed when Run returned
 }
 
 // startNode runs the node with args; signals go to it only through
 // signal (notifySignals is replaced for the run).
 func startNode(t *testing.T, args ...string) *nodeRun {
 	t.Helper()
-	r := &nodeRun{sig: make(chan chan<- os.Signal, 1), done: make(chan int, 1)}
+	r := &nodeRun{sig: make(chan chan<- os.Signal, 1), done: make(chan int, 1), exited: make(chan struct{})}
 	old := notifySignals
 	notifySignals = func(c chan<- os.Signal) func() {
 		r.sig <- c
 		return func() {}
 	}
 	t.Cleanup(func() { notifySignals = old })
-	go func() { r.done <- Run(args, &r.out, &r.err) }()
+	go func() {
+		code := Run(args, &r.out, &r.err)
+		close(r.exited)
+		r.done <- code
+	}()
 	return r
 }
 
@@ -58,8 +95,15 @@ func (r *nodeRun) signal(t *testing.T, sig os.Signal) {
 	select {
 	case c := <-r.sig:
 		c <- sig
-	case code := <-r.done:
-		r.done <- code
+	case <-r.exited:
+	}
+}
+
+// waitOut waits until the node printed sub on stdout.
+func (r *nodeRun) waitOut(t *testing.T, sub string, d time.Duration) {
+	t.Helper()
+	if !r.out.waitFor(sub, d, r.exited) {
+		t.Fatalf("node did not print %q within %v; stdout:\n%s\nstderr tail:\n%s", sub, d, tail(r.out.String(), 10), tail(r.err.String(), 10))
 	}
 }
 
@@ -143,4 +187,40 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestSignalExitCode: a node told to exit when complete that is stopped
+// by a signal before completing exits 128+N (143 for SIGTERM, 130 for
+// SIGINT); a plain seeding node stopped by a signal exits 0.
+func TestSignalExitCode(t *testing.T) {
+	dir := t.TempDir()
+	data, list := makeTinyTorrents(t, dir, 1)
+	if err := os.Remove(filepath.Join(data, "t00000.bin")); err != nil { // nothing to seed, no peer: never completes
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		exit bool
+		sig  os.Signal
+		code int
+	}{
+		{"SIGTERM before completion", true, syscall.SIGTERM, 143},
+		{"SIGINT before completion", true, os.Interrupt, 130},
+		{"SIGTERM while serving", false, syscall.SIGTERM, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := []string{"-listen", "off", "-dht=false", "-status", "0", "-data", data, "-torrent-list", list}
+			if c.exit {
+				args = append(args, "-exit-when-complete")
+			}
+			r := startNode(t, args...)
+			r.waitOut(t, "added t00000.bin", 30*time.Second)
+			r.signal(t, c.sig)
+			code, hung := r.wait(t, 30*time.Second)
+			if hung || code != c.code {
+				t.Fatalf("exit %d (hung %v), want %d; stdout:\n%s", code, hung, c.code, r.out.String())
+			}
+		})
+	}
 }
