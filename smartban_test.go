@@ -17,8 +17,10 @@ import (
 )
 
 // The smart_ban scenario: an honest seeder and a hostile one whose copy of
-// the data has corrupt blocks in every third piece (it runs in seed mode, so
-// it serves the wrong bytes without checking them). Each listens on its own
+// the data has corrupt blocks in every third piece (its copy is corrupted
+// after its check passed, as bit rot would: it serves verified pieces
+// without hashing them again; seed mode would catch it, seedmode.go). Each
+// listens on its own
 // loopback address, because bans are by IP. The downloader fetches from
 // both.
 const (
@@ -147,7 +149,7 @@ func runSmartBanSwarm(t *testing.T, smartBan, core, waitBan bool) (sbResult, net
 			}
 		}
 	}
-	if err := os.WriteFile(filepath.Join(bad, "payload.bin"), corrupt, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(bad, "payload.bin"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -175,7 +177,22 @@ func runSmartBanSwarm(t *testing.T, smartBan, core, waitBan bool) (sbResult, net
 		sc, ok := a.(*plugin.StateChangedAlert)
 		return ok && sc.To == plugin.StateSeeding
 	})
-	if _, err := hostile.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: bad, SeedMode: true}); err != nil {
+	if _, err := hostile.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: bad}); err != nil {
+		t.Fatal(err)
+	}
+	waitAlert(t, hostile, 60*time.Second, func(a plugin.Alert) bool {
+		sc, ok := a.(*plugin.StateChangedAlert)
+		return ok && sc.To == plugin.StateSeeding
+	})
+	// Checked: now corrupt its copy in place (same size, no truncation).
+	f, err := os.OpenFile(filepath.Join(bad, "payload.bin"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(corrupt, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	hAddr, bAddr := honest.ListenAddr(), hostile.ListenAddr()

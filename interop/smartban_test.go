@@ -63,6 +63,12 @@ func TestSmartBanWithLibtorrentSeeder(t *testing.T) {
 		t.Fatal(err)
 	}
 	badDir := mkdir(t, dir, "hostile")
+	// The hostile copy is checked good, then corrupted in place, as bit
+	// rot would: verified pieces are served without a second hash (seed
+	// mode would hash them, and never serve the corrupt ones).
+	if err := os.WriteFile(filepath.Join(badDir, f.Name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for p := 0; p*pieceLen < len(data); p++ {
 		if p%3 != 1 {
 			continue
@@ -74,15 +80,32 @@ func TestSmartBanWithLibtorrentSeeder(t *testing.T) {
 			}
 		}
 	}
-	if err := os.WriteFile(filepath.Join(badDir, f.Name), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	hostile, err := shardtorrent.NewSession(ctx, shardtorrent.Settings{ListenAddr: "127.0.0.2:0", Shards: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hostile.Close(ctx)
-	if _, err := hostile.AddTorrent(ctx, shardtorrent.AddTorrentParams{TorrentFile: f.Torrent, SavePath: badDir, SeedMode: true}); err != nil {
+	if _, err := hostile.AddTorrent(ctx, shardtorrent.AddTorrentParams{TorrentFile: f.Torrent, SavePath: badDir}); err != nil {
+		t.Fatal(err)
+	}
+	for seeding := false; !seeding; {
+		if err := hostile.WaitForAlert(ctx); err != nil {
+			t.Fatalf("the hostile seeder's check: %v", err)
+		}
+		for _, a := range hostile.PopAlerts() {
+			if sc, ok := a.(*plugin.StateChangedAlert); ok && sc.To == plugin.StateSeeding {
+				seeding = true
+			}
+		}
+	}
+	bf, err := os.OpenFile(filepath.Join(badDir, f.Name), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bf.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := bf.Close(); err != nil {
 		t.Fatal(err)
 	}
 
