@@ -42,7 +42,7 @@ func TestTorrentStatusesCoversEveryTorrent(t *testing.T) {
 	s := newTestSession(t, bufpool.New(), 3)
 	defer s.Close(context.Background())
 	want := addSyntheticSeeds(t, s, 300)
-	sts, err := s.TorrentStatuses(context.Background())
+	sts, err := s.TorrentStatuses(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +67,10 @@ func BenchmarkTorrentStatuses10k(b *testing.B) {
 	defer s.Close(context.Background())
 	addSyntheticSeeds(b, s, 10000)
 	b.ReportAllocs()
+	var buf []Status
 	for b.Loop() {
-		if _, err := s.TorrentStatuses(context.Background()); err != nil {
+		var err error
+		if buf, err = s.TorrentStatuses(context.Background(), buf); err != nil {
 			b.Fatal(err)
 		}
 	}

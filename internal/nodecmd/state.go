@@ -42,8 +42,9 @@ func (n *node) track(h *shardtorrent.Torrent) *tracked {
 // the node should exit, and with which code: -exit-when-complete and every
 // torrent complete (0), or an error and no retries (1).
 func (n *node) poll(ctx context.Context, now time.Time, exitWhenComplete bool) (code int, done bool) {
-	sts, err := n.sess.TorrentStatuses(ctx)
+	sts, err := n.sess.TorrentStatuses(ctx, n.last)
 	if err != nil {
+		n.last = nil // partly overwritten
 		return 0, false // the context ended: the main loop is stopping
 	}
 	n.last = sts
