@@ -44,7 +44,7 @@ func (n *node) track(h *shardtorrent.Torrent) *tracked {
 func (n *node) poll(ctx context.Context, now time.Time, exitWhenComplete bool) (code int, done bool) {
 	sts, err := n.sess.TorrentStatuses(ctx, n.last)
 	if err != nil {
-		n.last = nil // partly overwritten
+		n.last = nil    // partly overwritten
 		return 0, false // the context ended: the main loop is stopping
 	}
 	n.last = sts
