@@ -106,12 +106,23 @@ func TestStatusLineShowsErrors(t *testing.T) {
 // filesystem: the node downloads into a small tmpfs, stops with "no space
 // left on device" (printed, and on the status line instead of its
 // progress), and once space is freed resumes by itself after its back-off,
-// logging the retry, and exits 0 when complete. Mounting needs root (CI
-// runs as root).
+// logging the retry, and exits 0 when complete. With retries off
+// (-error-retry 0), -exit-when-complete exits 1 at the error instead.
+// Mounting needs root (CI runs as root).
 func TestNodeRetriesFullDisk(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a tmpfs (CI runs as root); TestBackoffDoublesToTheCap covers the schedule without it")
 	}
+	for _, c := range []struct {
+		name  string
+		retry string
+		code  int
+	}{{"retries", "100ms", 0}, {"retries off", "0", 1}} {
+		t.Run(c.name, func(t *testing.T) { nodeOnFullDisk(t, c.retry, c.code) })
+	}
+}
+
+func nodeOnFullDisk(t *testing.T, retry string, wantCode int) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o755); err != nil {
@@ -156,9 +167,16 @@ func TestNodeRetriesFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := startNode(t, "-listen", "127.0.0.1:0", "-dht=false", "-status", "50ms", "-error-retry", "100ms",
+	r := startNode(t, "-listen", "127.0.0.1:0", "-dht=false", "-status", "50ms", "-error-retry", retry,
 		"-data", data, "-peer", seeder.ListenAddr().String(), "-exit-when-complete", tor)
 	r.waitOut(t, "error big.bin: storage: write big.bin: no space left on device", 60*time.Second)
+	if wantCode != 0 {
+		code, hung := r.wait(t, 30*time.Second)
+		if hung || code != wantCode {
+			t.Fatalf("exit %d (hung %v), want %d; stdout tail:\n%s", code, hung, wantCode, tail(r.out.String(), 10))
+		}
+		return
+	}
 	r.waitOut(t, "big.bin error: no space left on device (write big.bin)", 10*time.Second) // the status line
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
