@@ -73,9 +73,17 @@ func (s *Storage) directFD(h *handle) (fd, align int) {
 		s.noDirect.Store(true)
 		return -1, 0
 	}
-	nfd, err := unix.Open(s.paths[h.file], unix.O_RDWR|unix.O_DIRECT|unix.O_CLOEXEC, 0)
+	// Reopened below the save directory without links (confine.go); a file
+	// replaced since h was opened is left to the buffered descriptor.
+	nfd, err := s.openData("open", h.file, unix.O_RDWR|unix.O_DIRECT)
 	if err != nil {
-		s.noDirect.Store(true)
+		if errors.Is(err, unix.EINVAL) && !errors.Is(err, ErrUnsafePath) {
+			s.noDirect.Store(true) // the filesystem refuses O_DIRECT
+		}
+		return -1, 0
+	}
+	if !sameFile(nfd, h.fd) {
+		unix.Close(nfd)
 		return -1, 0
 	}
 	h.align.Store(int32(a))

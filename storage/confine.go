@@ -1,0 +1,402 @@
+package storage
+
+// Confinement: nothing a torrent names escapes the save directory.
+//
+// A torrent's file paths are checked lexically at Open (localPath: no
+// absolute paths, no ".."), but a lexical check cannot see a symbolic link
+// that already sits inside the save directory: a directory link on the path
+// would carry writes outside, and a link that is itself the torrent's file
+// would let a download overwrite, and an upload disclose, its target. So
+// every path is resolved relative to a descriptor of the save directory and
+// never through a link:
+//
+//   - openat2(dirfd, rel, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS) opens data
+//     files and the parents of files to stat or unlink. The kernel refuses
+//     any link on the path, the last component included (ELOOP), and any
+//     escape (EXDEV).
+//   - Where openat2 is missing (Linux < 5.6, other systems: ENOSYS) or
+//     refused (a seccomp filter: EPERM), a walk opens one component at a
+//     time with openat(O_NOFOLLOW|O_DIRECTORY) and the file with
+//     O_NOFOLLOW. Which one a process uses is probed once (useOpenat2); the
+//     verdicts are the same, and the tests run both.
+//   - Missing parent directories are made with mkdirat one component at a
+//     time, each opened with O_NOFOLLOW before the next is made under it.
+//   - Stat uses fstatat(AT_SYMLINK_NOFOLLOW) and DeleteFiles unlinkat, both
+//     relative to the parent's descriptor, so neither follows a link.
+//   - A data file must be a regular file. It is opened O_NONBLOCK (a FIFO
+//     planted in its place would otherwise block a worker in open) and
+//     checked with fstat before the flag is cleared.
+//
+// A refused path is a *FileError whose Err matches ErrUnsafePath (and the
+// errno the kernel gave, ELOOP or EXDEV). The save directory itself is the
+// user's choice and may be or run through a link (/data -> /mnt/disk1); it
+// is resolved once, on the Storage's first disk operation (Open runs on a
+// shard's loop and must not touch the disk, and the directory may not exist
+// yet), and that descriptor is used until Close. Hard links are not
+// detected: a hard link needs write access to the target's filesystem
+// namespace and cannot point at a directory, and refusing files with
+// several links would refuse users' own deduplicated data.
+//
+// Cost (BenchmarkOpenConfined, open+close of a file two directories deep
+// on ext4, this project's 2-vCPU KVM machine, kernel 6.18): a plain open(2)
+// of the absolute path, as before, 0.80 µs; openat2 plus the fstat and
+// fcntl every confined open adds, 0.99 µs (+0.2 µs); the fallback walk
+// 2.2 µs (one openat per component). Opens happen only when the handle
+// cache (files.go) misses, never per block.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// forceWalk makes every resolution use the component-wise walk even where
+// openat2 works, so the tests can prove both give the same verdicts.
+var forceWalk atomic.Bool
+
+var (
+	openat2Once  sync.Once
+	openat2Works bool
+)
+
+// useOpenat2 reports whether this process resolves with openat2. The first
+// call probes it once: any failure (ENOSYS on old kernels, EPERM under
+// seccomp, EINVAL for unknown resolve flags) selects the walk for good.
+func useOpenat2() bool {
+	if forceWalk.Load() {
+		return false
+	}
+	openat2Once.Do(func() { openat2Works = probeOpenat2() })
+	return openat2Works
+}
+
+// dataFileMode is the permission of files the storage creates (before the
+// umask); dirMode that of directories.
+const (
+	dataFileMode = 0o644
+	dirMode      = 0o755
+)
+
+// unsafePath wraps the errno that met a link or an escape so that the
+// error matches both ErrUnsafePath and the errno.
+func unsafePath(errno error) error { return fmt.Errorf("%w: %w", ErrUnsafePath, errno) }
+
+// rootDir is a Storage's descriptor of its save directory. The descriptor is
+// reference-counted so Close never closes it under a concurrent *at call
+// (a reused descriptor number would resolve paths somewhere else).
+type rootDir struct {
+	path string // absolute; immutable
+
+	mu sync.Mutex
+	// Guarded by mu. Invariant: fd is -1 or open; refs counts the callers
+	// using it; once closed, fd is closed as soon as refs is 0.
+	fd     int
+	refs   int
+	closed bool
+}
+
+func (r *rootDir) init(path string) { r.path, r.fd = path, -1 }
+
+// acquire returns a descriptor of the save directory; the caller passes it
+// to release. The first call opens it (following any link in the user's
+// path: that is where the user chose to save) and, with create, makes the
+// directory if it does not exist; a missing directory is ENOENT. After
+// close, acquire opens a fresh descriptor that release closes, so Stat and
+// DeleteFiles still work on a closed Storage.
+func (r *rootDir) acquire(create bool) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fd >= 0 {
+		r.refs++
+		return r.fd, nil
+	}
+	fd, err := openDir(r.path, create)
+	if err != nil {
+		return -1, err
+	}
+	if !r.closed {
+		r.fd = fd
+		r.refs++
+	}
+	return fd, nil
+}
+
+// release drops a reference from acquire.
+func (r *rootDir) release(fd int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if fd != r.fd { // a temporary descriptor handed out after close
+		unix.Close(fd)
+		return
+	}
+	r.refs--
+	if r.closed && r.refs == 0 {
+		unix.Close(r.fd)
+		r.fd = -1
+	}
+}
+
+// close closes the descriptor once no caller is using it.
+func (r *rootDir) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	if r.fd >= 0 && r.refs == 0 {
+		unix.Close(r.fd)
+		r.fd = -1
+	}
+}
+
+func openDir(path string, create bool) (int, error) {
+	for {
+		fd, err := unix.Open(path, dirOpenFlags|unix.O_CLOEXEC, 0)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.ENOENT && create:
+			if err := os.MkdirAll(path, dirMode); err != nil {
+				return -1, err
+			}
+			create = false
+			continue
+		}
+		return fd, err
+	}
+}
+
+// components splits a path from localPath. An empty, "." or ".." component
+// cannot come from localPath; it is refused here too, because the walk
+// would otherwise step out.
+func components(rel string) ([]string, error) {
+	parts := strings.Split(rel, "/")
+	for _, p := range parts {
+		if p == "" || p == "." || p == ".." {
+			return nil, unsafePath(unix.EXDEV)
+		}
+	}
+	return parts, nil
+}
+
+// splitParent splits rel into its directory part ("" for a file directly in
+// the save directory) and its last component.
+func splitParent(rel string) (dir, base string) {
+	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
+		return rel[:i], rel[i+1:]
+	}
+	return "", rel
+}
+
+// openBeneath opens the regular file rel below dirfd with flags (O_RDONLY,
+// O_RDWR, maybe O_CREAT or O_DIRECT; O_CLOEXEC and O_NOFOLLOW are added).
+// With O_CREAT, missing parent directories are made. A link anywhere on the
+// path, or a file that is not regular, is refused with ErrUnsafePath; a
+// missing file or directory is ENOENT.
+func openBeneath(dirfd int, rel string, flags int) (int, error) {
+	flags |= unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK
+	var fd int
+	var err error
+	if useOpenat2() {
+		fd, err = openat2(dirfd, rel, flags, dataFileMode)
+		if err == unix.ENOENT && flags&unix.O_CREAT != 0 {
+			fd, err = walkOpen(dirfd, rel, flags, true)
+		}
+	} else {
+		fd, err = walkOpen(dirfd, rel, flags, flags&unix.O_CREAT != 0)
+	}
+	if err == unix.ENXIO { // O_WRONLY on a FIFO or socket planted as the file
+		return -1, unsafePath(err)
+	}
+	if err != nil {
+		return -1, err
+	}
+	if err := regularOnly(fd, flags); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// regularOnly refuses a descriptor that is not a regular file and clears
+// the O_NONBLOCK it was opened with.
+func regularOnly(fd, flags int) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
+		return unix.EISDIR
+	default: // a FIFO, socket or device where a data file belongs
+		return unsafePath(unix.EINVAL)
+	}
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, flags&^unix.O_NONBLOCK)
+	return err
+}
+
+// walkOpen resolves rel one component at a time from dirfd, never following
+// a link, making missing directories when mkdir is set, and opens the last
+// component with flags (which carry O_NOFOLLOW).
+func walkOpen(dirfd int, rel string, flags int, mkdir bool) (int, error) {
+	dir, base := splitParent(rel)
+	pfd, err := walkDir(dirfd, dir, mkdir)
+	if err != nil {
+		return -1, err
+	}
+	defer closeParent(dirfd, pfd)
+	fd, err := openatRetry(pfd, base, flags, dataFileMode)
+	if err != nil && err != unix.ENOENT && isLinkAt(pfd, base) {
+		err = unsafePath(unix.ELOOP)
+	}
+	return fd, err
+}
+
+// walkDir returns a descriptor of the directory rel below dirfd (dirfd
+// itself for ""), opening each component with O_NOFOLLOW and, with mkdir,
+// making the missing ones with mkdirat. The caller closes it with
+// closeParent.
+func walkDir(dirfd int, rel string, mkdir bool) (int, error) {
+	if rel == "" {
+		return dirfd, nil
+	}
+	parts, err := components(rel)
+	if err != nil {
+		return -1, err
+	}
+	cur := dirfd
+	for _, p := range parts {
+		fd, err := openatRetry(cur, p, dirOpenFlags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err == unix.ENOENT && mkdir {
+			if err = unix.Mkdirat(cur, p, dirMode); err == nil || err == unix.EEXIST {
+				fd, err = openatRetry(cur, p, dirOpenFlags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			}
+		}
+		if err != nil && err != unix.ENOENT && isLinkAt(cur, p) {
+			err = unsafePath(unix.ELOOP)
+		}
+		closeParent(dirfd, cur)
+		if err != nil {
+			return -1, err
+		}
+		cur = fd
+	}
+	return cur, nil
+}
+
+// openParent returns a descriptor of rel's parent directory (dirfd itself
+// for a file directly in the save directory) and rel's last component,
+// resolved without following links.
+func openParent(dirfd int, rel string) (pfd int, base string, err error) {
+	dir, base := splitParent(rel)
+	if dir == "" {
+		return dirfd, base, nil
+	}
+	if useOpenat2() {
+		pfd, err = openat2(dirfd, dir, dirOpenFlags|unix.O_CLOEXEC, 0)
+	} else {
+		pfd, err = walkDir(dirfd, dir, false)
+	}
+	return pfd, base, err
+}
+
+func closeParent(dirfd, pfd int) {
+	if pfd != dirfd {
+		unix.Close(pfd)
+	}
+}
+
+// statBeneath stats rel below dirfd without following any link. A file
+// that is a link is ErrUnsafePath, like one whose path runs through one.
+func statBeneath(dirfd int, rel string, st *unix.Stat_t) error {
+	pfd, base, err := openParent(dirfd, rel)
+	if err != nil {
+		return err
+	}
+	defer closeParent(dirfd, pfd)
+	if err := fstatatRetry(pfd, base, st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return unsafePath(unix.ELOOP)
+	}
+	return nil
+}
+
+// unlinkBeneath removes the file (or, with dir, the empty directory) rel
+// below dirfd. The last component is removed, never what it points to; a
+// file that turned into a link is refused and left in place.
+func unlinkBeneath(dirfd int, rel string, dir bool) error {
+	pfd, base, err := openParent(dirfd, rel)
+	if err != nil {
+		return err
+	}
+	defer closeParent(dirfd, pfd)
+	if dir {
+		return unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR)
+	}
+	var st unix.Stat_t
+	if err := fstatatRetry(pfd, base, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return unsafePath(unix.ELOOP)
+	}
+	return unix.Unlinkat(pfd, base, 0)
+}
+
+// isLinkAt reports whether name in dirfd is a symbolic link; the walk asks
+// after an open failed, since systems differ in the errno O_NOFOLLOW gives
+// (ELOOP on Linux, EMLINK on FreeBSD, ENOTDIR with O_DIRECTORY).
+func isLinkAt(dirfd int, name string) bool {
+	var st unix.Stat_t
+	return fstatatRetry(dirfd, name, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
+}
+
+func openatRetry(dirfd int, name string, flags int, mode uint32) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, name, flags, mode)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+func fstatatRetry(dirfd int, name string, st *unix.Stat_t) error {
+	for {
+		err := unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// The Storage side: every operation on a file's path comes through these.
+
+// openData opens file's data with flags under the save directory; see
+// openBeneath. A file (or save directory) that does not exist is ErrMissing.
+// Errors are *FileError with op.
+func (s *Storage) openData(op string, file int, flags int) (int, error) {
+	dfd, err := s.root.acquire(flags&unix.O_CREAT != 0)
+	if err == nil {
+		defer s.root.release(dfd)
+		var fd int
+		if fd, err = openBeneath(dfd, s.rel[file], flags); err == nil {
+			return fd, nil
+		}
+	}
+	if errors.Is(err, unix.ENOENT) {
+		err = ErrMissing
+	}
+	return -1, s.fileError(op, file, err)
+}
+
+// sameFile reports whether two descriptors refer to the same inode.
+func sameFile(a, b int) bool {
+	var sa, sb unix.Stat_t
+	return unix.Fstat(a, &sa) == nil && unix.Fstat(b, &sb) == nil && sa.Dev == sb.Dev && sa.Ino == sb.Ino
+}

@@ -1,0 +1,409 @@
+package storage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// bothResolvers runs fn once with openat2 (skipped where the kernel lacks
+// it) and once with the component-wise walk forced, so every verdict is
+// proven for both.
+func bothResolvers(t *testing.T, fn func(t *testing.T)) {
+	for _, walk := range []bool{false, true} {
+		name := "openat2"
+		if walk {
+			name = "walk"
+		}
+		t.Run(name, func(t *testing.T) {
+			if !walk && !probeOpenat2() {
+				t.Skip("openat2 is not available here")
+			}
+			forceWalk.Store(walk)
+			t.Cleanup(func() { forceWalk.Store(false) })
+			if useOpenat2() == walk {
+				t.Fatalf("useOpenat2() = %v with forceWalk %v", useOpenat2(), walk)
+			}
+			fn(t)
+		})
+	}
+}
+
+// snapshot describes every entry under dir without following links: a
+// regular file by its content's hash, a link by its target, a directory
+// or other file by its type. Two equal snapshots mean nothing under dir
+// was written, created, removed or retargeted.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = "link -> " + target
+		case d.Type().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			out[rel] = fmt.Sprintf("file %x", sha256.Sum256(b))
+		default:
+			out[rel] = d.Type().String()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func sameSnapshot(t *testing.T, what string, before, after map[string]string) {
+	t.Helper()
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s: %s was %q, now %q", what, k, v, after[k])
+		}
+	}
+	for k, v := range after {
+		if _, ok := before[k]; !ok {
+			t.Errorf("%s: %s appeared (%s)", what, k, v)
+		}
+	}
+}
+
+func mustDo(t *testing.T, errs ...error) {
+	t.Helper()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// outsideTree fills out with what an attack would aim at: a file with
+// content (secret) and a directory holding one (dir/f.bin).
+func outsideTree(t *testing.T, out string) {
+	mustDo(t,
+		os.WriteFile(filepath.Join(out, "secret"), []byte("outside: not the torrent's to write\n"), 0o600),
+		os.Mkdir(filepath.Join(out, "dir"), 0o755),
+		os.WriteFile(filepath.Join(out, "dir", "f.bin"), []byte("outside file in a linked directory\n"), 0o600))
+}
+
+// plants are the ways a link (or a non-file) can sit where a torrent's
+// file or one of its directories belongs. Each plants under save, aiming
+// at out (filled by outsideTree), and names the torrent file it attacks.
+var plants = []struct {
+	name  string
+	path  string // the torrent file's path
+	plant func(t *testing.T, save, out string)
+}{
+	{"directory link on the path", "t/sub/f.bin", func(t *testing.T, save, out string) {
+		mustDo(t, os.Mkdir(filepath.Join(save, "t"), 0o755),
+			os.Symlink(filepath.Join(out, "dir"), filepath.Join(save, "t", "sub")))
+	}},
+	{"relative directory link climbing out", "t/sub/f.bin", func(t *testing.T, save, out string) {
+		rel, err := filepath.Rel(filepath.Join(save, "t"), filepath.Join(out, "dir"))
+		mustDo(t, err, os.Mkdir(filepath.Join(save, "t"), 0o755), os.Symlink(rel, filepath.Join(save, "t", "sub")))
+	}},
+	{"file link as the torrent's file", "t/f.bin", func(t *testing.T, save, out string) {
+		mustDo(t, os.Mkdir(filepath.Join(save, "t"), 0o755),
+			os.Symlink(filepath.Join(out, "secret"), filepath.Join(save, "t", "f.bin")))
+	}},
+	{"dangling file link as the torrent's file", "t/f.bin", func(t *testing.T, save, out string) {
+		mustDo(t, os.Mkdir(filepath.Join(save, "t"), 0o755),
+			os.Symlink(filepath.Join(out, "created-by-the-torrent"), filepath.Join(save, "t", "f.bin")))
+	}},
+	{"multi-file torrent's root is a link", "t/a/f.bin", func(t *testing.T, save, out string) {
+		mustDo(t, os.Mkdir(filepath.Join(out, "dir", "a"), 0o755),
+			os.Symlink(filepath.Join(out, "dir"), filepath.Join(save, "t")))
+	}},
+	{"single-file torrent is a link", "f.bin", func(t *testing.T, save, out string) {
+		mustDo(t, os.Symlink(filepath.Join(out, "secret"), filepath.Join(save, "f.bin")))
+	}},
+	{"link to a directory inside the save directory", "t/sub/f.bin", func(t *testing.T, save, out string) {
+		mustDo(t, os.MkdirAll(filepath.Join(save, "other"), 0o755),
+			os.WriteFile(filepath.Join(save, "other", "f.bin"), []byte("another torrent's file\n"), 0o644),
+			os.Mkdir(filepath.Join(save, "t"), 0o755),
+			os.Symlink(filepath.Join(save, "other"), filepath.Join(save, "t", "sub")))
+	}},
+	{"FIFO as the torrent's file", "t/f.bin", func(t *testing.T, save, out string) {
+		mustDo(t, os.Mkdir(filepath.Join(save, "t"), 0o755), unix.Mkfifo(filepath.Join(save, "t", "f.bin"), 0o644))
+	}},
+}
+
+// TestConfinementRefusesLinks plants each link, runs each storage
+// operation that touches a path, and requires a *FileError matching
+// ErrUnsafePath with the operation's name and nothing changed, outside the
+// save directory or in it (the link itself stays, pointing where it did).
+func TestConfinementRefusesLinks(t *testing.T) {
+	const size = 32
+	data := bytes.Repeat([]byte("T"), size)
+	ops := []struct {
+		name   string
+		length int64 // of the torrent's file
+		op     string
+		run    func(s *Storage) error
+	}{
+		{"write", size, "create", func(s *Storage) error { _, err := s.WriteAt(data, 0, 0); return err }},
+		{"read", size, "open", func(s *Storage) error { _, err := s.ReadAt(make([]byte, size), 0, 0); return err }},
+		{"write blocks", size, "create", func(s *Storage) error {
+			return s.writeBlocks([]BlockRef{{Data: data}}, 0, 0, make([]unix.Iovec, 0, maxIovecs))
+		}},
+		{"create empty files", 0, "create", func(s *Storage) error { return s.CreateEmptyFiles() }},
+		{"stat", size, "stat", func(s *Storage) error { _, err := s.Stat(); return err }},
+		{"delete files", size, "delete", func(s *Storage) error { return s.DeleteFiles() }},
+	}
+	bothResolvers(t, func(t *testing.T) {
+		for _, p := range plants {
+			for _, o := range ops {
+				t.Run(p.name+"/"+o.name, func(t *testing.T) {
+					save, out := t.TempDir(), t.TempDir()
+					outsideTree(t, out)
+					p.plant(t, save, out)
+					l := Layout{PieceLength: size, TotalLength: o.length, Files: []FileSpec{{Path: p.path, Length: o.length}}}
+					if o.length == 0 {
+						l.PieceLength = 1
+					}
+					s, err := Open(save, l)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer s.Close()
+					saveBefore, outBefore := snapshot(t, save), snapshot(t, out)
+					err = o.run(s)
+					var fe *FileError
+					if !errors.Is(err, ErrUnsafePath) || !errors.As(err, &fe) {
+						t.Fatalf("%s: err %v, want a *FileError matching ErrUnsafePath", o.name, err)
+					}
+					if fe.Op != o.op || fe.Path != p.path {
+						t.Errorf("FileError Op %q Path %q, want %q %q", fe.Op, fe.Path, o.op, p.path)
+					}
+					sameSnapshot(t, "outside", outBefore, snapshot(t, out))
+					sameSnapshot(t, "save directory", saveBefore, snapshot(t, save))
+					if sizes := s.fileSizes(nil); o.length > 0 && sizes[0] != -1 {
+						t.Errorf("fileSizes reports %d for a file behind a link, want -1", sizes[0])
+					}
+				})
+			}
+		}
+	})
+}
+
+// TestConfinementLinkPlantedWhileSeeding replaces a directory of the
+// torrent, or its file, with a link after the file was written and read
+// and the descriptor LRU closed it: the next open must be refused and the
+// link's target left as it was.
+func TestConfinementLinkPlantedWhileSeeding(t *testing.T) {
+	const size = 4096
+	swaps := []struct {
+		name string
+		swap func(t *testing.T, save, out string)
+	}{
+		{"directory replaced by a link", func(t *testing.T, save, out string) {
+			mustDo(t, os.Rename(filepath.Join(save, "t", "sub"), filepath.Join(save, "sub.moved")),
+				os.Symlink(filepath.Join(out, "dir"), filepath.Join(save, "t", "sub")))
+		}},
+		{"file replaced by a link", func(t *testing.T, save, out string) {
+			mustDo(t, os.Rename(filepath.Join(save, "t", "sub", "f.bin"), filepath.Join(save, "f.moved")),
+				os.Symlink(filepath.Join(out, "secret"), filepath.Join(save, "t", "sub", "f.bin")))
+		}},
+		{"root replaced by a link", func(t *testing.T, save, out string) {
+			mustDo(t, os.MkdirAll(filepath.Join(out, "dir", "sub"), 0o755),
+				os.WriteFile(filepath.Join(out, "dir", "sub", "f.bin"), bytes.Repeat([]byte("O"), size), 0o600),
+				os.Rename(filepath.Join(save, "t"), filepath.Join(save, "t.moved")),
+				os.Symlink(filepath.Join(out, "dir"), filepath.Join(save, "t")))
+		}},
+	}
+	bothResolvers(t, func(t *testing.T) {
+		for _, sw := range swaps {
+			t.Run(sw.name, func(t *testing.T) {
+				save, out := t.TempDir(), t.TempDir()
+				outsideTree(t, out)
+				// The torrent's file first, then enough others that touching
+				// them all pushes its descriptor out of the LRU.
+				fs := []FileSpec{{Path: "t/sub/f.bin", Length: size}}
+				for i := range MaxOpenFiles {
+					fs = append(fs, FileSpec{Path: fmt.Sprintf("t/other/%02d", i), Length: size})
+				}
+				l := Layout{PieceLength: size, TotalLength: sum(fs), Files: fs}
+				s, err := Open(save, l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				ref := reference(l, 3)
+				writeAll(t, s, ref, size)
+				buf := make([]byte, size)
+				if _, err := s.ReadAt(buf, 0, 0); err != nil || !bytes.Equal(buf, ref[:size]) {
+					t.Fatalf("read back before the swap: %v", err)
+				}
+				for p := 1; p < l.NumPieces(); p++ {
+					if _, err := s.ReadAt(buf, p, 0); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if s.peek(0) != nil {
+					t.Fatal("file 0 is still open; the LRU did not close it")
+				}
+				sw.swap(t, save, out)
+				outBefore := snapshot(t, out)
+				if _, err := s.ReadAt(buf, 0, 0); !errors.Is(err, ErrUnsafePath) {
+					t.Errorf("read after the swap: %v, want ErrUnsafePath", err)
+				}
+				if _, err := s.WriteAt(bytes.Repeat([]byte("X"), size), 0, 0); !errors.Is(err, ErrUnsafePath) {
+					t.Errorf("write after the swap: %v, want ErrUnsafePath", err)
+				}
+				if _, err := s.Stat(); !errors.Is(err, ErrUnsafePath) {
+					t.Errorf("stat after the swap: %v, want ErrUnsafePath", err)
+				}
+				sameSnapshot(t, "outside", outBefore, snapshot(t, out))
+			})
+		}
+	})
+}
+
+// TestConfinementAllowsOrdinaryTrees: what the resolvers refuse must not
+// catch honest layouts. A save directory that is itself a link is the
+// user's choice and is followed; nested directories are made as needed;
+// Stat reports, and DeleteFiles removes, exactly the torrent's files and
+// the directories they leave empty.
+func TestConfinementAllowsOrdinaryTrees(t *testing.T) {
+	bothResolvers(t, func(t *testing.T) {
+		real := t.TempDir()
+		save := filepath.Join(t.TempDir(), "save-link")
+		mustDo(t, os.Symlink(real, save))
+		l := testLayout()
+		s, err := Open(save, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range l.Files {
+			if !f.Pad && st[i].Size != -1 {
+				t.Errorf("Stat before any write: %s has size %d, want -1", f.Path, st[i].Size)
+			}
+		}
+		ref := reference(l, 5)
+		writeAll(t, s, ref, 8<<10)
+		mustDo(t, s.CreateEmptyFiles())
+		got := make([]byte, l.TotalLength)
+		if _, err := s.readAbs(got, 0); err != nil || !bytes.Equal(got, ref) {
+			t.Fatalf("read back: %v", err)
+		}
+		if st, err = s.Stat(); err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range l.Files {
+			if st[i].Size != f.Length {
+				t.Errorf("Stat: %s has size %d, want %d", f.Path, st[i].Size, f.Length)
+			}
+			if !f.Pad {
+				if _, err := os.Lstat(filepath.Join(real, f.Path)); err != nil {
+					t.Errorf("%s is not in the link's target: %v", f.Path, err)
+				}
+			}
+		}
+		// A user's file beside the torrent's keeps its directory.
+		mustDo(t, os.WriteFile(filepath.Join(real, "dir", "keep"), []byte("mine"), 0o644))
+		mustDo(t, s.Close())
+		if st2, err := s.Stat(); err != nil || st2[0] != st[0] {
+			t.Fatalf("Stat after Close: %v, %v", st2, err)
+		}
+		mustDo(t, s.DeleteFiles())
+		want := map[string]string{".": "d---------", "dir": "d---------", "dir/keep": snapshot(t, real)["dir/keep"]}
+		sameSnapshot(t, "after DeleteFiles", want, snapshot(t, real))
+	})
+}
+
+// TestConfinementMissingSaveDirectory: reads of a torrent whose save
+// directory does not exist yet are ErrMissing and Stat reports every file
+// missing; the first write makes the directory.
+func TestConfinementMissingSaveDirectory(t *testing.T) {
+	save := filepath.Join(t.TempDir(), "not", "yet")
+	l := Layout{PieceLength: 16, TotalLength: 16, Files: []FileSpec{{Path: "t/f.bin", Length: 16}}}
+	s, err := Open(save, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.ReadAt(make([]byte, 16), 0, 0); !errors.Is(err, ErrMissing) {
+		t.Fatalf("read: %v, want ErrMissing", err)
+	}
+	if st, err := s.Stat(); err != nil || st[0].Size != -1 {
+		t.Fatalf("Stat: %v, %v", st, err)
+	}
+	if _, err := s.WriteAt(bytes.Repeat([]byte("x"), 16), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(save, "t", "f.bin")); err != nil || len(b) != 16 {
+		t.Fatalf("file after write: %d bytes, %v", len(b), err)
+	}
+}
+
+// BenchmarkOpenConfined measures what confinement adds to opening a data
+// file (open and close of a file two directories deep): a plain open(2) of
+// the absolute path, as before, against openBeneath with openat2 and with
+// the walk. The package doc in confine.go quotes the figures.
+func BenchmarkOpenConfined(b *testing.B) {
+	save := b.TempDir()
+	rel := "t/sub/f.bin"
+	if err := os.MkdirAll(filepath.Join(save, "t", "sub"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(save, rel), []byte("x"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	dfd, err := unix.Open(save, dirOpenFlags|unix.O_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	b.Run("open", func(b *testing.B) {
+		abs := filepath.Join(save, rel)
+		for b.Loop() {
+			fd, err := unix.Open(abs, unix.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			unix.Close(fd)
+		}
+	})
+	for _, walk := range []bool{false, true} {
+		name := "openat2"
+		if walk {
+			name = "walk"
+		}
+		b.Run(name, func(b *testing.B) {
+			if !walk && !probeOpenat2() {
+				b.Skip("no openat2")
+			}
+			forceWalk.Store(walk)
+			defer forceWalk.Store(false)
+			for b.Loop() {
+				fd, err := openBeneath(dfd, rel, unix.O_RDWR)
+				if err != nil {
+					b.Fatal(err)
+				}
+				unix.Close(fd)
+			}
+		})
+	}
+}
