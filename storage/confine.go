@@ -86,69 +86,90 @@ const (
 // error matches both ErrUnsafePath and the errno.
 func unsafePath(errno error) error { return fmt.Errorf("%w: %w", ErrUnsafePath, errno) }
 
-// rootDir is a Storage's descriptor of its save directory. The descriptor is
-// reference-counted so Close never closes it under a concurrent *at call
-// (a reused descriptor number would resolve paths somewhere else).
+// rootDir is a Storage's descriptor of its save directory. Descriptors are
+// reference-counted so that no *at call ever runs on one that was closed
+// under it (a reused descriptor number would resolve paths somewhere else).
 type rootDir struct {
 	path string // absolute; immutable
 
 	mu sync.Mutex
-	// Guarded by mu. Invariant: fd is -1 or open; refs counts the callers
-	// using it; once closed, fd is closed as soon as refs is 0.
-	fd     int
-	refs   int
+	// Guarded by mu. Invariant: cur is nil or an open descriptor that new
+	// callers share; a dirRef that is not cur is closed when its refs
+	// reach 0.
+	cur    *dirRef
 	closed bool
 }
 
-func (r *rootDir) init(path string) { r.path, r.fd = path, -1 }
+// dirRef is one descriptor of the save directory and its users.
+type dirRef struct {
+	fd   int // immutable
+	refs int // guarded by rootDir.mu
+}
+
+func (r *rootDir) init(path string) { r.path = path }
 
 // acquire returns a descriptor of the save directory; the caller passes it
-// to release. The first call opens it (following any link in the user's
-// path: that is where the user chose to save) and, with create, makes the
-// directory if it does not exist; a missing directory is ENOENT. After
-// close, acquire opens a fresh descriptor that release closes, so Stat and
-// DeleteFiles still work on a closed Storage.
-func (r *rootDir) acquire(create bool) (int, error) {
+// to release. The first call opens it, following any link in the user's
+// path (that is where the user chose to save) and, with create, making the
+// directory if it does not exist; a missing directory is ENOENT. The
+// descriptor is shared until Close, or until the directory is found
+// removed (forgetRemoved). After Close, acquire opens a private descriptor
+// that release closes, so Stat and DeleteFiles work on a closed Storage.
+func (r *rootDir) acquire(create bool) (*dirRef, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.fd >= 0 {
-		r.refs++
-		return r.fd, nil
+	if r.cur != nil {
+		r.cur.refs++
+		return r.cur, nil
 	}
 	fd, err := openDir(r.path, create)
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
+	d := &dirRef{fd: fd, refs: 1}
 	if !r.closed {
-		r.fd = fd
-		r.refs++
+		r.cur = d
 	}
-	return fd, nil
+	return d, nil
 }
 
 // release drops a reference from acquire.
-func (r *rootDir) release(fd int) {
+func (r *rootDir) release(d *dirRef) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if fd != r.fd { // a temporary descriptor handed out after close
-		unix.Close(fd)
-		return
-	}
-	r.refs--
-	if r.closed && r.refs == 0 {
-		unix.Close(r.fd)
-		r.fd = -1
+	if d.refs--; d.refs == 0 && d != r.cur {
+		unix.Close(d.fd)
 	}
 }
 
-// close closes the descriptor once no caller is using it.
+// forgetRemoved stops sharing d if its directory has been removed (a user
+// deleted the save directory while the torrent ran), so that the next
+// acquire resolves the path again, and may recreate it, instead of every
+// later operation failing inside a deleted directory.
+// It reports whether d's directory was removed.
+func (r *rootDir) forgetRemoved(d *dirRef) bool {
+	var st unix.Stat_t
+	if unix.Fstat(d.fd, &st) != nil || st.Nlink != 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cur == d {
+		r.cur = nil // closed by the release that drops the last reference
+	}
+	return true
+}
+
+// close stops sharing the descriptor; it is closed once no caller uses it.
 func (r *rootDir) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
-	if r.fd >= 0 && r.refs == 0 {
-		unix.Close(r.fd)
-		r.fd = -1
+	if d := r.cur; d != nil {
+		r.cur = nil
+		if d.refs == 0 {
+			unix.Close(d.fd)
+		}
 	}
 }
 
@@ -381,18 +402,28 @@ func fstatatRetry(dirfd int, name string, st *unix.Stat_t) error {
 // openBeneath. A file (or save directory) that does not exist is ErrMissing.
 // Errors are *FileError with op.
 func (s *Storage) openData(op string, file int, flags int) (int, error) {
-	dfd, err := s.root.acquire(flags&unix.O_CREAT != 0)
-	if err == nil {
-		defer s.root.release(dfd)
-		var fd int
-		if fd, err = openBeneath(dfd, s.rel[file], flags); err == nil {
-			return fd, nil
+	create := flags&unix.O_CREAT != 0
+	for try := 0; ; try++ {
+		d, err := s.root.acquire(create)
+		if err == nil {
+			var fd int
+			fd, err = openBeneath(d.fd, s.rel[file], flags)
+			// A write into a save directory removed since it was opened
+			// makes it again, once.
+			retry := err == unix.ENOENT && s.root.forgetRemoved(d) && create && try == 0
+			s.root.release(d)
+			if err == nil {
+				return fd, nil
+			}
+			if retry {
+				continue
+			}
 		}
+		if errors.Is(err, unix.ENOENT) {
+			err = ErrMissing
+		}
+		return -1, s.fileError(op, file, err)
 	}
-	if errors.Is(err, unix.ENOENT) {
-		err = ErrMissing
-	}
-	return -1, s.fileError(op, file, err)
 }
 
 // sameFile reports whether two descriptors refer to the same inode.

@@ -407,3 +407,38 @@ func BenchmarkOpenConfined(b *testing.B) {
 		})
 	}
 }
+
+// TestConfinementSaveDirectoryRemoved: a save directory deleted while the
+// torrent runs is resolved again, not written into forever as a deleted
+// directory: reads find the files missing and the next write makes the
+// directory again where the user's path points.
+func TestConfinementSaveDirectoryRemoved(t *testing.T) {
+	bothResolvers(t, func(t *testing.T) {
+		save := filepath.Join(t.TempDir(), "save")
+		var fs []FileSpec
+		for i := range MaxOpenFiles + 1 {
+			fs = append(fs, FileSpec{Path: fmt.Sprintf("t/f%02d", i), Length: 64})
+		}
+		l := Layout{PieceLength: 64, TotalLength: sum(fs), Files: fs}
+		s, err := Open(save, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ref := reference(l, 7)
+		writeAll(t, s, ref, 64)
+		if s.peek(0) != nil {
+			t.Fatal("file 0 is still open; the LRU did not close it")
+		}
+		mustDo(t, os.RemoveAll(save))
+		if _, err := s.ReadAt(make([]byte, 64), 0, 0); !errors.Is(err, ErrMissing) {
+			t.Fatalf("read after the save directory was removed: %v, want ErrMissing", err)
+		}
+		if _, err := s.WriteAt(ref[:64], 0, 0); err != nil {
+			t.Fatalf("write after the save directory was removed: %v", err)
+		}
+		if b, err := os.ReadFile(filepath.Join(save, "t", "f00")); err != nil || !bytes.Equal(b, ref[:64]) {
+			t.Fatalf("file after the write: %v", err)
+		}
+	})
+}

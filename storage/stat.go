@@ -24,14 +24,15 @@ type FileStat struct {
 // after Close. Safe from any goroutine; blocks on the disk.
 func (s *Storage) Stat() ([]FileStat, error) {
 	out := make([]FileStat, len(s.layout.Files))
-	dfd, err := s.root.acquire(false)
+	dfd := -1
+	d, err := s.root.acquire(false)
 	switch {
-	case err == unix.ENOENT:
-		dfd = -1
+	case err == unix.ENOENT: // no save directory: every file is missing
 	case err != nil:
 		return nil, &FileError{Op: "stat", Path: ".", Err: err}
 	default:
-		defer s.root.release(dfd)
+		defer s.root.release(d)
+		dfd = d.fd
 	}
 	for i, f := range s.layout.Files {
 		if f.Pad {
@@ -68,7 +69,7 @@ func (s *Storage) Stat() ([]FileStat, error) {
 // not exist are not an error. Returns the first error, after trying every
 // file. Safe from any goroutine; blocks on the disk.
 func (s *Storage) DeleteFiles() error {
-	dfd, err := s.root.acquire(false) // before Close, so the same descriptor
+	d, err := s.root.acquire(false) // before Close, so the same descriptor
 	_ = s.Close()
 	if err == unix.ENOENT {
 		return nil
@@ -76,7 +77,8 @@ func (s *Storage) DeleteFiles() error {
 	if err != nil {
 		return &FileError{Op: "delete", Path: ".", Err: err}
 	}
-	defer s.root.release(dfd)
+	defer s.root.release(d)
+	dfd := d.fd
 	var first error
 	dirs := map[string]bool{}
 	for i, f := range s.layout.Files {

@@ -425,9 +425,9 @@ func (s *Storage) Close() error {
 // regular file below the save directory reached without links (confine.go).
 func (s *Storage) fileSizes(sizes []int64) []int64 {
 	sizes = sizes[:0]
-	dfd, derr := s.root.acquire(false)
+	d, derr := s.root.acquire(false)
 	if derr == nil {
-		defer s.root.release(dfd)
+		defer s.root.release(d)
 	}
 	for i, f := range s.layout.Files {
 		size := int64(-1)
@@ -435,7 +435,7 @@ func (s *Storage) fileSizes(sizes []int64) []int64 {
 			size = f.Length
 		} else if derr == nil {
 			var st unix.Stat_t
-			if err := statBeneath(dfd, s.rel[i], &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			if err := statBeneath(d.fd, s.rel[i], &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
 				size = st.Size
 			}
 		}
