@@ -46,7 +46,6 @@ package storage
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -82,9 +81,27 @@ const (
 	dirMode      = 0o755
 )
 
-// unsafePath wraps the errno that met a link or an escape so that the
-// error matches both ErrUnsafePath and the errno.
-func unsafePath(errno error) error { return fmt.Errorf("%w: %w", ErrUnsafePath, errno) }
+// confineError is the Err of a *FileError for a path refused on disk. It
+// matches ErrUnsafePath and, through Unwrap, the errno behind it: ELOOP for
+// a symbolic link on the path, EXDEV for a path resolving outside the save
+// directory, EINVAL or ENXIO for a file that is not a regular file.
+type confineError struct{ errno unix.Errno }
+
+func (e *confineError) Error() string {
+	why := "not a regular file"
+	switch e.errno {
+	case unix.ELOOP:
+		why = "a symbolic link is on the path"
+	case unix.EXDEV:
+		why = "it resolves outside the save directory"
+	}
+	return ErrUnsafePath.Error() + ": " + why
+}
+
+func (e *confineError) Unwrap() error        { return e.errno }
+func (e *confineError) Is(target error) bool { return target == ErrUnsafePath }
+
+func unsafePath(errno unix.Errno) error { return &confineError{errno} }
 
 // rootDir is a Storage's descriptor of its save directory. Descriptors are
 // reference-counted so that no *at call ever runs on one that was closed
@@ -230,7 +247,7 @@ func openBeneath(dirfd int, rel string, flags int) (int, error) {
 		fd, err = walkOpen(dirfd, rel, flags, flags&unix.O_CREAT != 0)
 	}
 	if err == unix.ENXIO { // O_WRONLY on a FIFO or socket planted as the file
-		return -1, unsafePath(err)
+		return -1, unsafePath(unix.ENXIO)
 	}
 	if err != nil {
 		return -1, err
@@ -364,10 +381,13 @@ func unlinkBeneath(dirfd int, rel string, dir bool) error {
 	if err := fstatatRetry(pfd, base, &st); err != nil {
 		return err
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return unix.Unlinkat(pfd, base, 0)
+	case unix.S_IFLNK:
 		return unsafePath(unix.ELOOP)
 	}
-	return unix.Unlinkat(pfd, base, 0)
+	return unsafePath(unix.EINVAL)
 }
 
 // isLinkAt reports whether name in dirfd is a symbolic link; the walk asks

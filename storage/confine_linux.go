@@ -27,7 +27,7 @@ func openat2(dirfd int, rel string, flags int, mode uint32) (int, error) {
 		case err == unix.EINTR || err == unix.EAGAIN && tries < 16:
 			continue
 		case err == unix.ELOOP || err == unix.EXDEV:
-			return -1, unsafePath(err)
+			return -1, unsafePath(err.(unix.Errno))
 		}
 		return -1, err
 	}

@@ -190,6 +190,9 @@ func TestConfinementRefusesLinks(t *testing.T) {
 					if !errors.Is(err, ErrUnsafePath) || !errors.As(err, &fe) {
 						t.Fatalf("%s: err %v, want a *FileError matching ErrUnsafePath", o.name, err)
 					}
+					if isFIFO := p.name == "FIFO as the torrent's file"; errors.Is(err, unix.ELOOP) == isFIFO {
+						t.Errorf("err %v: errors.Is(err, unix.ELOOP) = %v, want %v", err, isFIFO, !isFIFO)
+					}
 					if fe.Op != o.op || fe.Path != p.path {
 						t.Errorf("FileError Op %q Path %q, want %q %q", fe.Op, fe.Path, o.op, p.path)
 					}
