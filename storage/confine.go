@@ -207,17 +207,22 @@ func openDir(path string, create bool) (int, error) {
 	}
 }
 
-// components splits a path from localPath. An empty, "." or ".." component
-// cannot come from localPath; it is refused here too, because the walk
-// would otherwise step out.
-func components(rel string) ([]string, error) {
-	parts := strings.Split(rel, "/")
-	for _, p := range parts {
-		if p == "" || p == "." || p == ".." {
-			return nil, unsafePath(unix.EXDEV)
+// checkRel refuses a path with an empty, "." or ".." component, or an
+// absolute one. None can come from localPath; checking again here makes
+// both resolvers give the same verdict on any name (openat2 alone would
+// allow a ".." that stays below the save directory) and keeps the walk from
+// ever stepping up. It does not allocate.
+func checkRel(rel string) error {
+	for rest := rel; ; {
+		part, tail, more := strings.Cut(rest, "/")
+		if part == "" || part == "." || part == ".." {
+			return unsafePath(unix.EXDEV)
 		}
+		if !more {
+			return nil
+		}
+		rest = tail
 	}
-	return parts, nil
 }
 
 // splitParent splits rel into its directory part ("" for a file directly in
@@ -235,6 +240,9 @@ func splitParent(rel string) (dir, base string) {
 // path, or a file that is not regular, is refused with ErrUnsafePath; a
 // missing file or directory is ENOENT.
 func openBeneath(dirfd int, rel string, flags int) (int, error) {
+	if err := checkRel(rel); err != nil {
+		return -1, err
+	}
 	flags |= unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK
 	var fd int
 	var err error
@@ -302,12 +310,13 @@ func walkDir(dirfd int, rel string, mkdir bool) (int, error) {
 	if rel == "" {
 		return dirfd, nil
 	}
-	parts, err := components(rel)
-	if err != nil {
+	if err := checkRel(rel); err != nil {
 		return -1, err
 	}
 	cur := dirfd
-	for _, p := range parts {
+	for rest := rel; rest != ""; {
+		p, tail, _ := strings.Cut(rest, "/")
+		rest = tail
 		fd, err := openatRetry(cur, p, dirOpenFlags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err == unix.ENOENT && mkdir {
 			if err = unix.Mkdirat(cur, p, dirMode); err == nil || err == unix.EEXIST {
@@ -330,6 +339,9 @@ func walkDir(dirfd int, rel string, mkdir bool) (int, error) {
 // for a file directly in the save directory) and rel's last component,
 // resolved without following links.
 func openParent(dirfd int, rel string) (pfd int, base string, err error) {
+	if err := checkRel(rel); err != nil {
+		return -1, "", err
+	}
 	dir, base := splitParent(rel)
 	if dir == "" {
 		return dirfd, base, nil

@@ -445,3 +445,44 @@ func TestConfinementSaveDirectoryRemoved(t *testing.T) {
 		}
 	})
 }
+
+// TestResolveRefusesEscapingNames: below the lexical check in Open, the
+// resolvers themselves refuse any name that is absolute or has an empty,
+// "." or ".." component, with the same verdict under openat2 and the walk,
+// for opening, creating, statting and unlinking.
+func TestResolveRefusesEscapingNames(t *testing.T) {
+	bothResolvers(t, func(t *testing.T) {
+		parent := t.TempDir()
+		save := filepath.Join(parent, "save")
+		mustDo(t, os.MkdirAll(filepath.Join(save, "a"), 0o755),
+			os.WriteFile(filepath.Join(save, "x"), []byte("inside"), 0o644),
+			os.WriteFile(filepath.Join(parent, "x"), []byte("outside"), 0o644))
+		dfd, err := unix.Open(save, dirOpenFlags|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(dfd)
+		before := snapshot(t, parent)
+		for _, name := range []string{
+			"../x", "a/../../x", "a/../x", "/etc/passwd", filepath.Join(parent, "x"),
+			"./x", "a//x", "a/", "", ".", "..",
+		} {
+			if fd, err := openBeneath(dfd, name, unix.O_RDWR|unix.O_CREAT); !errors.Is(err, ErrUnsafePath) {
+				unix.Close(fd)
+				t.Errorf("create %q: %v, want ErrUnsafePath", name, err)
+			}
+			if fd, err := openBeneath(dfd, name, unix.O_RDONLY); !errors.Is(err, ErrUnsafePath) {
+				unix.Close(fd)
+				t.Errorf("open %q: %v, want ErrUnsafePath", name, err)
+			}
+			var st unix.Stat_t
+			if err := statBeneath(dfd, name, &st); !errors.Is(err, ErrUnsafePath) {
+				t.Errorf("stat %q: %v, want ErrUnsafePath", name, err)
+			}
+			if err := unlinkBeneath(dfd, name, false); !errors.Is(err, ErrUnsafePath) {
+				t.Errorf("unlink %q: %v, want ErrUnsafePath", name, err)
+			}
+		}
+		sameSnapshot(t, "around the save directory", before, snapshot(t, parent))
+	})
+}
