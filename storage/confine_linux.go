@@ -33,12 +33,16 @@ func openat2(dirfd int, rel string, flags int, mode uint32) (int, error) {
 	}
 }
 
-// probeOpenat2 reports whether openat2 with our resolve flags works here.
+// probeOpenat2 reports whether openat2 with our resolve flags works here:
+// it resolves "." below a descriptor of "/", which needs no permission and
+// does not depend on the working directory.
 func probeOpenat2() bool {
-	fd, err := unix.Openat2(unix.AT_FDCWD, ".", &unix.OpenHow{
-		Flags:   dirOpenFlags | unix.O_CLOEXEC,
-		Resolve: resolveConfined,
-	})
+	root, err := unix.Open("/", dirOpenFlags|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(root)
+	fd, err := unix.Openat2(root, ".", &unix.OpenHow{Flags: dirOpenFlags | unix.O_CLOEXEC, Resolve: resolveConfined})
 	if err != nil {
 		return false
 	}
