@@ -486,3 +486,79 @@ func TestResolveRefusesEscapingNames(t *testing.T) {
 		sameSnapshot(t, "around the save directory", before, snapshot(t, parent))
 	})
 }
+
+// TestDirectReopenStaysOnTheOpenFile: the O_DIRECT descriptor is opened by
+// path on a handle's first direct write, possibly long after the handle.
+// If the path has meanwhile become a link, or another file, the direct
+// write must neither follow the link nor land in the other file: it goes
+// through the handle's own descriptor, to the file the handle opened.
+func TestDirectReopenStaysOnTheOpenFile(t *testing.T) {
+	const pl = 256 << 10
+	swaps := []struct {
+		name string
+		swap func(t *testing.T, save, out string)
+	}{
+		{"file replaced by a link", func(t *testing.T, save, out string) {
+			mustDo(t, os.Rename(filepath.Join(save, "t", "f.bin"), filepath.Join(save, "t", "f.orig")),
+				os.Symlink(filepath.Join(out, "secret"), filepath.Join(save, "t", "f.bin")))
+		}},
+		{"file replaced by another file", func(t *testing.T, save, out string) {
+			mustDo(t, os.Rename(filepath.Join(save, "t", "f.bin"), filepath.Join(save, "t", "f.orig")),
+				os.WriteFile(filepath.Join(save, "t", "f.bin"), []byte("someone else's file\n"), 0o644))
+		}},
+	}
+	bothResolvers(t, func(t *testing.T) {
+		for _, sw := range swaps {
+			t.Run(sw.name, func(t *testing.T) {
+				save, out := t.TempDir(), t.TempDir()
+				outsideTree(t, out)
+				l := Layout{PieceLength: pl, TotalLength: 2 * pl, Files: []FileSpec{{Path: "t/f.bin", Length: 2 * pl}}}
+				s, err := Open(save, l)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if fd := dioProbe(t, save); fd < 0 {
+					t.Skip("this filesystem does not support O_DIRECT")
+				}
+				ref := reference(l, 13)
+				if _, err := s.WriteAt(ref[pl:], 1, 0); err != nil { // opens the handle, buffered
+					t.Fatal(err)
+				}
+				sw.swap(t, save, out)
+				outBefore := snapshot(t, out)
+				newBefore, _ := os.Lstat(filepath.Join(save, "t", "f.bin"))
+				s.SetDirectWrites(true)
+				var buf []byte
+				data := alignedBuf(&buf, pl)
+				copy(data, ref[:pl])
+				if err := s.writePieceDirect(data, 0); err != nil {
+					t.Fatal(err)
+				}
+				sameSnapshot(t, "outside", outBefore, snapshot(t, out))
+				if got, err := os.ReadFile(filepath.Join(save, "t", "f.orig")); err != nil || !bytes.Equal(got, ref) {
+					t.Fatalf("the handle's file does not hold both pieces: %v", err)
+				}
+				if after, err := os.Lstat(filepath.Join(save, "t", "f.bin")); err != nil || after.Size() != newBefore.Size() || after.Mode() != newBefore.Mode() {
+					t.Fatalf("what now sits at the path changed: %v", err)
+				}
+				if !s.DirectWrites() {
+					t.Error("a replaced file turned direct writes off for the whole storage")
+				}
+			})
+		}
+	})
+}
+
+// dioProbe reports whether dir's filesystem takes O_DIRECT (>= 0) or not.
+func dioProbe(t *testing.T, dir string) int {
+	t.Helper()
+	p := filepath.Join(dir, ".dio-probe")
+	fd, err := unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_DIRECT|unix.O_CLOEXEC, 0o644)
+	os.Remove(p)
+	if err != nil {
+		return -1
+	}
+	defer unix.Close(fd)
+	return dioAlign(fd)
+}

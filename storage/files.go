@@ -17,8 +17,9 @@ type handle struct {
 	fd       int
 	file     int
 	writable bool // opened O_RDWR; a read-only handle is replaced on the first write
-	// dfd is the O_DIRECT descriptor plus one (0: not open), opened by the
-	// first direct write (direct.go); align is its alignment.
+	// dfd is the O_DIRECT descriptor plus one (0: not open; -1: never, the
+	// path no longer leads to this file), opened by the first direct write
+	// (direct.go); align is its alignment.
 	dfd   atomic.Int32
 	align atomic.Int32
 
