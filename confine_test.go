@@ -139,3 +139,46 @@ func mustLink(t *testing.T, target, link string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSessionDoesNotSeedThroughPlantedLinks: the other direction. A save
+// directory whose torrent file is a link to data outside it, even the
+// right data, is not read: the check finds no piece on disk, so the
+// session never offers a byte of the link's target to peers.
+func TestSessionDoesNotSeedThroughPlantedLinks(t *testing.T) {
+	src := t.TempDir()
+	writeFiles(t, src, map[string]int{"one.bin": 100_000, "multi/a.bin": 50_000, "multi/b.bin": 50_000})
+	cases := []struct {
+		root  string
+		plant func(t *testing.T, save string)
+	}{
+		{"one.bin", func(t *testing.T, save string) {
+			mustLink(t, filepath.Join(src, "one.bin"), filepath.Join(save, "one.bin"))
+		}},
+		{"multi", func(t *testing.T, save string) {
+			mustLink(t, filepath.Join(src, "multi"), filepath.Join(save, "multi"))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.root, func(t *testing.T) {
+			_, mi, err := metainfo.Create(filepath.Join(src, tc.root), metainfo.CreateOptions{PieceLength: 16 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			save := t.TempDir()
+			tc.plant(t, save)
+			s := newTestSession(t, bufpool.New(), 1)
+			defer s.Close(context.Background())
+			if _, err := s.AddTorrent(context.Background(), AddTorrentParams{MetaInfo: mi, SavePath: save}); err != nil {
+				t.Fatal(err)
+			}
+			var checked *plugin.TorrentCheckedAlert
+			waitAlert(t, s, 20*time.Second, func(a plugin.Alert) bool {
+				checked, _ = a.(*plugin.TorrentCheckedAlert)
+				return checked != nil
+			})
+			if checked.Have != 0 {
+				t.Fatalf("check found %d of %d pieces through a link", checked.Have, checked.Total)
+			}
+		})
+	}
+}
