@@ -135,9 +135,9 @@ func Encode(d *Data) ([]byte, error) {
 		m["piece_priority"] = d.PiecePriority
 	}
 	if d.Files != nil {
-		l := make([][2]int64, len(d.Files))
+		l := make([][]int64, len(d.Files))
 		for i, f := range d.Files {
-			l[i] = [2]int64{f.Size, f.MTime}
+			l[i] = []int64{f.Size, f.MTime}
 		}
 		m["shardtorrent-files"] = l
 	}
