@@ -328,7 +328,7 @@ func TestEncodeRefusesWhatDecodeRefuses(t *testing.T) {
 		"pieces past info":   func(d *Data) { d.Pieces = make([]byte, 6) },
 		"priority 8":         func(d *Data) { d.FilePriority = []int{8} },
 		"empty bitmask":      func(d *Data) { d.Unfinished = []Unfinished{{Piece: 0}} },
-		"files count":        func(d *Data) { d.Files = nil; d.Files = append(d.Files, FileStat{}, FileStat{}) },
+		"files count":        func(d *Data) { d.Files = []FileStat{{}, {}} },
 		"too many web seeds": func(d *Data) { d.URLList = make([]string, MaxWebSeeds+1) },
 	} {
 		t.Run(name, func(t *testing.T) {
