@@ -30,6 +30,9 @@ const (
 	// ErrBadInfo: the embedded "info" dictionary is not a valid info
 	// dictionary (metainfo.ParseInfo refused it; Err says why).
 	ErrBadInfo
+	// ErrNoMetadata: ImportDir found a resume file with neither a .torrent
+	// beside it nor an "info" dictionary inside, so the torrent is unknown.
+	ErrNoMetadata
 )
 
 var kindNames = [...]string{
@@ -38,6 +41,7 @@ var kindNames = [...]string{
 	ErrTooLarge:         "limit exceeded",
 	ErrInfoHashMismatch: "info does not match info-hash",
 	ErrBadInfo:          "invalid info dictionary",
+	ErrNoMetadata:       "no metadata",
 }
 
 // String returns a short lower-case description of the kind.
