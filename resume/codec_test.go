@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"errors"
 	"net/netip"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -352,6 +353,11 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(b)
 	f.Add(libtorrentLike(d.InfoHash, nil))
+	if lt, err := os.ReadFile("testdata/libtorrent-2.0.8.fastresume"); err == nil {
+		f.Add(lt)
+	} else {
+		f.Fatal(err)
+	}
 	f.Add(libtorrentLike(d.InfoHash, map[string]any{"info": bencode.Bytes(d.Info),
 		"unfinished": []map[string]any{{"piece": 1, "bitmask": "\xc0"}}}))
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -381,4 +387,38 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeLibtorrentFixture decodes a file libtorrent 2.0.8 wrote (see
+// testdata/README.md): pieces 0, 2, 3, 4, 6 and 7 of 11 present, info
+// inside, every libtorrent-only key ignored.
+func TestDecodeLibtorrentFixture(t *testing.T) {
+	b, err := os.ReadFile("testdata/libtorrent-2.0.8.fastresume")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// libtorrent sets only bit 0 (have) outside seed mode.
+	if want := []byte{1, 0, 1, 1, 1, 0, 1, 1, 0, 0, 0}; !bytes.Equal(d.Pieces, want) {
+		t.Errorf("pieces %v, want %v", d.Pieces, want)
+	}
+	info, err := metainfo.ParseInfo(d.Info)
+	if err != nil || info.NumPieces() != 11 || len(info.Files) != 3 || info.Name != "resumedata" {
+		t.Fatalf("info: %+v, %v", info, err)
+	}
+	if d.InfoHash.V1 != sha1.Sum(d.Info) || d.InfoHash.HasV2() || d.Name != "resumedata" || d.SavePath == "" ||
+		d.Trackers == nil || len(d.Trackers) != 0 || d.URLList == nil || d.Paused || d.AutoManaged || d.SeedMode ||
+		d.AddedTime == 0 || d.Files != nil || d.Unfinished != nil || d.Peers != nil {
+		t.Errorf("decoded %+v", d)
+	}
+	b2, err := Encode(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d2, err := Decode(b2); err != nil || !reflect.DeepEqual(d, d2) {
+		t.Fatalf("re-encoded: %+v, %v", d2, err)
+	}
 }
