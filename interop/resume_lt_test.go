@@ -254,3 +254,50 @@ func TestResumeOursToLibtorrent(t *testing.T) {
 		t.Fatalf("libtorrent has pieces %v, our resume data says %v (disk %v)", r.Have, want, indexes(onDisk))
 	}
 }
+
+// TestResumeLibtorrentFileChecks records what libtorrent 2.0.8 checks of the
+// files when it loads resume data, the cases our "shardtorrent-files"
+// (size and mtime) exist for: a piece claimed inside a file cut short is
+// trusted (no size check of a file that exists), while a missing file gets
+// the resume data rejected ("mismatching file size") and a full re-check.
+func TestResumeLibtorrentFileChecks(t *testing.T) {
+	ctx := setup(t, testTimeout)
+	f, mi := resumeFixture(t)
+	save := damagedCopy(t, f, mi)
+	// Piece 9 lies past the 10,000 bytes left of c/d.bin.
+	if start := 9*mi.Info.PieceLength - mi.Info.Files[2].Offset; start < 10000 {
+		t.Fatalf("fixture changed: piece 9 starts at byte %d of c/d.bin", start)
+	}
+	claimed := []int{0, 2, 3, 9}
+	write := func() string {
+		d := &resume.Data{InfoHash: mi.InfoHash, SavePath: save, Pieces: make([]byte, mi.Info.NumPieces()), Info: mi.InfoBytes}
+		for _, i := range claimed {
+			d.Pieces[i] = resume.PieceHave | resume.PieceVerified
+		}
+		b, err := resume.Encode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "ours.fastresume")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	r := runResumeLT(t, ctx, "read", "--resume", write())
+	if r.Rejected != "" || slices.Contains(r.States, "checking_files") || !slices.Equal(r.Have, claimed) {
+		t.Fatalf("truncated file: libtorrent now checks sizes? have %v (claimed %v), states %v, rejected %q",
+			r.Have, claimed, r.States, r.Rejected)
+	}
+
+	if err := os.Remove(filepath.Join(save, f.Name, "c", "d.bin")); err != nil {
+		t.Fatal(err)
+	}
+	onDisk := indexes(piecesOnDisk(t, mi, save))
+	r = runResumeLT(t, ctx, "read", "--resume", write())
+	if r.Rejected == "" || !slices.Contains(r.States, "checking_files") || !slices.Equal(r.Have, onDisk) {
+		t.Fatalf("missing file: want rejection and a full re-check finding %v; got have %v, states %v, rejected %q",
+			onDisk, r.Have, r.States, r.Rejected)
+	}
+}
