@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -299,5 +300,73 @@ func TestResumeLibtorrentFileChecks(t *testing.T) {
 	if r.Rejected == "" || !slices.Contains(r.States, "checking_files") || !slices.Equal(r.Have, onDisk) {
 		t.Fatalf("missing file: want rejection and a full re-check finding %v; got have %v, states %v, rejected %q",
 			onDisk, r.Have, r.States, r.Rejected)
+	}
+}
+
+// TestResumeImportQBittorrent: qBittorrent 4.5.2 checks two torrents (one
+// complete, one partly present), shuts down, and resume.ImportDir adopts
+// its BT_backup directory: both torrents, their save paths, and for each
+// exactly the pieces that hash correctly on disk.
+func TestResumeImportQBittorrent(t *testing.T) {
+	ctx := setup(t, testTimeout)
+	dir := t.TempDir()
+	qb := newQBittorrent(t, ctx, dir, false)
+
+	partial, pmi := resumeFixture(t)
+	psave := damagedCopy(t, partial, pmi)
+	full := makeFixture(t, t.TempDir(), "qbcomplete", 3*16384+1, nil, 16384)
+	fmi, err := metainfo.Load(full.Torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := qb.Seed(ctx, full.Torrent, full.SeedDir, full.Info.InfoHash); err != nil {
+		t.Fatal(err)
+	}
+	if err := qb.Add(ctx, refpeer.QBAdd{Torrent: partial.Torrent, SavePath: psave}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := qb.WaitTorrent(ctx, partial.Info.InfoHash, "check of the partial torrent", func(t refpeer.QBTorrent) bool {
+		return t.State == "downloading" || t.State == "stalledDL"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := qb.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	backup := filepath.Join(dir, "qbittorrent", "qBittorrent", "data", "BT_backup")
+	got, errs := resume.ImportDir(backup)
+	if len(errs) != 0 || len(got) != 2 {
+		ents, _ := os.ReadDir(backup)
+		t.Fatalf("imported %d, errors %v (directory %v)", len(got), errs, ents)
+	}
+	for _, c := range []struct {
+		mi   *metainfo.MetaInfo
+		save string
+	}{{pmi, psave}, {fmi, full.SeedDir}} {
+		i := slices.IndexFunc(got, func(im resume.Imported) bool { return im.Data.InfoHash == c.mi.InfoHash })
+		if i < 0 {
+			t.Fatalf("torrent %s not imported", c.mi.InfoHash)
+		}
+		im := got[i]
+		// qBittorrent 4.5 moves "info" into a .torrent beside the resume file.
+		if _, err := os.Stat(strings.TrimSuffix(im.Path, resume.Ext) + ".torrent"); err != nil {
+			t.Fatalf("qBittorrent's layout changed: %v", err)
+		}
+		if filepath.Clean(im.Data.SavePath) != c.save || !bytes.Equal(im.MetaInfo.InfoBytes, c.mi.InfoBytes) ||
+			!bytes.Equal(im.Data.Info, c.mi.InfoBytes) {
+			t.Fatalf("%s: save path %q (want %q), info matches %v", c.mi.Info.Name, im.Data.SavePath, c.save,
+				bytes.Equal(im.MetaInfo.InfoBytes, c.mi.InfoBytes))
+		}
+		var have []int
+		for p := range c.mi.Info.NumPieces() {
+			if im.Data.Has(p) {
+				have = append(have, p)
+			}
+		}
+		if want := indexes(piecesOnDisk(t, c.mi, c.save)); !slices.Equal(have, want) {
+			t.Fatalf("%s: imported pieces %v, on disk %v", c.mi.Info.Name, have, want)
+		}
+		t.Logf("%s: imported from %s: pieces %v of %d, save path %s", c.mi.Info.Name, filepath.Base(im.Path), have, c.mi.Info.NumPieces(), im.Data.SavePath)
 	}
 }
