@@ -1,6 +1,7 @@
 package resume
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
@@ -172,10 +173,7 @@ func Decode(b []byte) (*Data, error) {
 	if len(b) == 0 || b[0] != 'd' {
 		return nil, fmtErr(ErrNotResume, "", "not a dictionary")
 	}
-	var top map[string]bencode.Bytes
-	if err := bencode.Unmarshal(b, &top); err != nil {
-		return nil, &FormatError{Kind: ErrNotResume, Reason: "bad bencoding", Err: err}
-	}
+	top := splitDict(b)
 	r := reader{top: top}
 	var ff string
 	if r.str("file-format", &ff); r.err == nil && ff != FileFormat {
@@ -291,7 +289,7 @@ func Decode(b []byte) (*Data, error) {
 		if info, err = checkInfo(raw, d.InfoHash); err != nil {
 			return nil, err
 		}
-		d.Info = []byte(raw)
+		d.Info = bytes.Clone(raw)
 	}
 	d.Pieces = nonEmpty(d.Pieces)
 	d.PiecePriority = nonEmpty(d.PiecePriority)
@@ -393,9 +391,27 @@ func (d *Data) validate(info *metainfo.Info) error {
 	return nil
 }
 
+// splitDict maps the keys of data, a dictionary CheckCanonical accepted,
+// to their raw values (aliasing data; for a repeated key the last wins).
+// Hand-written over bencheck.End instead of unmarshalling into
+// map[string]bencode.Bytes: that copies every value through a growing
+// buffer, and measured on a 90 KB resume file (BenchmarkDecode) it was a
+// third of Decode's time.
+func splitDict(data []byte) map[string][]byte {
+	top := make(map[string][]byte)
+	for pos := 1; data[pos] != 'e'; {
+		colon := pos + bytes.IndexByte(data[pos:], ':')
+		keyEnd, _ := bencheck.End(data, pos, maxDepth)
+		valEnd, _ := bencheck.End(data, keyEnd, maxDepth)
+		top[string(data[colon+1:keyEnd])] = data[keyEnd:valEnd]
+		pos = valEnd
+	}
+	return top
+}
+
 // reader decodes typed top-level values, remembering the first error.
 type reader struct {
-	top map[string]bencode.Bytes
+	top map[string][]byte
 	err error
 }
 

