@@ -240,13 +240,6 @@ func Decode(b []byte) (*Data, error) {
 	if raw, ok := r.list("trackers", MaxTrackers); ok {
 		d.Trackers = [][]string{}
 		if r.decode("trackers", raw, &d.Trackers) {
-			n := 0
-			for _, t := range d.Trackers {
-				n += len(t)
-			}
-			if n > MaxTrackers {
-				return nil, fmtErr(ErrTooLarge, "trackers", strconv.Itoa(n)+" URLs exceeds "+strconv.Itoa(MaxTrackers))
-			}
 			for i, t := range d.Trackers {
 				if t == nil {
 					d.Trackers[i] = []string{}
@@ -265,10 +258,7 @@ func Decode(b []byte) (*Data, error) {
 		var l [][]int64
 		if r.decode("shardtorrent-files", raw, &l) {
 			d.Files = make([]FileStat, len(l))
-			for i, f := range l {
-				if len(f) != 2 {
-					return nil, fmtErr(ErrBadField, "shardtorrent-files", "entry "+strconv.Itoa(i)+" is not [size, mtime]")
-				}
+			for i, f := range l { // list checked every entry is a pair
 				d.Files[i] = FileStat{Size: f[0], MTime: f[1]}
 			}
 		}
@@ -477,55 +467,72 @@ func (r *reader) bool(key string, v *bool) {
 	}
 }
 
-// list returns the raw list under key after checking that it has at most
-// limit elements and that every element has the type the key needs: a
-// list of lists of strings for "trackers", dictionaries for "unfinished",
-// lists for "shardtorrent-files", strings for "url-list", integers for
-// "file_priority". The anacrolix decoder would otherwise coerce a
-// one-element list into its element.
+// list returns the raw list under key after checking, before anything is
+// allocated for it, that it has at most limit elements and that every
+// element has the type the key needs: tiers that are lists of strings, at
+// most MaxTrackers URLs in all, for "trackers"; dictionaries for
+// "unfinished"; [size, mtime] integer pairs for "shardtorrent-files";
+// strings for "url-list"; integers for "file_priority". (The anacrolix
+// decoder would otherwise coerce a one-element list into its element, and
+// a list of many empty strings costs 8 times its input once decoded.)
 func (r *reader) list(key string, limit int) ([]byte, bool) {
 	raw, ok := r.get(key, 'l')
 	if !ok {
 		return nil, false
 	}
 	want := map[string]byte{"trackers": 'l', "unfinished": 'd', "shardtorrent-files": 'l', "url-list": 's', "file_priority": 'i'}[key]
-	n := 0
-	for pos := 1; raw[pos] != 'e'; n++ {
-		if n >= limit {
-			r.err = fmtErr(ErrTooLarge, key, "more than "+strconv.Itoa(limit)+" entries")
-			return nil, false
+	urls := 0
+	n, ok := forEach(raw, limit, func(i int, e []byte) bool {
+		if kindOf(e) != want {
+			r.err = fmtErr(ErrBadField, key, "entry "+strconv.Itoa(i)+" has the wrong type")
+			return false
 		}
-		end, err := bencheck.End(raw, pos, maxDepth)
-		if err != nil { // cannot happen after CheckCanonical; kept for safety
-			r.err = &FormatError{Kind: ErrBadField, Key: key, Err: err}
-			return nil, false
+		switch key {
+		case "trackers":
+			m, ok := forEach(e, MaxTrackers-urls, func(_ int, u []byte) bool { return kindOf(u) == 's' })
+			switch {
+			case m < 0:
+				r.err = fmtErr(ErrTooLarge, key, "more than "+strconv.Itoa(MaxTrackers)+" URLs")
+			case !ok:
+				r.err = fmtErr(ErrBadField, key, "tier "+strconv.Itoa(i)+" is not a list of strings")
+			}
+			urls += m
+			return r.err == nil
+		case "shardtorrent-files":
+			if m, ok := forEach(e, 2, func(_ int, v []byte) bool { return kindOf(v) == 'i' }); m != 2 || !ok {
+				r.err = fmtErr(ErrBadField, key, "entry "+strconv.Itoa(i)+" is not [size, mtime]")
+				return false
+			}
 		}
-		if kindOf(raw[pos:]) != want {
-			r.err = fmtErr(ErrBadField, key, "entry "+strconv.Itoa(n)+" has the wrong type")
-			return nil, false
-		}
-		if key == "trackers" && !stringList(raw[pos:end]) {
-			r.err = fmtErr(ErrBadField, key, "tier "+strconv.Itoa(n)+" is not a list of strings")
-			return nil, false
-		}
-		pos = end
+		return true
+	})
+	switch {
+	case n < 0:
+		r.err = fmtErr(ErrTooLarge, key, "more than "+strconv.Itoa(limit)+" entries")
+	case !ok && r.err == nil: // bencheck.End failed: cannot happen after CheckCanonical
+		r.err = fmtErr(ErrBadField, key, "bad bencoding")
+	}
+	if r.err != nil {
+		return nil, false
 	}
 	return raw, true
 }
 
-// stringList reports whether raw, a checked list, holds only strings.
-func stringList(raw []byte) bool {
-	for pos := 1; raw[pos] != 'e'; {
-		if kindOf(raw[pos:]) != 's' {
-			return false
+// forEach calls f on each element of raw, a list CheckCanonical accepted,
+// stopping when f returns false (ok false). It returns the number of
+// elements, or -1 as soon as there are more than limit.
+func forEach(raw []byte, limit int, f func(i int, elem []byte) bool) (n int, ok bool) {
+	for pos := 1; raw[pos] != 'e'; n++ {
+		if n >= limit {
+			return -1, false
 		}
 		end, err := bencheck.End(raw, pos, maxDepth)
-		if err != nil {
-			return false
+		if err != nil || !f(n, raw[pos:end]) {
+			return n, false
 		}
 		pos = end
 	}
-	return true
+	return n, true
 }
 
 // parsePeers reads libtorrent's compact "peers" (6 bytes per IPv4 peer)
