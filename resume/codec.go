@@ -149,6 +149,7 @@ func Encode(d *Data) ([]byte, error) {
 	return b, nil
 }
 
+// wireUnfinished is an "unfinished" entry as Encode writes it.
 type wireUnfinished struct {
 	Bitmask []byte `bencode:"bitmask"`
 	Piece   int    `bencode:"piece"`
@@ -226,16 +227,19 @@ func Decode(b []byte) (*Data, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	// Count-bounded lists: the count is checked on the raw bytes before the
-	// decoder allocates a slice for them.
+	// Count-bounded lists: the count and types are checked on the raw bytes
+	// (r.list) before anything is allocated for them.
 	if raw, ok := r.list("unfinished", MaxPieces); ok {
-		var l []wireUnfinished
-		if r.decode("unfinished", raw, &l) {
-			d.Unfinished = make([]Unfinished, len(l))
-			for i, u := range l {
-				d.Unfinished[i] = Unfinished{Piece: u.Piece, Bitmask: nonEmpty(u.Bitmask)}
+		d.Unfinished = make([]Unfinished, 0, count(raw))
+		forEach(raw, MaxPieces, func(i int, e []byte) bool {
+			u, err := parseUnfinished(e)
+			if err != nil {
+				r.err = err
+				return false
 			}
-		}
+			d.Unfinished = append(d.Unfinished, u)
+			return true
+		})
 	}
 	if raw, ok := r.list("trackers", MaxTrackers); ok {
 		d.Trackers = [][]string{}
@@ -251,17 +255,36 @@ func Decode(b []byte) (*Data, error) {
 		d.URLList = []string{}
 		r.decode("url-list", raw, &d.URLList)
 	}
+	// Hand-decoded into pre-sized slices: through the anacrolix decoder a
+	// list of a million priorities allocated 21 times its input
+	// (TestDecodeMemoryBounded).
 	if raw, ok := r.list("file_priority", MaxFiles); ok {
-		r.decode("file_priority", raw, &d.FilePriority)
+		d.FilePriority = make([]int, 0, count(raw))
+		forEach(raw, MaxFiles, func(i int, e []byte) bool {
+			v, ok := intOf(e)
+			if !ok || v < 0 || v > MaxPriority {
+				r.err = fmtErr(ErrBadField, "file_priority", "file "+strconv.Itoa(i)+" has priority "+string(e))
+				return false
+			}
+			d.FilePriority = append(d.FilePriority, int(v))
+			return true
+		})
 	}
 	if raw, ok := r.list("shardtorrent-files", MaxFiles); ok {
-		var l [][]int64
-		if r.decode("shardtorrent-files", raw, &l) {
-			d.Files = make([]FileStat, len(l))
-			for i, f := range l { // list checked every entry is a pair
-				d.Files[i] = FileStat{Size: f[0], MTime: f[1]}
-			}
-		}
+		d.Files = make([]FileStat, 0, count(raw))
+		forEach(raw, MaxFiles, func(i int, e []byte) bool {
+			var v [2]int64
+			forEach(e, 2, func(j int, x []byte) bool {
+				var ok bool
+				v[j], ok = intOf(x)
+				if !ok {
+					r.err = fmtErr(ErrBadField, "shardtorrent-files", "entry "+strconv.Itoa(i)+": "+string(x)+" out of range")
+				}
+				return ok
+			})
+			d.Files = append(d.Files, FileStat{Size: v[0], MTime: v[1]})
+			return r.err == nil
+		})
 	}
 	var v4, v6 []byte
 	r.bytes("peers", &v4)
@@ -381,6 +404,67 @@ func (d *Data) validate(info *metainfo.Info) error {
 	return nil
 }
 
+// parseUnfinished reads one "unfinished" entry, a dictionary:
+// {"piece": index, "bitmask": bytes}.
+func parseUnfinished(e []byte) (Unfinished, error) {
+	u := Unfinished{Piece: -1}
+	var err error
+	forEachPair(e, func(k, v []byte) bool {
+		switch string(strOf(k)) {
+		case "piece":
+			n, ok := intOf(v)
+			if !ok || n < 0 || n >= MaxPieces {
+				err = fmtErr(ErrBadField, "unfinished", "piece "+string(v)+" out of range")
+			}
+			u.Piece = int(n)
+		case "bitmask":
+			b := strOf(v)
+			if kindOf(v) != 's' || len(b) == 0 || len(b) > MaxBitmask {
+				err = fmtErr(ErrBadField, "unfinished", "bitmask of "+strconv.Itoa(len(b))+" bytes or not a string")
+			}
+			u.Bitmask = bytes.Clone(b)
+		}
+		return err == nil
+	})
+	if err == nil && u.Piece < 0 {
+		err = fmtErr(ErrBadField, "unfinished", "entry without a piece")
+	}
+	return u, err
+}
+
+// intOf parses raw, an integer CheckCanonical accepted; false if it is not
+// an integer or does not fit in an int64.
+func intOf(raw []byte) (int64, bool) {
+	if kindOf(raw) != 'i' {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(raw[1:len(raw)-1]), 10, 64)
+	return n, err == nil
+}
+
+// strOf returns the bytes of raw, a string CheckCanonical accepted
+// (aliasing raw).
+func strOf(raw []byte) []byte { return raw[bytes.IndexByte(raw, ':')+1:] }
+
+// count returns the number of elements of raw, a checked list.
+func count(raw []byte) int {
+	n, _ := forEach(raw, MaxSize, func(int, []byte) bool { return true })
+	return n
+}
+
+// forEachPair calls f on each key and value of raw, a dictionary
+// CheckCanonical accepted, until f returns false.
+func forEachPair(raw []byte, f func(key, val []byte) bool) {
+	for pos := 1; raw[pos] != 'e'; {
+		keyEnd, _ := bencheck.End(raw, pos, maxDepth)
+		valEnd, _ := bencheck.End(raw, keyEnd, maxDepth)
+		if !f(raw[pos:keyEnd], raw[keyEnd:valEnd]) {
+			return
+		}
+		pos = valEnd
+	}
+}
+
 // splitDict maps the keys of data, a dictionary CheckCanonical accepted,
 // to their raw values (aliasing data; for a repeated key the last wins).
 // Hand-written over bencheck.End instead of unmarshalling into
@@ -389,13 +473,10 @@ func (d *Data) validate(info *metainfo.Info) error {
 // third of Decode's time.
 func splitDict(data []byte) map[string][]byte {
 	top := make(map[string][]byte)
-	for pos := 1; data[pos] != 'e'; {
-		colon := pos + bytes.IndexByte(data[pos:], ':')
-		keyEnd, _ := bencheck.End(data, pos, maxDepth)
-		valEnd, _ := bencheck.End(data, keyEnd, maxDepth)
-		top[string(data[colon+1:keyEnd])] = data[keyEnd:valEnd]
-		pos = valEnd
-	}
+	forEachPair(data, func(k, v []byte) bool {
+		top[string(strOf(k))] = v
+		return true
+	})
 	return top
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -242,6 +243,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"peers6 not multiple of 18", lt(map[string]any{"peers6": "123456"}), ErrBadField, "peers6"},
 		{"unfinished not dict", lt(map[string]any{"unfinished": []int{1}}), ErrBadField, "unfinished"},
 		{"unfinished negative", lt(map[string]any{"unfinished": []map[string]any{{"piece": -1, "bitmask": "\x80"}}}), ErrBadField, "unfinished"},
+		{"unfinished without piece", lt(map[string]any{"unfinished": []map[string]any{{"bitmask": "\x80"}}}), ErrBadField, "unfinished"},
+		{"unfinished piece string", lt(map[string]any{"unfinished": []map[string]any{{"piece": "1", "bitmask": "\x80"}}}), ErrBadField, "unfinished"},
+		{"unfinished piece huge", []byte(strings.Replace(string(lt(map[string]any{"unfinished": []map[string]any{{"piece": 7, "bitmask": "\x80"}}})), "piecei7e", "piecei99999999999999999999e", 1)), ErrBadField, "unfinished"},
+		{"unfinished bitmask int", lt(map[string]any{"unfinished": []map[string]any{{"piece": 1, "bitmask": 1}}}), ErrBadField, "unfinished"},
+		{"shardtorrent-files overflow", []byte(strings.Replace(string(lt(map[string]any{"shardtorrent-files": [][]int{{1, 2}}})), "i2e", "i99999999999999999999e", 1)), ErrBadField, "shardtorrent-files"},
 		{"unfinished empty bitmask", lt(map[string]any{"unfinished": []map[string]any{{"piece": 1, "bitmask": ""}}}), ErrBadField, "unfinished"},
 		{"unfinished past info", lt(map[string]any{"info": bencode.Bytes(info),
 			"unfinished": []map[string]any{{"piece": 5, "bitmask": "\x80"}}}), ErrBadField, "unfinished"},
@@ -429,5 +435,40 @@ func TestDecodeLibtorrentFixture(t *testing.T) {
 	}
 	if d2, err := Decode(b2); err != nil || !reflect.DeepEqual(d, d2) {
 		t.Fatalf("re-encoded: %+v, %v", d2, err)
+	}
+}
+
+// TestDecodeMemoryBounded: for inputs built to inflate once decoded, Decode
+// allocates at most a small multiple of the input, whether it accepts or
+// refuses them.
+func TestDecodeMemoryBounded(t *testing.T) {
+	_, ih := testInfo(t, 1)
+	manyInts := make([]int, MaxFiles)
+	for i := range manyInts {
+		manyInts[i] = 4
+	}
+	manyUnfinished := make([]map[string]any, 200000)
+	for i := range manyUnfinished {
+		manyUnfinished[i] = map[string]any{"piece": i, "bitmask": "\x80"}
+	}
+	for name, in := range map[string][]byte{
+		"file_priority at its limit": libtorrentLike(ih, map[string]any{"file_priority": manyInts}),
+		"file_priority past it":      libtorrentLike(ih, map[string]any{"file_priority": append(manyInts, 4)}),
+		"unfinished":                 libtorrentLike(ih, map[string]any{"unfinished": manyUnfinished}),
+		"peers":                      libtorrentLike(ih, map[string]any{"peers": make([]byte, 6<<20)}),
+		"empty URLs":                 libtorrentLike(ih, map[string]any{"url-list": make([]string, 1<<20)}),
+		"empty tracker URLs":         libtorrentLike(ih, map[string]any{"trackers": manyTiers(1, 1<<20)}),
+		"shardtorrent-files long":    libtorrentLike(ih, map[string]any{"shardtorrent-files": [][]int{make([]int, 1<<20)}}),
+		"deep nesting":               []byte(strings.Repeat("l", 1<<20) + strings.Repeat("e", 1<<20)),
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Decode(in)
+		runtime.ReadMemStats(&after)
+		ratio := float64(after.TotalAlloc-before.TotalAlloc) / float64(len(in))
+		t.Logf("%s: %d bytes in, %.1fx allocated, err %v", name, len(in), ratio, err)
+		if ratio > 6 {
+			t.Errorf("%s: allocated %.1f times the input", name, ratio)
+		}
 	}
 }

@@ -196,8 +196,8 @@ func (s *Store) LoadAll() ([]*Data, []error) {
 
 // loadWorkers bounds LoadAll's decoding goroutines. Measured with
 // BenchmarkStoreLoadAll1000 (1,000 files of 90 KB, each a 4,096-piece
-// torrent with its info) on the 2-core dev box: 0.20 s serially, 0.16 s
-// with 2 workers, so 10,000 such torrents load in under 2 s.
+// torrent with its info) on the shared 2-core box: 0.20 s serially,
+// 0.09-0.16 s with 2 workers, so 10,000 such torrents load in under 2 s.
 const loadWorkers = 8
 
 // parallel runs f(0..n-1) on up to min(GOMAXPROCS, loadWorkers)
