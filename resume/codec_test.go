@@ -472,3 +472,22 @@ func TestDecodeMemoryBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeDoesNotAlias: the decoded Data keeps no reference into the
+// input buffer (callers reuse read buffers).
+func TestDecodeDoesNotAlias(t *testing.T) {
+	b, err := Encode(fullData(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] = 'x'
+	}
+	if !reflect.DeepEqual(d, fullData(t)) {
+		t.Fatalf("Data changed with its input: %+v", d)
+	}
+}
