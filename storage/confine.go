@@ -27,8 +27,9 @@ package storage
 //     planted in its place would otherwise block a worker in open) and
 //     checked with fstat before the flag is cleared.
 //
-// A refused path is a *FileError whose Err matches ErrUnsafePath (and the
-// errno the kernel gave, ELOOP or EXDEV). The save directory itself is the
+// A refused path is a *FileError whose Err matches ErrUnsafePath and the
+// errno behind the refusal (confineError: ELOOP for a link, EXDEV for an
+// escape, EINVAL or ENXIO for a file that is not a regular file). The save directory itself is the
 // user's choice and may be or run through a link (/data -> /mnt/disk1); it
 // is resolved once, on the Storage's first disk operation (Open runs on a
 // shard's loop and must not touch the disk, and the directory may not exist
@@ -163,8 +164,8 @@ func (r *rootDir) release(d *dirRef) {
 // forgetRemoved stops sharing d if its directory has been removed (a user
 // deleted the save directory while the torrent ran), so that the next
 // acquire resolves the path again, and may recreate it, instead of every
-// later operation failing inside a deleted directory.
-// It reports whether d's directory was removed.
+// later operation failing inside a deleted directory. It reports whether
+// d's directory was removed.
 func (r *rootDir) forgetRemoved(d *dirRef) bool {
 	var st unix.Stat_t
 	if unix.Fstat(d.fd, &st) != nil || st.Nlink != 0 {
