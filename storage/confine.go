@@ -33,7 +33,9 @@ package storage
 // user's choice and may be or run through a link (/data -> /mnt/disk1); it
 // is resolved once, on the Storage's first disk operation (Open runs on a
 // shard's loop and must not touch the disk, and the directory may not exist
-// yet), and that descriptor is used until Close. Hard links are not
+// yet), and that descriptor is used until Close. Storages whose paths lead
+// to the same directory share one descriptor (rootDir), so 10,000 torrents
+// in one directory cost one descriptor, not 10,000. Hard links are not
 // detected: a hard link needs write access to the target's filesystem
 // namespace and cannot point at a directory, and refusing files with
 // several links would refuse users' own deduplicated data.
@@ -105,67 +107,85 @@ func (e *confineError) Is(target error) bool { return target == ErrUnsafePath }
 
 func unsafePath(errno unix.Errno) error { return &confineError{errno} }
 
-// rootDir is a Storage's descriptor of its save directory. Descriptors are
-// reference-counted so that no *at call ever runs on one that was closed
-// under it (a reused descriptor number would resolve paths somewhere else).
+// rootDir is a Storage's hold on its save directory's descriptor.
+//
+// Descriptors are shared between Storages through savedDirs: a node with
+// 10,000 torrents in one directory holds one descriptor for it, not 10,000
+// (the handle LRU already holds one per torrent being served, and this
+// machine's RLIMIT_NOFILE is 20,000). Each Storage still resolves its path
+// once, itself: it joins a shared descriptor only if the path leads to the
+// same directory now, so a save path re-pointed by the user (a link moved
+// to another disk) reaches new torrents.
+//
+// Descriptors are reference-counted so that no *at call ever runs on one
+// that was closed under it (a reused descriptor number would resolve paths
+// somewhere else).
 type rootDir struct {
 	path string // absolute; immutable
 
 	mu sync.Mutex
-	// Guarded by mu. Invariant: cur is nil or an open descriptor that new
-	// callers share; a dirRef that is not cur is closed when its refs
-	// reach 0.
+	// Guarded by mu. Invariant: cur is nil or a dirRef holding one
+	// reference for this Storage, taken on first use and dropped by close
+	// or forgetRemoved.
 	cur    *dirRef
 	closed bool
 }
 
-// dirRef is one descriptor of the save directory and its users.
+// dirRef is one open descriptor of a save directory.
 type dirRef struct {
-	fd   int // immutable
-	refs int // guarded by rootDir.mu
+	path string // immutable
+	fd   int    // immutable
+	// refs counts the Storages holding it plus the operations using it;
+	// guarded by savedDirs.mu. The descriptor is closed when it reaches 0.
+	refs int
 }
+
+// savedDirs shares save-directory descriptors by path. Invariant: m[p] is
+// a dirRef with refs > 0 (an entry is removed when its count drops to 0,
+// or earlier when its directory is found removed or p now resolves
+// elsewhere). Lock order: rootDir.mu, then savedDirs.mu.
+var savedDirs = struct {
+	mu sync.Mutex
+	m  map[string]*dirRef
+}{m: make(map[string]*dirRef)}
 
 func (r *rootDir) init(path string) { r.path = path }
 
 // acquire returns a descriptor of the save directory; the caller passes it
-// to release. The first call opens it, following any link in the user's
-// path (that is where the user chose to save) and, with create, making the
-// directory if it does not exist; a missing directory is ENOENT. The
-// descriptor is shared until Close, or until the directory is found
-// removed (forgetRemoved). After Close, acquire opens a private descriptor
-// that release closes, so Stat and DeleteFiles work on a closed Storage.
+// to release. The Storage's first call resolves the path, following any
+// link in it (that is where the user chose to save) and, with create,
+// making the directory if it does not exist; a missing directory is
+// ENOENT. That descriptor is used until Close, or until the directory is
+// found removed (forgetRemoved). After Close, acquire hands out a
+// descriptor for one operation, so Stat and DeleteFiles work on a closed
+// Storage.
 func (r *rootDir) acquire(create bool) (*dirRef, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.cur != nil {
-		r.cur.refs++
-		return r.cur, nil
+	if r.cur == nil {
+		d, err := shareDir(r.path, create)
+		if err != nil {
+			return nil, err
+		}
+		if r.closed {
+			return d, nil // the operation's reference only
+		}
+		r.cur = d // the Storage's reference
 	}
-	fd, err := openDir(r.path, create)
-	if err != nil {
-		return nil, err
-	}
-	d := &dirRef{fd: fd, refs: 1}
-	if !r.closed {
-		r.cur = d
-	}
-	return d, nil
+	savedDirs.mu.Lock()
+	r.cur.refs++
+	savedDirs.mu.Unlock()
+	return r.cur, nil
 }
 
 // release drops a reference from acquire.
-func (r *rootDir) release(d *dirRef) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if d.refs--; d.refs == 0 && d != r.cur {
-		unix.Close(d.fd)
-	}
-}
+func (r *rootDir) release(d *dirRef) { unshareDir(d) }
 
-// forgetRemoved stops sharing d if its directory has been removed (a user
-// deleted the save directory while the torrent ran), so that the next
-// acquire resolves the path again, and may recreate it, instead of every
-// later operation failing inside a deleted directory. It reports whether
-// d's directory was removed.
+// forgetRemoved drops the Storage's hold on d if d's directory has been
+// removed (a user deleted the save directory while the torrent ran), so
+// that the next acquire resolves the path again, and may recreate it,
+// instead of every later operation failing inside a deleted directory. It
+// reports whether d's directory was removed.
 func (r *rootDir) forgetRemoved(d *dirRef) bool {
 	var st unix.Stat_t
 	if unix.Fstat(d.fd, &st) != nil || st.Nlink != 0 {
@@ -173,23 +193,79 @@ func (r *rootDir) forgetRemoved(d *dirRef) bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	savedDirs.mu.Lock()
+	if savedDirs.m[d.path] == d {
+		delete(savedDirs.m, d.path)
+	}
+	savedDirs.mu.Unlock()
 	if r.cur == d {
-		r.cur = nil // closed by the release that drops the last reference
+		r.cur = nil
+		unshareDir(d)
 	}
 	return true
 }
 
-// close stops sharing the descriptor; it is closed once no caller uses it.
+// close drops the Storage's hold; the descriptor is closed once no Storage
+// or operation uses it.
 func (r *rootDir) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
 	if d := r.cur; d != nil {
 		r.cur = nil
-		if d.refs == 0 {
-			unix.Close(d.fd)
-		}
+		unshareDir(d)
 	}
+}
+
+// shareDir returns the shared descriptor of path with one more reference,
+// opening it if no Storage holds one or path now leads elsewhere.
+func shareDir(path string, create bool) (*dirRef, error) {
+	savedDirs.mu.Lock()
+	if d := savedDirs.m[path]; d != nil {
+		d.refs++ // kept alive while the path is compared, unlocked
+		savedDirs.mu.Unlock()
+		if sameDir(d.fd, path) {
+			return d, nil
+		}
+		unshareDir(d)
+	} else {
+		savedDirs.mu.Unlock()
+	}
+	fd, err := openDir(path, create)
+	if err != nil {
+		return nil, err
+	}
+	savedDirs.mu.Lock()
+	defer savedDirs.mu.Unlock()
+	if cur := savedDirs.m[path]; cur != nil && sameFile(cur.fd, fd) {
+		cur.refs++ // another Storage opened the same directory meanwhile
+		unix.Close(fd)
+		return cur, nil
+	}
+	d := &dirRef{path: path, fd: fd, refs: 1}
+	savedDirs.m[path] = d // replaces an entry the path no longer leads to
+	return d, nil
+}
+
+// unshareDir drops a reference, closing the descriptor (and forgetting the
+// table's entry) at the last one.
+func unshareDir(d *dirRef) {
+	savedDirs.mu.Lock()
+	d.refs--
+	last := d.refs == 0
+	if last && savedDirs.m[d.path] == d {
+		delete(savedDirs.m, d.path)
+	}
+	savedDirs.mu.Unlock()
+	if last {
+		unix.Close(d.fd)
+	}
+}
+
+// sameDir reports whether path still resolves to the directory behind fd.
+func sameDir(fd int, path string) bool {
+	var a, b unix.Stat_t
+	return unix.Fstat(fd, &a) == nil && unix.Stat(path, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 func openDir(path string, create bool) (int, error) {
@@ -436,15 +512,15 @@ func fstatatRetry(dirfd int, name string, st *unix.Stat_t) error {
 // openBeneath. A file (or save directory) that does not exist is ErrMissing.
 // Errors are *FileError with op.
 func (s *Storage) openData(op string, file int, flags int) (int, error) {
-	create := flags&unix.O_CREAT != 0
 	for try := 0; ; try++ {
-		d, err := s.root.acquire(create)
+		d, err := s.root.acquire(flags&unix.O_CREAT != 0)
 		if err == nil {
 			var fd int
 			fd, err = openBeneath(d.fd, s.rel[file], flags)
-			// A write into a save directory removed since it was opened
-			// makes it again, once.
-			retry := err == unix.ENOENT && s.root.forgetRemoved(d) && create && try == 0
+			// A save directory removed since it was opened is resolved
+			// again, once: a write makes it anew, a read finds it if
+			// something else (another torrent's write) made it.
+			retry := err == unix.ENOENT && s.root.forgetRemoved(d) && try == 0
 			s.root.release(d)
 			if err == nil {
 				return fd, nil

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -561,4 +562,142 @@ func dioProbe(t *testing.T, dir string) int {
 	}
 	defer unix.Close(fd)
 	return dioAlign(fd)
+}
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count descriptors: %v", err)
+	}
+	return len(ents)
+}
+
+// TestSaveDirectoryDescriptorShared: Storages with the same save path share
+// one descriptor of it (2,000 torrents in one directory cost one
+// descriptor, not 2,000), and it is closed with the last of them.
+func TestSaveDirectoryDescriptorShared(t *testing.T) {
+	save := t.TempDir()
+	const n = 2000
+	before := openFDs(t)
+	var all []*Storage
+	for i := range n {
+		l := Layout{PieceLength: 16, TotalLength: 16, Files: []FileSpec{{Path: fmt.Sprintf("t%04d/f.bin", i), Length: 16}}}
+		s, err := Open(save, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, s)
+		if _, err := s.Stat(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := openFDs(t) - before; got > 1 {
+		t.Errorf("%d Storages in one directory hold %d descriptors, want 1", n, got)
+	}
+	if _, err := all[0].WriteAt(bytes.Repeat([]byte("x"), 16), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all {
+		mustDo(t, s.Close())
+	}
+	if got := openFDs(t); got != before {
+		t.Errorf("after every Close, %d descriptors are open, %d before", got, before)
+	}
+	savedDirs.mu.Lock()
+	_, left := savedDirs.m[save]
+	savedDirs.mu.Unlock()
+	if left {
+		t.Error("the shared descriptor's entry outlived its last Storage")
+	}
+}
+
+// TestSaveDirectoryResolvedPerStorage: a save path that is a link the user
+// re-points (to another disk, say) is followed by Storages opened after
+// the change, while one already running keeps the directory it resolved,
+// for files it opens afterwards too.
+func TestSaveDirectoryResolvedPerStorage(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	save := filepath.Join(t.TempDir(), "data")
+	mustDo(t, os.Symlink(a, save))
+	l := Layout{PieceLength: 4, TotalLength: 8, Files: []FileSpec{{Path: "f.bin", Length: 4}, {Path: "g.bin", Length: 4}}}
+	first, err := Open(save, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := first.WriteAt([]byte("aaaa"), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	mustDo(t, os.Remove(save), os.Symlink(b, save))
+	second, err := Open(save, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if _, err := second.WriteAt([]byte("bbbb"), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.WriteAt([]byte("AAAA"), 1, 0); err != nil { // g.bin: a new open
+		t.Fatal(err)
+	}
+	want := map[string]string{"a/f.bin": "aaaa", "a/g.bin": "AAAA", "b/f.bin": "bbbb"}
+	got := map[string]string{}
+	for name, dir := range map[string]string{"a": a, "b": b} {
+		for _, f := range []string{"f.bin", "g.bin"} {
+			if data, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+				got[name+"/"+f] = string(data)
+			}
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("files = %v, want %v", got, want)
+	}
+}
+
+// TestSaveDirectorySharedConcurrently opens, uses and closes Storages on
+// one save directory from several goroutines (run it with -race): the
+// shared descriptor's count must end at zero with nothing leaked.
+func TestSaveDirectorySharedConcurrently(t *testing.T) {
+	save := t.TempDir()
+	before := openFDs(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				l := Layout{PieceLength: 8, TotalLength: 8, Files: []FileSpec{{Path: fmt.Sprintf("g%d/%02d", g, i), Length: 8}}}
+				s, err := Open(save, l)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, err = s.WriteAt([]byte("12345678"), 0, 0); err == nil {
+					_, err = s.Stat()
+				}
+				if i%2 == 0 {
+					if derr := s.DeleteFiles(); err == nil {
+						err = derr
+					}
+				} else {
+					s.Close()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := openFDs(t); got != before {
+		t.Errorf("%d descriptors open after every Storage closed, %d before", got, before)
+	}
 }
