@@ -302,7 +302,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		defer tk.Stop()
 		statusC = tk.C
 	}
-	// Completion and errors come from the torrents' state (state.go),
+	// Completion and errors come from the torrents' state (poll.go),
 	// polled once a second and soon after any alert that may mean a
 	// change; alerts can be dropped, state cannot.
 	pollT := time.NewTicker(pollEvery)
@@ -368,7 +368,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 type tracked struct {
 	h        *shardtorrent.Torrent
-	complete bool  // reached seeding once (state.go)
+	complete bool  // reached seeding once (poll.go)
 	err      error // the error being retried, nil when none
 	retry    backoff
 }
@@ -381,7 +381,7 @@ type node struct {
 	peers    []netip.AddrPort
 	seedMode bool
 	// retryFirst is -error-retry (retry.go); last is the latest poll of
-	// every torrent's state and dropped the alerts lost so far (state.go).
+	// every torrent's state and dropped the alerts lost so far (poll.go).
 	retryFirst time.Duration
 	last       []shardtorrent.Status
 	dropped    int
