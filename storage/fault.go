@@ -114,7 +114,8 @@ type FaultPlan struct {
 	hits  atomic.Int64
 }
 
-// NewFaultPlan returns a plan of rules, checked in order.
+// NewFaultPlan returns a plan of rules, checked in order. The rules are
+// copied; the plan is safe from any goroutine.
 func NewFaultPlan(rules ...FaultRule) *FaultPlan {
 	return &FaultPlan{rules: append([]FaultRule(nil), rules...)}
 }
@@ -144,7 +145,8 @@ func (p *FaultPlan) Fault(op FaultOp, path string, n int) (int, error) {
 	return n, nil
 }
 
-// Hits reports how many calls the plan's rules have fired on so far.
+// Hits reports how many calls the plan's rules have fired on so far. Safe
+// from any goroutine.
 func (p *FaultPlan) Hits() int64 { return p.hits.Load() }
 
 // pwritevFault is pwritev with the faults asked first: an error fails the
