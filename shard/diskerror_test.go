@@ -2,11 +2,13 @@ package shard
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/storage"
 	"github.com/shardtorrent/shardtorrent/wire"
@@ -185,4 +187,89 @@ func TestWriteErrorLosesNoPiece(t *testing.T) {
 			fatalf("none of the pieces whose write failed is requested again")
 		}
 	})
+}
+
+// TestDeletedFileStopsTheTorrent: a file deleted while seeding, once its
+// descriptor is gone (here evicted from the storage's cache of
+// MaxOpenFiles; a restart does the same), fails its open when a peer asks
+// for its piece: the torrent stops with a FileErrorAlert "open" naming
+// the file, and Resume checks the torrent again, finding the file back
+// (restored) or that piece missing (not restored).
+func TestDeletedFileStopsTheTorrent(t *testing.T) {
+	for _, restore := range []bool{true, false} {
+		t.Run(map[bool]string{true: "restored", false: "left deleted"}[restore], func(t *testing.T) {
+			const n = storage.MaxOpenFiles + 6
+			dir := t.TempDir()
+			root := filepath.Join(dir, "many")
+			if err := os.MkdirAll(root, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for i := range n {
+				if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("f%03d.bin", i)), testData(seedPieceLen, uint64(i)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, mi, err := metainfo.Create(root, metainfo.CreateOptions{PieceLength: seedPieceLen})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tf := &tfile{mi: mi, src: dir}
+			piece := -1 // one file a piece: find f000.bin's
+			for i, f := range mi.Info.Files {
+				if f.Path[len(f.Path)-1] == "f000.bin" {
+					piece = i
+				}
+			}
+			h := newHarness(t, Settings{})
+			tor := h.seed(tf)
+			path := filepath.Join(root, "f000.bin")
+			saved, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			var tp *tpeer
+			h.do(func() {
+				if tor.state != plugin.StateSeeding {
+					fatalf("not seeding after the check: %v", tor.state)
+				}
+				tp = h.handshaken(tor, 1, simple(wire.HaveNone), simple(wire.Interested))
+				h.feed(tp, wire.AppendRequest(nil, uint32(piece), 0, wire.BlockSize))
+			})
+			h.waitFor("the error state", func() bool { return tor.err != nil && tp.closed })
+			want := filepath.Join("many", "f000.bin")
+			fes := alertsOf[*plugin.FileErrorAlert](h.alerts)
+			if len(fes) != 1 || fes[0].Op != "open" || fes[0].File != want || !errors.Is(fes[0].Err, storage.ErrMissing) {
+				t.Fatalf("file errors %+v, want one: open %s, missing", fes, want)
+			}
+			h.do(func() {
+				if st := tor.Status(); st.ErrorFile != want || st.State != plugin.StateSeeding || !st.Paused {
+					fatalf("status %+v", st)
+				}
+			})
+			if restore {
+				if err := os.WriteFile(path, saved, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.do(func() {
+				tor.Resume()
+				if !tor.checking {
+					fatalf("Resume after a deleted file does not check the torrent")
+				}
+			})
+			h.waitFor("the check", func() bool { return !tor.checking })
+			h.do(func() {
+				wantHave, wantState := n, plugin.StateSeeding
+				if !restore {
+					wantHave, wantState = n-1, plugin.StateDownloading
+				}
+				if tor.have.Count() != wantHave || tor.have.Has(piece) != restore || tor.state != wantState || tor.err != nil {
+					fatalf("after the check: have %d (piece %d: %v) state %v err %v", tor.have.Count(), piece, tor.have.Has(piece), tor.state, tor.err)
+				}
+			})
+		})
+	}
 }
