@@ -247,11 +247,17 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	addStart := time.Now()
 	if err := n.addAll(ctx, metas); err != nil {
+		if sig := gotSignal(); sig != nil { // stopped while adding
+			return signalExitCode(sig, *exitDone)
+		}
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 1
 	}
 	for _, uri := range magnets {
 		if err := n.addMagnet(ctx, uri, ""); err != nil {
+			if sig := gotSignal(); sig != nil {
+				return signalExitCode(sig, *exitDone)
+			}
 			fmt.Fprintf(stderr, "node: %s: %v\n", uri, err)
 			return 1
 		}
