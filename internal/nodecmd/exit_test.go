@@ -2,7 +2,9 @@ package nodecmd
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	shardtorrent "github.com/shardtorrent/shardtorrent"
+	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/plugin"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while the node writes it;
@@ -222,5 +228,33 @@ func TestSignalExitCode(t *testing.T) {
 				t.Fatalf("exit %d (hung %v), want %d; stdout:\n%s", code, hung, c.code, r.out.String())
 			}
 		})
+	}
+}
+
+// TestDroppedAlertsCountedAndLogged: alerts a full queue dropped are
+// counted (status line) and logged, and ask for a state poll, since what
+// was dropped may have been a completion or an error.
+func TestDroppedAlertsCountedAndLogged(t *testing.T) {
+	ctx := context.Background()
+	sess, err := shardtorrent.NewSession(ctx, shardtorrent.Settings{ListenAddr: "off", Shards: 1, DisableDHT: true, AlertQueueSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close(ctx)
+	sess.PopAlerts()
+	for i := range 10 {
+		sess.PostAlert(&plugin.HashFailedAlert{Piece: i}) // normal priority, in the default mask
+	}
+	var out, logb bytes.Buffer
+	n := &node{sess: sess, out: &out, log: slog.New(slog.NewTextHandler(&logb, nil)), byHash: map[metainfo.InfoHash]*tracked{}}
+	if !n.handleAlerts() {
+		t.Fatal("a drop report does not ask for a state poll")
+	}
+	if n.dropped != 7 || !strings.Contains(logb.String(), "alerts dropped") || !strings.Contains(logb.String(), "dropped_total=7") {
+		t.Fatalf("dropped %d; log %q", n.dropped, logb.String())
+	}
+	n.status()
+	if !strings.Contains(out.String(), "alerts-dropped=7") {
+		t.Fatalf("status line %q", out.String())
 	}
 }
