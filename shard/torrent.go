@@ -918,15 +918,13 @@ func (t *Torrent) shutdown(r DisconnectReason) {
 
 // Status is a snapshot of a torrent's state.
 type Status struct {
-	Name     string
-	InfoHash metainfo.InfoHash
-	SavePath string
-	State    plugin.TorrentState
-	Paused   bool
-	// Err is the torrent's error (diskerror.go): set while it is stopped
-	// by a disk failure, until Resume. ErrorFile names the file, if any.
-	Err           error
-	ErrorFile     string
+	Name          string
+	InfoHash      metainfo.InfoHash
+	SavePath      string
+	State         plugin.TorrentState
+	Paused        bool
+	Err           error  // set while stopped by an error (diskerror.go), until Resume
+	ErrorFile     string // the file Err is about, "" if none
 	Progress      float64 // 0..1, by pieces
 	Pieces        int     // pieces we have
 	NumPieces     int
