@@ -923,8 +923,8 @@ type Status struct {
 	SavePath      string
 	State         plugin.TorrentState
 	Paused        bool
-	Err           error  // set while stopped by an error (diskerror.go), until Resume
-	ErrorFile     string // the file Err is about, "" if none
+	Err           error   // set while stopped by an error (diskerror.go), until Resume
+	ErrorFile     string  // the file Err is about, "" if none
 	Progress      float64 // 0..1, by pieces
 	Pieces        int     // pieces we have
 	NumPieces     int
