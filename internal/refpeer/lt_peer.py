@@ -122,7 +122,7 @@ def session_settings(a):
         "enable_outgoing_tcp": True,
         "enable_incoming_tcp": True,
         "allow_multiple_connections_per_ip": True,
-        "upload_rate_limit": 0,
+        "upload_rate_limit": a.upload_rate_limit,
         "download_rate_limit": 0,
         "anonymous_mode": False,
         "announce_to_all_trackers": True,
@@ -346,6 +346,8 @@ def main():
     ap.add_argument("--perf", action="store_true", help="apply lt.high_performance_seed()")
     ap.add_argument("--seed-mode", action="store_true", help="seed without checking the data")
     ap.add_argument("--stay", action="store_true", help="leech: keep seeding after completion")
+    ap.add_argument("--upload-rate-limit", type=int, default=0,
+                    help="session upload_rate_limit, bytes/s (0 = unlimited)")
     ap.add_argument("--interval", type=float, default=1.0, help="status line interval, seconds")
     ap.add_argument("--ignore-stdin", action="store_true", help="do not exit on stdin EOF")
     ap.add_argument("--dht", action="store_true", help="run the DHT (loopback settings, no routers)")
