@@ -216,6 +216,13 @@ def run_peer(a):
     peers = [parse_peer(p) for p in (a.peer or [])]
 
     ses = lt.session(session_settings(a))
+    if a.upload_rate_limit > 0:
+        # upload_rate_limit binds the global peer class only; loopback
+        # peers are in the local class, which has no limit by default.
+        # set_peer_class takes the whole class (missing keys are reset).
+        pc = ses.get_peer_class(lt.session.local_peer_class_id)
+        pc["upload_limit"] = a.upload_rate_limit
+        ses.set_peer_class(lt.session.local_peer_class_id, pc)
 
     atp.save_path = os.path.abspath(a.save)
     atp.storage_mode = lt.storage_mode_t.storage_mode_sparse
