@@ -58,6 +58,9 @@ type crashCase struct {
 	// wantSaved: the node must have saved resume data with at least one
 	// piece before this point (otherwise the case proves little).
 	wantSaved bool
+	// clean: no kill; the first run completes and exits by itself (the
+	// baseline: the restart must then fetch nothing).
+	clean bool
 }
 
 func TestCrashConsistency(t *testing.T) {
@@ -99,6 +102,9 @@ func TestCrashConsistency(t *testing.T) {
 		// The second resume save: its temporary file is written and
 		// synced, the rename is not done, so the first save stands.
 		{name: "resume_save", point: "resume-save:2", wantSaved: true},
+		// No crash: completion and exit save everything, so the restart
+		// may fetch nothing at all.
+		{name: "clean_exit", clean: true, wantSaved: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -129,7 +135,7 @@ func runCrashCase(t *testing.T, ctx context.Context, c crashCase, f fixture, mi 
 	}
 	t.Cleanup(func() { first.Stop() })
 	var atKill float64
-	if c.point == "" {
+	if c.point == "" && !c.clean {
 		line, err := first.WaitLineFunc(ctx, func(l string) bool {
 			p, ok := statusProgress(l)
 			return ok && p >= c.killAt
@@ -143,7 +149,12 @@ func runCrashCase(t *testing.T, ctx context.Context, c crashCase, f fixture, mi 
 		}
 	}
 	_, err = first.Wait(ctx)
-	if !killedBySIGKILL(err) {
+	if c.clean {
+		if err != nil {
+			t.Fatalf("first run: %v", err)
+		}
+		atKill = 1
+	} else if !killedBySIGKILL(err) {
 		t.Fatalf("first run: want death by SIGKILL at %s, got %v", c.desc(), err)
 	}
 	if c.point != "" {
@@ -200,7 +211,7 @@ func runCrashCase(t *testing.T, ctx context.Context, c crashCase, f fixture, mi 
 	rep := readCrashReport(t, report)
 	allowed := mi.Info.TotalLength - savedBytes
 	refetched := (rep.BytesDown + int64(mi.Info.PieceLength) - 1) / int64(mi.Info.PieceLength)
-	t.Logf("%s: killed at %.1f%%; %d of %d pieces on disk, %d in the saved resume data; restart (%s) fetched %d bytes (~%d pieces), allowed %d bytes (%d pieces); libtorrent uploaded %d bytes over both runs",
+	t.Logf("%s: first run ended at %.1f%%; %d of %d pieces on disk, %d in the saved resume data; restart (%s) fetched %d bytes (~%d pieces), allowed %d bytes (%d pieces); libtorrent uploaded %d bytes over both runs",
 		c.desc(), 100*atKill, onDisk, mi.Info.NumPieces(), saved, resumedLine, rep.BytesDown, refetched, allowed, mi.Info.NumPieces()-saved, lt.LastStatus().TotalUpload-upBefore)
 	if rep.BytesDown > allowed {
 		t.Fatalf("the restart fetched %d bytes, more than the %d the saved resume data left missing: a durable, saved piece was downloaded twice", rep.BytesDown, allowed)
@@ -211,6 +222,9 @@ func runCrashCase(t *testing.T, ctx context.Context, c crashCase, f fixture, mi 
 }
 
 func (c crashCase) desc() string {
+	if c.clean {
+		return "clean exit at completion"
+	}
 	if c.point != "" {
 		return "crash point " + c.point
 	}
