@@ -66,16 +66,27 @@ func dioAlign(fd int) int {
 // opening it on first use; fd < 0 means write through h.fd.
 func (s *Storage) directFD(h *handle) (fd, align int) {
 	if v := h.dfd.Load(); v != 0 {
-		return int(v) - 1, int(h.align.Load())
+		return int(v) - 1, int(h.align.Load()) // v < 0: buffered only
 	}
 	a := dioAlign(h.fd)
 	if a == 0 {
 		s.noDirect.Store(true)
 		return -1, 0
 	}
-	nfd, err := unix.Open(s.paths[h.file], unix.O_RDWR|unix.O_DIRECT|unix.O_CLOEXEC, 0)
+	// Reopened below the save directory without links (confine.go). A file
+	// replaced since h was opened (by a link, which is refused, or by
+	// another file) is left to h's buffered descriptor for h's lifetime.
+	nfd, err := s.openData("open", h.file, unix.O_RDWR|unix.O_DIRECT)
+	if err == nil && !sameFile(nfd, h.fd) {
+		unix.Close(nfd)
+		nfd, err = -1, ErrUnsafePath
+	}
 	if err != nil {
-		s.noDirect.Store(true)
+		if errors.Is(err, unix.EINVAL) && !errors.Is(err, ErrUnsafePath) {
+			s.noDirect.Store(true) // the filesystem refuses O_DIRECT
+		} else {
+			h.dfd.CompareAndSwap(0, -1)
+		}
 		return -1, 0
 	}
 	h.align.Store(int32(a))
@@ -195,7 +206,7 @@ func (s *Storage) pwriteFull(fd, file int, p []byte, off int64) (int, error) {
 
 // close closes h's descriptors.
 func (h *handle) close() error {
-	if v := h.dfd.Load(); v != 0 {
+	if v := h.dfd.Load(); v > 0 {
 		unix.Close(int(v) - 1)
 	}
 	return unix.Close(h.fd)

@@ -18,7 +18,9 @@ var (
 	ErrRange = errors.New("storage: range outside the piece")
 	// ErrLayout: a Layout whose numbers do not add up.
 	ErrLayout = errors.New("storage: inconsistent layout")
-	// ErrUnsafePath: a file path that would land outside the save directory.
+	// ErrUnsafePath: a file path that would land outside the save directory,
+	// lexically (Open) or through a symbolic link or a non-regular file met
+	// on disk (any operation; see confine.go).
 	ErrUnsafePath = errors.New("storage: path escapes the save directory")
 )
 
@@ -26,7 +28,7 @@ var (
 // a file that does not exist has Err == ErrMissing; a read past the end of a
 // file that is too short has Err == io.ErrUnexpectedEOF.
 type FileError struct {
-	Op   string // "open", "read", "write", "sync", "create", "close"
+	Op   string // "open", "read", "write", "sync", "create", "close", "stat", "delete"
 	Path string // relative path, as in the FileSpec
 	Err  error
 }

@@ -1,9 +1,6 @@
 package storage
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -20,8 +17,9 @@ type handle struct {
 	fd       int
 	file     int
 	writable bool // opened O_RDWR; a read-only handle is replaced on the first write
-	// dfd is the O_DIRECT descriptor plus one (0: not open), opened by the
-	// first direct write (direct.go); align is its alignment.
+	// dfd is the O_DIRECT descriptor plus one (0: not open; -1: never, the
+	// path no longer leads to this file), opened by the first direct write
+	// (direct.go); align is its alignment.
 	dfd   atomic.Int32
 	align atomic.Int32
 
@@ -118,30 +116,14 @@ func (s *Storage) release(h *handle) {
 	}
 }
 
+// openFile opens file's data for reading, or for writing (creating it and
+// its directories), under the save directory and never through a link
+// (confine.go).
 func (s *Storage) openFile(file int, write bool) (int, error) {
-	path := s.paths[file]
 	if !write {
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			if errors.Is(err, unix.ENOENT) {
-				err = ErrMissing
-			}
-			return -1, s.fileError("open", file, err)
-		}
-		return fd, nil
+		return s.openData("open", file, unix.O_RDONLY)
 	}
-	const flags = unix.O_RDWR | unix.O_CREAT | unix.O_CLOEXEC
-	fd, err := unix.Open(path, flags, 0o644)
-	if errors.Is(err, unix.ENOENT) {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return -1, s.fileError("create", file, err)
-		}
-		fd, err = unix.Open(path, flags, 0o644)
-	}
-	if err != nil {
-		return -1, s.fileError("create", file, err)
-	}
-	return fd, nil
+	return s.openData("create", file, unix.O_RDWR|unix.O_CREAT)
 }
 
 func (s *Storage) fileError(op string, file int, err error) error {

@@ -99,8 +99,9 @@ func (l *Layout) segmentsAbs(start, length int64, fn func(file int, off int64, n
 }
 
 // validate checks the layout's arithmetic and every non-pad path, and fills
-// offs. It returns the cleaned absolute path of every file ("" for pads).
-func (l *Layout) validate(dir string) ([]string, error) {
+// offs. It returns every file's path cleaned and relative to the save
+// directory ("" for pads), which is how storage resolves it (confine.go).
+func (l *Layout) validate() ([]string, error) {
 	if l.PieceLength <= 0 {
 		return nil, fmt.Errorf("%w: piece length %d", ErrLayout, l.PieceLength)
 	}
@@ -117,7 +118,7 @@ func (l *Layout) validate(dir string) ([]string, error) {
 		if f.Pad {
 			continue
 		}
-		p, err := safeJoin(dir, f.Path)
+		p, err := localPath(f.Path)
 		if err != nil {
 			return nil, err
 		}
@@ -135,10 +136,13 @@ func (l *Layout) validate(dir string) ([]string, error) {
 	return paths, nil
 }
 
-// safeJoin joins rel under dir and refuses anything that could land outside
-// it: absolute paths, ".." components, empty paths and NUL bytes. The caller
-// sanitised the path already; this is the second lock on the door.
-func safeJoin(dir, rel string) (string, error) {
+// localPath checks a file's path and returns it cleaned. It refuses
+// anything that names a place other than a file strictly below the save
+// directory: absolute paths, ".." components (even ones that cancel out),
+// the save directory itself ("", "."), and NUL bytes. The caller sanitised
+// the path already; this is the second lock on the door, and resolving the
+// result without following links (confine.go) is the third.
+func localPath(rel string) (string, error) {
 	if rel == "" || strings.IndexByte(rel, 0) >= 0 || filepath.IsAbs(rel) || !filepath.IsLocal(rel) {
 		return "", &UnsafePathError{Path: rel}
 	}
@@ -147,12 +151,8 @@ func safeJoin(dir, rel string) (string, error) {
 			return "", &UnsafePathError{Path: rel}
 		}
 	}
-	p := filepath.Join(dir, rel)
-	prefix := dir
-	if !strings.HasSuffix(prefix, string(filepath.Separator)) {
-		prefix += string(filepath.Separator)
-	}
-	if !strings.HasPrefix(p, prefix) {
+	p := filepath.Clean(rel)
+	if p == "." {
 		return "", &UnsafePathError{Path: rel}
 	}
 	return p, nil

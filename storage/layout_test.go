@@ -58,7 +58,7 @@ func TestLayoutSegments(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			plain := Layout{PieceLength: tt.pieceLen, TotalLength: sum(tt.files), Files: tt.files}
 			indexed := plain
-			if _, err := indexed.validate("/save"); err != nil {
+			if _, err := indexed.validate(); err != nil {
 				t.Fatal(err)
 			}
 			if got := plain.NumPieces(); got != tt.wantPieces {

@@ -2,8 +2,8 @@ package storage
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
+	"sort"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,26 +17,42 @@ type FileStat struct {
 }
 
 // Stat returns the size and modification time of every file of the layout,
-// in order; pad files report their length and time 0. A missing file has
-// Size -1; any other failure is a *FileError. Safe from any goroutine;
-// blocks on the disk.
+// in order; pad files report their length and time 0. A missing file (or
+// save directory) has Size -1. A file that is a link, or whose path runs
+// through one, fails with a *FileError matching ErrUnsafePath, as does one
+// that is not a regular file; any other failure is a *FileError too. Works
+// after Close. Safe from any goroutine; blocks on the disk.
 func (s *Storage) Stat() ([]FileStat, error) {
 	out := make([]FileStat, len(s.layout.Files))
+	dfd := -1
+	d, err := s.root.acquire(false)
+	switch {
+	case err == unix.ENOENT: // no save directory: every file is missing
+	case err != nil:
+		return nil, &FileError{Op: "stat", Path: ".", Err: err}
+	default:
+		defer s.root.release(d)
+		dfd = d.fd
+	}
 	for i, f := range s.layout.Files {
 		if f.Pad {
 			out[i] = FileStat{Size: f.Length}
 			continue
 		}
+		if dfd < 0 {
+			out[i] = FileStat{Size: -1}
+			continue
+		}
 		var st unix.Stat_t
-		if err := unix.Lstat(s.paths[i], &st); err != nil {
-			if errors.Is(err, unix.ENOENT) {
+		if err := statBeneath(dfd, s.rel[i], &st); err != nil {
+			if err == unix.ENOENT {
 				out[i] = FileStat{Size: -1}
 				continue
 			}
 			return nil, s.fileError("stat", i, err)
 		}
 		if st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return nil, s.fileError("stat", i, ErrUnsafePath)
+			return nil, s.fileError("stat", i, unsafePath(unix.EINVAL))
 		}
 		out[i] = FileStat{Size: st.Size, MTime: st.Mtim.Nano()}
 	}
@@ -44,33 +60,47 @@ func (s *Storage) Stat() ([]FileStat, error) {
 }
 
 // DeleteFiles closes the storage and removes the torrent's files, then the
-// directories under the save directory they leave empty. Files that do not
-// exist are not an error. Safe from any goroutine; blocks on the disk.
+// directories on their paths that this leaves empty, deepest first; the
+// save directory itself stays. Every removal is an unlinkat relative to
+// the parent's descriptor, reached without following links, so nothing
+// outside the save directory is touched: a file that is now a link (or not
+// a regular file) is left in place and reported as a *FileError matching
+// ErrUnsafePath, as is one whose path runs through a link. Files that do
+// not exist are not an error. Returns the first error, after trying every
+// file. Safe from any goroutine; blocks on the disk.
 func (s *Storage) DeleteFiles() error {
+	d, err := s.root.acquire(false) // before Close, so the same descriptor
 	_ = s.Close()
+	if err == unix.ENOENT {
+		return nil
+	}
+	if err != nil {
+		return &FileError{Op: "delete", Path: ".", Err: err}
+	}
+	defer s.root.release(d)
+	dfd := d.fd
 	var first error
 	dirs := map[string]bool{}
 	for i, f := range s.layout.Files {
 		if f.Pad {
 			continue
 		}
-		if err := os.Remove(s.paths[i]); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {
+		if err := unlinkBeneath(dfd, s.rel[i], false); err != nil && !errors.Is(err, unix.ENOENT) && first == nil {
 			first = s.fileError("delete", i, err)
 		}
-		for d := filepath.Dir(s.paths[i]); d != s.dir && len(d) > len(s.dir); d = filepath.Dir(d) {
+		for d := filepath.Dir(s.rel[i]); d != "."; d = filepath.Dir(d) {
 			dirs[d] = true
 		}
 	}
-	// Deepest first; a directory still holding other files stays.
-	for len(dirs) > 0 {
-		deepest := ""
-		for d := range dirs {
-			if len(d) > len(deepest) {
-				deepest = d
-			}
-		}
-		delete(dirs, deepest)
-		_ = os.Remove(deepest)
+	// Deepest first (a longer path sorts first among its ancestors); one
+	// still holding other files stays (ENOTEMPTY), as does a link (ENOTDIR).
+	order := make([]string, 0, len(dirs))
+	for d := range dirs {
+		order = append(order, d)
+	}
+	sort.Slice(order, func(a, b int) bool { return len(order[a]) > len(order[b]) })
+	for _, d := range order {
+		_ = unlinkBeneath(dfd, d, true)
 	}
 	return first
 }
