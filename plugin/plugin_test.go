@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"sync/atomic"
 	"testing"
 )
 
@@ -67,6 +68,9 @@ func (*myAlert) Category() Category { return CategoryStats }
 func (*myAlert) Name() string       { return "my_alert" }
 func (*myAlert) Message() string    { return "mine" }
 
+// regRun numbers TestStaticCategories' runs in this process.
+var regRun atomic.Int32
+
 func TestStaticCategories(t *testing.T) {
 	if c := CategoryOf[*myAlert](); c != CategoryStats {
 		t.Fatalf("CategoryOf = %v", c)
@@ -74,12 +78,16 @@ func TestStaticCategories(t *testing.T) {
 	if c := CategoryOf[*PeerErrorAlert](); c != CategoryPeer|CategoryError {
 		t.Fatalf("CategoryOf built-in = %v", c)
 	}
-	if _, ok := CategoryOfType(myAlertType); ok {
+	// A fresh id each run: the registry is process-wide and -count=N runs
+	// this test N times in one process (with a fixed id the second run
+	// found it registered and failed).
+	id := myAlertType + AlertType(regRun.Add(1))
+	if _, ok := CategoryOfType(id); ok {
 		t.Fatal("unregistered type has a category")
 	}
-	RegisterAlertType(myAlertType, CategoryStats, "my_alert")
-	RegisterAlertType(myAlertType, CategoryStats, "my_alert") // idempotent
-	if c, ok := CategoryOfType(myAlertType); !ok || c != CategoryStats {
+	RegisterAlertType(id, CategoryStats, "my_alert")
+	RegisterAlertType(id, CategoryStats, "my_alert") // idempotent
+	if c, ok := CategoryOfType(id); !ok || c != CategoryStats {
 		t.Fatalf("CategoryOfType = %v %v", c, ok)
 	}
 	if c, ok := CategoryOfType(TypePluginDisabled); !ok || c != CategoryError {
@@ -87,7 +95,7 @@ func TestStaticCategories(t *testing.T) {
 	}
 	for name, f := range map[string]func(){
 		"below UserAlertID": func() { RegisterAlertType(TypePeerError, CategoryError, "x") },
-		"conflict":          func() { RegisterAlertType(myAlertType, CategoryError, "my_alert") },
+		"conflict":          func() { RegisterAlertType(id, CategoryError, "my_alert") },
 	} {
 		func() {
 			defer func() {

@@ -129,6 +129,11 @@ type LTOptions struct {
 	DHTSample  string   // with DHT: HOST:PORT to send BEP 51 sample_infohashes to (see WaitDHTSample)
 	Log        io.Writer
 	Name       string // label for logs; default "lt-seed"/"lt-leech"
+
+	// UploadRateLimit is libtorrent's session upload_rate_limit in
+	// bytes/s (0 = unlimited), e.g. to keep a download running long
+	// enough for a test to act during it.
+	UploadRateLimit int
 }
 
 // Status is one status line of lt_peer.py. Rates are payload bytes/s,
@@ -197,6 +202,9 @@ func StartLT(ctx context.Context, o LTOptions) (*LTPeer, error) {
 	}
 	if o.Stay {
 		args = append(args, "--stay")
+	}
+	if o.UploadRateLimit > 0 {
+		args = append(args, "--upload-rate-limit", strconv.Itoa(o.UploadRateLimit))
 	}
 	if o.DHT {
 		args = append(args, "--dht")

@@ -122,7 +122,7 @@ def session_settings(a):
         "enable_outgoing_tcp": True,
         "enable_incoming_tcp": True,
         "allow_multiple_connections_per_ip": True,
-        "upload_rate_limit": 0,
+        "upload_rate_limit": a.upload_rate_limit,
         "download_rate_limit": 0,
         "anonymous_mode": False,
         "announce_to_all_trackers": True,
@@ -216,6 +216,13 @@ def run_peer(a):
     peers = [parse_peer(p) for p in (a.peer or [])]
 
     ses = lt.session(session_settings(a))
+    if a.upload_rate_limit > 0:
+        # upload_rate_limit binds the global peer class only; loopback
+        # peers are in the local class, which has no limit by default.
+        # set_peer_class takes the whole class (missing keys are reset).
+        pc = ses.get_peer_class(lt.session.local_peer_class_id)
+        pc["upload_limit"] = a.upload_rate_limit
+        ses.set_peer_class(lt.session.local_peer_class_id, pc)
 
     atp.save_path = os.path.abspath(a.save)
     atp.storage_mode = lt.storage_mode_t.storage_mode_sparse
@@ -346,6 +353,8 @@ def main():
     ap.add_argument("--perf", action="store_true", help="apply lt.high_performance_seed()")
     ap.add_argument("--seed-mode", action="store_true", help="seed without checking the data")
     ap.add_argument("--stay", action="store_true", help="leech: keep seeding after completion")
+    ap.add_argument("--upload-rate-limit", type=int, default=0,
+                    help="session upload_rate_limit, bytes/s (0 = unlimited)")
     ap.add_argument("--interval", type=float, default=1.0, help="status line interval, seconds")
     ap.add_argument("--ignore-stdin", action="store_true", help="do not exit on stdin EOF")
     ap.add_argument("--dht", action="store_true", help="run the DHT (loopback settings, no routers)")
