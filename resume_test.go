@@ -194,8 +194,11 @@ func TestErrClosedAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := map[string]func() error{
-		"Close":          func() error { return s.Close(ctx) },
-		"AddTorrent":     func() error { _, err := s.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: t.TempDir()}); return err },
+		"Close": func() error { return s.Close(ctx) },
+		"AddTorrent": func() error {
+			_, err := s.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: t.TempDir()})
+			return err
+		},
 		"Torrents":       func() error { _, err := s.Torrents(ctx); return err },
 		"WaitForAlert":   func() error { s.PopAlerts(); return s.WaitForAlert(ctx) },
 		"Status":         func() error { _, err := h.Status(ctx); return err },
