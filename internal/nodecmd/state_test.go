@@ -3,6 +3,7 @@ package nodecmd
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,5 +76,74 @@ func TestRestartResumesFromState(t *testing.T) {
 	}
 	if !strings.Contains(log, "two.bin state changed: checking_files") || strings.Contains(log, "one.bin state changed: checking_files") {
 		t.Fatalf("want two.bin alone re-checked:\n%s", log)
+	}
+}
+
+// ltResumeScript has libtorrent 2.0.8 (Debian's python bindings) check a
+// torrent over its data and write its resume data, info inside, into a
+// qBittorrent-style BT_backup directory with the .torrent beside it.
+const ltResumeScript = `
+import sys, shutil, libtorrent as lt
+tor, save, out = sys.argv[1:4]
+s = lt.session({'listen_interfaces': '127.0.0.1:0', 'enable_dht': False, 'enable_lsd': False,
+                'enable_upnp': False, 'enable_natpmp': False, 'alert_mask': lt.alert_category.all})
+ti = lt.torrent_info(tor)
+h = s.add_torrent({'ti': ti, 'save_path': save})
+done = False
+while not done:
+    s.wait_for_alert(10000)
+    for a in s.pop_alerts():
+        if isinstance(a, lt.torrent_checked_alert):
+            h.save_resume_data(lt.torrent_handle.save_info_dict)
+        elif isinstance(a, lt.save_resume_data_alert):
+            ih = str(ti.info_hashes().v1)
+            open(out + '/' + ih + '.fastresume', 'wb').write(lt.write_resume_data_buf(a.params))
+            shutil.copy(tor, out + '/' + ih + '.torrent')
+            done = True
+`
+
+// TestImportResumeFromLibtorrent: -import-resume adopts libtorrent's resume
+// data and seeds without a check, and saves it into -state.
+func TestImportResumeFromLibtorrent(t *testing.T) {
+	if err := exec.Command("/usr/bin/python3", "-c", "import libtorrent").Run(); err != nil {
+		t.Skip("python3-libtorrent not installed:", err)
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	backup := filepath.Join(dir, "BT_backup")
+	state := filepath.Join(dir, "state")
+	for _, d := range []string{data, backup} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(data, "lt.bin"), bytes.Repeat([]byte("libtorrent"), 30_000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tor := filepath.Join(dir, "lt.torrent")
+	var out, errb bytes.Buffer
+	if code := Run([]string{"make", "-o", tor, "-piece-size", "16384", filepath.Join(data, "lt.bin")}, &out, &errb); code != 0 {
+		t.Fatalf("make: %d %s", code, errb.String())
+	}
+	if b, err := exec.Command("/usr/bin/python3", "-c", ltResumeScript, tor, data, backup).CombinedOutput(); err != nil {
+		t.Fatalf("libtorrent: %v\n%s", err, b)
+	}
+	out.Reset()
+	errb.Reset()
+	args := []string{"-listen", "127.0.0.1:0", "-data", filepath.Join(dir, "elsewhere"), "-state", state, "-import-resume", backup,
+		"-exit-when-complete", "-status", "0", "-dht=false"}
+	if code := Run(args, &out, &errb); code != 0 {
+		t.Fatalf("node: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{"imported 1 torrents", "resumed 1 torrents (0 re-checked)", "seeding lt.bin", "all torrents complete"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s\n%s", want, out.String(), errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), "checking_files") {
+		t.Fatalf("imported torrent was checked:\n%s", errb.String())
+	}
+	if files, _ := filepath.Glob(filepath.Join(state, "*.fastresume")); len(files) != 1 {
+		t.Fatalf("-state holds %d resume files, want 1", len(files))
 	}
 }
