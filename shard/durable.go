@@ -39,9 +39,9 @@ const (
 
 // durability is one torrent's sync bookkeeping. Owned by the loop.
 //
-// Invariants: a piece in pending is had (t.have) and appears in unsynced
-// or syncing, never both; syncing is empty unless inFlight; running is
-// empty unless inFlight.
+// Invariants: a piece in pending appears in unsynced or syncing, never
+// both, and is had (t.have) unless a ForceRecheck is checking it again;
+// syncing and running are empty unless inFlight.
 type durability struct {
 	// pending marks pieces written but not yet covered by a completed
 	// sync; nil until the metadata is known.

@@ -177,6 +177,7 @@ func (t *Torrent) applyResume(d *resume.Data, stats []storage.FileStat) bool {
 		// A torrent complete when it was saved has announced completion.
 		t.onFinishedOnce = true
 	}
+	t.rs.dirty = false // as saved
 	t.filesReady(n)
 	return true
 }
@@ -314,9 +315,9 @@ func (t *Torrent) ForceRecheck() {
 			t.pk.ClearHave(i)
 			t.have.Clear(i)
 		}
-		t.dur.pending.Clear(i)
 	}
-	t.dur.unsynced = t.dur.unsynced[:0]
+	// Pieces written but not synced stay pending: the check may find
+	// them in the page cache, which does not make them durable.
 	t.filesChecked = false
 	t.rs.dirty = true
 	t.startCheck()

@@ -427,3 +427,33 @@ func TestRemoveWithFiles(t *testing.T) {
 		t.Fatalf("payload still there: %v", err)
 	}
 }
+
+// TestRecheckKeepsUnsyncedOut: a piece written but not synced that a
+// ForceRecheck finds (in the page cache) is still not claimed until a sync.
+func TestRecheckKeepsUnsyncedOut(t *testing.T) {
+	h := newHarness(t, Settings{})
+	f := makeTorrent(t, 16*16<<10, 16<<10)
+	tor := h.leech(f)
+	h.do(func() { tor.requestResume(func(*resume.Data, error) {}) })
+	h.syncIdle(tor)
+	src := h.seeder(tor)
+	serve(h, src, f, 4, func() bool { return tor.have.Count() >= 4 })
+	h.waitFor("writes", func() bool { return tor.dur.writes == 0 })
+	h.do(func() { tor.ForceRecheck() })
+	h.waitFor("the recheck", func() bool { return !tor.checking })
+	h.do(func() {
+		if n := tor.have.Count(); n < 4 {
+			fatalf("recheck found %d pieces, want at least 4", n)
+		}
+		if got := claimed(tor.ResumeData()); got != 0 {
+			fatalf("after the recheck, %d unsynced pieces claimed", got)
+		}
+		tor.startSync()
+	})
+	h.syncIdle(tor)
+	h.do(func() {
+		if got, want := claimed(tor.ResumeData()), tor.have.Count(); got != want {
+			fatalf("after the sync %d pieces claimed, want %d", got, want)
+		}
+	})
+}

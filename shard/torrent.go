@@ -174,6 +174,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 	}
 	t.meta.name = p.Name
 	t.initResume()
+	t.rs.dirty = true // a new torrent is saved once, at the latest at close
 	if info != nil {
 		if err := t.initMetadata(info, infoBytes); err != nil {
 			return nil, err
@@ -221,7 +222,6 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		t.startAnnouncing()
 		t.connectMore(s.now())
 	} else if p.Resume == nil || !t.applyResume(p.Resume, p.ResumeStat) {
-		t.rs.dirty = true
 		t.startCheck()
 	}
 	return t, nil
