@@ -1,6 +1,7 @@
 package shardtorrent
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -655,29 +656,26 @@ func (s *Session) Close(ctx context.Context) error {
 				a.Abort()
 			}
 		})
-		if e := s.drain(ctx); e != nil {
-			err = e
-		}
-		for _, sh := range s.shards {
-			if e := s.runOnLoop(ctx, sh, sh.Close); e != nil && err == nil {
-				err = e
+		// The stopping runs on its own goroutine so that Close returns
+		// within ctx even if a disk job hangs; it then finishes (or not)
+		// in the background, and every method already says ErrClosed.
+		done := make(chan error, 1)
+		go func() {
+			first := s.drain(ctx)
+			for _, sh := range s.shards {
+				first = cmp.Or(first, s.runOnLoop(ctx, sh, sh.Close))
 			}
-		}
-		// After the shards' close, which queued the stopped announces.
-		if e := s.closeTrackers(ctx); e != nil && err == nil {
-			err = e
-		}
-		s.closeDHT()
-		s.shutdown()
-		close(s.stopped)
-		done := make(chan struct{})
-		go func() { s.runWG.Wait(); close(done) }()
+			// After the shards' close, which queued the stopped announces.
+			first = cmp.Or(first, s.closeTrackers(ctx))
+			s.closeDHT()
+			s.shutdown()
+			close(s.stopped)
+			done <- first
+		}()
 		select {
-		case <-done:
+		case err = <-done:
 		case <-ctx.Done():
-			if err == nil {
-				err = ctx.Err()
-			}
+			err = ctx.Err()
 		}
 	})
 	return err
