@@ -10,9 +10,11 @@ package shard
 // pieces present, so a torrent restarted from it never claims a piece that
 // is not on disk.
 //
-// Syncs are batched: one per torrent when syncBatch pieces are waiting or
-// the oldest has waited syncEvery, never per block or per piece, plus one
-// before every resume save (requestResume). At most one sync per torrent is
+// Syncs are batched: one per torrent when syncBatchBytes of pieces are
+// waiting or the oldest has waited syncEvery, never per block or per piece, plus one
+// before every resume save (requestResume). The batched syncs run only in a
+// shard with a ResumeSink (a session with a ResumeDir): without one nobody
+// records what they make durable, and SaveResumeData syncs for itself. At most one sync per torrent is
 // in flight; a request meanwhile runs another when it completes.
 //
 // The sync job's completion runs on the disk worker, which stats the
@@ -30,9 +32,11 @@ import (
 )
 
 const (
-	// syncBatch is how many written pieces start a sync at once. At
-	// 256 KiB pieces that is 16 MiB between fdatasyncs.
-	syncBatch = 64
+	// syncBatchBytes of written pieces start a sync at once. Counted in
+	// bytes, not pieces: 64 pieces (the first choice) meant a sync per
+	// MiB of 16 KiB pieces and 16 syncs per GiB of 1 MiB ones, each
+	// holding one of the (by default two) disk workers in fdatasync.
+	syncBatchBytes = 256 << 20
 	// syncEvery bounds how long a written piece waits for its sync.
 	syncEvery = 5 * time.Second
 )
@@ -48,9 +52,11 @@ type durability struct {
 	pending  *bitfield.Bitfield
 	unsynced []uint32 // written, waiting for the next sync
 	syncing  []uint32 // covered by the sync in flight
-	oldest   time.Time
-	inFlight bool
-	again    bool // a sync was asked for while one was in flight
+	// unsyncedBytes is the payload of unsynced.
+	unsyncedBytes int64
+	oldest        time.Time
+	inFlight      bool
+	again         bool // a sync was asked for while one was in flight
 	// stats are the torrent's file sizes and times taken right after the
 	// last completed sync (or the ones its resume data matched); nil when
 	// unknown, and then ResumeData claims no piece.
@@ -82,7 +88,8 @@ func (t *Torrent) pieceWritten(piece int) {
 		d.oldest = t.s.now()
 	}
 	d.unsynced = append(d.unsynced, uint32(piece))
-	if len(d.unsynced) >= syncBatch {
+	d.unsyncedBytes += t.info.PieceSize(piece)
+	if d.unsyncedBytes >= t.s.syncBytes && t.s.resume != nil {
 		t.startSync()
 	}
 }
@@ -115,13 +122,13 @@ func (t *Torrent) whenWritesDone(fn func()) {
 // syncDue starts the batched sync of a torrent whose oldest written piece
 // has waited syncEvery. Called from the torrent's tick. Loop only.
 func (t *Torrent) syncDue(now time.Time) {
-	if d := &t.dur; len(d.unsynced) > 0 && !d.inFlight && now.Sub(d.oldest) >= syncEvery {
+	if d := &t.dur; len(d.unsynced) > 0 && !d.inFlight && now.Sub(d.oldest) >= syncEvery && t.s.resume != nil {
 		t.startSync()
 	}
 }
 
 // syncWanted reports whether the torrent must keep ticking for a sync.
-func (t *Torrent) syncWanted() bool { return len(t.dur.unsynced) > 0 }
+func (t *Torrent) syncWanted() bool { return t.s.resume != nil && len(t.dur.unsynced) > 0 }
 
 // startSync submits a JobSync covering every piece written so far, or
 // marks one to follow the sync in flight. Loop only.
@@ -136,7 +143,7 @@ func (t *Torrent) startSync() {
 	}
 	d.inFlight, d.again = true, false
 	d.syncing = append(d.syncing[:0], d.unsynced...)
-	d.unsynced = d.unsynced[:0]
+	d.unsynced, d.unsyncedBytes = d.unsynced[:0], 0
 	d.running, d.waiters = d.waiters, d.running[:0]
 	j := t.s.disk.NewJob()
 	j.Kind = storage.JobSync
@@ -187,7 +194,10 @@ func onSynced(arg any) {
 	if r.err != nil {
 		// Not durable: they wait for the next sync (if the torrent
 		// recovers from the error).
-		d.unsynced = append(d.unsynced, d.syncing...)
+		for _, p := range d.syncing {
+			d.unsynced = append(d.unsynced, p)
+			d.unsyncedBytes += t.info.PieceSize(int(p))
+		}
 		d.syncing = d.syncing[:0]
 		for _, cb := range running {
 			cb(nil, r.err)

@@ -236,9 +236,14 @@ func (h *harness) syncIdle(tor *Torrent) {
 	h.waitFor("the sync", func() bool { return !tor.dur.inFlight })
 }
 
+// syncBatchPieces is how many of the durability tests' 16 KiB pieces
+// start a sync: they lower the shard's syncBytes to that (256 MiB would
+// make the test torrents too big).
+const syncBatchPieces = 64
+
 // TestDurability: a written piece appears in ResumeData only once a sync
 // that started after its write completed; syncs are batched by time
-// (syncEvery) and count (syncBatch), never per piece.
+// (syncEvery) and count (syncBatchPieces), never per piece.
 func TestDurability(t *testing.T) {
 	cases := []struct {
 		name string
@@ -251,12 +256,13 @@ func TestDurability(t *testing.T) {
 		wantSyncAfter int
 	}{
 		{name: "by time", pieces: 3, ticks: []time.Duration{time.Second, 3 * time.Second, time.Second}, wantSyncAfter: 2},
-		{name: "by count", pieces: syncBatch, wantSyncAfter: -1},
+		{name: "by count", pieces: syncBatchPieces, wantSyncAfter: -1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, Settings{})
-			f := makeTorrent(t, (syncBatch+8)*16<<10, 16<<10)
+			h.do(func() { h.s.resume = &sinkRec{}; h.s.syncBytes = syncBatchPieces << 14 }) // batched syncs need a sink
+			f := makeTorrent(t, (syncBatchPieces+8)*16<<10, 16<<10)
 			tor := h.leech(f)
 			// A first sync gives the file stats (a torrent that never
 			// synced claims nothing).
@@ -268,8 +274,8 @@ func TestDurability(t *testing.T) {
 				written = tor.have.Count()
 				return written >= tc.pieces
 			})
-			// Stop serving: what is in flight lands, nothing more.
-			h.do(func() { tor.Pause() })
+			// Serving stopped: what is in flight lands, nothing more.
+			// (No Pause: with a sink, pausing saves, which syncs.)
 			h.waitFor("writes", func() bool { return tor.dur.writes == 0 })
 			h.do(func() { written = tor.have.Count() })
 			started := tc.wantSyncAfter < 0
@@ -456,4 +462,35 @@ func TestRecheckKeepsUnsyncedOut(t *testing.T) {
 			fatalf("after the sync %d pieces claimed, want %d", got, want)
 		}
 	})
+}
+
+// TestNoSinkNoBatchedSync: without a ResumeSink (a session without
+// ResumeDir) nothing syncs on its own; a resume request still syncs first.
+func TestNoSinkNoBatchedSync(t *testing.T) {
+	h := newHarness(t, Settings{})
+	h.do(func() { h.s.syncBytes = syncBatchPieces << 14 })
+	f := makeTorrent(t, (syncBatchPieces+8)*16<<10, 16<<10)
+	tor := h.leech(f)
+	src := h.seeder(tor)
+	serve(h, src, f, syncBatchPieces, func() bool { return tor.have.Count() >= syncBatchPieces })
+	h.do(func() { tor.Pause() })
+	h.waitFor("writes", func() bool { return tor.dur.writes == 0 })
+	h.tick(2 * syncEvery)
+	var written int
+	h.do(func() {
+		written = tor.have.Count()
+		if tor.dur.inFlight || tor.dur.pending.Count() != written {
+			fatalf("without a sink: sync in flight %v, %d of %d pieces pending", tor.dur.inFlight, tor.dur.pending.Count(), written)
+		}
+	})
+	got := make(chan *resume.Data, 1)
+	h.do(func() { tor.RequestResumeData(func(d *resume.Data, err error) { got <- d }) })
+	select {
+	case d := <-got:
+		if claimed(d) != written {
+			t.Fatalf("resume request claims %d pieces, want %d", claimed(d), written)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("no resume data")
+	}
 }

@@ -88,6 +88,7 @@ type Shard struct {
 	resume    ResumeSink
 	saveEvery time.Duration
 	nextSave  time.Time
+	syncBytes int64 // syncBatchBytes; tests lower it (durable.go)
 	// dial starts an outgoing connection for p (dialLoop; tests replace
 	// it so nothing leaves the process).
 	dial func(p *peer) error
@@ -120,6 +121,8 @@ func New(cfg Config) *Shard {
 		events:   cfg.Events,
 		dials:    cfg.Dials,
 		resume:   cfg.Resume,
+
+		syncBytes: syncBatchBytes,
 	}
 	if s.saveEvery = cfg.ResumeSaveInterval; s.saveEvery <= 0 {
 		s.saveEvery = ResumeSaveInterval
