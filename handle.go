@@ -38,7 +38,7 @@ func (t *Torrent) Shard() int { return t.sh.ID() }
 
 func (t *Torrent) do(ctx context.Context, fn func(*shard.Torrent)) error {
 	gone := false
-	err := onLoop(ctx, t.sh, func() {
+	err := t.s.onLoop(ctx, t.sh, func() {
 		st := t.sh.Torrent(t.key)
 		if st == nil {
 			gone = true
@@ -84,9 +84,21 @@ func (t *Torrent) ConnectPeer(ctx context.Context, addr netip.AddrPort) error {
 	return t.do(ctx, func(x *shard.Torrent) { x.AddPeer(addr) })
 }
 
-// Remove takes the torrent out of the session. Its files stay on disk.
-func (t *Torrent) Remove(ctx context.Context) error {
-	err := t.do(ctx, func(x *shard.Torrent) { x.Remove() })
+// Remove takes the torrent out of the session (and its resume data out of
+// Settings.ResumeDir). Its files stay on disk unless opts has
+// RemoveDeleteFiles. Safe from any goroutine.
+func (t *Torrent) Remove(ctx context.Context, opts ...RemoveOption) error {
+	var o RemoveOption
+	for _, x := range opts {
+		o |= x
+	}
+	err := t.do(ctx, func(x *shard.Torrent) {
+		if o&RemoveDeleteFiles != 0 {
+			x.RemoveWithFiles()
+		} else {
+			x.Remove()
+		}
+	})
 	if err == nil {
 		t.s.regMu.Lock()
 		t.s.unregister(t.key)

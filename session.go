@@ -1,6 +1,7 @@
 package shardtorrent
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -13,6 +14,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/resume"
 	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/storage"
 	"github.com/shardtorrent/shardtorrent/tracker"
@@ -97,6 +100,14 @@ type Settings struct {
 	DisableDHT   bool
 	DHTBootstrap []string
 	DHT          dht.Settings
+
+	// ResumeDir, if set, is where the session keeps every torrent's
+	// resume data (package resume's Store, one .fastresume file per
+	// torrent): saved every ResumeSaveInterval (default 5 minutes) for
+	// torrents that changed, on completion, on pause and at Close, and
+	// deleted on Remove. Empty saves nothing and costs nothing.
+	ResumeDir          string
+	ResumeSaveInterval time.Duration
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -133,12 +144,26 @@ type Session struct {
 	trackers *tracker.Manager
 	dht      *dht.Node // nil without a DHT (dht.go)
 
+	// saver writes resume data to Settings.ResumeDir (resume.go); nil
+	// without one.
+	saver *resumeSaver
+	// closed is set when Close starts: every method returns ErrClosed
+	// from then on. stopped is closed once the loops are stopped, which
+	// releases calls that were waiting on one.
+	closed  atomic.Bool
+	stopped chan struct{}
+
 	closeOnce sync.Once
 	runWG     sync.WaitGroup
 }
 
-// NewSession starts the loops and, unless disabled, the listener.
+// NewSession starts the loops and, unless disabled, the listener. ctx
+// bounds the start-up: if it ends first, whatever started is stopped and
+// ctx's error returned. Safe from any goroutine.
 func NewSession(ctx context.Context, set Settings) (*Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if set.Shards <= 0 {
 		set.Shards = runtime.NumCPU()
 	}
@@ -163,6 +188,14 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		pool:     set.Pool,
 		alerts:   newAlertQueue(set.AlertQueueSize, set.AlertMask),
 		registry: make(map[[20]byte]*shard.Shard),
+		stopped:  make(chan struct{}),
+	}
+	if set.ResumeDir != "" {
+		saver, err := newResumeSaver(set.ResumeDir, set.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("shardtorrent: resume directory: %w", err)
+		}
+		s.saver = saver
 	}
 	s.ext = shard.NewExtensions(s.alerts.Post)
 	s.alerts.ext = s.ext
@@ -208,6 +241,10 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	s.startTrackers()
 	dials := shard.NewDialBudget(set.Engine.ConnectionSpeed) // one per session: connection_speed is session-wide
 	s.startDHT()
+	var sink shard.ResumeSink
+	if s.saver != nil {
+		sink = s.saver
+	}
 	for i, l := range s.loops {
 		s.shards = append(s.shards, shard.New(shard.Config{
 			ID:       i,
@@ -223,6 +260,9 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Rand:     set.Rand,
 			Events:   sessionEvents{s},
 			Dials:    dials,
+			Resume:   sink,
+
+			ResumeSaveInterval: set.ResumeSaveInterval,
 		}))
 	}
 	s.addBuiltins()
@@ -233,6 +273,10 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		s.AddExtension(p)
 	}
 	registerSmartBan(s)
+	if err := ctx.Err(); err != nil {
+		_ = s.Close(context.Background())
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -353,6 +397,13 @@ type AddTorrentParams struct {
 	// attaches nothing. They come first in the torrent's chain, before the
 	// session plugins' NewTorrent results.
 	Extensions []func(plugin.TorrentHandle, any) plugin.TorrentPlugin
+	// Resume is the torrent's resume data (ReadResumeData fills it):
+	// the pieces it marks present are trusted without hashing if its
+	// files still have the sizes and times it recorded; otherwise a
+	// FastresumeRejectedAlert names the file and the torrent is checked
+	// in full. Its "info", if any, gives a torrent added by info-hash its
+	// metadata.
+	Resume *resume.Data
 }
 
 // Errors of the session API.
@@ -381,6 +432,12 @@ func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent,
 // waited for. Safe from any goroutine.
 func (s *Session) AddTorrents(ctx context.Context, ps []AddTorrentParams) ([]*Torrent, []error) {
 	hs, errs := make([]*Torrent, len(ps)), make([]error, len(ps))
+	if s.closed.Load() {
+		for i := range errs {
+			errs[i] = ErrClosed
+		}
+		return hs, errs
+	}
 	aps := make([]shard.AddParams, len(ps))
 	resolveParallel(ps, aps, errs)
 
@@ -409,7 +466,7 @@ func (s *Session) AddTorrents(ctx context.Context, ps []AddTorrentParams) ([]*To
 	for sh, items := range batches {
 		wg.Go(func() {
 			added := make([]error, len(items))
-			callErr := onLoop(ctx, sh, func() {
+			callErr := s.onLoop(ctx, sh, func() {
 				for j, it := range items {
 					_, added[j] = sh.AddTorrent(aps[it.i])
 				}
@@ -459,11 +516,20 @@ func resolveParallel(ps []AddTorrentParams, aps []shard.AddParams, errs []error)
 	wg.Wait()
 }
 
-// onLoop runs fn on sh's loop and waits for it, or for ctx. fn never runs
-// once onLoop has returned ctx's error: either the cancellation wins and fn
-// is skipped, or fn has started and is waited for, so fn may write the
-// caller's variables.
-func onLoop(ctx context.Context, sh *shard.Shard, fn func()) error {
+// onLoop runs fn on sh's loop and waits for it, or for ctx; after Close it
+// returns ErrClosed at once. fn never runs once onLoop has returned an
+// error: either the cancellation wins and fn is skipped, or fn has started
+// and is waited for, so fn may write the caller's variables.
+func (s *Session) onLoop(ctx context.Context, sh *shard.Shard, fn func()) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return s.runOnLoop(ctx, sh, fn)
+}
+
+// runOnLoop is onLoop without the closed check, for Close itself. A loop
+// that stops before running fn gives ErrClosed.
+func (s *Session) runOnLoop(ctx context.Context, sh *shard.Shard, fn func()) error {
 	const (
 		pending = iota
 		running
@@ -471,22 +537,31 @@ func onLoop(ctx context.Context, sh *shard.Shard, fn func()) error {
 	)
 	var state atomic.Int32
 	done := make(chan struct{})
-	sh.Loop().Post(func(any) {
+	if !sh.Loop().TryPost(func(any) {
 		defer close(done)
 		if state.CompareAndSwap(pending, running) {
 			fn()
 		}
-	}, nil)
+	}, nil) {
+		return ErrClosed
+	}
+	var err error
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		if state.CompareAndSwap(pending, cancelled) {
-			return ctx.Err()
-		}
-		<-done
-		return nil
+		err = ctx.Err()
+	case <-s.stopped:
+		err = ErrClosed
 	}
+	if state.CompareAndSwap(pending, cancelled) {
+		return err
+	}
+	select { // fn is running: wait for it, unless the loop is gone
+	case <-done:
+	case <-s.stopped:
+	}
+	return nil
 }
 
 // shardParams resolves the metadata and checks the parameters.
@@ -518,7 +593,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 	return shard.AddParams{
 		Info: info, InfoBytes: infoBytes, Name: p.Name, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
 		Paused: p.Paused, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
-		Trackers: trackers,
+		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath),
 	}, nil
 }
 
@@ -527,7 +602,7 @@ func (s *Session) Torrents(ctx context.Context) ([]*Torrent, error) {
 	var out []*Torrent
 	for _, sh := range s.shards {
 		var ts []*shard.Torrent
-		if err := onLoop(ctx, sh, func() { ts = sh.Torrents() }); err != nil {
+		if err := s.onLoop(ctx, sh, func() { ts = sh.Torrents() }); err != nil {
 			return nil, err
 		}
 		for _, t := range ts {
@@ -540,41 +615,67 @@ func (s *Session) Torrents(ctx context.Context) ([]*Torrent, error) {
 // PopAlerts returns every queued alert and empties the queue.
 func (s *Session) PopAlerts() []plugin.Alert { return s.alerts.pop() }
 
-// WaitForAlert blocks until an alert is queued or ctx ends.
-func (s *Session) WaitForAlert(ctx context.Context) error { return s.alerts.wait(ctx) }
+// WaitForAlert blocks until an alert is queued or ctx ends; after Close
+// it returns ErrClosed. Safe from any goroutine.
+func (s *Session) WaitForAlert(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stopped:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := s.alerts.wait(ctx)
+	if err != nil && s.closed.Load() {
+		return ErrClosed
+	}
+	return err
+}
 
 // SetAlertMask changes which alert categories are queued.
 func (s *Session) SetAlertMask(m plugin.Category) { s.alerts.setMask(m) }
 
-// Close disconnects every peer, closes every torrent and stops the loops.
-// It waits for in-flight disk jobs, or for ctx.
+// Close stops the session: torrents stop announcing and drop their peers,
+// the piece writes in flight complete, every storage is synced, resume data
+// is saved (with Settings.ResumeDir), then torrents are closed and the loops
+// stopped. It returns within ctx (what is left is abandoned, not waited
+// for). After Close every method returns ErrClosed at once. Safe from any
+// goroutine.
 func (s *Session) Close(ctx context.Context) error {
-	var err error
+	err := ErrClosed
 	s.closeOnce.Do(func() {
+		err = nil
+		s.closed.Store(true)
 		s.ext.Call("Abort", func(p plugin.Plugin) {
 			if a, ok := p.(plugin.AbortHook); ok {
 				a.Abort()
 			}
 		})
-		for _, sh := range s.shards {
-			if e := onLoop(ctx, sh, sh.Close); e != nil && err == nil {
-				err = e
+		// The stopping runs on its own goroutine so that Close returns
+		// within ctx even if a disk job hangs; it then finishes (or not)
+		// in the background, and every method already says ErrClosed.
+		done := make(chan error, 1)
+		go func() {
+			first := s.drain(ctx)
+			for _, sh := range s.shards {
+				first = cmp.Or(first, s.runOnLoop(ctx, sh, sh.Close))
 			}
-		}
-		// After the shards' close, which queued the stopped announces.
-		if e := s.closeTrackers(ctx); e != nil && err == nil {
-			err = e
-		}
-		s.closeDHT()
-		s.shutdown()
-		done := make(chan struct{})
-		go func() { s.runWG.Wait(); close(done) }()
+			// After the shards' close, which queued the stopped announces.
+			first = cmp.Or(first, s.closeTrackers(ctx))
+			s.closeDHT()
+			s.shutdown()
+			close(s.stopped)
+			done <- first
+		}()
 		select {
-		case <-done:
+		case err = <-done:
 		case <-ctx.Done():
-			if err == nil {
-				err = ctx.Err()
-			}
+			err = ctx.Err()
 		}
 	})
 	return err

@@ -14,7 +14,7 @@ import (
 func (s *Session) TorrentStatuses(ctx context.Context, buf []Status) ([]Status, error) {
 	out := buf[:0]
 	for _, sh := range s.shards {
-		err := onLoop(ctx, sh, func() {
+		err := s.onLoop(ctx, sh, func() {
 			for _, t := range sh.Torrents() {
 				out = append(out, t.Status())
 			}

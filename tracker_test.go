@@ -207,7 +207,7 @@ func TestTrackerPauseResumeRemove(t *testing.T) {
 		}
 		return false
 	})
-	if err := onLoop(ctx, s.shards[0], func() {}); err != nil {
+	if err := s.onLoop(ctx, s.shards[0], func() {}); err != nil {
 		t.Fatal(err)
 	}
 	if _, known := s.trackers.Trackers(mi.InfoHash.V1); known {

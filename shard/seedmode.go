@@ -70,6 +70,18 @@ func (t *Torrent) enterSeedMode() {
 	t.seed.verifying = bitfield.New(n)
 }
 
+// markUnverified puts piece i, which the torrent has, back on seed mode's
+// word: resume data saved in seed mode marks the pieces never hashed.
+// Loop only.
+func (t *Torrent) markUnverified(i int) {
+	if t.seed.unverified == nil {
+		n := t.info.NumPieces()
+		t.seed.unverified = bitfield.New(n)
+		t.seed.verifying = bitfield.New(n)
+	}
+	t.seed.unverified.Set(i)
+}
+
 // Unverified reports whether piece i is had on seed mode's word only (not
 // hashed yet). Loop only.
 func (t *Torrent) Unverified(i int) bool {

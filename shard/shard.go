@@ -51,6 +51,12 @@ type Config struct {
 	// shards sharing it (Settings.ConnectionSpeed); nil gives the shard a
 	// budget of its own.
 	Dials *DialBudget
+	// Resume receives the resume data the shard saves on its own (see
+	// ResumeSink); nil saves nothing and costs nothing.
+	Resume ResumeSink
+	// ResumeSaveInterval is how often torrents that changed are saved to
+	// Resume; 0 means ResumeSaveInterval (5 minutes).
+	ResumeSaveInterval time.Duration
 }
 
 // tickInterval is the shard's housekeeping period: rates, timeouts, the
@@ -78,6 +84,11 @@ type Shard struct {
 	rand     io.Reader
 	events   Events
 	dials    *DialBudget
+	// resume is Config.Resume; nextSave is when saveChanged next runs.
+	resume    ResumeSink
+	saveEvery time.Duration
+	nextSave  time.Time
+	syncBytes int64 // syncBatchBytes; tests lower it (durable.go)
 	// dial starts an outgoing connection for p (dialLoop; tests replace
 	// it so nothing leaves the process).
 	dial func(p *peer) error
@@ -109,6 +120,12 @@ func New(cfg Config) *Shard {
 		rand:     cfg.Rand,
 		events:   cfg.Events,
 		dials:    cfg.Dials,
+		resume:   cfg.Resume,
+
+		syncBytes: syncBatchBytes,
+	}
+	if s.saveEvery = cfg.ResumeSaveInterval; s.saveEvery <= 0 {
+		s.saveEvery = ResumeSaveInterval
 	}
 	if s.dials == nil {
 		s.dials = NewDialBudget(cfg.Settings.ConnectionSpeed)
@@ -171,6 +188,12 @@ func (s *Shard) onTick() {
 	now := s.now()
 	for _, t := range s.torrents {
 		t.onTick(now)
+	}
+	if s.resume != nil {
+		if s.nextSave.IsZero() {
+			s.nextSave = now.Add(s.saveEvery)
+		}
+		s.saveChanged(now)
 	}
 }
 

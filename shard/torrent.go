@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/bitfield"
@@ -38,7 +36,11 @@ type AddParams struct {
 	// for a full check. Pieces it marks present are trusted without
 	// hashing unless a file's size or time differs from its Files.
 	Resume *resume.Data
-	Paused bool
+	// ResumeStat are the torrent's file stats taken by the caller off the
+	// loop (StatFiles) for Resume; nil makes AddTorrent stat the files on
+	// the loop.
+	ResumeStat []storage.FileStat
+	Paused     bool
 	// Peers are connected to as soon as the torrent can use them.
 	Peers    []netip.AddrPort
 	UserData any
@@ -134,6 +136,13 @@ type Torrent struct {
 	// banned holds the addresses BanPeer banned; nil until the first ban.
 	// Invariant: at most maxBanned entries, none of them in cands.
 	banned map[netip.Addr]struct{}
+
+	// Resume data and durability (resume.go, durable.go). draining is
+	// set by Shard.Drain; deleteFiles by RemoveWithFiles.
+	rs          resumeState
+	dur         durability
+	draining    bool
+	deleteFiles bool
 }
 
 type chokeScratch struct {
@@ -149,7 +158,11 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 	if _, dup := s.torrents[ih]; dup {
 		return nil, ErrDuplicate
 	}
-	info := p.Info
+	info, infoBytes := p.Info, p.InfoBytes
+	if info == nil {
+		// A magnet re-added from its resume data starts with its metadata.
+		info, infoBytes = infoFromResume(p.InfoHash, p.Resume)
+	}
 	t := &Torrent{
 		s:           s,
 		ih:          p.InfoHash,
@@ -162,8 +175,10 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		trackers:    p.Trackers,
 	}
 	t.meta.name = p.Name
+	t.initResume()
+	t.rs.dirty = true // a new torrent is saved once, at the latest at close
 	if info != nil {
-		if err := t.initMetadata(info, p.InfoBytes); err != nil {
+		if err := t.initMetadata(info, infoBytes); err != nil {
 			return nil, err
 		}
 	} else {
@@ -205,7 +220,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		t.setFilesChecked()
 		t.startAnnouncing()
 		t.connectMore(s.now())
-	} else {
+	} else if p.Resume == nil || !t.applyResume(p.Resume, p.ResumeStat) {
 		t.startCheck()
 	}
 	return t, nil
@@ -214,15 +229,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 // initMetadata builds what needs the info dictionary: storage, picker,
 // piece hashes and the choker's quota. Nothing is changed on error.
 func (t *Torrent) initMetadata(info *metainfo.Info, infoBytes []byte) error {
-	layout := storage.Layout{PieceLength: info.PieceLength, TotalLength: info.TotalLength}
-	for _, f := range info.Files {
-		layout.Files = append(layout.Files, storage.FileSpec{
-			Path:   filepath.Join(f.Path...),
-			Length: f.Length,
-			Pad:    strings.Contains(f.Attr, "p"),
-		})
-	}
-	st, err := storage.Open(t.savePath, layout)
+	st, err := storage.Open(t.savePath, layoutOf(info))
 	if err != nil {
 		return err
 	}
@@ -233,6 +240,7 @@ func (t *Torrent) initMetadata(info *metainfo.Info, infoBytes []byte) error {
 	t.st = st
 	t.pk = picker.New(info.NumPieces(), info.PieceLength, info.TotalLength, wire.BlockSize, s.rng)
 	t.have = bitfield.New(info.NumPieces())
+	t.initDurable(info.NumPieces())
 	t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, PieceQuota: 20 * info.PieceLength})
 	t.hashes = make([][20]byte, len(info.Pieces))
 	for i, h := range info.Pieces {
@@ -311,32 +319,8 @@ func onCheckDone(j *storage.Job) {
 			n++
 		}
 	}
-	t.s.post(&plugin.TorrentCheckedAlert{TorrentAlert: t.alertBase(), Have: n, Total: t.info.NumPieces()})
-	if t.pk.Complete() {
-		t.setState(plugin.StateSeeding)
-		t.onFinishedOnce = true
-		_ = t.st.CreateEmptyFiles()
-	} else {
-		t.setState(plugin.StateDownloading)
-	}
-	t.setFilesChecked()
-	if t.removed || t.paused {
-		return
-	}
-	t.startAnnouncing()
-	// Peers that connected while we were checking saw an empty bitfield;
-	// tell them what we have now.
-	for _, p := range t.peers {
-		if p.active() {
-			for i := 0; i < t.info.NumPieces(); i++ {
-				if t.have.Has(i) {
-					p.sendHave(uint32(i))
-				}
-			}
-			p.updateInterest()
-		}
-	}
-	t.connectMore(t.s.now())
+	t.rs.dirty = true
+	t.filesReady(n)
 }
 
 // AddPeer adds an address to the torrent's peer list as a manual entry:
@@ -389,7 +373,7 @@ func (t *Torrent) onAddPeer(a netip.AddrPort, src plugin.PeerSource, f plugin.Ad
 }
 
 func (t *Torrent) acceptsConnection() bool {
-	return !t.paused && !t.removed && len(t.peers) < t.s.set.MaxConnsPerTorrent
+	return !t.paused && !t.removed && !t.draining && len(t.peers) < t.s.set.MaxConnsPerTorrent
 }
 
 // wantPeers reports whether the torrent looks for more connections: it
@@ -397,7 +381,7 @@ func (t *Torrent) acceptsConnection() bool {
 // (candidates that are not known seeds, peerlist.go): behind a NAT the
 // leechers trackers, the DHT and PEX report must be dialled.
 func (t *Torrent) wantPeers() bool {
-	return !t.paused && !t.removed && !t.checking && (t.info == nil || t.filesChecked)
+	return !t.paused && !t.removed && !t.draining && !t.checking && (t.info == nil || t.filesChecked)
 }
 
 func (t *Torrent) isSeed() bool { return t.pk != nil && t.pk.Complete() }
@@ -558,7 +542,7 @@ func (t *Torrent) forgetPeer(p *peer) {
 // stays as cheap as one without candidates.
 func (t *Torrent) wantTick(now time.Time) bool {
 	return len(t.peers) > 0 || t.downRate|t.upRate|t.secDown|t.secUp != 0 ||
-		t.checking || (!t.paused && !t.isSeed()) ||
+		t.checking || (!t.paused && !t.isSeed()) || t.syncWanted() ||
 		(!t.nextDial.IsZero() && !now.Before(t.nextDial) && t.wantPeers())
 }
 
@@ -571,6 +555,7 @@ func (t *Torrent) onTick(now time.Time) {
 	t.upRate = (t.upRate + t.secUp) / 2
 	t.secDown, t.secUp = 0, 0
 	t.refreshCounters()
+	t.syncDue(now)
 	if tx := t.tx; tx != nil && len(tx.tick) > 0 && (!t.paused || len(t.peers) > 0) {
 		each(t, tx.tick, "Tick", func(h plugin.TorrentTickHook) { h.Tick() })
 	}
@@ -708,6 +693,7 @@ func (t *Torrent) pieceComplete(piece uint32) {
 	j.Poster = t.s.loop
 	j.User = t
 	j.Done = onPieceWritten
+	t.writeStarted()
 	for i := range pb.blocks {
 		pb.blocks[i] = storage.BlockRef{}
 	}
@@ -733,6 +719,7 @@ func onPieceWritten(j *storage.Job) {
 	t := j.User.(*Torrent)
 	piece, pass, err := j.Piece, j.Pass, j.Err
 	t.s.disk.Free(j)
+	defer t.writeDone()
 	if t.removed {
 		return
 	}
@@ -779,6 +766,7 @@ func onPieceWritten(j *storage.Job) {
 	t.endParole(contrib)
 	t.pk.PiecePassed(piece)
 	t.have.Set(piece)
+	t.pieceWritten(piece)
 	for _, p := range t.peers {
 		if p.active() {
 			p.sendHave(uint32(piece))
@@ -823,6 +811,8 @@ func (t *Torrent) finished() {
 		t.onFinishedOnce = true
 		t.s.post(&plugin.TorrentFinishedAlert{TorrentAlert: t.alertBase()})
 		t.announceCompleted()
+		t.rs.completed = t.s.now()
+		t.resumeChanged(true)
 	}
 	for i := 0; i < len(t.peers); i++ {
 		p := t.peers[i]
@@ -852,6 +842,7 @@ func (t *Torrent) Pause() {
 		t.paused = false
 	}
 	t.pauseInternal()
+	t.resumeChanged(true)
 }
 
 func (t *Torrent) pauseInternal() {
@@ -868,6 +859,7 @@ func (t *Torrent) Resume() {
 	}
 	t.paused = false
 	recheck := t.clearError() // diskerror.go
+	t.resumeChanged(false)
 	if tx := t.tx; tx != nil && len(tx.resume) > 0 {
 		if eachBool(t, tx.resume, "OnResume", func(h plugin.ResumeHook) bool { return h.OnResume() }) {
 			return
@@ -900,6 +892,9 @@ func (t *Torrent) Remove() {
 		return
 	}
 	t.shutdown(ReasonTorrentStop)
+	if t.s.resume != nil {
+		t.s.resume.RemoveResume(t.ih)
+	}
 	delete(t.s.torrents, t.wireIH)
 	t.s.post(&plugin.TorrentRemovedAlert{TorrentAlert: t.alertBase()})
 }
@@ -911,9 +906,8 @@ func (t *Torrent) shutdown(r DisconnectReason) {
 	for piece := range t.downloading {
 		t.dropPieceBuf(piece)
 	}
-	if t.st != nil {
-		_ = t.st.Close()
-	}
+	t.failWaiters(ErrUnknownTorrent)
+	t.closeStorage()
 }
 
 // Status is a snapshot of a torrent's state.
@@ -938,6 +932,9 @@ type Status struct {
 	NumSeeds      int
 	NumConnecting int
 	NumCandidates int
+	// ResumeRejected is set when resume data given at add did not fit and
+	// the torrent was checked in full instead.
+	ResumeRejected bool
 }
 
 // Status returns a snapshot. Loop only.
@@ -962,6 +959,7 @@ func (t *Torrent) Status() Status {
 		TotalUpload:   t.totalUp,
 		NumCandidates: len(t.cands),
 	}
+	st.ResumeRejected = t.rs.rejected
 	if st.NumPieces > 0 {
 		st.Progress = float64(st.Pieces) / float64(st.NumPieces)
 	}

@@ -3,7 +3,9 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -238,4 +240,63 @@ func writePieceJob(f *diskFixture, s *Storage, piece int, data []byte, hash [20]
 	}
 	f.disk.Free(j)
 	return err
+}
+
+// syncRecorder counts the fdatasyncs of each file and injects nothing.
+type syncRecorder struct {
+	mu    sync.Mutex
+	syncs map[string]int
+}
+
+func (r *syncRecorder) Fault(op FaultOp, path string, n int) (int, error) {
+	if op == FaultSync {
+		r.mu.Lock()
+		r.syncs[path]++
+		r.mu.Unlock()
+	}
+	return n, nil
+}
+
+// TestSyncCoversEvictedFiles: a file written and then evicted from the
+// descriptor cache before Sync is still synced (at eviction), so Sync's
+// "durable" covers torrents with more files than MaxOpenFiles; a file only
+// read is never synced.
+func TestSyncCoversEvictedFiles(t *testing.T) {
+	const n = MaxOpenFiles + 16
+	l := Layout{PieceLength: 16}
+	for i := range n {
+		l.Files = append(l.Files, FileSpec{Path: fmt.Sprintf("d/f%03d", i), Length: 16})
+	}
+	l.TotalLength = int64(16 * n)
+	s := openTest(t, l)
+	rec := &syncRecorder{syncs: map[string]int{}}
+	s.SetFaults(rec)
+	buf := make([]byte, 16)
+	for i := range n - 1 { // the last file is left unwritten
+		if _, err := s.WriteAt(buf, i, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.ReadAt(buf, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n - 1 {
+		if p := l.Files[i].Path; rec.syncs[p] == 0 {
+			t.Fatalf("%s was written and never synced (%d files, %d descriptors kept)", p, n, MaxOpenFiles)
+		}
+	}
+	if p := l.Files[n-1].Path; rec.syncs[p] != 0 {
+		t.Fatalf("%s was never written but synced", p)
+	}
+	// Nothing written since: a second Sync syncs nothing.
+	clear(rec.syncs)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.syncs) != 0 {
+		t.Fatalf("a Sync with nothing written synced %v", rec.syncs)
+	}
 }

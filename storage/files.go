@@ -17,6 +17,11 @@ type handle struct {
 	fd       int
 	file     int
 	writable bool // opened O_RDWR; a read-only handle is replaced on the first write
+	// dirty is set whenever the handle is acquired for writing and cleared
+	// just before an fdatasync of it: a handle closed while dirty is
+	// synced first (closeRetired), so Sync's promise covers files whose
+	// descriptors the LRU evicted since their last write.
+	dirty atomic.Bool
 	// dfd is the O_DIRECT descriptor plus one (0: not open; -1: never, the
 	// path no longer leads to this file), opened by the first direct write
 	// (direct.go); align is its alignment.
@@ -44,6 +49,9 @@ func (s *Storage) acquire(file int, write bool) (*handle, error) {
 		h.refs++
 		s.touchLocked(h)
 		s.mu.Unlock()
+		if write {
+			h.dirty.Store(true)
+		}
 		return h, nil
 	}
 	s.mu.Unlock()
@@ -74,6 +82,9 @@ func (s *Storage) acquire(file int, write bool) (*handle, error) {
 			s.touchLocked(h)
 			s.mu.Unlock()
 			unix.Close(fd)
+			if write {
+				h.dirty.Store(true)
+			}
 			return h, nil
 		}
 		if s.retireLocked(h) {
@@ -82,6 +93,7 @@ func (s *Storage) acquire(file int, write bool) (*handle, error) {
 		}
 	}
 	h := &handle{fd: fd, file: file, writable: write, refs: 1}
+	h.dirty.Store(write)
 	s.handles[file] = h
 	s.pushFrontLocked(h)
 	if s.open > MaxOpenFiles {
@@ -92,7 +104,7 @@ func (s *Storage) acquire(file int, write bool) (*handle, error) {
 	}
 	s.mu.Unlock()
 	for _, d := range dead[:nd] {
-		d.close()
+		s.closeRetired(d)
 	}
 	return h, nil
 }
@@ -119,8 +131,24 @@ func (s *Storage) release(h *handle) {
 	last := h.retired && h.refs == 0
 	s.mu.Unlock()
 	if last {
-		h.close()
+		s.closeRetired(h)
 	}
+}
+
+// closeRetired closes a handle taken out of the table, syncing it first if
+// it was written since its last sync; a failure of that sync is kept for
+// the next Sync to return, so no piece is called durable on its word.
+func (s *Storage) closeRetired(h *handle) {
+	if h.dirty.Swap(false) {
+		if err := s.syncHandle(h); err != nil {
+			s.mu.Lock()
+			if s.syncErr == nil {
+				s.syncErr = err
+			}
+			s.mu.Unlock()
+		}
+	}
+	h.close()
 }
 
 // openFile opens file's data for reading, or for writing (creating it and

@@ -61,6 +61,9 @@ type Storage struct {
 	lru     handle // sentinel of the LRU list
 	open    int
 	closed  bool
+	// syncErr is the first failure of a sync made when a written handle
+	// was evicted (closeRetired); the next Sync returns it.
+	syncErr error
 }
 
 // Open returns the Storage of layout l under dir. It checks the layout (the
@@ -381,37 +384,57 @@ func (s *Storage) CreateEmptyFiles() error {
 	return nil
 }
 
-// Sync flushes the data of every file open for writing to the disk.
-// Safe from any goroutine; blocks on the disk.
+// Sync makes every write that returned before it durable: it fdatasyncs
+// each file written since its last sync (files the descriptor cache
+// evicted meanwhile were synced when evicted; a failure there is returned
+// here). Files not written are not touched. Safe from any goroutine;
+// blocks on the disk.
 func (s *Storage) Sync() error {
 	var open []*handle
 	s.mu.Lock()
 	for h := s.lru.next; h != &s.lru; h = h.next {
-		if h.writable {
+		if h.writable && h.dirty.Load() {
 			h.refs++
 			open = append(open, h)
 		}
 	}
+	// Failures of syncs done when evicting written handles (closeRetired).
+	first := s.syncErr
+	s.syncErr = nil
 	s.mu.Unlock()
-	var first error
 	for _, h := range open {
-		err := func() error {
-			if _, err := s.fault(FaultSync, h.file, 0); err != nil {
-				return err
+		// Cleared before the sync: a write racing with it sets it again.
+		if !h.dirty.Swap(false) {
+			s.release(h) // synced by a concurrent Sync meanwhile
+			continue
+		}
+		if err := s.syncHandle(h); err != nil {
+			h.dirty.Store(true)
+			if first == nil {
+				first = err
 			}
-			return fdatasync(h.fd)
-		}()
-		if err != nil && first == nil {
-			first = s.fileError("sync", h.file, err)
 		}
 		s.release(h)
 	}
 	return first
 }
 
+// syncHandle fdatasyncs one handle's file.
+func (s *Storage) syncHandle(h *handle) error {
+	if _, err := s.fault(FaultSync, h.file, 0); err != nil {
+		return s.fileError("sync", h.file, err)
+	}
+	if err := fdatasync(h.fd); err != nil {
+		return s.fileError("sync", h.file, err)
+	}
+	return nil
+}
+
 // Close closes every descriptor; one still in use by a concurrent call is
-// closed when that call returns. Later calls fail with ErrClosed. Close does
-// not sync. Safe from any goroutine.
+// closed when that call returns. Later calls fail with ErrClosed. A handle
+// written since its last sync is synced before it is closed (the eviction
+// rule, files.go), so a Close after a failed or skipped Sync still leaves
+// the data durable or reports why not. Safe from any goroutine.
 func (s *Storage) Close() error {
 	var dead []*handle
 	s.mu.Lock()
@@ -430,6 +453,11 @@ func (s *Storage) Close() error {
 	s.root.close()
 	var first error
 	for _, h := range dead {
+		if h.dirty.Swap(false) {
+			if err := s.syncHandle(h); err != nil && first == nil {
+				first = err
+			}
+		}
 		if err := h.close(); err != nil && first == nil {
 			first = s.fileError("close", h.file, err)
 		}

@@ -135,7 +135,7 @@ type env struct {
 	forcedRC4 bool
 }
 
-const allScenarios = "transfer, seed, swarm, many, shards, plugins, crypto"
+const allScenarios = "transfer, seed, swarm, many, shards, plugins, crypto, restart"
 
 func run() int {
 	embedded := len(os.Args) == 1
@@ -150,7 +150,7 @@ func run() int {
 	chartDir := flag.String("chart", "", "write a PNG bar chart per scenario into this directory")
 	pairsFlag := flag.String("pairs", "lt-lt,lt-st,st-lt,st-st", "transfer pairs, seeder-leecher: lt = libtorrent, st = shardtorrent")
 	peersFlag := flag.String("peers", "1,8,64", "seed: load-generator connections, one case per number")
-	torrents := flag.Int("torrents", 10000, "many: torrents seeded")
+	torrents := flag.Int("torrents", 10000, "many, restart: torrents seeded")
 	flag.Var(&tsize, "torrent-size", "many: payload of each small torrent")
 	conns := flag.Int("conns", 2000, "many: load-generator connections spread over the torrents")
 	shardTorrents := flag.Int("shard-torrents", 16, "shards: torrents the -size payload is split into")
@@ -236,6 +236,8 @@ func run() int {
 			t, err = e.plugins()
 		case "crypto":
 			t, err = e.crypto()
+		case "restart":
+			t, err = e.restart()
 		default:
 			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (have: %s)\n", sc, allScenarios)
 			return 2

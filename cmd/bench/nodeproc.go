@@ -32,6 +32,7 @@ type nodeOpts struct {
 	cpuProfile  string
 	reportDir   string   // where the -report file goes
 	trackers    []string // -tracker
+	state       string   // -state: resume data directory
 }
 
 // nodeProc is a running node with a -report file.
@@ -71,6 +72,9 @@ func startNode(ctx context.Context, self string, o nodeOpts) (*nodeProc, error) 
 	}
 	if o.seedMode {
 		args = append(args, "-seed-mode")
+	}
+	if o.state != "" {
+		args = append(args, "-state", o.state)
 	}
 	if o.exitDone {
 		args = append(args, "-exit-when-complete")

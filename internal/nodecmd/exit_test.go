@@ -216,7 +216,9 @@ func TestSignalExitCode(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			args := []string{"-listen", "off", "-dht=false", "-status", "0", "-data", data, "-torrent-list", list}
+			// A state directory per case: otherwise the next case resumes
+			// the torrent from the last one's state and prints no "added".
+			args := []string{"-listen", "off", "-dht=false", "-status", "0", "-data", data, "-torrent-list", list, "-state", t.TempDir()}
 			if c.exit {
 				args = append(args, "-exit-when-complete")
 			}

@@ -83,6 +83,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		preferRC4 = fs.Bool("prefer-rc4", false, "with -enc-level both, select RC4 for incoming MSE peers offering both (libtorrent's prefer_rc4)")
 		trackers  multiFlag
 		peers     multiFlag
+		stateFlag = fs.String("state", "", "state directory: every torrent's resume data, saved as it changes and at exit, and resumed at start without hashing (default DATA/.shardtorrent)")
+		resumeInt = fs.Duration("resume-interval", 5*time.Minute, "how often the resume data of torrents that changed is saved to -state (besides completion, pause, removal and exit)")
+		importDir = fs.String("import-resume", "", "adopt a directory of libtorrent-format resume files (qBittorrent's BT_backup: .fastresume with the .torrent beside it) and seed them without a re-hash; they are saved into -state")
 	)
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
 	fs.Var(&trackers, "tracker", "also announce every public torrent to this tracker URL (http, https or udp; repeatable)")
@@ -191,7 +194,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		metas = append(metas, mi)
 	}
-	if *exitDone && len(metas)+len(magnets) == 0 && *watchDir == "" {
+	state := stateDir(*stateFlag, *dataDir, fleet)
+	resumed, err := loadState(state, *importDir, *dataDir, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 1
+	}
+	if *exitDone && len(metas)+len(magnets)+len(resumed) == 0 && *watchDir == "" {
 		fmt.Fprintln(stderr, "node: -exit-when-complete needs at least one torrent")
 		return 2
 	}
@@ -215,15 +224,17 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		AlertMask:  plugin.CategoryDefault,
 		Engine: shard.Settings{UnchokeSlots: *unchoke, MaxOutRequests: *maxOutReq, DirectWrites: *direct, SuggestReadCache: *suggest,
 			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *preferRC4},
-		Extensions:        noopplugin.Sessions(*noopPlug),
-		SmartBan:          *smartBan && *builtins,
-		DisableUTMetadata: !*builtins,
-		DisablePEX:        !*builtins,
-		DisableDontHave:   !*builtins,
-		DisableUploadOnly: !*builtins,
-		Trackers:          trackers,
-		DisableDHT:        !*useDHT,
-		DHTBootstrap:      dhtBoot,
+		Extensions:         noopplugin.Sessions(*noopPlug),
+		SmartBan:           *smartBan && *builtins,
+		DisableUTMetadata:  !*builtins,
+		DisablePEX:         !*builtins,
+		DisableDontHave:    !*builtins,
+		DisableUploadOnly:  !*builtins,
+		Trackers:           trackers,
+		DisableDHT:         !*useDHT,
+		DHTBootstrap:       dhtBoot,
+		ResumeDir:          state,
+		ResumeSaveInterval: *resumeInt,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
@@ -246,6 +257,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		rep.base.RSSBeforeAdd, rep.base.HeapBeforeAdd = currentRSS(), heapInuse()
 	}
 	addStart := time.Now()
+	// Resumed torrents first: one also given as an argument keeps its
+	// resume data (addAll skips what is already added).
+	if err := n.addResumed(ctx, resumed); err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 1
+	}
+	resumed = nil
 	if err := n.addAll(ctx, metas); err != nil {
 		if sig := gotSignal(); sig != nil { // stopped while adding
 			return signalExitCode(sig, *exitDone)
@@ -319,6 +337,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	poll := func() (int, bool) {
 		code, done := n.poll(ctx, time.Now(), *exitDone)
 		if done {
+			n.handleAlerts() // log what is queued before the last word
 			if code == 0 {
 				fmt.Fprintln(stdout, "all torrents complete")
 			}
@@ -331,7 +350,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	alertC := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {
-			if sess.WaitForAlert(ctx) == nil {
+			err := sess.WaitForAlert(ctx)
+			if errors.Is(err, shardtorrent.ErrClosed) {
+				return
+			}
+			if err == nil {
 				select {
 				case alertC <- struct{}{}:
 				case <-ctx.Done():

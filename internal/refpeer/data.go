@@ -87,9 +87,14 @@ func makeFile(dir, name string, size int64, seed int64) error {
 	return f.Close()
 }
 
+// StateDirName is the node's state directory under its data directory
+// (-state's default), which HashFiles leaves out.
+const StateDirName = ".shardtorrent"
+
 // HashFiles returns the SHA-256 (hex) of every regular file under dir,
-// keyed by slash-separated path relative to dir. If dir is a regular file
-// the map has one entry keyed by its base name.
+// keyed by slash-separated path relative to dir, leaving out the node's
+// state directory (StateDirName). If dir is a regular file the map has one
+// entry keyed by its base name.
 func HashFiles(dir string) (map[string]string, error) {
 	out := map[string]string{}
 	fi, err := os.Stat(dir)
@@ -105,6 +110,9 @@ func HashFiles(dir string) (map[string]string, error) {
 		return out, nil
 	}
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && d.Name() == StateDirName {
+			return filepath.SkipDir // the node's resume data, not payload
+		}
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
