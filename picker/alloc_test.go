@@ -60,6 +60,25 @@ func TestPickDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Pick+AbortPeer allocates %.1f times", got)
 	}
 	mustCheck(t, p)
+	// A peer on parole: partial pieces it alone sent blocks of (which it
+	// continues) and ones another peer sent a block of (which it skips).
+	for _, peer := range []Peer{3, 4} {
+		for _, bl := range p.Pick(dst[:0], peer, nil, true, 24) {
+			if bl.Begin == 0 {
+				p.Received(bl, peer)
+			}
+		}
+		p.AbortPeer(peer)
+	}
+	p.SetParole(3, true)
+	got = testing.AllocsPerRun(100, func() {
+		dst = p.Pick(dst[:0], 3, nil, true, 64)
+		p.AbortPeer(3)
+	})
+	if got != 0 {
+		t.Fatalf("Pick on parole allocates %.1f times", got)
+	}
+	mustCheck(t, p)
 }
 
 func TestReceivedDoesNotAllocate(t *testing.T) {

@@ -86,6 +86,7 @@ type blockInfo struct {
 	state uint8
 	nreq  uint8
 	req   [MaxRequesters]Peer
+	from  Peer // a received block's sender (the first copy's); see soleSource
 }
 
 // download is the state of one partially downloaded piece.
@@ -521,6 +522,10 @@ func (p *Picker) Pick(dst []Block, peer Peer, peerHas *bitfield.Bitfield, isSeed
 					!p.mayShare(d, peer, parole) {
 					continue
 				}
+				if parole {
+					// Its own partial (mayShare): keep it so.
+					d.exclusive, d.owner = true, peer
+				}
 				dst, want = p.pickFree(dst, d, peer, want)
 				if want == 0 {
 					return dst
@@ -552,8 +557,10 @@ func (p *Picker) Pick(dst []Block, peer Peer, peerHas *bitfield.Bitfield, isSeed
 			}
 		}
 	}
-	if want > 0 && p.InEndgame() {
-		dst = p.pickBusy(dst, peer, peerHas, isSeed, parole, want)
+	// No end-game duplicates for a peer on parole (libtorrent neither):
+	// they would give a piece a second sender.
+	if want > 0 && !parole && p.InEndgame() {
+		dst = p.pickBusy(dst, peer, peerHas, isSeed, want)
 	}
 	return dst
 }
@@ -573,11 +580,11 @@ func (p *Picker) pickFree(dst []Block, d *download, peer Peer, want int) ([]Bloc
 
 // pickBusy hands out end-game duplicates: requested blocks of wanted pieces
 // that have fewer than MaxRequesters requesters, none of them peer.
-func (p *Picker) pickBusy(dst []Block, peer Peer, peerHas *bitfield.Bitfield, isSeed, parole bool, want int) []Block {
+func (p *Picker) pickBusy(dst []Block, peer Peer, peerHas *bitfield.Bitfield, isSeed bool, want int) []Block {
 	for _, d := range p.downloads {
 		if d.requested == 0 || p.pieces[d.piece].prio == 0 ||
 			!peerHasPiece(peerHas, isSeed, int(d.piece)) ||
-			!p.mayShare(d, peer, parole) {
+			!p.mayShare(d, peer, false) {
 			continue
 		}
 	blocks:
@@ -660,6 +667,7 @@ func (p *Picker) Received(b Block, peer Peer) (pieceComplete, duplicate bool) {
 			p.freeWanted--
 		}
 	}
+	bi.from = peer
 	d.received++
 	return d.received == len(d.blocks), false
 }

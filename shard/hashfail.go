@@ -9,8 +9,12 @@ package shard
 //
 // Parole (libtorrent's use_parole_mode, picker/parole.go): every other
 // sender of a failed piece goes on parole, so its next pieces are its own
-// (exclusive in the picker) and a second failure has a single sender; a
-// piece it sent alone that passes takes it off parole.
+// (exclusive in the picker: fresh ones, or partial ones it alone has sent
+// or been asked for blocks of) and a second failure has a single sender; a
+// piece it sent alone that passes takes it off parole. libtorrent lifts
+// parole from every sender of a passed piece (torrent::piece_passed); we
+// lift it only from a sole sender, so a paroled peer's honest block in a
+// shared piece that was in flight when parole began does not clear it.
 //
 // libtorrent also keeps trust points per address (-2 for each failed piece
 // an address took part in, +1 for each passed one, a ban at -7); we do not:
