@@ -83,7 +83,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		preferRC4 = fs.Bool("prefer-rc4", false, "with -enc-level both, select RC4 for incoming MSE peers offering both (libtorrent's prefer_rc4)")
 		trackers  multiFlag
 		peers     multiFlag
-		stateFlag = fs.String("state", "", "state directory: every torrent's resume data, saved as it changes and at exit, and resumed at start without hashing (default DATA/.shardtorrent)")
+		stateFlag = fs.String("state", "", "state directory: every torrent's resume data, saved as it changes and at exit, and resumed at start without hashing (default DATA/.shardtorrent; \"off\": none, every start checks)")
 		resumeInt = fs.Duration("resume-interval", 5*time.Minute, "how often the resume data of torrents that changed is saved to -state (besides completion, pause, removal and exit)")
 		importDir = fs.String("import-resume", "", "adopt a directory of libtorrent-format resume files (qBittorrent's BT_backup: .fastresume with the .torrent beside it) and seed them without a re-hash; they are saved into -state")
 	)

@@ -28,6 +28,9 @@ const stateDirName = ".shardtorrent"
 // get one state directory each by default (DATA/.shardtorrent/fleet-I-of-N):
 // each saves only its share.
 func stateDir(flagValue, dataDir string, fleet shardtorrent.Fleet) string {
+	if flagValue == "off" {
+		return "" // no resume data: every start checks, as before it existed
+	}
 	if flagValue != "" {
 		return flagValue
 	}
@@ -45,6 +48,12 @@ func stateDir(flagValue, dataDir string, fleet shardtorrent.Fleet) string {
 // not run beside the session's saves). dataDir is the save path of
 // torrents whose resume data names none.
 func loadState(state, importDir, dataDir string, out io.Writer) ([]shardtorrent.AddTorrentParams, error) {
+	if state == "" {
+		if importDir != "" {
+			return nil, errors.New("-import-resume needs a -state directory (not off)")
+		}
+		return nil, nil
+	}
 	if _, err := os.Stat(state); errors.Is(err, fs.ErrNotExist) && importDir == "" {
 		return nil, nil // a first start: the session creates it
 	}

@@ -2,6 +2,7 @@ package nodecmd
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,5 +149,37 @@ func TestImportResumeFromLibtorrent(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(state, "*.fastresume")); len(files) != 1 {
 		t.Fatalf("-state holds %d resume files, want 1", len(files))
+	}
+}
+
+// TestStateOff: -state off keeps no resume data: nothing is written under
+// the data directory, and -import-resume is refused with a clear error.
+func TestStateOff(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "one.bin"), bytes.Repeat([]byte("x"), 40_000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tor := filepath.Join(dir, "one.torrent")
+	var out, errb bytes.Buffer
+	if code := Run([]string{"make", "-o", tor, "-piece-size", "16384", filepath.Join(data, "one.bin")}, &out, &errb); code != 0 {
+		t.Fatalf("make: %d %s", code, errb.String())
+	}
+	base := []string{"-listen", "127.0.0.1:0", "-data", data, "-exit-when-complete", "-status", "0", "-dht=false", "-state", "off"}
+	out.Reset()
+	errb.Reset()
+	if code := Run(append(base, tor), &out, &errb); code != 0 {
+		t.Fatalf("node -state off: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(data, stateDirName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("-state off left a state directory (stat: %v)", err)
+	}
+	out.Reset()
+	errb.Reset()
+	if code := Run(append(base, "-import-resume", dir, tor), &out, &errb); code == 0 || !strings.Contains(errb.String(), "-import-resume needs a -state") {
+		t.Fatalf("-import-resume with -state off: exit %d, stderr %q", code, errb.String())
 	}
 }
