@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -19,7 +20,8 @@ type dataset struct {
 	torrents []string
 	list     string
 	metas    []*metainfo.MetaInfo
-	size     int64 // payload bytes over all torrents
+	size     int64  // payload bytes over all torrents
+	state    string // verifiedState's directory, once made
 }
 
 // makeDataset generates n torrents of size bytes each (deterministic
@@ -111,4 +113,30 @@ func makeOne(ds *dataset, tdir, prefix string, i int, size, piece int64, buf []b
 	}
 	ds.torrents[i], ds.metas[i] = tp, mi
 	return nil
+}
+
+// verifiedState returns a node state directory holding resume data for
+// every torrent of ds, made once per dataset by a node that checks them all
+// (a full hash) and exits. Seeders started over it serve at once with every
+// piece verified, as a node restarted from its resume data does; seed mode
+// would instead hash each piece on its first request, inside the window
+// being measured. Seeders save into it again at exit (one at a time: no
+// scenario runs two of our seeders over one dataset at once).
+func (e *env) verifiedState(ds *dataset, dir string) (string, error) {
+	if ds.state != "" {
+		return ds.state, nil
+	}
+	state := filepath.Join(dir, "state")
+	ctx, cancel := context.WithTimeout(e.ctx, e.o.timeout)
+	defer cancel()
+	n, err := startNode(ctx, e.self, nodeOpts{name: "check", listen: "off", data: ds.src, torrentList: ds.list,
+		exitDone: true, reportDir: dir, state: state})
+	if err != nil {
+		return "", err
+	}
+	if _, _, err := n.wait(ctx); err != nil {
+		return "", fmt.Errorf("checking the dataset: %w\n%s", err, n.Tail(10))
+	}
+	ds.state = state
+	return state, nil
 }

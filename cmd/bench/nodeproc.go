@@ -22,7 +22,6 @@ type nodeOpts struct {
 	torrents    []string
 	torrentList string
 	peers       []string
-	seedMode    bool
 	exitDone    bool
 	shards      int
 	unchoke     int
@@ -69,9 +68,6 @@ func startNode(ctx context.Context, self string, o nodeOpts) (*nodeProc, error) 
 	}
 	for _, u := range o.trackers {
 		args = append(args, "-tracker", u)
-	}
-	if o.seedMode {
-		args = append(args, "-seed-mode")
 	}
 	if o.state != "" {
 		args = append(args, "-state", o.state)

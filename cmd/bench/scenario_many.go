@@ -10,15 +10,15 @@ import (
 	"time"
 )
 
-// many: -torrents small torrents added in seed mode (no re-hash: until the
-// engine has resume data, seed mode is how a restart skips the check), then
+// many: -torrents small torrents resumed from resume data (verifiedState:
+// checked once before the runs, so each run starts as a restart does), then
 // -conns load-generator connections spread over them, each fetching a few
 // blocks and then idling. Memory per torrent and per connection (RSS and
 // Go heap deltas), idle CPU, time to add every torrent.
 func (e *env) many() (*table, error) {
 	o := e.o
 	t := &table{scenario: "many",
-		title: fmt.Sprintf("many: %d torrents of %d KiB seeded (seed mode), %d connections fetching %d blocks each then idle; medians of %d runs",
+		title: fmt.Sprintf("many: %d torrents of %d KiB seeded (from resume data), %d connections fetching %d blocks each then idle; medians of %d runs",
 			o.torrents, o.torrentSize>>10, o.conns, manyBlocks, o.runs),
 		cols: []column{
 			{"add_s", "add all s", "%.2f"}, {"ready_wall_s", "start to ready s", "%.2f"},
@@ -84,7 +84,7 @@ func (e *env) manyOnce(ds *dataset, dir string, run int) (map[string]float64, er
 		return nil, err
 	}
 	base, err := startNode(ctx, e.self, nodeOpts{name: fmt.Sprintf("many-empty-%d", run), data: ds.src, torrentList: empty,
-		seedMode: true, reportDir: dir})
+		state: "off", reportDir: dir})
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +104,12 @@ func (e *env) manyOnce(ds *dataset, dir string, run int) (map[string]float64, er
 		trackers = []string{srv.URL()}
 	}
 	start := time.Now()
+	state, err := e.verifiedState(ds, dir)
+	if err != nil {
+		return nil, err
+	}
 	n, err := startNode(ctx, e.self, nodeOpts{name: fmt.Sprintf("many-%d", run), data: ds.src, torrentList: ds.list,
-		seedMode: true, reportDir: dir, trackers: trackers})
+		state: state, reportDir: dir, trackers: trackers})
 	if err != nil {
 		return nil, err
 	}

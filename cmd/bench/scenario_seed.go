@@ -72,7 +72,11 @@ func (e *env) seedOnce(ds *dataset, dir, name string, conns, shards, unchoke int
 	if o.nodeProfile != "" {
 		prof = fmt.Sprintf("%s-%s.pprof", o.nodeProfile, name)
 	}
-	n, err := startNode(ctx, e.self, nodeOpts{name: name, data: ds.src, torrentList: ds.list, seedMode: true,
+	state, err := e.verifiedState(ds, dir)
+	if err != nil {
+		return nil, err
+	}
+	n, err := startNode(ctx, e.self, nodeOpts{name: name, data: ds.src, torrentList: ds.list, state: state,
 		shards: shards, unchoke: unchoke, noopPlugins: e.noopPlugins, noBuiltins: e.noBuiltins, cpuProfile: prof, reportDir: dir, forcedRC4: e.forcedRC4})
 	if err != nil {
 		return nil, err

@@ -71,8 +71,12 @@ func (e *env) swarmOnce(ds *dataset, dir string, run int, want map[string]string
 		return nil, nil, err
 	}
 	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(ports[i]) }
+	state, err := e.verifiedState(ds, dir)
+	if err != nil {
+		return nil, nil, err
+	}
 	sd, err := startNode(ctx, e.self, nodeOpts{name: fmt.Sprintf("swarm-seed-%d", run), listen: addr(0), data: ds.src,
-		torrentList: ds.list, seedMode: true, reportDir: dir})
+		torrentList: ds.list, state: state, reportDir: dir})
 	if err != nil {
 		return nil, nil, err
 	}
