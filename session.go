@@ -379,7 +379,10 @@ type AddTorrentParams struct {
 	// SavePath is the directory the torrent's files live in: a torrent named
 	// X is at SavePath/X.
 	SavePath string
-	// SeedMode skips checking: every piece is assumed to be on disk.
+	// SeedMode skips the check at add: every piece counts as present but
+	// unverified, and is hashed the first time a peer asks for it, before
+	// any byte of it is sent; a piece that fails is dropped and the torrent
+	// downloads it again (libtorrent's seed_mode).
 	SeedMode bool
 	// Paused adds the torrent without connecting to peers.
 	Paused bool

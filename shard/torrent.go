@@ -30,7 +30,8 @@ type AddParams struct {
 	// untrusted, never used as a path.
 	Name     string
 	SavePath string
-	// SeedMode trusts that every piece is on disk and skips the check.
+	// SeedMode skips the check: every piece is present but unverified
+	// until its first request hashes it (seedmode.go).
 	SeedMode bool
 	// Resume is the torrent's saved resume data (package resume), or nil
 	// for a full check. Pieces it marks present are trusted without

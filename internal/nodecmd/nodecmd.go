@@ -65,7 +65,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		errRetry  = fs.Duration("error-retry", 30*time.Second, "resume a torrent stopped by a disk error (disk full, read-only, I/O) after this long, doubling up to 30 min per retry (0: never; then -exit-when-complete exits 1 on an error)")
 		statusInt = fs.Duration("status", time.Second, "status line interval (0 disables)")
 		shards    = fs.Int("shards", 0, "event loops (0 = one per CPU)")
-		seedMode  = fs.Bool("seed-mode", false, "trust that the data is complete and skip the check")
+		seedMode  = fs.Bool("seed-mode", false, "start seeding without a check: each piece is hashed the first time a peer asks for it, before any byte of it is sent; a bad piece is dropped and fetched again (libtorrent's seed_mode)")
 		logLevel  = fs.String("log", "info", "log level: debug, info, warn, error")
 		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile to this file")
 		memProf   = fs.String("memprofile", "", "write an allocation profile to this file at exit (every allocation is recorded: slower)")
