@@ -14,10 +14,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
+	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/resume"
 )
 
@@ -130,31 +130,28 @@ func (n *node) addResumed(ctx context.Context, ps []shardtorrent.AddTorrentParam
 		n.order = append(n.order, ih)
 		added = append(added, h)
 	}
-	rechecked := countRechecked(ctx, added)
+	rechecked := countRechecked(ctx, n.sess, added)
 	fmt.Fprintf(n.out, "resumed %d torrents (%d re-checked) in %.3f s\n", len(added), rechecked, time.Since(start).Seconds())
 	return nil
 }
 
-// countRechecked counts the torrents whose resume data was rejected, asking
-// their loops in parallel (a node may resume 10,000).
-func countRechecked(ctx context.Context, hs []*shardtorrent.Torrent) int {
-	const workers = 8
-	var mu sync.Mutex
-	count := 0
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			k := 0
-			for i := w; i < len(hs); i += workers {
-				if st, err := hs[i].Status(ctx); err == nil && st.ResumeRejected {
-					k++
-				}
-			}
-			mu.Lock()
-			count += k
-			mu.Unlock()
-		})
+// countRechecked counts the torrents of hs whose resume data was rejected,
+// from one status round per shard (Session.TorrentStatuses), not one round
+// trip per torrent: a node may resume 10,000.
+func countRechecked(ctx context.Context, sess *shardtorrent.Session, hs []*shardtorrent.Torrent) int {
+	sts, err := sess.TorrentStatuses(ctx, nil)
+	if err != nil {
+		return 0
 	}
-	wg.Wait()
+	added := make(map[metainfo.InfoHash]bool, len(hs))
+	for _, h := range hs {
+		added[h.InfoHash()] = true
+	}
+	count := 0
+	for i := range sts {
+		if sts[i].ResumeRejected && added[sts[i].InfoHash] {
+			count++
+		}
+	}
 	return count
 }
