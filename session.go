@@ -153,6 +153,9 @@ type Session struct {
 	closed  atomic.Bool
 	stopped chan struct{}
 
+	// started is when NewSession began (SessionStats.Uptime).
+	started time.Time
+
 	closeOnce sync.Once
 	runWG     sync.WaitGroup
 }
@@ -189,6 +192,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		alerts:   newAlertQueue(set.AlertQueueSize, set.AlertMask),
 		registry: make(map[[20]byte]*shard.Shard),
 		stopped:  make(chan struct{}),
+		started:  time.Now(),
 	}
 	if set.ResumeDir != "" {
 		saver, err := newResumeSaver(set.ResumeDir, set.Logger)
