@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,11 +119,12 @@ func TestPluginCostSlotNames(t *testing.T) {
 	}
 }
 
-// countingSession is a session plugin with a tick hook.
-type countingSession struct{ ticks int }
+// countingSession is a session plugin with a tick hook, called from any
+// goroutine.
+type countingSession struct{ ticks atomic.Int64 }
 
 func (*countingSession) Features() plugin.Feature { return plugin.FeatureTick }
-func (s *countingSession) OnTick()               { s.ticks++ }
+func (s *countingSession) OnTick()                { s.ticks.Add(1) }
 
 // TestPluginCostSessionShared: session plugins count in the shared table,
 // from any goroutine.
@@ -145,7 +147,7 @@ func TestPluginCostSessionShared(t *testing.T) {
 	e.Run(p, "Added", func() {})
 	costs := SumHookCosts(e.PluginCosts(nil))
 	c, ok := findCost(costs, "shard.countingSession", "OnTick")
-	if !ok || c.Calls != n || c.Timed != n/PluginCostSampleEvery {
+	if !ok || c.Calls != n || c.Timed != n/PluginCostSampleEvery || p.ticks.Load() != n {
 		t.Fatalf("OnTick %+v, want %d calls, %d timed", c, n, n/PluginCostSampleEvery)
 	}
 	if a, ok := findCost(costs, "shard.countingSession", "Added"); !ok || a.Calls != 1 {
