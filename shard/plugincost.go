@@ -24,8 +24,11 @@ import (
 // map lookup, no lock, no allocation. A plugin disabled after a panic keeps
 // its cost: the slots belong to the table, not to the plugin.
 //
-// Measured (go test -run '^$' -bench HookDispatch ./shard/): see PERF.md's
-// plugins section.
+// Measured (go test -run '^$' -bench HookDispatch ./shard/, 4 no-op
+// plugins): 21 ns a dispatch counted against 16.5 ns without, about 1.1 ns
+// a call; a served block runs about 3 peer hooks per plugin. PERF.md's
+// plugins section has the seeding figures. Crypto plugins are not hooks
+// (the loop calls their Encrypt and Decrypt directly) and are not counted.
 
 // PluginCostSampleEvery is how often a hook call is timed: one in this
 // many. A power of two, so the test is a mask.
