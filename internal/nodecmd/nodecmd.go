@@ -32,6 +32,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/internal/noopplugin"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/rpc"
 	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/tracker"
 )
@@ -277,8 +278,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *errRetry}
 	if svcPlan != nil {
-		svc := startService(ctx, svcPlan, n.serviceMounts(rpcRoots), sess, stdout, log) // service.go
-		defer svc.stop()                                                                // before sess.Close: requests in flight finish first
+		absData, _ := filepath.Abs(*dataDir)
+		mounts := n.serviceMounts(rpcRoots, rpc.Settings{Version: "shardtorrent", ConfigDir: state, DownloadDir: absData,
+			PeerPort: int(sess.ListenAddr().Port()), Encryption: rpcEncryption(pol), DHT: *useDHT, PEX: *builtins})
+		svc := startService(ctx, svcPlan, mounts, sess, stdout, log) // service.go
+		defer svc.stop()                                             // before sess.Close: requests in flight finish first
 	}
 	var rep *reporter
 	if *reportTo != "" {
