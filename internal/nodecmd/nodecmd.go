@@ -31,6 +31,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/internal/noopplugin"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/rpc"
 	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/tracker"
 )
@@ -44,6 +45,11 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // newSession is shardtorrent.NewSession; tests replace it to see the
 // settings the flags produce.
 var newSession = shardtorrent.NewSession
+
+// rpcReady, when set (tests), is given the node's rpc.Backend once the
+// node is made, before it adds any torrent; the Backend's adds and
+// removals wait until the node's main loop runs.
+var rpcReady func(rpc.Backend)
 
 // Run runs the node with command-line arguments args (without the program
 // name) and returns the process exit code.
@@ -251,6 +257,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *errRetry}
+	// The RPC's requests are served by this goroutine's select (rpcnode.go).
+	n.rpc = newRPCNode(n, rpcSettings(sess, *dataDir, state, pol, *useDHT, *builtins))
+	defer n.rpc.stopServing()
+	if rpcReady != nil {
+		rpcReady(n.rpc)
+	}
 	var rep *reporter
 	if *reportTo != "" {
 		rep = &reporter{path: *reportTo, start: time.Now()}
@@ -387,6 +399,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			}
 		case <-statusC:
 			n.status()
+		case fn := <-n.rpc.reqs:
+			fn()
+		case <-n.rpc.closed:
+			fmt.Fprintln(stdout, "stopping: session-close over RPC")
+			return finish(0)
 		case <-watchT.C:
 			if *watchDir != "" {
 				n.scanWatch(ctx, *watchDir)
@@ -421,6 +438,9 @@ type node struct {
 	// and counted in skipped.
 	fleet   shardtorrent.Fleet
 	skipped int
+	// rpc is the node's rpc.Backend; its requests run on the main
+	// goroutine (rpcnode.go).
+	rpc *rpcNode
 }
 
 // mine reports whether the node serves ih (its -fleet share), counting
