@@ -227,7 +227,6 @@ func newFixture(t testing.TB, listen string) *fixture {
 	t.Helper()
 	sess, err := shardtorrent.NewSession(context.Background(), shardtorrent.Settings{
 		ListenAddr: listen, Shards: 2, Pool: bufpool.New(), DisableDHT: true,
-		Tracker: shardtorrent.TrackerSettings{Disable: true},
 	})
 	if err != nil {
 		t.Fatal(err)
