@@ -314,7 +314,7 @@ func (h *Handler) torrentGet(ctx context.Context, raw json.RawMessage, out []byt
 			} else if j > 0 {
 				out = append(out, ',')
 			}
-			out = appendField(out, f, v, s.id, e, &hv, now)
+			out = appendField(out, f, v, s.id, e, &hv, now, h.peerLimit)
 		}
 		if table {
 			out = append(out, ']')
@@ -380,8 +380,9 @@ const (
 	errLocalError = 3
 )
 
-// appendField appends field f of torrent v (id, registry entry e).
-func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entry, hv *heavy, now time.Time) []byte {
+// appendField appends field f of torrent v (id, registry entry e, heavy
+// reads hv, the engine's per-torrent connection cap peerLimit).
+func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entry, hv *heavy, now time.Time, peerLimit int64) []byte {
 	left := v.TotalWanted - v.TotalDone
 	switch f {
 	case fActivityDate:
@@ -393,8 +394,10 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 		return appendInt(b, unix(v.AddedAt))
 	case fBandwidthPriority, fCorruptEver, fDateCreated, fDesiredAvailable, fDownloadLimit, fEditDate,
 		fHaveUnchecked, fSecondsDownloading, fSecondsSeeding, fSeedIdleLimit, fUploadLimit,
-		fWebseedsSendingToUs, fMaxConnectedPeers, fPeerLimit, fManualAnnounceTime:
+		fWebseedsSendingToUs, fManualAnnounceTime:
 		return append(b, '0')
+	case fMaxConnectedPeers, fPeerLimit:
+		return appendInt(b, peerLimit)
 	case fSeedRatioLimit:
 		return append(b, '0')
 	case fSeedRatioMode, fSeedIdleMode:

@@ -63,8 +63,10 @@ func rpcSettings(sess *shardtorrent.Session, dataDir, stateDir string, pol shard
 	case shard.EncDisabled:
 		enc = "tolerated"
 	}
+	d := shard.Defaults() // the node sets no connection caps of its own
 	return rpc.Settings{Version: Version, ConfigDir: stateDir, DownloadDir: data,
-		PeerPort: int(sess.ListenAddr().Port()), Encryption: enc, DHT: dht, PEX: pex}
+		PeerPort: int(sess.ListenAddr().Port()), Encryption: enc, DHT: dht, PEX: pex,
+		PeerLimitGlobal: d.MaxConns, PeerLimitPerTorrent: d.MaxConnsPerTorrent}
 }
 
 // stopServing is called by Run as its main loop ends: requests waiting
