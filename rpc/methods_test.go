@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 )
 
@@ -367,6 +368,21 @@ func TestTorrentSet(t *testing.T) {
 	if len(ts[0].TrackerStats) != 1 || ts[0].TrackerStats[0].Announce != tr || ts[0].TrackerStats[0].Host != "http://127.0.0.1:1" {
 		t.Fatalf("trackerStats %+v", ts[0].TrackerStats)
 	}
+	var lists struct {
+		Torrents []struct {
+			TrackerList string `json:"trackerList"`
+			Trackers    []struct {
+				Announce string `json:"announce"`
+				Scrape   string `json:"scrape"`
+				Tier     int    `json:"tier"`
+			} `json:"trackers"`
+		} `json:"torrents"`
+	}
+	f.c.mustCall("torrent-get", map[string]any{"ids": id, "fields": []string{"trackers", "trackerList"}}, &lists)
+	g := lists.Torrents[0]
+	if g.TrackerList != tr+"\n" || len(g.Trackers) != 1 || g.Trackers[0].Announce != tr || g.Trackers[0].Scrape != "http://127.0.0.1:1/scrape" {
+		t.Fatalf("trackers %+v", g)
+	}
 }
 
 // TestSessionStatsAndMisc: session-stats has the spec's keys plus the
@@ -437,5 +453,54 @@ func TestSessionStatsAndMisc(t *testing.T) {
 	case <-f.closed:
 	default:
 		t.Fatal("session-close did not call the node's close")
+	}
+}
+
+// TestFilesOfMultiFileTorrent: files and fileStats give each file's
+// bytes in pieces had, split at piece boundaries that fall inside files.
+func TestFilesOfMultiFileTorrent(t *testing.T) {
+	f := newFixture(t, "off")
+	dir := filepath.Join(f.root, "multi")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, size := range map[string]int{"a": 20000, "b": 30000} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i + size)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, _, err := metainfo.Create(dir, metainfo.CreateOptions{PieceLength: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Piece 1 ([16384, 32768): the end of a, the start of b) is corrupt
+	// on disk.
+	fh, err := os.OpenFile(filepath.Join(dir, "b"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fh.WriteAt([]byte("corrupt"), 100); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+	var a specAdded
+	f.c.mustCall("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(raw)}, &a)
+	f.waitFor("checked", func() bool { return *f.get(a.Added.ID, "status")[0].Status == 4 })
+	g := f.get(a.Added.ID, "files", "fileStats", "leftUntilDone")[0]
+	want := []struct {
+		name       string
+		size, done int64
+	}{{"multi/a", 20000, 16384}, {"multi/b", 30000, 50000 - 32768}}
+	if len(g.Files) != 2 || len(g.FileStats) != 2 || *g.LeftUntilDone != 16384 {
+		t.Fatalf("files %+v fileStats %+v left %d", g.Files, g.FileStats, *g.LeftUntilDone)
+	}
+	for i, w := range want {
+		if g.Files[i].Name != w.name || g.Files[i].Length != w.size || g.Files[i].BytesCompleted != w.done || g.FileStats[i].BytesCompleted != w.done {
+			t.Errorf("file %d: %+v / %+v, want %+v", i, g.Files[i], g.FileStats[i], w)
+		}
 	}
 }

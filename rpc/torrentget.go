@@ -133,7 +133,7 @@ func (f field) needs() int {
 		return needFiles
 	case fPeers, fPeersFrom:
 		return needPeers
-	case fTrackerStats:
+	case fTrackerStats, fTrackers, fTrackerList:
 		return needTrackers
 	case fPieces:
 		return needPieces
@@ -539,37 +539,32 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 		return appendInt(b, int64(trStatus(v)))
 	case fTrackers:
 		b = append(b, '[')
-		n := 0
-		for tier, urls := range v.Trackers {
-			for _, u := range urls {
-				if n > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, `{"announce":`...)
-				b = appendString(b, u)
-				b = append(b, `,"id":`...)
-				b = appendInt(b, int64(n))
-				b = append(b, `,"scrape":`...)
-				b = appendString(b, scrapeURL(u))
-				b = append(b, `,"sitename":`...)
-				b = appendString(b, siteName(u))
-				b = append(b, `,"tier":`...)
-				b = appendInt(b, int64(tier))
-				b = append(b, '}')
-				n++
+		for i, t := range hv.trackers {
+			if i > 0 {
+				b = append(b, ',')
 			}
+			b = append(b, `{"announce":`...)
+			b = appendString(b, t.URL)
+			b = append(b, `,"id":`...)
+			b = appendInt(b, int64(i))
+			b = append(b, `,"scrape":`...)
+			b = appendString(b, scrapeURL(t.URL))
+			b = append(b, `,"sitename":`...)
+			b = appendString(b, siteName(t.URL))
+			b = append(b, `,"tier":`...)
+			b = appendInt(b, int64(t.Tier))
+			b = append(b, '}')
 		}
 		return append(b, ']')
 	case fTrackerList:
+		// One URL a line, a blank line between tiers.
 		var sb strings.Builder
-		for tier, urls := range v.Trackers {
-			if tier > 0 {
+		for i, t := range hv.trackers {
+			if i > 0 && t.Tier != hv.trackers[i-1].Tier {
 				sb.WriteString("\n")
 			}
-			for _, u := range urls {
-				sb.WriteString(u)
-				sb.WriteString("\n")
-			}
+			sb.WriteString(t.URL)
+			sb.WriteString("\n")
 		}
 		return appendString(b, sb.String())
 	case fTrackerStats:
