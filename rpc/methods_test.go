@@ -3,11 +3,13 @@ package rpc_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -502,5 +504,65 @@ func TestFilesOfMultiFileTorrent(t *testing.T) {
 		if g.Files[i].Name != w.name || g.Files[i].Length != w.size || g.Files[i].BytesCompleted != w.done || g.FileStats[i].BytesCompleted != w.done {
 			t.Errorf("file %d: %+v / %+v, want %+v", i, g.Files[i], g.FileStats[i], w)
 		}
+	}
+}
+
+// TestConcurrentRequests: listings, stats, adds and removals from many
+// goroutines at once (run under -race in CI) keep ids unique and never
+// reused.
+func TestConcurrentRequests(t *testing.T) {
+	f := newFixture(t, "off")
+	var tors []string
+	for i := range 8 {
+		p, _ := f.makeTorrent(f.root, fmt.Sprintf("c%d.bin", i), 5000+i, 16<<10)
+		tors = append(tors, p)
+	}
+	var wg sync.WaitGroup
+	ids := make(chan int, 64)
+	errs := make(chan string, 64)
+	for i := range 4 {
+		wg.Go(func() {
+			c := &specClient{t: t, url: f.c.url, http: f.c.http}
+			for j := range 2 {
+				var a specAdded
+				if res := c.call("torrent-add", map[string]any{"filename": tors[2*i+j]}, &a); res != "success" || a.Added == nil {
+					errs <- res
+					return
+				}
+				ids <- a.Added.ID
+				var out specTorrents
+				if res := c.call("torrent-get", map[string]any{"fields": remoteList}, &out); res != "success" {
+					errs <- res
+				}
+				if res := c.call("session-stats", nil, nil); res != "success" {
+					errs <- res
+				}
+				if j == 0 {
+					if res := c.call("torrent-remove", map[string]any{"ids": []int{a.Added.ID}}, nil); res != "success" {
+						errs <- res
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(ids)
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	seen := map[int]bool{}
+	for id := range ids {
+		if seen[id] {
+			t.Fatalf("id %d given twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != 8 {
+		t.Fatalf("%d ids", len(seen))
+	}
+	ts := f.get(nil, "id")
+	if len(ts) != 4 {
+		t.Fatalf("%d torrents left, want 4", len(ts))
 	}
 }
