@@ -136,6 +136,9 @@ type specTorrent struct {
 	IsPrivate          *bool    `json:"isPrivate"`
 	IsFinished         *bool    `json:"isFinished"`
 	MagnetLink         *string  `json:"magnetLink"`
+	Comment            *string  `json:"comment"`
+	Creator            *string  `json:"creator"`
+	StartDate          *int64   `json:"startDate"`
 	Pieces             *string  `json:"pieces"`
 	Files              []struct {
 		BytesCompleted int64  `json:"bytesCompleted"`

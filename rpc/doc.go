@@ -52,9 +52,10 @@
 //
 // torrent-get answers every field of the 4.0 spec but "availability"
 // (left out, like any unknown key). Those the engine has no
-// figure for get Transmission's neutral value: comment, creator, group,
-// primary-mime-type and torrentFile "" (the .torrent's comment and creator
-// are not kept by the engine); corruptEver, desiredAvailable,
+// figure for get Transmission's neutral value: group, primary-mime-type
+// and torrentFile "" (comment, creator and dateCreated are the .torrent's,
+// empty for a torrent resumed from its state or added from a magnet);
+// corruptEver, desiredAvailable,
 // haveUnchecked, secondsDownloading, secondsSeeding, editDate,
 // manualAnnounceTime and the limits 0; isFinished and isStalled false;
 // seedRatioMode and seedIdleMode 2 (unlimited: the node seeds on); labels

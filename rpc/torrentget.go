@@ -392,7 +392,13 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 		return appendInt(b, unix(e.changed))
 	case fAddedDate:
 		return appendInt(b, unix(v.AddedAt))
-	case fBandwidthPriority, fCorruptEver, fDateCreated, fDesiredAvailable, fDownloadLimit, fEditDate,
+	case fComment:
+		return appendString(b, v.About.Comment)
+	case fCreator:
+		return appendString(b, v.About.CreatedBy)
+	case fDateCreated:
+		return appendInt(b, v.About.CreationDate)
+	case fBandwidthPriority, fCorruptEver, fDesiredAvailable, fDownloadLimit, fEditDate,
 		fHaveUnchecked, fSecondsDownloading, fSecondsSeeding, fSeedIdleLimit, fUploadLimit,
 		fWebseedsSendingToUs, fManualAnnounceTime:
 		return append(b, '0')
@@ -402,7 +408,7 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 		return append(b, '0')
 	case fSeedRatioMode, fSeedIdleMode:
 		return append(b, '2') // TR_RATIOLIMIT_UNLIMITED / TR_IDLELIMIT_UNLIMITED: we seed on
-	case fComment, fCreator, fGroup, fPrimaryMimeType, fTorrentFile:
+	case fGroup, fPrimaryMimeType, fTorrentFile:
 		return append(b, `""`...)
 	case fDoneDate:
 		return appendInt(b, unix(v.DoneAt))
@@ -534,7 +540,7 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 	case fSizeWhenDone, fTotalSize:
 		return appendInt(b, v.TotalWanted)
 	case fStartDate:
-		return appendInt(b, unix(now.Add(-time.Duration(v.SecondsActive)*time.Second)))
+		return appendInt(b, unix(v.StartedAt))
 	case fStatus:
 		return appendInt(b, int64(trStatus(v)))
 	case fTrackers:
