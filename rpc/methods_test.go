@@ -153,6 +153,9 @@ func TestBadIDs(t *testing.T) {
 			t.Errorf("torrent-stop ids %v: result %q", bad, res)
 		}
 	}
+	if res := f.c.call("torrent-get", map[string]any{"ids": make([]int, 100_001), "fields": []string{"id"}}, nil); !strings.Contains(res, "more than 100000") {
+		t.Errorf("100,001 ids: result %q", res)
+	}
 	if ts := f.get([]int{99}, "id"); len(ts) != 0 {
 		t.Fatalf("unknown id: %+v", ts)
 	}
