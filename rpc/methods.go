@@ -140,9 +140,11 @@ func appendJSON(out []byte, v any) ([]byte, error) {
 }
 
 // sessionSet applies session-set: "download-dir" (confined) and
-// "start-added-torrents" take effect at once; a fixed key is accepted
-// with its current value; anything else is refused by name, and then
-// nothing is changed.
+// "start-added-torrents" take effect at once, for the torrents added over
+// RPC from then on (the node's -data and watch directory are its own); a
+// fixed key, or one set when the node starts, is accepted with its
+// current value; anything else is refused by name, and then nothing is
+// changed.
 func (h *Handler) sessionSet(raw json.RawMessage, out []byte) ([]byte, error) {
 	var a map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &a); err != nil {
