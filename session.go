@@ -575,6 +575,7 @@ func (s *Session) runOnLoop(ctx context.Context, sh *shard.Shard, fn func()) err
 func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 	info, ih := p.Info, p.InfoHash
 	var infoBytes []byte
+	var about shard.About
 	trackers := p.Trackers
 	switch {
 	case p.MetaInfo != nil:
@@ -582,6 +583,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 		if trackers == nil {
 			trackers = p.MetaInfo.Trackers()
 		}
+		about = aboutOf(p.MetaInfo)
 	case p.TorrentFile != "":
 		mi, err := metainfo.Load(p.TorrentFile)
 		if err != nil {
@@ -591,6 +593,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 		if trackers == nil {
 			trackers = mi.Trackers()
 		}
+		about = aboutOf(mi)
 	case info == nil && ih.IsZero():
 		return shard.AddParams{}, ErrNoMetadata
 	}
@@ -600,7 +603,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 	return shard.AddParams{
 		Info: info, InfoBytes: infoBytes, Name: p.Name, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
 		Paused: p.Paused, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
-		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath),
+		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath), About: about,
 	}, nil
 }
 
