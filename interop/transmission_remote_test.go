@@ -549,6 +549,11 @@ func runTransmissionRemote(t *testing.T, withAuth bool) {
 	if isExited(node) {
 		t.Fatalf("the node exited:\n%s", node.Tail(20))
 	}
+	// --exit (session-close): the node stops cleanly, exit code 0.
+	tr.success("--exit")
+	if _, err := node.Wait(ctx); err != nil {
+		t.Fatalf("node after --exit: %v\n%s", err, node.Tail(10))
+	}
 }
 
 func findRow(t *testing.T, rows []listRow, id int) listRow {
