@@ -35,6 +35,14 @@
 // at start: a request with the same password costs one HMAC. A changed
 // password is checked against the hash again.
 //
+// # What it does not do
+//
+// The service speaks plain HTTP, as Transmission's does: basic auth
+// crosses the network in the clear, so beyond a trusted LAN put a TLS
+// reverse proxy in front. Client addresses are the TCP peer's; headers
+// such as X-Forwarded-For are not trusted, so behind a proxy the
+// allow-list and the failed-login limit see the proxy's address.
+//
 // # Threading
 //
 // A Guard, Users, and Roots are safe from any goroutine once built; the

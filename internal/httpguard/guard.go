@@ -106,8 +106,10 @@ type Config struct {
 	MaxTracked int
 	// Now is the clock (nil: time.Now); tests pass a fake one.
 	Now func() time.Time
-	// OnRefuse, when not nil, is told of every refused request, on the
-	// request's goroutine; the node posts a RefusedAlert.
+	// OnRefuse, when not nil, is told of every refused request except
+	// ReasonRateLimited ones (a client hammering a limited address would
+	// flood it; those are counted in Refused only), on the request's
+	// goroutine; the node posts a RefusedAlert.
 	OnRefuse func(Refusal)
 	// Realm is the basic-auth realm (empty: "shardtorrent").
 	Realm string
@@ -241,7 +243,9 @@ func (g *Guard) Wrap(h http.Handler) http.Handler {
 // a refused request itself.
 func (g *Guard) admit(w http.ResponseWriter, r *http.Request) bool {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	addr := ap.Addr().Unmap()
+	// A link-local client's zone (fe80::1%eth0) would keep it out of every
+	// prefix: netip.Prefix.Contains never matches a zoned address.
+	addr := ap.Addr().Unmap().WithZone("")
 	if err != nil || !g.allowed(addr) {
 		g.refuse(w, r, addr, ReasonForbidden, "", "client address not allowed\n")
 		return false
@@ -311,7 +315,7 @@ func hostAllowed(host string) bool {
 
 func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, addr netip.Addr, why Reason, user, body string) {
 	g.refused[why].Add(1)
-	if g.onRefuse != nil {
+	if g.onRefuse != nil && why != ReasonRateLimited {
 		g.onRefuse(Refusal{Addr: addr, Reason: why, Method: r.Method, Path: r.URL.Path, User: user})
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -127,7 +127,7 @@ func TestGuardRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allow, err := ParseAllowList("10.0.0.0/8,2001:db8::/32")
+	allow, err := ParseAllowList("10.0.0.0/8,2001:db8::/32,fe80::/10")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +152,7 @@ func TestGuardRefusals(t *testing.T) {
 			{from: "10.1.2.3:5000", user: "alice", pass: "s3cret", status: 200},
 			{from: "[::ffff:10.1.2.3]:5000", user: "alice", pass: "s3cret", status: 200},
 			{from: "[2001:db8::7]:5000", user: "alice", pass: "s3cret", status: 200},
+			{from: "[fe80::1%eth0]:5000", user: "alice", pass: "s3cret", status: 200}, // zone dropped, then fe80::/10
 			{from: "10.1.2.3:5000", host: "anything.example", user: "alice", pass: "s3cret", status: 200},
 			{from: "10.1.2.3:5000", status: http.StatusUnauthorized},
 			{from: "10.1.2.3:5000", user: "alice", pass: "wrong", status: http.StatusUnauthorized},
@@ -176,7 +177,11 @@ func TestGuardRefusals(t *testing.T) {
 			}
 			want := map[Reason]uint64{}
 			for _, cl := range c.calls {
+				before := len(refusals)
 				w := serve(t, g, cl)
+				if len(refusals)-before != map[bool]int{true: 0, false: 1}[cl.status == 200] {
+					t.Fatalf("%+v: %d refusals reported", cl, len(refusals)-before)
+				}
 				if cl.status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 					t.Fatalf("%+v: 401 without WWW-Authenticate", cl)
 				}
@@ -210,7 +215,8 @@ func TestRateLimitHitAndRecovered(t *testing.T) {
 	}
 	allow, _ := ParseAllowList("10.0.0.0/8,2001:db8::/32")
 	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
-	g, err := New(Config{Listen: "0.0.0.0:9091", Users: users, Allow: allow, Now: clk.now})
+	reported := 0
+	g, err := New(Config{Listen: "0.0.0.0:9091", Users: users, Allow: allow, Now: clk.now, OnRefuse: func(Refusal) { reported++ }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +257,9 @@ func TestRateLimitHitAndRecovered(t *testing.T) {
 	serve(t, g, call{from: "[2001:db8:1:3::a]:1", user: "alice", pass: "s3cret", status: 200})
 	if got := g.Refused(ReasonRateLimited); got != 6 {
 		t.Fatalf("Refused(rate_limited) = %d, want 6", got)
+	}
+	if reported != int(g.Refused(ReasonBadCredentials)) {
+		t.Fatalf("OnRefuse told of %d refusals, want only the %d bad credentials (429s are counted, not reported)", reported, g.Refused(ReasonBadCredentials))
 	}
 }
 
