@@ -21,7 +21,10 @@
 //     to 127.0.0.1 cannot read the service (421, as Transmission answers);
 //  3. with credentials configured: an address over its failed-login limit
 //     gets 429 and its password is not looked at; a request without basic
-//     auth gets 401; a wrong user or password gets 401 and costs a token.
+//     auth gets 401; otherwise a token is taken before the password is
+//     checked (so one address has at most its burst of bcrypt checks
+//     running at once) and given back if the password was right; a wrong
+//     user or password gets 401 and the token stays spent.
 //
 // Failed logins are counted per address (IPv6 per /64, which one host
 // usually owns) in a token bucket: DefaultBurst attempts, then one every

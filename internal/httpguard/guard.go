@@ -271,12 +271,20 @@ func (g *Guard) admit(w http.ResponseWriter, r *http.Request) bool {
 		g.refuse(w, r, addr, ReasonNoCredentials, "", "authentication required\n")
 		return false
 	}
+	res, ok, wait := g.lim.attempt(key, g.now())
+	if !ok { // concurrent attempts spent the last token
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		g.refuse(w, r, addr, ReasonRateLimited, "", "too many failed logins from this address: retry in "+strconv.Itoa(secs)+" s\n")
+		return false
+	}
 	if !g.users.Verify(user, pass) {
-		g.lim.fail(key, g.now())
+		g.lim.failed(key, g.now())
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+g.realm+`", charset="UTF-8"`)
 		g.refuse(w, r, addr, ReasonBadCredentials, user, "wrong user or password\n")
 		return false
 	}
+	g.lim.refund(res, g.now())
 	return true
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -304,5 +305,46 @@ func TestRefusedAlertMessage(t *testing.T) {
 	m := a.Message()
 	if strings.Contains(m, "\n") || !strings.Contains(m, "bad_credentials") || !strings.Contains(m, `"eve"`) {
 		t.Fatalf("message %q", m)
+	}
+}
+
+// TestConcurrentGuessesBoundedByBurst: many wrong passwords at once from
+// one address reach the (slow) password check at most DefaultBurst times;
+// the rest get 429 without a check.
+func TestConcurrentGuessesBoundedByBurst(t *testing.T) {
+	users, err := ParseUsers([]byte("alice:" + string(testHash(t)) + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow, _ := ParseAllowList("10.0.0.0/8")
+	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
+	g, err := New(Config{Listen: "0.0.0.0:9091", Users: users, Allow: allow, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := g.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("a wrong password got through") }))
+	const n = 20
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := httptest.NewRequest("POST", "/transmission/rpc", nil)
+			r.RemoteAddr = "10.0.0.9:1"
+			r.SetBasicAuth("alice", "guess")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			codes <- w.Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[401] != DefaultBurst || count[429] != n-DefaultBurst {
+		t.Fatalf("statuses %v: want %d checked (401) and %d refused unchecked (429)", count, DefaultBurst, n-DefaultBurst)
 	}
 }

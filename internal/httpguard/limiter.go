@@ -34,8 +34,10 @@ type limiter struct {
 }
 
 type bucket struct {
-	lim  *rate.Limiter
-	last time.Time // latest failure
+	lim *rate.Limiter
+	// last is the latest failure; zero for a bucket only ever used by
+	// logins that succeeded (full again, so evicted first).
+	last time.Time
 }
 
 func newLimiter(every time.Duration, burst, max int) *limiter {
@@ -77,8 +79,12 @@ func (l *limiter) blocked(k netip.Addr, now time.Time) (bool, time.Duration) {
 	return true, wait
 }
 
-// fail takes one attempt from k at now, making its bucket if needed.
-func (l *limiter) fail(k netip.Addr, now time.Time) {
+// attempt takes a token from k at now for a login about to be checked,
+// making k's bucket if needed. Without a token left it takes nothing and
+// says how long until one. Taking the token before the (slow) password
+// check bounds the checks one address can have running at once to its
+// burst. A login that succeeds gives the token back with refund.
+func (l *limiter) attempt(k netip.Addr, now time.Time) (r *rate.Reservation, ok bool, wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.m[k]
@@ -89,8 +95,32 @@ func (l *limiter) fail(k netip.Addr, now time.Time) {
 		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
 		l.m[k] = b
 	}
-	b.lim.AllowN(now, 1)
-	b.last = now
+	r = b.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return nil, false, d
+	}
+	return r, true, 0
+}
+
+// refund gives back the token of an attempt that succeeded.
+func (l *limiter) refund(r *rate.Reservation, now time.Time) { r.CancelAt(now) }
+
+// failed records that k's attempt at now failed: its token stays spent,
+// and the entry is as recent as now for eviction.
+func (l *limiter) failed(k netip.Addr, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.m[k]; b != nil {
+		b.last = now
+	}
+}
+
+// fail takes one attempt from k at now and records it as failed.
+func (l *limiter) fail(k netip.Addr, now time.Time) {
+	if _, ok, _ := l.attempt(k, now); ok {
+		l.failed(k, now)
+	}
 }
 
 // evict makes room for one entry: every entry whose bucket has refilled
