@@ -271,7 +271,8 @@ func (g *Guard) admit(w http.ResponseWriter, r *http.Request) bool {
 		g.refuse(w, r, addr, ReasonNoCredentials, "", "authentication required\n")
 		return false
 	}
-	res, ok, wait := g.lim.attempt(key, g.now())
+	at := g.now()
+	res, ok, wait := g.lim.attempt(key, at)
 	if !ok { // concurrent attempts spent the last token
 		secs := int((wait + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -284,7 +285,7 @@ func (g *Guard) admit(w http.ResponseWriter, r *http.Request) bool {
 		g.refuse(w, r, addr, ReasonBadCredentials, user, "wrong user or password\n")
 		return false
 	}
-	g.lim.refund(res, g.now())
+	g.lim.refund(res, at)
 	return true
 }
 

@@ -348,3 +348,40 @@ func TestConcurrentGuessesBoundedByBurst(t *testing.T) {
 		t.Fatalf("statuses %v: want %d checked (401) and %d refused unchecked (429)", count, DefaultBurst, n-DefaultBurst)
 	}
 }
+
+// tickingClock advances by step at every reading, as a real clock does
+// across a bcrypt check.
+type tickingClock struct {
+	mu   sync.Mutex
+	t    time.Time
+	step time.Duration
+}
+
+func (c *tickingClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(c.step)
+	return c.t
+}
+
+// TestSuccessfulLoginsCostNothing: a client that logs in right, again and
+// again while time passes, keeps its whole failed-login allowance.
+func TestSuccessfulLoginsCostNothing(t *testing.T) {
+	users, err := ParseUsers([]byte("alice:" + string(testHash(t)) + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow, _ := ParseAllowList("10.0.0.0/8")
+	clk := &tickingClock{t: time.Unix(1_000_000, 0), step: time.Millisecond}
+	g, err := New(Config{Listen: "0.0.0.0:9091", Users: users, Allow: allow, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		serve(t, g, call{from: "10.0.0.1:1", user: "alice", pass: "s3cret", status: 200})
+	}
+	for i := 0; i < DefaultBurst; i++ {
+		serve(t, g, call{from: "10.0.0.1:1", user: "alice", pass: "wrong", status: 401})
+	}
+	serve(t, g, call{from: "10.0.0.1:1", user: "alice", pass: "s3cret", status: 429})
+}

@@ -103,8 +103,11 @@ func (l *limiter) attempt(k netip.Addr, now time.Time) (r *rate.Reservation, ok 
 	return r, true, 0
 }
 
-// refund gives back the token of an attempt that succeeded.
-func (l *limiter) refund(r *rate.Reservation, now time.Time) { r.CancelAt(now) }
+// refund gives back the token of an attempt that succeeded; at must be
+// the attempt's time: rate.Reservation.CancelAt restores nothing for a
+// reservation that acted before the time it is given, and the password
+// check between the two takes a quarter of a second.
+func (l *limiter) refund(r *rate.Reservation, at time.Time) { r.CancelAt(at) }
 
 // failed records that k's attempt at now failed: its token stays spent,
 // and the entry is as recent as now for eviction.
