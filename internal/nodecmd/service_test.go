@@ -200,3 +200,45 @@ func TestRPCPasswdWritesHashOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceRefusesRebindingHost: a node without an auth file answers
+// only requests addressed to an IP or localhost, so a page that rebinds
+// its own name to 127.0.0.1 cannot read it (421, as Transmission).
+func TestServiceRefusesRebindingHost(t *testing.T) {
+	dir := t.TempDir()
+	r := startNode(t, "-listen", "off", "-dht=false", "-status", "0", "-state", "off",
+		"-data", filepath.Join(dir, "data"), "-rpc", "127.0.0.1:0")
+	r.waitOut(t, "rpc listening on", 30*time.Second)
+	m := listeningRE.FindStringSubmatch(r.out.String())
+	if m == nil {
+		t.Fatalf("no address in %q", r.out.String())
+	}
+	_, port, _ := net.SplitHostPort(m[1])
+	for _, c := range []struct {
+		host    string
+		refused bool
+	}{
+		{m[1], false},
+		{"localhost:" + port, false},
+		{"attacker.example:" + port, true},
+		{"127.0.0.1.nip.io:" + port, true},
+	} {
+		req, _ := http.NewRequest("POST", "http://"+m[1]+"/transmission/rpc", strings.NewReader(`{"method":"session-get"}`))
+		req.Host = c.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.StatusCode == http.StatusMisdirectedRequest; got != c.refused {
+			t.Errorf("Host %s: status %d", c.host, resp.StatusCode)
+		}
+		if !c.refused && resp.StatusCode != http.StatusConflict { // through to the RPC: its handshake
+			t.Errorf("Host %s: status %d, want the RPC's 409", c.host, resp.StatusCode)
+		}
+	}
+	r.signal(t, syscall.SIGTERM)
+	if code, hung := r.wait(t, 30*time.Second); hung || code != 0 {
+		t.Fatalf("exit %d hung %v", code, hung)
+	}
+}
