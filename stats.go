@@ -174,11 +174,21 @@ func (s *Session) Totals() Totals {
 // ctx ends first, its error is returned. Safe from any goroutine.
 func (s *Session) Stats(ctx context.Context) (SessionStats, error) {
 	out := SessionStats{At: time.Now(), Uptime: time.Since(s.started), Totals: s.Totals(), Plugins: s.pluginCosts()}
+	if err := s.counters(ctx, &out); err != nil {
+		return SessionStats{}, err
+	}
+	return out, nil
+}
+
+// counters fills what Stats adds to Totals and the plugin costs: the
+// shards' counters and load, the listener's, disk's, tracker's and DHT's
+// counters and the dropped alerts.
+func (s *Session) counters(ctx context.Context, out *SessionStats) error {
 	out.Shards = make([]ShardStats, len(s.shards))
 	for i, sh := range s.shards {
 		ss := &out.Shards[i]
 		if err := s.onLoop(ctx, sh, func() { ss.Engine = sh.Snapshot() }); err != nil {
-			return SessionStats{}, err
+			return err
 		}
 		l := sh.Loop()
 		ld, ls := l.Load(), l.Stats()
@@ -205,7 +215,7 @@ func (s *Session) Stats(ctx context.Context) (SessionStats, error) {
 		ds := s.dht.Stats()
 		out.DHT = &ds
 	}
-	return out, nil
+	return nil
 }
 
 // incomingCounters count the listening loop's refusals (IncomingStats).
