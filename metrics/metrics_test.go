@@ -94,6 +94,7 @@ func newSession(t *testing.T, shards int) *shardtorrent.Session {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		delete(pending, s)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = s.Close(ctx)
@@ -121,17 +122,26 @@ func makeTorrent(t *testing.T, size int, pieceLen int64) (*metainfo.MetaInfo, st
 	return mi, dir
 }
 
-// waitAlert pops alerts until match holds (or fails after d).
+// pending holds alerts popped but not yet matched, per session, so a
+// later waitAlert still sees an alert that came in the same batch as an
+// earlier match.
+var pending = map[*shardtorrent.Session][]plugin.Alert{}
+
+// waitAlert takes alerts until match holds (or fails after d); the
+// alerts after the match stay for the next call. Test goroutine only.
 func waitAlert(t *testing.T, s *shardtorrent.Session, d time.Duration, match func(plugin.Alert) bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	for {
-		for _, a := range s.PopAlerts() {
+		q := append(pending[s], s.PopAlerts()...)
+		for i, a := range q {
 			if match(a) {
+				pending[s] = q[i+1:]
 				return
 			}
 		}
+		pending[s] = nil
 		if err := s.WaitForAlert(ctx); err != nil {
 			t.Fatalf("alert not seen within %v", d)
 		}
