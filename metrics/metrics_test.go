@@ -378,3 +378,26 @@ func TestScrapeDuringTransfer(t *testing.T) {
 	// The Go and process collectors are mounted too.
 	_ = value(t, sf, "go_goroutines")
 }
+
+// TestScrapeTrackerAndDHT: with the tracker client and the DHT on, their
+// counters are exported; with them off, they are absent rather than zero.
+func TestScrapeTrackerAndDHT(t *testing.T) {
+	s, err := shardtorrent.NewSession(context.Background(), shardtorrent.Settings{
+		ListenAddr: "127.0.0.1:0", Shards: 1, DHTBootstrap: []string{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	f := scrape(t, metrics.Handler(s))
+	for _, name := range []string{"shardtorrent_tracker_announces_total", "shardtorrent_tracker_requests_in_flight",
+		"shardtorrent_dht_nodes", "shardtorrent_dht_queries_in_total", "process_cpu_seconds_total"} {
+		_ = value(t, f, name)
+	}
+	off := scrape(t, metrics.Handler(newSession(t, 1)))
+	for _, name := range []string{"shardtorrent_tracker_announces_total", "shardtorrent_dht_nodes"} {
+		if _, ok := off[name]; ok {
+			t.Errorf("%s exported with the tracker client and the DHT off", name)
+		}
+	}
+}
