@@ -19,6 +19,17 @@
 // loop round trip per shard) under a timeout (Timeout, 2 s by default),
 // so a scrape never waits longer on a stuck loop; on timeout the scrape
 // reports the error for the session's metrics and still serves the
-// runtime's. Nothing is cached between scrapes. BenchmarkScrape10k
-// measures a whole scrape of a session with 10,000 torrents.
+// runtime's. Nothing is cached between scrapes.
+//
+// BenchmarkScrape10k (an idle session with 10,000 seeding torrents on 2
+// shards, this 2-core machine, 3 runs): a whole scrape through Handler
+// (Stats, the Go and process collectors, text encoding) took 1.40-1.63
+// ms, 324 KB and about 3,060 allocations; Session.Stats alone 0.66-0.72
+// ms and 44 allocations, most of it each loop's walk over its torrents
+// for the peer gauges (the root package's BenchmarkStatsCounters10k:
+// 0.47-0.76 ms, 9 allocations).
+//
+// # Mounting
+//
+//	mux.Handle("/metrics", metrics.Handler(sess))
 package metrics
