@@ -8,7 +8,12 @@
 // Every metric is named shardtorrent_*, with its unit in the name;
 // counters end in _total. Engine counters and gauges
 // (shard/counters.go, modelled on libtorrent 2.0.8's session stats) are
-// summed over the shards; loop load and byte counts carry a shard label;
+// summed over the shards, and those that split one figure by kind are
+// labelled families (handshake_failures_total{kind},
+// mse_handshakes_total{direction,method}, bans_total{reason},
+// blocks_read_total{source}, incoming_refused_total{reason},
+// peer_disconnects_total{reason}); loop load and byte counts carry a
+// shard label;
 // plugin costs carry plugin and hook labels; disk job latencies are a
 // histogram by job kind. The Go runtime and process collectors come with
 // Handler.

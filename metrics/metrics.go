@@ -28,7 +28,11 @@ type Collector struct {
 	// DefaultTimeout. Set it before registering the Collector.
 	Timeout time.Duration
 
+	// engine holds the Desc of every engine metric exported under its
+	// own name; nil for those exported as one value of a labelled family
+	// (groups).
 	engine      [shard.NumMetrics]*prometheus.Desc
+	groups      []*group
 	disconnects *prometheus.Desc
 
 	uptime, scrapeSeconds, torrentsByState *prometheus.Desc
@@ -46,10 +50,77 @@ type Collector struct {
 	scrapeErr                                    *prometheus.Desc
 }
 
+// group is a labelled family made of engine counters: each member is one
+// combination of the family's labels.
+type group struct {
+	desc    *prometheus.Desc
+	members []member
+}
+
+type member struct {
+	m      shard.Metric
+	values []string
+}
+
+// groupSpecs are the engine counters exported as labelled families (the
+// "by kind" figures); every other engine metric keeps its own name.
+// incoming_refused_total is built apart: it adds the listening loop's
+// refusals (Collect).
+var groupSpecs = []struct {
+	name, help string
+	labels     []string
+	members    []member
+}{
+	{"handshake_failures_total", "Peer handshakes that failed on a torrent's connection, by kind.", []string{"kind"}, []member{
+		{shard.MetricHandshakeBadProtocol, []string{"bad_protocol"}},
+		{shard.MetricHandshakeInfoHash, []string{"info_hash"}},
+		{shard.MetricHandshakeTimeout, []string{"timeout"}},
+		{shard.MetricHandshakeMSE, []string{"mse"}},
+		{shard.MetricHandshakeSelf, []string{"self"}},
+	}},
+	{"mse_handshakes_total", "MSE handshakes that completed, by direction and negotiated method.", []string{"direction", "method"}, []member{
+		{shard.MetricMSEOutgoingRC4, []string{"outgoing", "rc4"}},
+		{shard.MetricMSEOutgoingPlaintext, []string{"outgoing", "plaintext"}},
+		{shard.MetricMSEIncomingRC4, []string{"incoming", "rc4"}},
+		{shard.MetricMSEIncomingPlaintext, []string{"incoming", "plaintext"}},
+	}},
+	{"bans_total", "Addresses banned, by reason: hash_failure (sole sender of a failed piece), plugin (TorrentHandle.BanPeer: smart_ban and others).", []string{"reason"}, []member{
+		{shard.MetricBansHashFailure, []string{"hash_failure"}},
+		{shard.MetricBansPlugin, []string{"plugin"}},
+	}},
+	{"blocks_read_total", "Blocks read to serve requests, by source: cache (page cache, on the event loop) or disk (a disk worker).", []string{"source"}, []member{
+		{shard.MetricBlocksReadCache, []string{"cache"}},
+		{shard.MetricBlocksReadDisk, []string{"disk"}},
+	}},
+}
+
+// refusedInShard are the engine counters that join incoming_refused_total.
+var refusedInShard = [...]struct {
+	m      shard.Metric
+	reason string
+}{
+	{shard.MetricRefusedConnLimit, "limit"},
+	{shard.MetricRefusedBanned, "banned"},
+	{shard.MetricRefusedUnknownTorrent, "unknown_torrent"},
+}
+
 // NewCollector returns a Collector over s.
 func NewCollector(s *shardtorrent.Session) *Collector {
 	c := &Collector{s: s}
+	grouped := map[shard.Metric]bool{}
+	for _, g := range groupSpecs {
+		c.groups = append(c.groups, &group{desc: prometheus.NewDesc(ns+"_"+g.name, g.help, g.labels, nil), members: g.members})
+		for _, mb := range g.members {
+			grouped[mb.m] = true
+		}
+	}
+	for _, r := range refusedInShard {
+		grouped[r.m] = true
+	}
 	for m := range shard.NumMetrics {
+		if grouped[m] {
+			continue
+		}
 		name := m.Name()
 		if !m.IsGauge() {
 			name += "_total"
@@ -75,7 +146,7 @@ func NewCollector(s *shardtorrent.Session) *Collector {
 	c.loopIn = d("loop_received_bytes_total", "Bytes the event loop read from its sockets.", "shard")
 	c.loopOut = d("loop_sent_bytes_total", "Bytes the event loop wrote to its sockets.", "shard")
 	c.accepted = d("incoming_accepted_total", "Incoming TCP connections accepted.")
-	c.refused = d("incoming_refused_total", "Incoming connections refused by the listening loop before a torrent owned them, by reason.", "reason")
+	c.refused = d("incoming_refused_total", "Incoming connections refused, by reason: by the listening loop (bad_protocol, unknown_torrent, timeout, encryption_policy, mse, other) or by the torrent's loop (limit, banned, unknown_torrent: removed meanwhile).", "reason")
 	c.alertsDropped = d("alerts_dropped_total", "Alerts dropped because the alert queue was full, by alert type.", "alert")
 	c.diskRead = d("disk_read_bytes_total", "Bytes the disk workers read (block reads, hashing, checks).")
 	c.diskWritten = d("disk_written_bytes_total", "Bytes the disk workers wrote.")
@@ -116,7 +187,12 @@ func NewCollector(s *shardtorrent.Session) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.engine {
-		ch <- d
+		if d != nil {
+			ch <- d
+		}
+	}
+	for _, g := range c.groups {
+		ch <- g.desc
 	}
 	for _, d := range []*prometheus.Desc{
 		c.disconnects, c.uptime, c.scrapeSeconds, c.torrentsByState,
@@ -159,10 +235,17 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	for m := range shard.NumMetrics {
-		if m.IsGauge() {
+		switch {
+		case c.engine[m] == nil:
+		case m.IsGauge():
 			gauge(c.engine[m], float64(st.Engine.V[m]))
-		} else {
+		default:
 			counter(c.engine[m], float64(st.Engine.V[m]))
+		}
+	}
+	for _, g := range c.groups {
+		for _, mb := range g.members {
+			counter(g.desc, float64(st.Engine.V[mb.m]), mb.values...)
 		}
 	}
 	for r := 1; r < shard.NumDisconnectReasons; r++ {
@@ -197,8 +280,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range [...]struct {
 		name string
 		n    uint64
-	}{{"bad_protocol", in.BadProtocol}, {"unknown_torrent", in.UnknownTorrent}, {"timeout", in.Timeout},
-		{"encryption_policy", in.EncryptionPolicy}, {"mse", in.MSE}, {"other", in.Other}} {
+	}{{"bad_protocol", in.BadProtocol}, {"unknown_torrent", in.UnknownTorrent + st.Engine.V[shard.MetricRefusedUnknownTorrent]},
+		{"timeout", in.Timeout}, {"encryption_policy", in.EncryptionPolicy}, {"mse", in.MSE}, {"other", in.Other},
+		{"limit", st.Engine.V[shard.MetricRefusedConnLimit]}, {"banned", st.Engine.V[shard.MetricRefusedBanned]}} {
 		counter(c.refused, float64(r.n), r.name)
 	}
 	for name, n := range st.AlertsDropped {

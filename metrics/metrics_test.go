@@ -270,7 +270,7 @@ func TestScrapeCountsServedBlocks(t *testing.T) {
 		if got, min := value(t, f, "shardtorrent_protocol_received_bytes_total"), float64(wire.HandshakeLen+i*17); got < min {
 			t.Errorf("after %d blocks: protocol bytes received %v, want at least %v", i, got, min)
 		}
-		served := value(t, f, "shardtorrent_blocks_read_cache_total") + value(t, f, "shardtorrent_blocks_read_disk_total")
+		served := labelled(t, f, "shardtorrent_blocks_read_total", "source", "cache") + labelled(t, f, "shardtorrent_blocks_read_total", "source", "disk")
 		if served != float64(i) {
 			t.Errorf("after %d blocks: %v blocks read (cache + disk)", i, served)
 		}
@@ -399,5 +399,49 @@ func TestScrapeTrackerAndDHT(t *testing.T) {
 		if _, ok := off[name]; ok {
 			t.Errorf("%s exported with the tracker client and the DHT off", name)
 		}
+	}
+}
+
+// TestExpositionNames: every engine metric is exported, under its own
+// name or as a labelled family's member; counters end in _total and
+// nothing else does; every family has help.
+func TestExpositionNames(t *testing.T) {
+	f := scrape(t, metrics.Handler(newSession(t, 2)))
+	for name, fam := range f {
+		if !strings.HasPrefix(name, "shardtorrent_") {
+			continue
+		}
+		if fam.GetHelp() == "" {
+			t.Errorf("%s has no help", name)
+		}
+		isCounter := fam.GetType() == dto.MetricType_COUNTER
+		if isCounter != strings.HasSuffix(name, "_total") {
+			t.Errorf("%s: type %v, name ends in _total: %v", name, fam.GetType(), !isCounter)
+		}
+	}
+	families := []struct{ name, label, value string }{
+		{"shardtorrent_handshake_failures_total", "kind", "bad_protocol"},
+		{"shardtorrent_handshake_failures_total", "kind", "info_hash"},
+		{"shardtorrent_handshake_failures_total", "kind", "timeout"},
+		{"shardtorrent_handshake_failures_total", "kind", "mse"},
+		{"shardtorrent_handshake_failures_total", "kind", "self"},
+		{"shardtorrent_mse_handshakes_total", "method", "rc4"},
+		{"shardtorrent_mse_handshakes_total", "method", "plaintext"},
+		{"shardtorrent_bans_total", "reason", "hash_failure"},
+		{"shardtorrent_bans_total", "reason", "plugin"},
+		{"shardtorrent_incoming_refused_total", "reason", "limit"},
+		{"shardtorrent_incoming_refused_total", "reason", "banned"},
+		{"shardtorrent_incoming_refused_total", "reason", "encryption_policy"},
+		{"shardtorrent_peer_disconnects_total", "reason", "timeout"},
+		{"shardtorrent_disk_job_duration_seconds", "kind", "read"},
+		{"shardtorrent_torrents_by_state", "state", "seeding"},
+	}
+	for _, c := range families {
+		_ = labelled(t, f, c.name, c.label, c.value)
+	}
+	for _, name := range []string{"shardtorrent_payload_sent_bytes_total", "shardtorrent_protocol_received_bytes_total",
+		"shardtorrent_pieces_failed_total", "shardtorrent_peers_down_unchoked", "shardtorrent_peers_connecting",
+		"shardtorrent_connection_attempts_total", "shardtorrent_disk_read_bytes_total", "shardtorrent_uptime_seconds"} {
+		_ = value(t, f, name)
 	}
 }
