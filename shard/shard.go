@@ -92,6 +92,12 @@ type Shard struct {
 	// dial starts an outgoing connection for p (dialLoop; tests replace
 	// it so nothing leaves the process).
 	dial func(p *peer) error
+	// met are the shard's engine counters (counters.go). Loop only.
+	met Metrics
+	// costs counts the torrent and peer plugins' hook calls (plugincost.go);
+	// agg is what the loop publishes for Totals (aggregate.go).
+	costs costTable
+	agg   aggregate
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
@@ -186,9 +192,17 @@ func (s *Shard) onTick() {
 		s.ext.DispatchTick()
 	}
 	now := s.now()
+	// Only the torrents that tick are folded into the published
+	// aggregate (aggregate.go): the others have no peers and no rates.
+	g := &s.agg
+	g.begin()
 	for _, t := range s.torrents {
-		t.onTick(now)
+		if t.wantTick(now) {
+			t.onTick(now)
+			g.fold(t)
+		}
 	}
+	g.publish()
 	if s.resume != nil {
 		if s.nextSave.IsZero() {
 			s.nextSave = now.Add(s.saveEvery)
@@ -225,14 +239,17 @@ func (s *Shard) adoptIncoming(fd int, pending []byte, ih [20]byte, remote netip.
 	t := s.torrents[ih]
 	if t == nil || t.removed {
 		closeFd(fd)
+		s.count(MetricRefusedUnknownTorrent, 1)
 		return ErrUnknownTorrent
 	}
 	if t.isBanned(remote.Addr()) {
 		closeFd(fd)
+		s.count(MetricRefusedBanned, 1)
 		return plugin.ErrPeerBanned
 	}
 	if !t.acceptsConnection() || !s.reserveConn() {
 		closeFd(fd)
+		s.count(MetricRefusedConnLimit, 1)
 		return ErrConnLimit
 	}
 	p := t.newPeer(remote, false)
@@ -247,6 +264,7 @@ func (s *Shard) adoptIncoming(fd int, pending []byte, ih [20]byte, remote netip.
 	if !p.closed && p.c == nil {
 		p.c = c
 	}
+	s.count(MetricConnectionsIncoming, 1)
 	return nil
 }
 
