@@ -503,14 +503,29 @@ func runTransmissionRemote(t *testing.T, withAuth bool) {
 			Down int64 `json:"downloadedBytes"`
 		} `json:"cumulative-stats"`
 	}
-	client.call(t, "session-stats", map[string]any{}, &stats)
+	// current-stats come from the loops' published totals, which lag the
+	// torrents by up to a tick (a second): wait for them to hold the
+	// transfers, then compare with what -st prints.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		client.call(t, "session-stats", map[string]any{}, &stats)
+		if stats.Current.Up >= alpha.Info.TotalSize && stats.Current.Down >= beta.Info.TotalSize {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("session-stats current-stats never held the transfers: %+v", stats)
+		case <-tick.C:
+		}
+	}
 	st := fields(tr.ok("-st"))
 	sameSize(t, "-st current Uploaded", st["CURRENT SESSION/Uploaded"], stats.Current.Up)
 	sameSize(t, "-st current Downloaded", st["CURRENT SESSION/Downloaded"], stats.Current.Down)
 	sameSize(t, "-st total Uploaded", st["TOTAL/Uploaded"], stats.Cumulative.Up)
 	sameSize(t, "-st total Downloaded", st["TOTAL/Downloaded"], stats.Cumulative.Down)
-	if stats.Current.Up < alpha.Info.TotalSize || stats.Current.Down < beta.Info.TotalSize {
-		t.Errorf("session-stats %+v after the transfers", stats)
+	if stats.Cumulative.Up < stats.Current.Up || stats.Cumulative.Down < stats.Current.Down {
+		t.Errorf("session-stats %+v: cumulative below current", stats)
 	}
 
 	// --uplimit: no rate limits before issue 13; refused by name, and
