@@ -94,11 +94,18 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	useDHT := fs.Bool("dht", true, "find peers and be found through the DHT, on UDP at the listen address (never for private torrents)")
 	var dhtBoot multiFlag
 	fs.Var(&dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
+	configFile := fs.String(configFlag, "", "read flags from this TOML file, one key per flag name (listen = \"0.0.0.0:6881\", peer = [\"...\"]); flags on the command line win (config.go)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *configFile != "" {
+		if err := applyConfig(fs, *configFile); err != nil {
+			fmt.Fprintf(stderr, "node: %v\n", err)
+			return 2
+		}
 	}
 	for _, b := range dhtBoot {
 		if _, _, err := net.SplitHostPort(b); err != nil {
@@ -345,8 +352,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0, false
 	}
-	watchT := time.NewTicker(2 * time.Second)
+	watchT := time.NewTicker(watchEvery)
 	defer watchT.Stop()
+	// SIGHUP re-reads the watch directory at once (reload.go).
+	hup := make(chan os.Signal, 1)
+	stopHUP := notifyReload(hup)
+	defer stopHUP()
 	alertC := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {
@@ -391,6 +402,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			if *watchDir != "" {
 				n.scanWatch(ctx, *watchDir)
 			}
+		case <-hup:
+			n.reload(ctx, *watchDir)
 		}
 	}
 }
