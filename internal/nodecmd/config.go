@@ -19,7 +19,7 @@ import (
 //	dht = false
 //	peer = ["10.0.0.5:6881", "10.0.0.6:6881"]   # a repeatable flag: a list (or one string)
 //
-// It is applied over the FlagSet itself, with flag.Value.Set, so every
+// It is applied over the FlagSet itself, with FlagSet.Set, so every
 // flag is a key the moment it exists and needs no code here. A flag given
 // on the command line wins: the file's value for it is ignored (for a
 // repeatable flag, the whole list). An unknown key, a value of the wrong
@@ -89,7 +89,9 @@ func applyConfig(fs *flag.FlagSet, path string) error {
 			continue
 		}
 		for _, v := range vals {
-			if err := f.Value.Set(v); err != nil {
+			// fs.Set, not f.Value.Set: a flag set from the file counts as
+			// given (fs.Visit sees it), like one on the command line.
+			if err := fs.Set(name, v); err != nil {
 				return &ConfigError{File: path, Key: name, Err: fmt.Errorf("invalid value %q: %w", v, err)}
 			}
 		}

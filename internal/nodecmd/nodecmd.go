@@ -28,9 +28,11 @@ import (
 	"time"
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
+	"github.com/shardtorrent/shardtorrent/internal/httpguard"
 	"github.com/shardtorrent/shardtorrent/internal/noopplugin"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/rpc"
 	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/tracker"
 )
@@ -51,10 +53,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "make" {
 		return runMake(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "rpc-passwd" {
+		return runPasswd(args[1:], stdout, stderr) // service.go
+	}
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: node [flags] [TORRENT_FILE|MAGNET ...]\n       node make -o OUT.torrent [-piece-size N] [-tracker URL] PATH\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: node [flags] [TORRENT_FILE|MAGNET ...]\n       node make -o OUT.torrent [-piece-size N] [-tracker URL] PATH\n       node rpc-passwd -user NAME -o FILE\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	var (
@@ -94,6 +99,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	useDHT := fs.Bool("dht", true, "find peers and be found through the DHT, on UDP at the listen address (never for private torrents)")
 	var dhtBoot multiFlag
 	fs.Var(&dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
+	svcFlags := addServiceFlags(fs) // -rpc, -rpc-auth-file, -rpc-allow, -rpc-roots (service.go)
 	configFile := fs.String(configFlag, "", "read flags from this TOML file, one key per flag name (listen = \"0.0.0.0:6881\", peer = [\"...\"]); flags on the command line win (config.go)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -112,6 +118,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "node: -dht-bootstrap %q: want HOST:PORT\n", b)
 			return 2
 		}
+	}
+	svcPlan, err := planService(svcFlags)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 2
 	}
 	if *cpuProf != "" {
 		f, err := os.Create(*cpuProf)
@@ -221,6 +232,21 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "node: -data: %v\n", err)
 		return 1
 	}
+	var rpcRoots *httpguard.Roots
+	if svcPlan != nil {
+		if rpcRoots, err = svcFlags.rootsOr(*dataDir); err != nil {
+			fmt.Fprintf(stderr, "node: %v\n", err)
+			return 2
+		}
+		if ok, err := svcPlan.listen(stderr); err != nil {
+			fmt.Fprintf(stderr, "node: %v\n", err)
+			return 1
+		} else if !ok {
+			svcPlan = nil
+		} else {
+			defer svcPlan.ln.Close() // on the error paths before the service serves it
+		}
+	}
 
 	ctx, gotSignal, stop := signalContext(context.Background()) // exit.go
 	defer stop()
@@ -258,6 +284,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *errRetry}
+	if svcPlan != nil {
+		absData, _ := filepath.Abs(*dataDir)
+		mounts := n.serviceMounts(rpcRoots, rpc.Settings{Version: "shardtorrent", ConfigDir: state, DownloadDir: absData,
+			PeerPort: int(sess.ListenAddr().Port()), Encryption: rpcEncryption(pol), DHT: *useDHT, PEX: *builtins})
+		svc := startService(ctx, svcPlan, mounts, sess, stdout, log) // service.go
+		defer svc.stop()                                             // before sess.Close: requests in flight finish first
+	}
 	var rep *reporter
 	if *reportTo != "" {
 		rep = &reporter{path: *reportTo, start: time.Now()}
