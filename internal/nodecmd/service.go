@@ -24,6 +24,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/internal/httpguard"
 	"github.com/shardtorrent/shardtorrent/rpc"
 	"github.com/shardtorrent/shardtorrent/shard"
+	"github.com/shardtorrent/shardtorrent/web"
 	"golang.org/x/term"
 )
 
@@ -301,7 +302,7 @@ func (n *node) serviceMounts(roots *httpguard.Roots, set rpc.Settings) serviceMo
 	backend := &rpc.SessionBackend{S: n.sess, Set: set}
 	m.rpc = rpc.New(backend, rpc.Config{Confine: roots.Confine, Logger: n.log})
 	// mount point /metrics (lead wires at merge): m.metrics = metrics.Handler(n.sess)
-	// mount point / (lead wires at merge): m.web = web.Handler()
+	m.web = web.Handler() // the status page (package web), reading the RPC above
 	return m
 }
 
