@@ -46,7 +46,11 @@ async function rpc(method, args) {
   for (let attempt = 0; attempt < 2; attempt++) {
     let res;
     try {
-      res = await fetch(RPC_PATH, {
+      // location.origin, not a relative URL: a page opened as
+      // http://user:pass@host/ would make a relative URL carry the
+      // credentials, which fetch refuses; the browser's cached basic auth
+      // for the origin goes along anyway.
+      res = await fetch(location.origin + RPC_PATH, {
         method: "POST", body, credentials: "same-origin", cache: "no-store",
         headers: { "Content-Type": "application/json", "X-Transmission-Session-Id": sessionId },
       });

@@ -1,0 +1,373 @@
+//go:build interop
+
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/shardtorrent/shardtorrent/internal/refpeer"
+)
+
+// The status page (package web) in a real browser: Debian's chromium,
+// headless, driven by chromedp, against a running node with four torrents
+// of real data, three seeded and one downloading from a rate-limited
+// libtorrent seed. The page's numbers are checked against the node's RPC
+// read by this test over HTTP (specClient, written against the spec).
+//
+// SHARDTORRENT_SCREENSHOT=docs writes the screenshot to
+// docs/status-page.png (how the committed one was made); otherwise it goes
+// to the test's temporary directory.
+
+// chromiumPath finds Debian's chromium; "" when there is none.
+func chromiumPath() string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func requireChromium(t *testing.T) string {
+	t.Helper()
+	p := chromiumPath()
+	if p == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true and no chromium binary on PATH (apt-get install chromium; .ci/install-peers.sh does)")
+		}
+		t.Skip("no chromium binary on PATH (apt-get install chromium): the status page's browser test needs it")
+	}
+	return p
+}
+
+// pageTorrent is one torrent row as the page holds it: each cell's raw
+// value (data-value) by field, and the cells' text.
+type pageTorrent struct {
+	Values map[string]string `json:"values"`
+	Text   map[string]string `json:"text"`
+}
+
+const readRowsJS = `[...document.querySelectorAll('[data-testid="%s"]')].map(tr => {
+	const v = {}, t = {};
+	for (const td of tr.querySelectorAll('[data-field]')) { v[td.dataset.field] = td.dataset.value; t[td.dataset.field] = td.textContent; }
+	return {values: v, text: t};
+})`
+
+// webTorrent is what the test reads of each torrent over the RPC: the
+// fields the page shows.
+type webTorrent struct {
+	ID             int     `json:"id"`
+	Name           string  `json:"name"`
+	Status         int     `json:"status"`
+	PercentDone    float64 `json:"percentDone"`
+	RateDownload   int64   `json:"rateDownload"`
+	RateUpload     int64   `json:"rateUpload"`
+	PeersConnected int     `json:"peersConnected"`
+	SizeWhenDone   int64   `json:"sizeWhenDone"`
+	Error          int     `json:"error"`
+	UploadRatio    float64 `json:"uploadRatio"`
+}
+
+func rpcTorrents(t *testing.T, c *specClient) map[int]webTorrent {
+	t.Helper()
+	var got struct {
+		Torrents []webTorrent `json:"torrents"`
+	}
+	c.call(t, "torrent-get", map[string]any{"fields": []string{"id", "name", "status", "percentDone", "rateDownload",
+		"rateUpload", "peersConnected", "sizeWhenDone", "error", "uploadRatio"}}, &got)
+	m := map[int]webTorrent{}
+	for _, x := range got.Torrents {
+		m[x.ID] = x
+	}
+	return m
+}
+
+func num(t *testing.T, row pageTorrent, field string) float64 {
+	t.Helper()
+	s, ok := row.Values[field]
+	if !ok {
+		t.Fatalf("row %v has no %s cell", row.Values, field)
+	}
+	x, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatalf("row %v: %s = %q is not a number", row.Values, field, s)
+	}
+	return x
+}
+
+func TestStatusPage(t *testing.T) {
+	chromium := requireChromium(t)
+	ctx := setup(t, 3*time.Minute)
+	requireNode(t)
+
+	dir := t.TempDir()
+	// Three torrents the node seeds (their data in dir/seed) and one it
+	// downloads from a libtorrent seed limited to 512 KiB/s, so that it is
+	// still transferring while the page is read.
+	const pieceSize = 256 << 10
+	seeded := []fixture{
+		makeFixture(t, dir, "debian-12.9.0-amd64-netinst.iso", 6<<20, nil, pieceSize),
+		makeFixture(t, dir, "field-recordings-2025", 0, map[string]int64{"rain.flac": 3 << 20, "wind.flac": 2 << 20, "notes.txt": 4 << 10}, pieceSize),
+		makeFixture(t, dir, "openstreetmap-extract.osm.pbf", 5<<20, nil, pieceSize),
+	}
+	ltDir := mkdir(t, dir, "lt")
+	moving := makeFixture(t, ltDir, "big-buck-bunny-1080p.mkv", 16<<20, nil, pieceSize)
+	ports := freePorts(t, 3)
+	ltPort, nodePort, rpcPort := ports[0], ports[1], ports[2]
+	ltSeed(t, ctx, moving, ltPort, refpeer.LTOptions{UploadRateLimit: 512 << 10})
+
+	args := []string{"-listen", loopback(nodePort), "-rpc", loopback(rpcPort), "-data", seeded[0].SeedDir,
+		"-state", "off", "-dht=false", "-shards", "2", "-peer", loopback(ltPort)}
+	for _, f := range seeded {
+		args = append(args, f.Torrent)
+	}
+	node := startNode(t, ctx, "node", append(args, moving.Torrent)...)
+	if _, err := node.WaitLine(ctx, "rpc listening on "+loopback(rpcPort)); err != nil {
+		t.Fatal(err)
+	}
+	client := &specClient{url: "http://" + loopback(rpcPort) + "/transmission/rpc"}
+	var movingID int
+	for id, x := range rpcTorrents(t, client) {
+		if x.Name == moving.Name {
+			movingID = id
+		}
+	}
+	if movingID == 0 {
+		t.Fatalf("the node's RPC does not list %s", moving.Name)
+	}
+
+	// The browser.
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	stopAtDeadline := context.AfterFunc(ctx, cancelBrowser) // the test's bound applies to the browser too
+	defer stopAtDeadline()
+
+	// Every uncaught exception, console error and CSP refusal fails the
+	// test (network entries are the RPC's own 409 handshake and, at the
+	// end, the node being stopped).
+	var consoleMu sync.Mutex
+	var consoleErrs []string
+	consoleCtx, stopConsole := context.WithCancel(bctx)
+	defer stopConsole()
+	messages := chromedp.Console(consoleCtx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || (m.Type == chromedp.ConsoleError && m.Source != "network") {
+				consoleMu.Lock()
+				consoleErrs = append(consoleErrs, m.String())
+				consoleMu.Unlock()
+			}
+		}
+	}()
+	checkConsole := func() {
+		t.Helper()
+		consoleMu.Lock()
+		defer consoleMu.Unlock()
+		if len(consoleErrs) > 0 {
+			t.Fatalf("the page logged errors: %q", consoleErrs)
+		}
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, steps...); err != nil {
+			t.Fatalf("browser: %s: %v", what, err)
+		}
+	}
+	eval := func(what, js string, out any) {
+		t.Helper()
+		b, err := chromedp.Run(bctx, chromedp.Evaluate[[]byte](js))
+		if err != nil {
+			t.Fatalf("browser: %s: %v", what, err)
+		}
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("browser: %s: %v (%s)", what, err, b)
+		}
+	}
+	readRows := func(testid string) []pageTorrent {
+		t.Helper()
+		var rows []pageTorrent
+		eval("read "+testid, fmt.Sprintf(readRowsJS, testid), &rows)
+		return rows
+	}
+	refreshes := func() int {
+		t.Helper()
+		var s string
+		eval("refresh count", `document.getElementById("state").dataset.refreshes`, &s)
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	// waitRefreshAfter waits for the page to finish a refresh that started
+	// after n refreshes had finished.
+	waitRefreshAfter := func(n int) {
+		t.Helper()
+		do("wait for a refresh", chromedp.Poll[chromedp.Void](fmt.Sprintf(
+			`Number(document.getElementById("state").dataset.refreshes) >= %d`, n+2), chromedp.WithPollingTimeout(30*time.Second)))
+	}
+
+	page := "http://" + loopback(rpcPort) + "/"
+	do("load the page", chromedp.Navigate(page),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`[data-testid="torrent-row"][data-id="%d"]`, movingID))))
+
+	// The torrent that is downloading shows progress between 0 and 1 and
+	// a download rate: wait for it (the page refreshes itself every 2 s).
+	do("wait for the transfer on the page", chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => {
+		const tr = document.querySelector('[data-testid="torrent-row"][data-id="%d"]');
+		if (!tr) return false;
+		const p = Number(tr.querySelector('[data-field="percentDone"]').dataset.value);
+		const r = Number(tr.querySelector('[data-field="rateDownload"]').dataset.value);
+		return p > 0 && p < 1 && r > 0;
+	})()`, movingID), chromedp.WithPollingTimeout(60*time.Second)))
+
+	// The rows against the RPC. The page's numbers come from a refresh
+	// that started after `before` was read, and ended before `after`, so
+	// what only grows (progress) lies between the two; the rest is equal.
+	before := rpcTorrents(t, client)
+	waitRefreshAfter(refreshes())
+	rows := readRows("torrent-row")
+	after := rpcTorrents(t, client)
+	if len(rows) != len(after) || len(rows) != 4 {
+		t.Fatalf("page shows %d torrent rows, the RPC lists %d (want 4)", len(rows), len(after))
+	}
+	for _, row := range rows {
+		id := int(num(t, row, "id"))
+		b, a := before[id], after[id]
+		if a.ID == 0 {
+			t.Fatalf("page row %v: no such torrent in the RPC", row.Values)
+		}
+		if row.Values["name"] != a.Name || row.Text["name"] != a.Name {
+			t.Errorf("torrent %d: page name %q, RPC %q", id, row.Values["name"], a.Name)
+		}
+		if int64(num(t, row, "sizeWhenDone")) != a.SizeWhenDone {
+			t.Errorf("torrent %d: page size %v, RPC %d", id, row.Values["sizeWhenDone"], a.SizeWhenDone)
+		}
+		if p := num(t, row, "percentDone"); p < b.PercentDone || p > a.PercentDone {
+			t.Errorf("torrent %d: page progress %v outside the RPC's %v..%v", id, p, b.PercentDone, a.PercentDone)
+		}
+		wantText := fmt.Sprintf("%.1f %%", num(t, row, "percentDone")*100)
+		if num(t, row, "percentDone") >= 1 {
+			wantText = "100 %"
+		}
+		if row.Text["percentDone"] != wantText {
+			t.Errorf("torrent %d: progress text %q, want %q", id, row.Text["percentDone"], wantText)
+		}
+		if id != movingID {
+			// Seeded, complete, no peer: nothing moves.
+			for _, c := range []struct {
+				field string
+				want  float64
+			}{{"status", float64(a.Status)}, {"rateDownload", float64(a.RateDownload)}, {"rateUpload", float64(a.RateUpload)},
+				{"peersConnected", float64(a.PeersConnected)}, {"uploadRatio", a.UploadRatio}, {"percentDone", 1}} {
+				if got := num(t, row, c.field); math.Abs(got-c.want) > 1e-9 {
+					t.Errorf("torrent %d (%s): page %s %v, RPC %v", id, a.Name, c.field, got, c.want)
+				}
+			}
+			if row.Text["status"] != "seeding" {
+				t.Errorf("torrent %d: status text %q, want seeding", id, row.Text["status"])
+			}
+			continue
+		}
+		if s := num(t, row, "status"); s != 4 || row.Text["status"] != "downloading" {
+			t.Errorf("downloading torrent: page status %v %q, want 4 downloading", s, row.Text["status"])
+		}
+		if num(t, row, "peersConnected") != 1 || num(t, row, "rateDownload") <= 0 {
+			t.Errorf("downloading torrent: page peers %v rate %v, want 1 peer and a rate", row.Values["peersConnected"], row.Values["rateDownload"])
+		}
+	}
+
+	// Totals, shards and plugins sections are filled from session-stats.
+	var totals map[string]string
+	eval("totals", `Object.fromEntries([...document.querySelectorAll('#totals dd')].map(d => [d.dataset.field, d.dataset.value]))`, &totals)
+	if totals["torrentCount"] != "4" {
+		t.Errorf("totals: torrentCount %q, want 4 (%v)", totals["torrentCount"], totals)
+	}
+	shards := readRows("shard-row")
+	if len(shards) != 2 {
+		t.Fatalf("page shows %d shard rows, want 2 (-shards 2)", len(shards))
+	}
+	var onShards float64
+	for _, s := range shards {
+		onShards += num(t, s, "torrents")
+		if b := num(t, s, "busy"); b < 0 || b > 1 {
+			t.Errorf("shard %v: busy %v outside 0..1", s.Values["id"], b)
+		}
+		if num(t, s, "iterationsPerSec") <= 0 {
+			t.Errorf("shard %v: no loop iterations per second (%v)", s.Values["id"], s.Values["iterationsPerSec"])
+		}
+	}
+	if onShards != 4 {
+		t.Errorf("shards hold %v torrents between them, want 4", onShards)
+	}
+	plugins := readRows("plugin-row")
+	if len(plugins) == 0 {
+		t.Fatal("the plugins section is empty: the built-in extensions have run hooks by now")
+	}
+	for _, p := range plugins {
+		if p.Values["plugin"] == "" || p.Values["hook"] == "" || num(t, p, "calls") <= 0 || num(t, p, "seconds") < 0 {
+			t.Errorf("plugin row %v", p.Values)
+		}
+	}
+
+	// Sorting: by name, ascending then descending.
+	for _, desc := range []bool{false, true} {
+		do("sort by name", chromedp.Click(chromedp.CSS(`#torrents th[data-sort="name"]`)))
+		var names []string
+		eval("names", `[...document.querySelectorAll('[data-testid="torrent-row"] [data-field="name"]')].map(td => td.dataset.value)`, &names)
+		want := append([]string(nil), names...)
+		sort.Slice(want, func(i, j int) bool { return (strings.Compare(want[i], want[j]) < 0) != desc })
+		if strings.Join(names, "|") != strings.Join(want, "|") {
+			t.Errorf("sorted by name (descending %v): %q", desc, names)
+		}
+	}
+	// Back to the id order for the screenshot.
+	do("sort by id", chromedp.Click(chromedp.CSS(`#torrents th[data-sort="id"]`)))
+	checkConsole()
+
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if !bytes.HasPrefix(shot, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("screenshot is not a PNG (%d bytes)", len(shot))
+	}
+	out := filepath.Join(t.TempDir(), "status-page.png")
+	if os.Getenv("SHARDTORRENT_SCREENSHOT") == "docs" {
+		out = filepath.Join("..", "docs", "status-page.png")
+	}
+	if err := os.WriteFile(out, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", out, len(shot))
+
+	// The node goes away: the page says so, visibly, and keeps the last
+	// figures greyed out.
+	if _, err := node.Stop(); err != nil {
+		t.Logf("node stop: %v", err)
+	}
+	do("wait for the error banner", chromedp.WaitVisible(chromedp.CSS(`[data-testid="error"]`)))
+	var banner string
+	eval("banner", `document.querySelector('[data-testid="error"]').textContent + "|" + document.body.className`, &banner)
+	if !strings.Contains(banner, "unreachable") || !strings.HasSuffix(banner, "|stale") {
+		t.Fatalf("error banner %q: want the RPC unreachable, the page marked stale", banner)
+	}
+}
