@@ -309,7 +309,8 @@ func (s *Session) SaveState() map[string]string {
 	return out
 }
 
-// callPlugin runs fn for plugin p; a panic is reported with a
+// callPlugin runs fn for plugin p, counted in the session plugins' cost
+// table (shard/plugincost.go); a panic is reported with a
 // PluginDisabledAlert (the plugin is not registered yet, or is disabled).
 func callPlugin(s *Session, p plugin.Plugin, hook string, fn func()) {
 	defer func() {
@@ -317,7 +318,7 @@ func callPlugin(s *Session, p plugin.Plugin, hook string, fn func()) {
 			s.alerts.Post(&plugin.PluginDisabledAlert{Plugin: fmt.Sprintf("%T", p), Hook: hook, Panic: v})
 		}
 	}()
-	fn()
+	s.ext.Run(p, hook, fn)
 }
 
 // sessionHandle implements plugin.SessionHandle; safe from any goroutine.

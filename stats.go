@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/shard"
 )
 
 // What a running session shows to the node's status line, its RPC, its
@@ -83,39 +83,29 @@ type SessionStats struct {
 	AlertsDropped map[string]uint64
 }
 
-// Totals returns the session-wide aggregates without a loop round trip.
-// Safe from any goroutine.
-//
-// Seam (issue 12): this first version reads every torrent's status with a
-// round trip per shard; it is replaced by aggregates the loops publish.
+// Totals returns the session-wide aggregates without a loop round trip:
+// the sums of what every loop publishes for its own torrents
+// (shard/aggregate.go). Torrent counts by state and StateSeq are current;
+// peers, rates and payload totals are as of each loop's last once-a-second
+// tick. Safe from any goroutine.
 func (s *Session) Totals() Totals {
-	sts, err := s.TorrentStatuses(context.Background(), nil)
-	if err != nil {
-		return Totals{}
-	}
 	var t Totals
-	for i := range sts {
-		st := &sts[i]
-		t.Torrents++
-		switch {
-		case st.Err != nil:
-			t.Errored++
-		case st.Paused:
-			t.Paused++
-		case st.State == plugin.StateSeeding || st.State == plugin.StateFinished:
-			t.Seeding++
-		case st.State == plugin.StateDownloading:
-			t.Downloading++
-		default:
-			t.Checking++
-		}
-		t.Peers += st.NumPeers
-		t.Connecting += st.NumConnecting
-		t.UploadRate += st.UploadRate
-		t.DownloadRate += st.DownloadRate
-		t.TotalUpload += st.TotalUpload
-		t.TotalDownload += st.TotalDownload
+	for _, sh := range s.shards {
+		a := sh.Aggregate()
+		t.Checking += int(a.Classes[shard.ClassChecking])
+		t.Downloading += int(a.Classes[shard.ClassDownloading])
+		t.Seeding += int(a.Classes[shard.ClassSeeding])
+		t.Paused += int(a.Classes[shard.ClassPaused])
+		t.Errored += int(a.Classes[shard.ClassErrored])
+		t.Peers += int(a.Peers)
+		t.Connecting += int(a.Connecting)
+		t.UploadRate += a.UploadRate
+		t.DownloadRate += a.DownloadRate
+		t.TotalUpload += a.TotalUpload
+		t.TotalDownload += a.TotalDownload
+		t.StateSeq += a.StateSeq
 	}
+	t.Torrents = t.Checking + t.Downloading + t.Seeding + t.Paused + t.Errored
 	return t
 }
 

@@ -55,6 +55,7 @@ func (t *Torrent) fail(err error) {
 		return // already failed: the first error is the one reported
 	}
 	t.err = err
+	defer t.noteState() // aggregate.go
 	var fe *storage.FileError
 	if errors.As(err, &fe) {
 		t.diskErr.file = fe.Path

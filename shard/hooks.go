@@ -2,8 +2,10 @@ package shard
 
 import (
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shardtorrent/shardtorrent/plugin"
 )
@@ -27,18 +29,30 @@ type attached struct {
 	removed atomic.Bool
 }
 
-// hook is one entry of a dispatch list: the plugin as the hook's interface.
+// hook is one entry of a dispatch list: the plugin as the hook's
+// interface, and the cost slot its calls are counted in (plugincost.go).
 type hook[H any] struct {
 	h H
 	a *attached
+	c *hookCost
 }
 
 type hookList[H any] []hook[H]
 
-// add appends a's plugin if it implements H.
-func (l hookList[H]) add(a *attached) hookList[H] {
+// add appends a's plugin if it implements H, with its cost slot in tab
+// for H's method (every hook interface has one).
+func (l hookList[H]) add(a *attached, tab *costTable) hookList[H] {
 	if h, ok := a.v.(H); ok {
-		return append(l, hook[H]{h, a})
+		return append(l, hook[H]{h, a, tab.slot(a.v, reflect.TypeFor[H](), "")})
+	}
+	return l
+}
+
+// addNamed is add for a list of a type that is not a hook interface
+// (Extensions.Call): its calls are counted under name.
+func (l hookList[H]) addNamed(a *attached, tab *costTable, name string) hookList[H] {
+	if h, ok := a.v.(H); ok {
+		return append(l, hook[H]{h, a, tab.slot(a.v, nil, name)})
 	}
 	return l
 }
@@ -69,7 +83,19 @@ func eachBoolFrom[H any](d disabler, l hookList[H], i int, name string, f func(H
 		}
 	}()
 	for ; i < len(l); i++ {
-		if !l[i].a.removed.Load() && f(l[i].h) {
+		e := &l[i]
+		if e.a.removed.Load() {
+			continue
+		}
+		var ok bool
+		if e.c.count() {
+			t0 := time.Now()
+			ok = f(e.h)
+			e.c.since(t0)
+		} else {
+			ok = f(e.h)
+		}
+		if ok {
 			return true, -1
 		}
 	}
@@ -91,8 +117,16 @@ func eachFrom[H any](d disabler, l hookList[H], i int, name string, f func(H)) (
 		}
 	}()
 	for ; i < len(l); i++ {
-		if !l[i].a.removed.Load() {
-			f(l[i].h)
+		e := &l[i]
+		if e.a.removed.Load() {
+			continue
+		}
+		if e.c.count() {
+			t0 := time.Now()
+			f(e.h)
+			e.c.since(t0)
+		} else {
+			f(e.h)
 		}
 	}
 	return len(l)
@@ -150,54 +184,54 @@ type peerHooks struct {
 }
 
 // buildPeerHooks makes fresh lists from the plugins not removed.
-func buildPeerHooks(plugins []*attached) *peerHooks {
+func buildPeerHooks(plugins []*attached, tab *costTable) *peerHooks {
 	x := &peerHooks{}
 	for _, a := range plugins {
 		if a.removed.Load() {
 			continue
 		}
 		x.plugins = append(x.plugins, a)
-		x.addHandshake = x.addHandshake.add(a)
-		x.onHandshake = x.onHandshake.add(a)
-		x.onExtHandshake = x.onExtHandshake.add(a)
-		x.onConnected = x.onConnected.add(a)
-		x.onDisconnect = x.onDisconnect.add(a)
-		x.onChoke = x.onChoke.add(a)
-		x.onUnchoke = x.onUnchoke.add(a)
-		x.onInterested = x.onInterested.add(a)
-		x.onNotInterested = x.onNotInterested.add(a)
-		x.onHave = x.onHave.add(a)
-		x.onDontHave = x.onDontHave.add(a)
-		x.onBitfield = x.onBitfield.add(a)
-		x.onHaveAll = x.onHaveAll.add(a)
-		x.onHaveNone = x.onHaveNone.add(a)
-		x.onAllowedFast = x.onAllowedFast.add(a)
-		x.onRequest = x.onRequest.add(a)
-		x.onCancel = x.onCancel.add(a)
-		x.onReject = x.onReject.add(a)
-		x.onSuggest = x.onSuggest.add(a)
-		x.onPiece = x.onPiece.add(a)
-		x.onExtended = x.onExtended.add(a)
-		x.onUnknown = x.onUnknown.add(a)
-		x.sentChoke = x.sentChoke.add(a)
-		x.sentUnchoke = x.sentUnchoke.add(a)
-		x.sentInterested = x.sentInterested.add(a)
-		x.sentNotInterested = x.sentNotInterested.add(a)
-		x.sentHave = x.sentHave.add(a)
-		x.sentHaveAll = x.sentHaveAll.add(a)
-		x.sentHaveNone = x.sentHaveNone.add(a)
-		x.sentAllowFast = x.sentAllowFast.add(a)
-		x.sentSuggest = x.sentSuggest.add(a)
-		x.sentRequest = x.sentRequest.add(a)
-		x.sentCancel = x.sentCancel.add(a)
-		x.sentReject = x.sentReject.add(a)
-		x.sentPiece = x.sentPiece.add(a)
-		x.sentPayload = x.sentPayload.add(a)
-		x.canDisconnect = x.canDisconnect.add(a)
-		x.piecePass = x.piecePass.add(a)
-		x.pieceFailed = x.pieceFailed.add(a)
-		x.tick = x.tick.add(a)
-		x.writeRequest = x.writeRequest.add(a)
+		x.addHandshake = x.addHandshake.add(a, tab)
+		x.onHandshake = x.onHandshake.add(a, tab)
+		x.onExtHandshake = x.onExtHandshake.add(a, tab)
+		x.onConnected = x.onConnected.add(a, tab)
+		x.onDisconnect = x.onDisconnect.add(a, tab)
+		x.onChoke = x.onChoke.add(a, tab)
+		x.onUnchoke = x.onUnchoke.add(a, tab)
+		x.onInterested = x.onInterested.add(a, tab)
+		x.onNotInterested = x.onNotInterested.add(a, tab)
+		x.onHave = x.onHave.add(a, tab)
+		x.onDontHave = x.onDontHave.add(a, tab)
+		x.onBitfield = x.onBitfield.add(a, tab)
+		x.onHaveAll = x.onHaveAll.add(a, tab)
+		x.onHaveNone = x.onHaveNone.add(a, tab)
+		x.onAllowedFast = x.onAllowedFast.add(a, tab)
+		x.onRequest = x.onRequest.add(a, tab)
+		x.onCancel = x.onCancel.add(a, tab)
+		x.onReject = x.onReject.add(a, tab)
+		x.onSuggest = x.onSuggest.add(a, tab)
+		x.onPiece = x.onPiece.add(a, tab)
+		x.onExtended = x.onExtended.add(a, tab)
+		x.onUnknown = x.onUnknown.add(a, tab)
+		x.sentChoke = x.sentChoke.add(a, tab)
+		x.sentUnchoke = x.sentUnchoke.add(a, tab)
+		x.sentInterested = x.sentInterested.add(a, tab)
+		x.sentNotInterested = x.sentNotInterested.add(a, tab)
+		x.sentHave = x.sentHave.add(a, tab)
+		x.sentHaveAll = x.sentHaveAll.add(a, tab)
+		x.sentHaveNone = x.sentHaveNone.add(a, tab)
+		x.sentAllowFast = x.sentAllowFast.add(a, tab)
+		x.sentSuggest = x.sentSuggest.add(a, tab)
+		x.sentRequest = x.sentRequest.add(a, tab)
+		x.sentCancel = x.sentCancel.add(a, tab)
+		x.sentReject = x.sentReject.add(a, tab)
+		x.sentPiece = x.sentPiece.add(a, tab)
+		x.sentPayload = x.sentPayload.add(a, tab)
+		x.canDisconnect = x.canDisconnect.add(a, tab)
+		x.piecePass = x.piecePass.add(a, tab)
+		x.pieceFailed = x.pieceFailed.add(a, tab)
+		x.tick = x.tick.add(a, tab)
+		x.writeRequest = x.writeRequest.add(a, tab)
 	}
 	return x
 }
@@ -217,23 +251,23 @@ type torrentHooks struct {
 	pieceLost     hookList[plugin.TorrentPieceLostHook]
 }
 
-func buildTorrentHooks(plugins []*attached) *torrentHooks {
+func buildTorrentHooks(plugins []*attached, tab *costTable) *torrentHooks {
 	x := &torrentHooks{}
 	for _, a := range plugins {
 		if a.removed.Load() {
 			continue
 		}
 		x.plugins = append(x.plugins, a)
-		x.newConnection = x.newConnection.add(a)
-		x.piecePass = x.piecePass.add(a)
-		x.pieceFailed = x.pieceFailed.add(a)
-		x.tick = x.tick.add(a)
-		x.pause = x.pause.add(a)
-		x.resume = x.resume.add(a)
-		x.filesChecked = x.filesChecked.add(a)
-		x.state = x.state.add(a)
-		x.addPeer = x.addPeer.add(a)
-		x.pieceLost = x.pieceLost.add(a)
+		x.newConnection = x.newConnection.add(a, tab)
+		x.piecePass = x.piecePass.add(a, tab)
+		x.pieceFailed = x.pieceFailed.add(a, tab)
+		x.tick = x.tick.add(a, tab)
+		x.pause = x.pause.add(a, tab)
+		x.resume = x.resume.add(a, tab)
+		x.filesChecked = x.filesChecked.add(a, tab)
+		x.state = x.state.add(a, tab)
+		x.addPeer = x.addPeer.add(a, tab)
+		x.pieceLost = x.pieceLost.add(a, tab)
 	}
 	return x
 }
@@ -245,6 +279,7 @@ type Extensions struct {
 	mu    sync.Mutex
 	cur   atomic.Pointer[SessionHooks]
 	alert func(plugin.Alert) // where PluginDisabledAlerts go
+	costs costTable          // shared: the session plugins' hooks run on any goroutine
 }
 
 // SessionHooks are the session plugins' dispatch lists, built once per
@@ -263,7 +298,7 @@ type SessionHooks struct {
 // NewExtensions returns an empty registry; post receives the
 // PluginDisabledAlerts of session plugins.
 func NewExtensions(post func(plugin.Alert)) *Extensions {
-	e := &Extensions{alert: post}
+	e := &Extensions{alert: post, costs: costTable{shared: true}}
 	e.cur.Store(&SessionHooks{})
 	return e
 }
@@ -275,10 +310,10 @@ func (e *Extensions) Add(p plugin.Plugin) {
 	old := e.cur.Load()
 	plugins := append(append([]*attached(nil), old.plugins...), &attached{v: p})
 	feats := append(append([]plugin.Feature(nil), old.features...), p.Features())
-	e.cur.Store(buildSessionHooks(plugins, feats))
+	e.cur.Store(buildSessionHooks(plugins, feats, &e.costs))
 }
 
-func buildSessionHooks(plugins []*attached, feats []plugin.Feature) *SessionHooks {
+func buildSessionHooks(plugins []*attached, feats []plugin.Feature, tab *costTable) *SessionHooks {
 	x := &SessionHooks{}
 	for i, a := range plugins {
 		if a.removed.Load() {
@@ -287,21 +322,21 @@ func buildSessionHooks(plugins []*attached, feats []plugin.Feature) *SessionHook
 		f := feats[i]
 		x.plugins = append(x.plugins, a)
 		x.features = append(x.features, f)
-		x.newTorrent = x.newTorrent.add(a)
+		x.newTorrent = x.newTorrent.add(a, tab)
 		if f&plugin.FeatureTick != 0 {
-			x.tick = x.tick.add(a)
+			x.tick = x.tick.add(a, tab)
 		}
 		if f&plugin.FeatureOptimisticUnchoke != 0 {
-			x.priority = x.priority.add(a)
+			x.priority = x.priority.add(a, tab)
 		}
 		if f&plugin.FeatureDHTRequest != 0 {
-			x.dht = x.dht.add(a)
+			x.dht = x.dht.add(a, tab)
 		}
 		if f&plugin.FeatureAlert != 0 {
-			x.alert = x.alert.add(a)
+			x.alert = x.alert.add(a, tab)
 		}
 		if f&plugin.FeatureUnknownTorrent != 0 {
-			x.unknown = x.unknown.add(a)
+			x.unknown = x.unknown.add(a, tab)
 		}
 	}
 	return x
@@ -336,7 +371,7 @@ func (e *Extensions) disable(a *attached, hook string, v any) {
 		return
 	}
 	old := e.cur.Load()
-	e.cur.Store(buildSessionHooks(old.plugins, old.features))
+	e.cur.Store(buildSessionHooks(old.plugins, old.features, &e.costs))
 	e.mu.Unlock()
 	if e.alert != nil {
 		e.alert(&plugin.PluginDisabledAlert{Plugin: pluginName(a.v), Hook: hook, Panic: v})
@@ -388,7 +423,7 @@ func (e *Extensions) Call(name string, fn func(p plugin.Plugin)) {
 	h := e.hooks()
 	var l hookList[plugin.Plugin]
 	for _, a := range h.plugins {
-		l = l.add(a)
+		l = l.addNamed(a, &e.costs, name)
 	}
 	each(e, l, name, fn)
 }
@@ -430,8 +465,20 @@ func filterFrom[H any](d disabler, l hookList[H], i int, name string, keep func(
 		}
 	}()
 	for ; i < len(l); i++ {
-		if !l[i].a.removed.Load() && !keep(l[i].h) {
-			l[i].a.removed.Store(true)
+		e := &l[i]
+		if e.a.removed.Load() {
+			continue
+		}
+		var ok bool
+		if e.c.count() {
+			t0 := time.Now()
+			ok = keep(e.h)
+			e.c.since(t0)
+		} else {
+			ok = keep(e.h)
+		}
+		if !ok {
+			e.a.removed.Store(true)
 			removed = true
 		}
 	}

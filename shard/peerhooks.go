@@ -23,7 +23,7 @@ func (p *peer) attach(pp plugin.PeerPlugin) {
 		plugins = p.hx.plugins
 	}
 	plugins = append(plugins[:len(plugins):len(plugins)], &attached{v: pp})
-	p.hx = buildPeerHooks(plugins)
+	p.hx = buildPeerHooks(plugins, &p.t.s.costs)
 }
 
 // rebuild drops removed plugins from the lists.
@@ -31,7 +31,7 @@ func (p *peer) rebuild() {
 	if p.hx == nil {
 		return
 	}
-	x := buildPeerHooks(p.hx.plugins)
+	x := buildPeerHooks(p.hx.plugins, &p.t.s.costs)
 	if len(x.plugins) == 0 {
 		x = nil
 	}

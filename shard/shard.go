@@ -92,6 +92,10 @@ type Shard struct {
 	// dial starts an outgoing connection for p (dialLoop; tests replace
 	// it so nothing leaves the process).
 	dial func(p *peer) error
+	// costs counts the torrent and peer plugins' hook calls (plugincost.go);
+	// agg is what the loop publishes for Totals (aggregate.go).
+	costs costTable
+	agg   aggregate
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
@@ -186,9 +190,17 @@ func (s *Shard) onTick() {
 		s.ext.DispatchTick()
 	}
 	now := s.now()
+	// Only the torrents that tick are folded into the published
+	// aggregate (aggregate.go): the others have no peers and no rates.
+	g := &s.agg
+	g.begin()
 	for _, t := range s.torrents {
-		t.onTick(now)
+		if t.wantTick(now) {
+			t.onTick(now)
+			g.fold(t)
+		}
 	}
+	g.publish()
 	if s.resume != nil {
 		if s.nextSave.IsZero() {
 			s.nextSave = now.Add(s.saveEvery)

@@ -144,6 +144,8 @@ type Torrent struct {
 	dur         durability
 	draining    bool
 	deleteFiles bool
+
+	agg torrentAgg // its share of the shard's published aggregate (aggregate.go)
 }
 
 type chokeScratch struct {
@@ -188,6 +190,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, PieceQuota: 20 * wire.BlockSize})
 	}
 	s.torrents[ih] = t
+	t.noteState()
 	// Chain order as in libtorrent: the add parameters' extensions, then
 	// every session plugin's NewTorrent in registration order.
 	for _, ctor := range p.Extensions {
@@ -269,6 +272,7 @@ func (t *Torrent) setState(st plugin.TorrentState) {
 	}
 	from := t.state
 	t.state = st
+	t.noteState()
 	if from != 0 {
 		t.s.post(&plugin.StateChangedAlert{TorrentAlert: t.alertBase(), From: from, To: st})
 	}
@@ -501,7 +505,7 @@ func (t *Torrent) newPeer(addr netip.AddrPort, outgoing bool) *peer {
 			if p.hx != nil { // a plugin called pc.AddExtension meanwhile
 				pps = append(append([]*attached(nil), p.hx.plugins...), pps...)
 			}
-			p.hx = buildPeerHooks(pps)
+			p.hx = buildPeerHooks(pps, &t.s.costs)
 		}
 	}
 	return p
@@ -835,6 +839,7 @@ func (t *Torrent) Pause() {
 	if t.paused {
 		return
 	}
+	defer t.noteState()
 	if tx := t.tx; tx != nil && len(tx.pause) > 0 {
 		t.paused = true
 		if eachBool(t, tx.pause, "OnPause", func(h plugin.PauseHook) bool { return h.OnPause() }) {
@@ -858,6 +863,7 @@ func (t *Torrent) Resume() {
 	if !t.paused {
 		return
 	}
+	defer t.noteState()
 	t.paused = false
 	recheck := t.clearError() // diskerror.go
 	t.resumeChanged(false)
@@ -897,6 +903,7 @@ func (t *Torrent) Remove() {
 		t.s.resume.RemoveResume(t.ih)
 	}
 	delete(t.s.torrents, t.wireIH)
+	t.dropAggregate()
 	t.s.post(&plugin.TorrentRemovedAlert{TorrentAlert: t.alertBase()})
 }
 
@@ -1030,8 +1037,8 @@ func (t *Torrent) attach(tp plugin.TorrentPlugin) {
 	}
 	a := &attached{v: tp}
 	plugins = append(plugins[:len(plugins):len(plugins)], a)
-	t.tx = buildTorrentHooks(plugins)
-	one := buildTorrentHooks([]*attached{a})
+	t.tx = buildTorrentHooks(plugins, &t.s.costs)
+	one := buildTorrentHooks([]*attached{a}, &t.s.costs)
 	if t.filesChecked {
 		each(t, one.filesChecked, "OnFilesChecked", func(h plugin.FilesCheckedHook) { h.OnFilesChecked() })
 	}
@@ -1053,7 +1060,7 @@ func (t *Torrent) attach(tp plugin.TorrentPlugin) {
 func (t *Torrent) disable(a *attached, hook string, v any) {
 	a.removed.Store(true)
 	if t.tx != nil {
-		x := buildTorrentHooks(t.tx.plugins)
+		x := buildTorrentHooks(t.tx.plugins, &t.s.costs)
 		if len(x.plugins) == 0 {
 			x = nil
 		}

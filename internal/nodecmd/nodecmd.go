@@ -361,6 +361,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	var statusC <-chan time.Time
+	n.ps.statusOn = *statusInt > 0
 	if *statusInt > 0 {
 		tk := time.NewTicker(*statusInt)
 		defer tk.Stop()
@@ -459,6 +460,7 @@ type node struct {
 	// every torrent's state and dropped the alerts lost so far (poll.go).
 	retryFirst time.Duration
 	last       []shardtorrent.Status
+	ps         pollState
 	dropped    int
 	byHash     map[metainfo.InfoHash]*tracked
 	order      []metainfo.InfoHash
