@@ -24,6 +24,7 @@ const ui = {
   torrents: document.querySelector("#torrents tbody"),
   shards: document.querySelector("#shards tbody"),
   plugins: document.querySelector("#plugins tbody"),
+  pluginsIdle: document.getElementById("plugins-idle"),
 };
 
 let sessionId = "";           // X-Transmission-Session-Id, learnt from a 409
@@ -46,10 +47,10 @@ async function rpc(method, args) {
   for (let attempt = 0; attempt < 2; attempt++) {
     let res;
     try {
-      // location.origin, not a relative URL: a page opened as
-      // http://user:pass@host/ would make a relative URL carry the
-      // credentials, which fetch refuses; the browser's cached basic auth
-      // for the origin goes along anyway.
+      // location.origin, not a relative URL: a page opened with the
+      // credentials in its address (user:pass@host) would make a relative
+      // URL carry them, which fetch refuses; the basic auth the browser
+      // holds for the origin goes along anyway.
       res = await fetch(location.origin + RPC_PATH, {
         method: "POST", body, credentials: "same-origin", cache: "no-store",
         headers: { "Content-Type": "application/json", "X-Transmission-Session-Id": sessionId },
@@ -223,9 +224,14 @@ function drawStats(s) {
     }));
   }
 
-  const plugins = (extra.plugins || []).slice().sort((a, b) => b.seconds - a.seconds || b.calls - a.calls);
+  // Hooks a plugin implements but that have not run yet are counted, not
+  // listed.
+  const all = extra.plugins || [];
+  const plugins = all.filter(p => p.calls > 0).sort((a, b) => b.seconds - a.seconds || b.calls - a.calls);
+  const idle = all.length - plugins.length;
+  ui.pluginsIdle.textContent = idle > 0 ? idle + (idle === 1 ? " hook" : " hooks") + " not called yet." : "";
   if (plugins.length === 0) {
-    emptyRow(ui.plugins, 5, "no plugin hook has run yet");
+    emptyRow(ui.plugins, 5, all.length ? "no plugin hook has run yet" : "no plugins");
   } else {
     ui.plugins.replaceChildren(...plugins.map(p => {
       const tr = el("tr", { "data-testid": "plugin-row" });
@@ -233,8 +239,9 @@ function drawStats(s) {
         cell("plugin", p.plugin, p.plugin),
         cell("hook", p.hook, p.hook),
         cell("calls", p.calls, count(p.calls), "num"),
-        cell("seconds", p.seconds, seconds(p.seconds), "num"),
-        cell("perCall", p.calls ? p.seconds / p.calls : 0, p.calls ? seconds(p.seconds / p.calls) : "–", "num"),
+        // 0 s: none of its calls was timed yet (one in 64 is).
+        cell("seconds", p.seconds, p.seconds > 0 ? seconds(p.seconds) : "–", "num"),
+        cell("perCall", p.seconds / p.calls, p.seconds > 0 ? seconds(p.seconds / p.calls) : "–", "num"),
       );
       return tr;
     }));
