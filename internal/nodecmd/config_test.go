@@ -170,7 +170,7 @@ func TestConfigMissingFile(t *testing.T) {
 // no system paths).
 func TestNodeConfigExample(t *testing.T) {
 	example := filepath.Join("..", "..", "docs", "node.toml")
-	got := sessionSettings(t, "-config", example, "-state", "off", "-watch", "")
+	got := sessionSettings(t, "-config", example, "-state", "off", "-watch", "", "-rpc", "off")
 	if got.ListenAddr != "off" {
 		t.Errorf("ListenAddr %q: the command line's -listen off should win", got.ListenAddr)
 	}
@@ -186,7 +186,7 @@ func TestNodeConfigExample(t *testing.T) {
 	}
 
 	// The same example with a command-line override of a file value.
-	got = sessionSettings(t, "-config", example, "-state", "off", "-watch", "", "-unchoke-slots", "3", "-dht=false", "-tracker", "http://127.0.0.1:1/announce")
+	got = sessionSettings(t, "-config", example, "-state", "off", "-watch", "", "-rpc", "off", "-unchoke-slots", "3", "-dht=false", "-tracker", "http://127.0.0.1:1/announce")
 	if got.Engine.UnchokeSlots != 3 || !got.DisableDHT || !reflect.DeepEqual(got.Trackers, []string{"http://127.0.0.1:1/announce"}) {
 		t.Errorf("command line did not win: unchoke %d, dht off %v, trackers %q", got.Engine.UnchokeSlots, got.DisableDHT, got.Trackers)
 	}
@@ -202,6 +202,9 @@ func TestNodeRefusesBadConfig(t *testing.T) {
 		{"encryption = \"always\"\n", `-encryption: shard: unknown encryption policy "always"`},
 		{"peer = [\"localhost\"]\n", `bad -peer "localhost"`},
 		{"dht = 1\n", `key "dht": want true or false`},
+		// A flag set from the file is checked like one on the command
+		// line: the service's listen rule applies.
+		{"rpc = \"0.0.0.0:0\"\nrpc-allow = \"10.0.0.0/8\"\n", "without -rpc-auth-file"},
 	}
 	for _, c := range cases {
 		path := filepath.Join(t.TempDir(), "node.toml")
