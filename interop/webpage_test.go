@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 
 	"github.com/shardtorrent/shardtorrent/internal/refpeer"
@@ -155,59 +156,8 @@ func TestStatusPage(t *testing.T) {
 		t.Fatalf("the node's RPC does not list %s", moving.Name)
 	}
 
-	// The browser.
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	stopAtDeadline := context.AfterFunc(ctx, cancelBrowser) // the test's bound applies to the browser too
-	defer stopAtDeadline()
-
-	// Every uncaught exception, console error and CSP refusal fails the
-	// test (network entries are the RPC's own 409 handshake and, at the
-	// end, the node being stopped).
-	var consoleMu sync.Mutex
-	var consoleErrs []string
-	consoleCtx, stopConsole := context.WithCancel(bctx)
-	defer stopConsole()
-	messages := chromedp.Console(consoleCtx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.IsException() || (m.Type == chromedp.ConsoleError && m.Source != "network") {
-				consoleMu.Lock()
-				consoleErrs = append(consoleErrs, m.String())
-				consoleMu.Unlock()
-			}
-		}
-	}()
-	checkConsole := func() {
-		t.Helper()
-		consoleMu.Lock()
-		defer consoleMu.Unlock()
-		if len(consoleErrs) > 0 {
-			t.Fatalf("the page logged errors: %q", consoleErrs)
-		}
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, steps...); err != nil {
-			t.Fatalf("browser: %s: %v", what, err)
-		}
-	}
-	eval := func(what, js string, out any) {
-		t.Helper()
-		b, err := chromedp.Run(bctx, chromedp.Evaluate[[]byte](js))
-		if err != nil {
-			t.Fatalf("browser: %s: %v", what, err)
-		}
-		if err := json.Unmarshal(b, out); err != nil {
-			t.Fatalf("browser: %s: %v (%s)", what, err, b)
-		}
-	}
+	b := startBrowser(t, ctx, chromium)
+	do, eval, checkConsole := b.do, b.eval, b.checkConsole
 	readRows := func(testid string) []pageTorrent {
 		t.Helper()
 		var rows []pageTorrent
@@ -383,7 +333,7 @@ func TestStatusPage(t *testing.T) {
 	do("sort by id", chromedp.Click(chromedp.CSS(`#torrents th[data-sort="id"]`)))
 	checkConsole()
 
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
@@ -411,3 +361,177 @@ func TestStatusPage(t *testing.T) {
 		t.Fatalf("error banner %q: want the RPC unreachable, the page marked stale", banner)
 	}
 }
+
+// browser is a headless chromium tab for one test.
+type browser struct {
+	t   *testing.T
+	ctx context.Context // the tab's chromedp context
+
+	mu       sync.Mutex
+	problems []string // exceptions, console errors, CSP refusals
+}
+
+// startBrowser starts chromium headless (--no-sandbox: the tests run as
+// root) with one tab, closed at the end of the test or when ctx ends.
+// Every uncaught exception, console error and CSP refusal the page logs
+// is collected for checkConsole (network entries are not: they are the
+// RPC's own 409 handshake, a refused login, a stopped node).
+func startBrowser(t *testing.T, ctx context.Context, chromium string) *browser {
+	t.Helper()
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1280, 900))...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	stopAtDeadline := context.AfterFunc(ctx, cancelBrowser) // the test's bound applies to the browser too
+	t.Cleanup(func() { stopAtDeadline(); cancelBrowser(); cancelAlloc() })
+	b := &browser{t: t, ctx: bctx}
+	messages := chromedp.Console(bctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || (m.Type == chromedp.ConsoleError && m.Source != "network") {
+				b.mu.Lock()
+				b.problems = append(b.problems, m.String())
+				b.mu.Unlock()
+			}
+		}
+	}()
+	return b
+}
+
+func (b *browser) checkConsole() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.problems) > 0 {
+		b.t.Fatalf("the page logged errors: %q", b.problems)
+	}
+}
+
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("browser: %s: %v", what, err)
+	}
+}
+
+// eval evaluates js in the page and decodes its JSON value into out.
+func (b *browser) eval(what, js string, out any) {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]byte](js))
+	if err != nil {
+		b.t.Fatalf("browser: %s: %v", what, err)
+	}
+	if err := json.Unmarshal(v, out); err != nil {
+		b.t.Fatalf("browser: %s: %v (%s)", what, err, v)
+	}
+}
+
+// TestStatusPageAuth: on a node with an auth file, the browser's basic
+// auth for the page carries over to the page's RPC calls (the page works
+// after one login), and when the credentials stop being valid (the node
+// restarted with a new password) the page says 401 and keeps its last
+// figures, greyed out.
+func TestStatusPageAuth(t *testing.T) {
+	chromium := requireChromium(t)
+	ctx := setup(t, 3*time.Minute)
+	requireNode(t)
+	dir := t.TempDir()
+	f := makeFixture(t, dir, "linux-6.12.tar.xz", 1<<20, nil, 64<<10)
+	passwd := func(file, pass string) {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, nodeBin, "rpc-passwd", "-user", "alice", "-o", file)
+		cmd.Stdin = strings.NewReader(pass + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("node rpc-passwd: %v\n%s", err, out)
+		}
+	}
+	oldUsers, newUsers := filepath.Join(dir, "users-old"), filepath.Join(dir, "users-new")
+	passwd(oldUsers, "first secret")
+	passwd(newUsers, "second secret")
+	ports := freePorts(t, 2)
+	nodeArgs := func(users string) []string {
+		return []string{"-listen", loopback(ports[0]), "-rpc", loopback(ports[1]), "-rpc-auth-file", users,
+			"-data", f.SeedDir, "-state", "off", "-dht=false", f.Torrent}
+	}
+	node := startNode(t, ctx, "node", nodeArgs(oldUsers)...)
+	for _, line := range []string{"rpc listening on " + loopback(ports[1]), "added " + f.Name} {
+		if _, err := node.WaitLine(ctx, line); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The browser answers login prompts as a user would: with alice's
+	// first password, and once that is no longer good, by cancelling.
+	b := startBrowser(t, ctx, chromium)
+	var mu sync.Mutex
+	provide, prompts := true, 0
+	paused := chromedp.Events(b.ctx, fetch.RequestPaused)
+	authReq := chromedp.Events(b.ctx, fetch.AuthRequired)
+	b.do("intercept logins", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{HandleAuthRequests: ptrTo(true)})
+		return err
+	}))
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			_, _ = chromedp.Call(b.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+		}
+	}()
+	go func() {
+		for ev, err := range authReq {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			prompts++
+			resp := &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseCancelAuth}
+			if provide {
+				resp = &fetch.AuthChallengeResponse{Response: fetch.AuthChallengeResponseResponseProvideCredentials,
+					Username: "alice", Password: "first secret"}
+			}
+			mu.Unlock()
+			_, _ = chromedp.Call(b.ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{RequestID: ev.RequestID, AuthChallengeResponse: resp})
+		}
+	}()
+
+	b.do("load the page with a login", chromedp.Navigate("http://"+loopback(ports[1])+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="torrent-row"]`)),
+		chromedp.Poll[chromedp.Void](`Number(document.getElementById("state").dataset.refreshes) >= 2`, chromedp.WithPollingTimeout(30*time.Second)))
+	mu.Lock()
+	if prompts < 1 {
+		t.Errorf("the page loaded without a login prompt on a node with an auth file")
+	}
+	provide = false
+	mu.Unlock()
+	var name string
+	b.eval("row", `document.querySelector('[data-testid="torrent-row"] [data-field="name"]').dataset.value`, &name)
+	if name != f.Name {
+		t.Fatalf("page shows %q, want %q", name, f.Name)
+	}
+	b.checkConsole()
+
+	// A new password: the browser's credentials are refused.
+	if _, err := node.Stop(); err != nil {
+		t.Logf("node stop: %v", err)
+	}
+	node = startNode(t, ctx, "node-2", nodeArgs(newUsers)...)
+	if _, err := node.WaitLine(ctx, "rpc listening on "+loopback(ports[1])); err != nil {
+		t.Fatal(err)
+	}
+	b.do("wait for the 401 banner", chromedp.Poll[chromedp.Void](`(() => {
+		const e = document.querySelector('[data-testid="error"]');
+		return !e.hidden && e.dataset.status === "401" && e.textContent.startsWith("401 Unauthorized") &&
+			document.body.classList.contains("stale");
+	})()`, chromedp.WithPollingTimeout(60*time.Second)))
+	// The last figures stay on the page, greyed out.
+	b.eval("row", `document.querySelector('[data-testid="torrent-row"] [data-field="name"]').dataset.value`, &name)
+	if name != f.Name {
+		t.Fatalf("after the 401 the page shows %q, want the last figures (%q)", name, f.Name)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
