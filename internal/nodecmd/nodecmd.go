@@ -100,7 +100,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	var dhtBoot multiFlag
 	fs.Var(&dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
 	svcFlags := addServiceFlags(fs) // -rpc, -rpc-auth-file, -rpc-allow, -rpc-roots (service.go)
-	configFile := fs.String(configFlag, "", "read flags from this TOML file, one key per flag name (listen = \"0.0.0.0:6881\", peer = [\"...\"]); flags on the command line win (config.go)")
+	configFile := fs.String(configFlag, "", "read flags from this TOML file, one key per flag name (listen = \"0.0.0.0:6881\", peer = [\"...\"]; see docs/node.toml); flags on the command line win")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

@@ -273,6 +273,7 @@ async function refresh() {
     ui.error.hidden = true;
     ui.error.textContent = "";
     document.body.classList.remove("stale");
+    if (!ui.version.textContent) version(); // the first try failed (node down at load)
     refreshes++;
     const at = new Date().toLocaleTimeString();
     ui.state.dataset.at = at;
@@ -306,7 +307,11 @@ function setSort(th) {
 }
 
 for (const th of document.querySelectorAll("#torrents th[data-sort]")) {
+  th.tabIndex = 0; // sortable from the keyboard too
   th.addEventListener("click", () => setSort(th));
+  th.addEventListener("keydown", e => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); setSort(th); }
+  });
   if (th.dataset.sort === sortKey) th.setAttribute("aria-sort", "ascending");
 }
 ui.filter.addEventListener("input", drawTorrents);
