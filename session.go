@@ -158,6 +158,9 @@ type Session struct {
 
 	closeOnce sync.Once
 	runWG     sync.WaitGroup
+
+	// incoming counts what the accepting loop refused (stats.go).
+	incoming incomingCounters
 }
 
 // NewSession starts the loops and, unless disabled, the listener. ctx

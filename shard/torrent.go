@@ -432,6 +432,7 @@ func (t *Torrent) dialCandidate(c *candidate, now time.Time) bool {
 	p.cand = c
 	p.source = c.src
 	c.dialled(now)
+	t.s.count(MetricConnectionAttempts, 1)
 	if err := t.s.dial(p); err != nil {
 		t.s.conns.Add(-1)
 		t.forgetPeer(p)
@@ -745,6 +746,7 @@ func onPieceWritten(j *storage.Job) {
 		return
 	}
 	if !pass {
+		t.s.count(MetricPiecesFailed, 1)
 		// libtorrent's order: torrent plugins, then the peers that took part.
 		if tx := t.tx; tx != nil {
 			each(t, tx.pieceFailed, "OnPieceFailed", func(h plugin.TorrentPieceFailedHook) { h.OnPieceFailed(piece) })
@@ -768,6 +770,7 @@ func onPieceWritten(j *storage.Job) {
 			p.piecePass(piece)
 		}
 	}
+	t.s.count(MetricPiecesPassed, 1)
 	t.endParole(contrib)
 	t.pk.PiecePassed(piece)
 	t.have.Set(piece)
