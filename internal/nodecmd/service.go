@@ -22,6 +22,7 @@ import (
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/internal/httpguard"
+	"github.com/shardtorrent/shardtorrent/metrics"
 	"github.com/shardtorrent/shardtorrent/rpc"
 	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/web"
@@ -301,8 +302,8 @@ func (n *node) serviceMounts(roots *httpguard.Roots, set rpc.Settings) serviceMo
 	// helper's) lands, the RPC drives the session directly.
 	backend := &rpc.SessionBackend{S: n.sess, Set: set}
 	m.rpc = rpc.New(backend, rpc.Config{Confine: roots.Confine, Logger: n.log})
-	// mount point /metrics (lead wires at merge): m.metrics = metrics.Handler(n.sess)
-	m.web = web.Handler() // the status page (package web), reading the RPC above
+	m.metrics = metrics.Handler(n.sess) // Prometheus (package metrics)
+	m.web = web.Handler()               // the status page (package web), reading the RPC above
 	return m
 }
 
