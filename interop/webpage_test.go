@@ -268,9 +268,10 @@ func TestStatusPage(t *testing.T) {
 	if len(shards) != 2 || len(stats.Extra.Shards) != 2 {
 		t.Fatalf("page shows %d shard rows, the RPC %d; want 2 (-shards 2)", len(shards), len(stats.Extra.Shards))
 	}
-	var onShards float64
+	var onShards, iterations float64
 	for i, s := range shards {
 		onShards += num(t, s, "torrents")
+		iterations += num(t, s, "iterationsPerSec")
 		if rs := stats.Extra.Shards[i]; int(num(t, s, "id")) != rs.ID || int(num(t, s, "torrents")) != rs.Torrents {
 			t.Errorf("shard row %v, RPC %+v", s.Values, rs)
 		}
@@ -283,6 +284,9 @@ func TestStatusPage(t *testing.T) {
 	}
 	if onShards != 4 {
 		t.Errorf("shards hold %v torrents between them, want 4", onShards)
+	}
+	if iterations <= 0 {
+		t.Errorf("no shard shows a loop iteration per second, with a transfer running")
 	}
 	// Plugins: every hook the RPC reports is a row, and its calls (which
 	// only grow) are at most what the RPC says after the page was read.
