@@ -39,6 +39,11 @@ func (s *Session) TorrentViews(ctx context.Context, buf []TorrentView) ([]Torren
 	return out, nil
 }
 
+// aboutOf is what mi says about itself, for views (rpcview.go).
+func aboutOf(mi *metainfo.MetaInfo) shard.About {
+	return shard.About{Comment: mi.Comment, CreatedBy: mi.CreatedBy, CreationDate: mi.CreationDate}
+}
+
 // FindTorrent returns a handle to the torrent whose wire info-hash (the
 // v1 hash, or the v2 hash truncated) is ih, or ErrTorrentGone. Safe from
 // any goroutine.

@@ -136,6 +136,9 @@ type specTorrent struct {
 	IsPrivate          *bool    `json:"isPrivate"`
 	IsFinished         *bool    `json:"isFinished"`
 	MagnetLink         *string  `json:"magnetLink"`
+	Comment            *string  `json:"comment"`
+	Creator            *string  `json:"creator"`
+	StartDate          *int64   `json:"startDate"`
 	Pieces             *string  `json:"pieces"`
 	Files              []struct {
 		BytesCompleted int64  `json:"bytesCompleted"`
@@ -223,11 +226,25 @@ type fakeClock struct{ now time.Time }
 
 func (c *fakeClock) Now() time.Time { return c.now }
 
-func newFixture(t testing.TB, listen string) *fixture {
+func newFixture(t testing.TB, listen string) *fixture { return newFixtureWith(t, listen, false) }
+
+// offlineBackend drops the peers a torrent-add brings (a magnet's x.pe),
+// for the fuzzer, whose magnets may name any address: tests dial
+// 127.0.0.1 only.
+type offlineBackend struct{ *rpc.SessionBackend }
+
+func (b offlineBackend) AddTorrent(ctx context.Context, p shardtorrent.AddTorrentParams) (*shardtorrent.Torrent, error) {
+	p.Peers = nil
+	return b.SessionBackend.AddTorrent(ctx, p)
+}
+
+// newFixtureWith makes a fixture; offline turns the tracker client off
+// and drops added peers, so arbitrary input never reaches the network.
+func newFixtureWith(t testing.TB, listen string, offline bool) *fixture {
 	t.Helper()
 	sess, err := shardtorrent.NewSession(context.Background(), shardtorrent.Settings{
 		ListenAddr: listen, Shards: 2, Pool: bufpool.New(), DisableDHT: true,
-		Tracker: shardtorrent.TrackerSettings{Disable: true},
+		Tracker: shardtorrent.TrackerSettings{Disable: offline},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +254,11 @@ func newFixture(t testing.TB, listen string) *fixture {
 	f := &fixture{t: t, sess: sess, root: root, closed: make(chan struct{}), clock: &fakeClock{now: time.Now()}}
 	be := &rpc.SessionBackend{S: sess, Set: rpc.Settings{Version: "test", DownloadDir: root, PeerPort: 6881, Encryption: "preferred", PEX: true},
 		OnClose: func() { close(f.closed) }}
-	f.h = rpc.New(be, rpc.Config{Confine: f.confine, Now: f.clock.Now})
+	var b rpc.Backend = be
+	if offline {
+		b = offlineBackend{be}
+	}
+	f.h = rpc.New(b, rpc.Config{Confine: f.confine, Now: f.clock.Now})
 	mux := http.NewServeMux()
 	mux.Handle(rpc.Path, f.h)
 	f.srv = httptest.NewServer(mux)

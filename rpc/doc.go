@@ -15,12 +15,16 @@
 // # Threading
 //
 // A Handler is safe from any goroutine: net/http calls ServeHTTP
-// concurrently. Its own state (the id registry, the settings session-set
-// changes) is behind one mutex, held only to read or update that state,
-// never across a call into the session. Reads of the session go through
-// Session.TorrentViews (one round trip per shard, whatever the number of
-// torrents) and, only for torrents that asked for them, the per-torrent
-// heavy fields (files, fileStats, peers, trackerStats, pieces).
+// concurrently. Requests that read or change the set of torrents (every
+// torrent-* method and session-stats) run one at a time under one mutex,
+// so the id registry sees listings, adds and removals in order; each of
+// their calls into the session is bounded by the request's context.
+// session-get, session-set, free-space and port-test do not wait for
+// them. Reads of the session go through Session.TorrentViews (one round
+// trip per shard, whatever the number of torrents) and, only for the
+// torrents that asked for them, the per-torrent heavy fields (files,
+// fileStats, priorities, wanted, peers, peersFrom, trackers, trackerList,
+// trackerStats, pieces): one more round trip each.
 //
 // # Ids
 //
@@ -45,4 +49,26 @@
 // `argument "X" is not supported`) unless the value asked for is what the
 // engine already does (a limit set to "disabled"). port-test answers
 // port-is-open false: the node does not probe itself from outside.
+//
+// torrent-get answers every field of the 4.0 spec but "availability"
+// (left out, like any unknown key). Those the engine has no
+// figure for get Transmission's neutral value: group, primary-mime-type
+// and torrentFile "" (comment, creator and dateCreated are the .torrent's,
+// empty for a torrent resumed from its state or added from a magnet);
+// corruptEver, desiredAvailable,
+// haveUnchecked, secondsDownloading, secondsSeeding, editDate,
+// manualAnnounceTime and the limits 0; isFinished and isStalled false;
+// seedRatioMode and seedIdleMode 2 (unlimited: the node seeds on); labels
+// and webseeds []; every file wanted at normal priority; isEncrypted and
+// isUTP false for every peer, and a peer's progress 1 for a seed, else 0.
+// "recently-active" compares what each listing sees (state, pieces,
+// payload, peers, errors) with the previous one, so "changed" means
+// "changed between two requests", and a torrent first seen counts from its
+// added time.
+//
+// session-stats' cumulative-stats adds the totals the present torrents'
+// resume data carried from earlier sessions to this session's (removed
+// torrents are forgotten); sessionCount is 1. Its extra key
+// "shardtorrent" (type Extra) holds the shards' load and the plugins'
+// cost, for the status page.
 package rpc

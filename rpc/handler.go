@@ -15,8 +15,13 @@ import (
 	shardtorrent "github.com/shardtorrent/shardtorrent"
 )
 
-// Path is where Transmission clients send their requests.
-const Path = "/transmission/rpc"
+// Path is where Transmission clients send their requests. Transmission
+// 3.00's transmission-remote posts to PathSlash (Path with a trailing
+// slash): serve the handler at both.
+const (
+	Path      = "/transmission/rpc"
+	PathSlash = Path + "/"
+)
 
 // SessionIDHeader carries the CSRF token of Transmission's handshake.
 const SessionIDHeader = "X-Transmission-Session-Id"
@@ -68,6 +73,10 @@ type Settings struct {
 	Encryption string
 	// DHT and PEX say whether the node runs them.
 	DHT, PEX bool
+	// PeerLimitGlobal and PeerLimitPerTorrent are the engine's connection
+	// caps (shard.Settings MaxConns, MaxConnsPerTorrent); 0 leaves the
+	// keys out.
+	PeerLimitGlobal, PeerLimitPerTorrent int
 }
 
 // Config configures a Handler. The zero value is usable.
@@ -100,6 +109,8 @@ type Handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	started time.Time
+	// peerLimit is Settings.PeerLimitPerTorrent, torrent-get's "peer-limit".
+	peerLimit int64
 
 	// mu serialises the methods that read or change the set of torrents
 	// (the registry must see listings, adds and removals in order) and
@@ -129,9 +140,10 @@ func New(b Backend, cfg Config) *Handler {
 		_, _ = rand.Read(r[:])
 		sid = hex.EncodeToString(r[:])
 	}
+	set := b.Settings()
 	h := &Handler{
 		b: b, sess: b.Session(), cfg: cfg, sid: sid, log: cfg.Logger, now: cfg.Now,
-		downloadDir: b.Settings().DownloadDir, startAdded: true,
+		peerLimit: int64(set.PeerLimitPerTorrent), downloadDir: set.DownloadDir, startAdded: true,
 	}
 	h.started = h.now()
 	h.reg.init()

@@ -15,6 +15,11 @@ import (
 // changed within it, and ids removed within it, as Transmission's 60 s.
 const RecentlyActive = 60 * time.Second
 
+// MaxIDs bounds the entries of one "ids" list: more is refused before
+// anything is built from them (a 16 MiB body could otherwise carry
+// millions).
+const MaxIDs = 100_000
+
 // entry is the registry's record of one torrent it has seen.
 type entry struct {
 	id   int
@@ -197,6 +202,9 @@ func parseIDs(raw json.RawMessage) (idSet, error) {
 		var items []json.RawMessage
 		if err := json.Unmarshal(raw, &items); err != nil {
 			return s, &ArgError{Arg: "ids", Reason: err.Error()}
+		}
+		if len(items) > MaxIDs {
+			return s, &ArgError{Arg: "ids", Reason: "more than " + itoa(MaxIDs) + " entries"}
 		}
 		for _, it := range items {
 			if len(it) > 0 && it[0] == '"' {

@@ -91,7 +91,20 @@ func (h *Handler) sessionValues() map[string]any {
 	m["session-id"] = h.sid
 	m["start-added-torrents"] = h.startAdded
 	m["units"] = units
+	if set.PeerLimitGlobal > 0 {
+		m["peer-limit-global"] = set.PeerLimitGlobal
+	}
+	if set.PeerLimitPerTorrent > 0 {
+		m["peer-limit-per-torrent"] = set.PeerLimitPerTorrent
+	}
 	return m
+}
+
+// sessionValuesLocked is sessionValues taking h.mu.
+func (h *Handler) sessionValuesLocked() map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sessionValues()
 }
 
 // sessionGet answers session-get, with the keys "fields" names (all
@@ -127,9 +140,11 @@ func appendJSON(out []byte, v any) ([]byte, error) {
 }
 
 // sessionSet applies session-set: "download-dir" (confined) and
-// "start-added-torrents" take effect at once; a fixed key is accepted
-// with its current value; anything else is refused by name, and then
-// nothing is changed.
+// "start-added-torrents" take effect at once, for the torrents added over
+// RPC from then on (the node's -data and watch directory are its own); a
+// fixed key, or one set when the node starts, is accepted with its
+// current value; anything else is refused by name, and then nothing is
+// changed.
 func (h *Handler) sessionSet(raw json.RawMessage, out []byte) ([]byte, error) {
 	var a map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &a); err != nil {
@@ -156,6 +171,15 @@ func (h *Handler) sessionSet(raw json.RawMessage, out []byte) ([]byte, error) {
 				return out, &ArgError{Arg: k, Reason: "want a boolean"}
 			}
 			start = &b
+		case "peer-limit-global", "peer-limit-per-torrent", "encryption", "peer-port", "dht-enabled", "pex-enabled":
+			// Set at start (flags); accepted only unchanged.
+			cur := h.sessionValuesLocked()[k]
+			if err := acceptFixed(k, v, map[string]struct {
+				val any
+				why string
+			}{k: {cur, "set when the node starts (its command line or config file)"}}); err != nil {
+				return out, err
+			}
 		default:
 			if err := acceptFixed(k, v, sessionFixed); err != nil {
 				return out, err

@@ -147,4 +147,9 @@ func TestTorrentAddAndGet(t *testing.T) {
 	if !strings.HasPrefix(*ts[0].MagnetLink, "magnet:?xt=urn:btih:"+miA.InfoHash.V1.String()) {
 		t.Errorf("magnetLink %q", *ts[0].MagnetLink)
 	}
+	about := f.get([]int{1, 3}, "comment", "creator", "startDate", "addedDate")
+	if *about[0].Comment != "c" || *about[0].Creator != "test" || *about[1].Comment != "" ||
+		*about[0].StartDate == 0 || *about[0].StartDate < *about[0].AddedDate {
+		t.Errorf("comment/creator/startDate: %+v", about)
+	}
 }

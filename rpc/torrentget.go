@@ -133,7 +133,7 @@ func (f field) needs() int {
 		return needFiles
 	case fPeers, fPeersFrom:
 		return needPeers
-	case fTrackerStats:
+	case fTrackerStats, fTrackers, fTrackerList:
 		return needTrackers
 	case fPieces:
 		return needPieces
@@ -314,7 +314,7 @@ func (h *Handler) torrentGet(ctx context.Context, raw json.RawMessage, out []byt
 			} else if j > 0 {
 				out = append(out, ',')
 			}
-			out = appendField(out, f, v, s.id, e, &hv, now)
+			out = appendField(out, f, v, s.id, e, &hv, now, h.peerLimit)
 		}
 		if table {
 			out = append(out, ']')
@@ -380,8 +380,9 @@ const (
 	errLocalError = 3
 )
 
-// appendField appends field f of torrent v (id, registry entry e).
-func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entry, hv *heavy, now time.Time) []byte {
+// appendField appends field f of torrent v (id, registry entry e, heavy
+// reads hv, the engine's per-torrent connection cap peerLimit).
+func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entry, hv *heavy, now time.Time, peerLimit int64) []byte {
 	left := v.TotalWanted - v.TotalDone
 	switch f {
 	case fActivityDate:
@@ -391,15 +392,23 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 		return appendInt(b, unix(e.changed))
 	case fAddedDate:
 		return appendInt(b, unix(v.AddedAt))
-	case fBandwidthPriority, fCorruptEver, fDateCreated, fDesiredAvailable, fDownloadLimit, fEditDate,
+	case fComment:
+		return appendString(b, v.About.Comment)
+	case fCreator:
+		return appendString(b, v.About.CreatedBy)
+	case fDateCreated:
+		return appendInt(b, v.About.CreationDate)
+	case fBandwidthPriority, fCorruptEver, fDesiredAvailable, fDownloadLimit, fEditDate,
 		fHaveUnchecked, fSecondsDownloading, fSecondsSeeding, fSeedIdleLimit, fUploadLimit,
-		fWebseedsSendingToUs, fMaxConnectedPeers, fPeerLimit, fManualAnnounceTime:
+		fWebseedsSendingToUs, fManualAnnounceTime:
 		return append(b, '0')
+	case fMaxConnectedPeers, fPeerLimit:
+		return appendInt(b, peerLimit)
 	case fSeedRatioLimit:
 		return append(b, '0')
 	case fSeedRatioMode, fSeedIdleMode:
 		return append(b, '2') // TR_RATIOLIMIT_UNLIMITED / TR_IDLELIMIT_UNLIMITED: we seed on
-	case fComment, fCreator, fGroup, fPrimaryMimeType, fTorrentFile:
+	case fGroup, fPrimaryMimeType, fTorrentFile:
 		return append(b, `""`...)
 	case fDoneDate:
 		return appendInt(b, unix(v.DoneAt))
@@ -531,42 +540,37 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 	case fSizeWhenDone, fTotalSize:
 		return appendInt(b, v.TotalWanted)
 	case fStartDate:
-		return appendInt(b, unix(now.Add(-time.Duration(v.SecondsActive)*time.Second)))
+		return appendInt(b, unix(v.StartedAt))
 	case fStatus:
 		return appendInt(b, int64(trStatus(v)))
 	case fTrackers:
 		b = append(b, '[')
-		n := 0
-		for tier, urls := range v.Trackers {
-			for _, u := range urls {
-				if n > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, `{"announce":`...)
-				b = appendString(b, u)
-				b = append(b, `,"id":`...)
-				b = appendInt(b, int64(n))
-				b = append(b, `,"scrape":`...)
-				b = appendString(b, scrapeURL(u))
-				b = append(b, `,"sitename":`...)
-				b = appendString(b, siteName(u))
-				b = append(b, `,"tier":`...)
-				b = appendInt(b, int64(tier))
-				b = append(b, '}')
-				n++
+		for i, t := range hv.trackers {
+			if i > 0 {
+				b = append(b, ',')
 			}
+			b = append(b, `{"announce":`...)
+			b = appendString(b, t.URL)
+			b = append(b, `,"id":`...)
+			b = appendInt(b, int64(i))
+			b = append(b, `,"scrape":`...)
+			b = appendString(b, scrapeURL(t.URL))
+			b = append(b, `,"sitename":`...)
+			b = appendString(b, siteName(t.URL))
+			b = append(b, `,"tier":`...)
+			b = appendInt(b, int64(t.Tier))
+			b = append(b, '}')
 		}
 		return append(b, ']')
 	case fTrackerList:
+		// One URL a line, a blank line between tiers.
 		var sb strings.Builder
-		for tier, urls := range v.Trackers {
-			if tier > 0 {
+		for i, t := range hv.trackers {
+			if i > 0 && t.Tier != hv.trackers[i-1].Tier {
 				sb.WriteString("\n")
 			}
-			for _, u := range urls {
-				sb.WriteString(u)
-				sb.WriteString("\n")
-			}
+			sb.WriteString(t.URL)
+			sb.WriteString("\n")
 		}
 		return appendString(b, sb.String())
 	case fTrackerStats:

@@ -45,6 +45,8 @@ type AddParams struct {
 	// Peers are connected to as soon as the torrent can use them.
 	Peers    []netip.AddrPort
 	UserData any
+	// About is the .torrent's comment, creator and date, for views.
+	About About
 	// Extensions are torrent-plugin constructors, attached in order before
 	// the session plugins' NewTorrent results. A nil result attaches nothing.
 	Extensions []func(plugin.TorrentHandle, any) plugin.TorrentPlugin
@@ -82,6 +84,7 @@ type Torrent struct {
 	wireIH   [20]byte
 	savePath string
 	user     any
+	about    About // AddParams.About
 	st       *storage.Storage
 	pk       *picker.Picker
 	have     *bitfield.Bitfield
@@ -172,6 +175,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		wireIH:      ih,
 		savePath:    p.SavePath,
 		user:        p.UserData,
+		about:       p.About,
 		paused:      p.Paused,
 		cands:       make(peerList),
 		downloading: make(map[uint32]*pieceBuf),

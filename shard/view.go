@@ -2,6 +2,14 @@ package shard
 
 import "time"
 
+// About is what a .torrent file says about itself beyond its info
+// dictionary (its comment, creator and creation date): shown by views,
+// never used. Zero for a torrent added without a .torrent.
+type About struct {
+	Comment, CreatedBy string
+	CreationDate       int64 // Unix seconds, 0 if absent
+}
+
 // View is what a remote view of a torrent (the RPC, a status page) shows
 // beyond Status: times, totals across sessions and the metadata's shape.
 // Every field is a copy except Trackers, which shares the torrent's tiers
@@ -10,6 +18,8 @@ type View struct {
 	// AddedAt is when the torrent was first added (kept across restarts
 	// by its resume data); DoneAt when it completed, zero if never.
 	AddedAt, DoneAt time.Time
+	// StartedAt is when this session added the torrent.
+	StartedAt time.Time
 	// UploadedEver and DownloadedEver are payload bytes over every
 	// session (resume data's totals plus this session's).
 	UploadedEver, DownloadedEver int64
@@ -21,6 +31,7 @@ type View struct {
 	NumFiles      int
 	Checking      bool
 	Trackers      [][]string
+	About         About
 	// PeersSendingToUs counts handshaken peers that unchoked us while we
 	// are interested; PeersGettingFromUs those we unchoked that are
 	// interested (Transmission's peersSendingToUs, peersGettingFromUs).
@@ -32,12 +43,14 @@ func (t *Torrent) View() View {
 	v := View{
 		AddedAt:        t.rs.added,
 		DoneAt:         t.rs.completed,
+		StartedAt:      t.rs.started,
 		UploadedEver:   t.rs.baseUp + t.totalUp,
 		DownloadedEver: t.rs.baseDown + t.totalDown,
 		SecondsActive:  t.rs.activeBase + int64(t.s.now().Sub(t.rs.started)/time.Second),
 		HasMetadata:    t.info != nil,
 		Checking:       t.checking,
 		Trackers:       t.trackers,
+		About:          t.about,
 	}
 	for _, p := range t.peers {
 		if !p.active() {

@@ -47,6 +47,11 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // settings the flags produce.
 var newSession = shardtorrent.NewSession
 
+// rpcReady, when set (tests), is given the node's rpc.Backend once the
+// node is made, before it adds any torrent; the Backend's adds and
+// removals wait until the node's main loop runs.
+var rpcReady func(rpc.Backend)
+
 // Run runs the node with command-line arguments args (without the program
 // name) and returns the process exit code.
 func Run(args []string, stdout, stderr io.Writer) int {
@@ -284,12 +289,15 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *errRetry}
+	// The RPC's requests are served by this goroutine's select (rpcnode.go).
+	n.rpc = newRPCNode(n, rpcSettings(sess, *dataDir, state, pol, *useDHT, *builtins))
 	if svcPlan != nil {
-		absData, _ := filepath.Abs(*dataDir)
-		mounts := n.serviceMounts(rpcRoots, rpc.Settings{Version: "shardtorrent", ConfigDir: state, DownloadDir: absData,
-			PeerPort: int(sess.ListenAddr().Port()), Encryption: rpcEncryption(pol), DHT: *useDHT, PEX: *builtins})
-		svc := startService(ctx, svcPlan, mounts, sess, stdout, log) // service.go
-		defer svc.stop()                                             // before sess.Close: requests in flight finish first
+		svc := startService(ctx, svcPlan, n.serviceMounts(rpcRoots), sess, stdout, log) // service.go
+		defer svc.stop()                                                                // after stopServing: requests in flight finish, waiting ones fail at once
+	}
+	defer n.rpc.stopServing()
+	if rpcReady != nil {
+		rpcReady(n.rpc)
 	}
 	var rep *reporter
 	if *reportTo != "" {
@@ -432,6 +440,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			}
 		case <-statusC:
 			n.status()
+		case fn := <-n.rpc.reqs:
+			fn()
+		case <-n.rpc.closed:
+			fmt.Fprintln(stdout, "stopping: session-close over RPC")
+			return finish(0)
 		case <-watchT.C:
 			if *watchDir != "" {
 				n.scanWatch(ctx, *watchDir)
@@ -469,6 +482,9 @@ type node struct {
 	// and counted in skipped.
 	fleet   shardtorrent.Fleet
 	skipped int
+	// rpc is the node's rpc.Backend; its requests run on the main
+	// goroutine (rpcnode.go).
+	rpc *rpcNode
 }
 
 // mine reports whether the node serves ih (its -fleet share), counting

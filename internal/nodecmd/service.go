@@ -24,7 +24,6 @@ import (
 	"github.com/shardtorrent/shardtorrent/internal/httpguard"
 	"github.com/shardtorrent/shardtorrent/metrics"
 	"github.com/shardtorrent/shardtorrent/rpc"
-	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/web"
 	"golang.org/x/term"
 )
@@ -294,27 +293,13 @@ func readPassword(in io.Reader, prompt io.Writer) (string, error) {
 	return line, nil
 }
 
-// serviceMounts returns the handlers the service mounts. The RPC applies
-// roots.Confine to every path a client names.
-func (n *node) serviceMounts(roots *httpguard.Roots, set rpc.Settings) serviceMounts {
+// serviceMounts returns the handlers the service mounts. The RPC runs
+// over the node's Backend (rpcnode.go) and applies roots.Confine to every
+// path a client names.
+func (n *node) serviceMounts(roots *httpguard.Roots) serviceMounts {
 	var m serviceMounts
-	// Until the node's own rpc.Backend (internal/nodecmd/rpcnode.go, the rpc
-	// helper's) lands, the RPC drives the session directly.
-	backend := &rpc.SessionBackend{S: n.sess, Set: set}
-	m.rpc = rpc.New(backend, rpc.Config{Confine: roots.Confine, Logger: n.log})
+	m.rpc = rpc.New(n.rpc, rpc.Config{Confine: roots.Confine, Logger: n.log})
 	m.metrics = metrics.Handler(n.sess) // Prometheus (package metrics)
 	m.web = web.Handler()               // the status page (package web), reading the RPC above
 	return m
-}
-
-// rpcEncryption is Transmission's name for an MSE policy.
-func rpcEncryption(p shard.EncPolicy) string {
-	switch p {
-	case shard.EncForced:
-		return "required"
-	case shard.EncDisabled:
-		return "tolerated"
-	default:
-		return "preferred"
-	}
 }
