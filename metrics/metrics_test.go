@@ -445,3 +445,59 @@ func TestExpositionNames(t *testing.T) {
 		_ = value(t, f, name)
 	}
 }
+
+// TestScrapeMSE: a download over MSE with RC4 forced both ways counts one
+// outgoing RC4 handshake on the leecher and one incoming on the seeder.
+func TestScrapeMSE(t *testing.T) {
+	enc := func() shardtorrent.Settings {
+		set := shardtorrent.Settings{
+			ListenAddr: "127.0.0.1:0", Shards: 1, AlertMask: plugin.CategoryAll,
+			DisableDHT: true, Tracker: shardtorrent.TrackerSettings{Disable: true},
+		}
+		set.Engine.InEncPolicy, set.Engine.OutEncPolicy, set.Engine.AllowedEncLevel =
+			shardtorrent.EncForced, shardtorrent.EncForced, shardtorrent.EncLevelRC4
+		return set
+	}
+	open := func() *shardtorrent.Session {
+		s, err := shardtorrent.NewSession(context.Background(), enc())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { delete(pending, s); _ = s.Close(context.Background()) })
+		return s
+	}
+	seeder, leecher := open(), open()
+	mi, dir := makeTorrent(t, 256<<10, 64<<10)
+	seedTorrent(t, seeder, mi, dir)
+	if _, err := leecher.AddTorrent(context.Background(), shardtorrent.AddTorrentParams{
+		MetaInfo: mi, SavePath: t.TempDir(), Peers: []netip.AddrPort{seeder.ListenAddr()},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitAlert(t, leecher, 60*time.Second, func(a plugin.Alert) bool { _, ok := a.(*plugin.TorrentFinishedAlert); return ok })
+	for _, c := range []struct {
+		s         *shardtorrent.Session
+		direction string
+	}{{leecher, "outgoing"}, {seeder, "incoming"}} {
+		f := scrape(t, metrics.Handler(c.s))
+		fam := f["shardtorrent_mse_handshakes_total"]
+		for _, m := range fam.GetMetric() {
+			var dir, method string
+			for _, l := range m.Label {
+				switch l.GetName() {
+				case "direction":
+					dir = l.GetValue()
+				case "method":
+					method = l.GetValue()
+				}
+			}
+			want := 0.0
+			if dir == c.direction && method == "rc4" {
+				want = 1
+			}
+			if got := m.Counter.GetValue(); got != want {
+				t.Errorf("%s side: mse_handshakes_total{direction=%q,method=%q} = %v, want %v", c.direction, dir, method, got, want)
+			}
+		}
+	}
+}

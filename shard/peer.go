@@ -255,7 +255,7 @@ func (p *peer) data(data []byte) int {
 		}
 		p.fragBody = -1
 		// Every frame's bytes are protocol bytes but a piece's payload,
-		// which onPiece counts (valid or not, it is not protocol).
+		// which onPiece counts as payload (or, out of range, as protocol).
 		pay := 0
 		if m.ID == wire.Piece && !m.KeepAlive {
 			pay = len(m.Payload)
@@ -886,6 +886,7 @@ func (p *peer) onPiece(m *wire.Message) {
 	np := uint32(t.info.NumPieces())
 	if m.Index >= np || blen == 0 || blen > maxRequestLen ||
 		int64(m.Begin)+int64(blen) > t.info.PieceSize(int(m.Index)) {
+		t.s.met.V[MetricProtocolReceivedBytes] += uint64(blen)
 		p.protocolError(protoErr("piece %d begin %d length %d out of range", m.Index, m.Begin, blen))
 		return
 	}
@@ -1109,7 +1110,8 @@ func (p *peer) onTick(now time.Time) {
 		}
 	}
 	if p.stage == stHandshake {
-		if now.Sub(p.connectedAt) > t.s.set.HandshakeTimeout && p.policyDisconnect(ReasonTimeout, errHandshakeTimeout) {
+		mse := p.mse != nil // an MSE handshake's timeout counts as its failure (encClosed)
+		if now.Sub(p.connectedAt) > t.s.set.HandshakeTimeout && p.policyDisconnect(ReasonTimeout, errHandshakeTimeout) && !mse {
 			t.s.count(MetricHandshakeTimeout, 1)
 		}
 		return
