@@ -30,13 +30,15 @@ import (
 var ErrConfig = errors.New("bad config file")
 
 // ConfigError is a config file the node refuses: Key names the offending
-// key ("" for a file that does not parse), Err says why.
+// key ("" for a file that cannot be read or does not parse), Err says why.
+// A value, immutable once made: safe from any goroutine.
 type ConfigError struct {
 	File string
 	Key  string
 	Err  error
 }
 
+// Error is the one line the node prints (after "node: ").
 func (e *ConfigError) Error() string {
 	if e.Key == "" {
 		return fmt.Sprintf("-config %s: %v", e.File, e.Err)
@@ -44,6 +46,8 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("-config %s: key %q: %v", e.File, e.Key, e.Err)
 }
 
+// Unwrap returns why: a toml.ParseError, an fs error, or the flag's own
+// parse error.
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrConfig) true for every ConfigError.
