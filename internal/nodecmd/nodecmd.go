@@ -105,11 +105,18 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	var dhtBoot multiFlag
 	fs.Var(&dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
 	svcFlags := addServiceFlags(fs) // -rpc, -rpc-auth-file, -rpc-allow, -rpc-roots (service.go)
+	configFile := fs.String(configFlag, "", "read flags from this TOML file, one key per flag name (listen = \"0.0.0.0:6881\", peer = [\"...\"]; see docs/node.toml); flags on the command line win")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	if *configFile != "" {
+		if err := applyConfig(fs, *configFile); err != nil {
+			fmt.Fprintf(stderr, "node: %v\n", err)
+			return 2
+		}
 	}
 	for _, b := range dhtBoot {
 		if _, _, err := net.SplitHostPort(b); err != nil {
@@ -387,8 +394,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0, false
 	}
-	watchT := time.NewTicker(2 * time.Second)
+	watchT := time.NewTicker(watchEvery)
 	defer watchT.Stop()
+	// SIGHUP re-reads the watch directory at once (reload.go).
+	hup := make(chan os.Signal, 1)
+	stopHUP := notifyReload(hup)
+	defer stopHUP()
 	alertC := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {
@@ -438,6 +449,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			if *watchDir != "" {
 				n.scanWatch(ctx, *watchDir)
 			}
+		case <-hup:
+			n.reload(ctx, *watchDir)
 		}
 	}
 }

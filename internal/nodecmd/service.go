@@ -22,7 +22,9 @@ import (
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/internal/httpguard"
+	"github.com/shardtorrent/shardtorrent/metrics"
 	"github.com/shardtorrent/shardtorrent/rpc"
+	"github.com/shardtorrent/shardtorrent/web"
 	"golang.org/x/term"
 )
 
@@ -297,7 +299,7 @@ func readPassword(in io.Reader, prompt io.Writer) (string, error) {
 func (n *node) serviceMounts(roots *httpguard.Roots) serviceMounts {
 	var m serviceMounts
 	m.rpc = rpc.New(n.rpc, rpc.Config{Confine: roots.Confine, Logger: n.log})
-	// mount point /metrics (lead wires at merge): m.metrics = metrics.Handler(n.sess)
-	// mount point / (lead wires at merge): m.web = web.Handler()
+	m.metrics = metrics.Handler(n.sess) // Prometheus (package metrics)
+	m.web = web.Handler()               // the status page (package web), reading the RPC above
 	return m
 }
