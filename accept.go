@@ -29,6 +29,10 @@ const acceptTimeout = 10 * time.Second
 // ErrUnknownInfoHash refuses an incoming handshake for a torrent we do not have.
 var ErrUnknownInfoHash = errors.New("incoming handshake for an unknown info-hash")
 
+// errAcceptTimeout refuses an accepted socket that did not send the start
+// of its handshake within the handshake timeout.
+var errAcceptTimeout = errors.New("handshake not received in time")
+
 type acceptConn struct {
 	s        *Session
 	c        *loop.Conn
@@ -58,11 +62,12 @@ func acceptTimedOut(arg any) {
 			a.refuse(shard.NewEncryptionError(shard.ErrEncryptionTimeout))
 			return
 		}
-		a.refuse(errors.New("handshake not received in time"))
+		a.refuse(errAcceptTimeout)
 	}
 }
 
 func (a *acceptConn) refuse(err error) {
+	a.s.incoming.refused(err)
 	a.finished = true
 	a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: a.c.RemoteAddr(), Reason: err})
 	a.c.Close(err)
@@ -168,6 +173,7 @@ func handOff(arg any) {
 	sh := a.s.lookup(r.ih)
 	if sh == nil {
 		closeFd(fd)
+		a.s.incoming.refused(ErrUnknownInfoHash)
 		a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: ErrUnknownInfoHash})
 		return
 	}
@@ -193,6 +199,7 @@ func (a *acceptConn) OnWritable(*loop.Conn) {}
 func (a *acceptConn) OnClose(c *loop.Conn, err error) {
 	if a.rcv != nil && !a.finished && !a.handing {
 		// The peer closed (or reset) inside the MSE handshake.
+		a.s.incoming.refused(shard.NewEncryptionError(err))
 		a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: c.RemoteAddr(), Reason: shard.NewEncryptionError(err)})
 	}
 	a.finished = true

@@ -17,7 +17,10 @@ type alertQueue struct {
 	mask        plugin.Category
 	dropped     map[plugin.AlertType]int
 	droppedUser map[plugin.AlertType]int
-	notify      chan struct{} // capacity 1: "something is queued"
+	// droppedTotal counts every alert dropped since the session started,
+	// by the alert's Name; unlike dropped it is never reset (metrics).
+	droppedTotal map[string]uint64
+	notify       chan struct{} // capacity 1: "something is queued"
 	// ext shows queued alerts to the session plugins with FeatureAlert,
 	// synchronously on the posting goroutine, outside mu (so a plugin may
 	// post from OnAlert).
@@ -80,6 +83,10 @@ func (q *alertQueue) Post(a plugin.Alert) {
 			*m = make(map[plugin.AlertType]int)
 		}
 		(*m)[a.Type()]++
+		if q.droppedTotal == nil {
+			q.droppedTotal = make(map[string]uint64)
+		}
+		q.droppedTotal[a.Name()]++
 	} else {
 		q.q = append(q.q, a)
 		queued = true
@@ -104,6 +111,21 @@ func (q *alertQueue) pop() []plugin.Alert {
 	if q.dropped != nil || q.droppedUser != nil {
 		out = append([]plugin.Alert{&plugin.AlertsDroppedAlert{Dropped: q.dropped, DroppedUser: q.droppedUser}}, out...)
 		q.dropped, q.droppedUser = nil, nil
+	}
+	return out
+}
+
+// droppedTotals returns a copy of the cumulative drop counts by alert
+// name (nil if none was dropped). Safe from any goroutine.
+func (q *alertQueue) droppedTotals() map[string]uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.droppedTotal) == 0 {
+		return nil
+	}
+	out := make(map[string]uint64, len(q.droppedTotal))
+	for k, v := range q.droppedTotal {
+		out[k] = v
 	}
 	return out
 }

@@ -378,19 +378,28 @@ func TestDHTPeerStoreBounds(t *testing.T) {
 			t.Fatalf("announce %x:%d: %v", c.ih, c.port, m)
 		}
 	}
-	waitAlert(t, s, 5*time.Second, func(a plugin.Alert) bool {
-		d, ok := a.(*plugin.DHTAnnounceAlert)
-		return ok && string(d.InfoHash[:]) == ihB
-	})
-	// The store is written on the server's goroutines: wait for its
-	// counts, each step of which is an alert.
-	var st dht.Stats
-	for {
-		st, _ = s.DHTStats()
-		if st.AnnouncesIn+st.StoreRefused == 6 {
-			break
+	// The store is written on the server's goroutines, after the replies:
+	// wait for the six announce alerts (one per valid announce, stored or
+	// refused, as libtorrent's dht_announce_alert), each posted after the
+	// store counted it. waitAlert is not used here: it drops what follows
+	// its match in a batch.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for seen := 0; seen < 6; {
+		for _, a := range s.PopAlerts() {
+			if _, ok := a.(*plugin.DHTAnnounceAlert); ok {
+				seen++
+			}
 		}
-		waitAlert(t, s, 5*time.Second, func(a plugin.Alert) bool { _, ok := a.(*plugin.DHTAnnounceAlert); return ok })
+		if seen < 6 {
+			if err := s.WaitForAlert(ctx); err != nil {
+				t.Fatalf("saw %d of 6 announce alerts: %v", seen, err)
+			}
+		}
+	}
+	st, _ := s.DHTStats()
+	if st.AnnouncesIn+st.StoreRefused != 6 {
+		t.Fatalf("stats after 6 announce alerts: %+v", st)
 	}
 	if st.StoredTorrents != 2 || st.StoredPeers != 3 || st.StoreRefused != 2 {
 		t.Fatalf("store after 6 announces with bounds 2/2: %+v", st)

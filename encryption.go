@@ -145,6 +145,7 @@ func handOffEncrypted(arg any) {
 	sh := a.s.lookup(r.res.InfoHash)
 	if sh == nil {
 		closeFd(fd)
+		a.s.incoming.refused(ErrUnknownInfoHash)
 		a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: ErrUnknownInfoHash})
 		return
 	}

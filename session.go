@@ -158,6 +158,9 @@ type Session struct {
 
 	closeOnce sync.Once
 	runWG     sync.WaitGroup
+
+	// incoming counts what the accepting loop refused (stats.go).
+	incoming incomingCounters
 }
 
 // NewSession starts the loops and, unless disabled, the listener. ctx
@@ -576,6 +579,7 @@ func (s *Session) runOnLoop(ctx context.Context, sh *shard.Shard, fn func()) err
 func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 	info, ih := p.Info, p.InfoHash
 	var infoBytes []byte
+	var about shard.About
 	trackers := p.Trackers
 	switch {
 	case p.MetaInfo != nil:
@@ -583,6 +587,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 		if trackers == nil {
 			trackers = p.MetaInfo.Trackers()
 		}
+		about = aboutOf(p.MetaInfo)
 	case p.TorrentFile != "":
 		mi, err := metainfo.Load(p.TorrentFile)
 		if err != nil {
@@ -592,6 +597,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 		if trackers == nil {
 			trackers = mi.Trackers()
 		}
+		about = aboutOf(mi)
 	case info == nil && ih.IsZero():
 		return shard.AddParams{}, ErrNoMetadata
 	}
@@ -601,7 +607,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 	return shard.AddParams{
 		Info: info, InfoBytes: infoBytes, Name: p.Name, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
 		Paused: p.Paused, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
-		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath),
+		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath), About: about,
 	}, nil
 }
 

@@ -2,9 +2,15 @@ package shardtorrent
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"time"
 
+	"github.com/shardtorrent/shardtorrent/dht"
 	"github.com/shardtorrent/shardtorrent/shard"
+	"github.com/shardtorrent/shardtorrent/storage"
+	"github.com/shardtorrent/shardtorrent/tracker"
+	"github.com/shardtorrent/shardtorrent/wire"
 )
 
 // What a running session shows to the node's status line, its RPC, its
@@ -40,19 +46,48 @@ type Totals struct {
 	StateSeq uint64
 }
 
-// ShardStats is one shard's (one event loop's) load.
+// ShardStats is one shard's (one event loop's) load and counters.
 type ShardStats struct {
 	ID       int
 	Torrents int
-	Peers    int
+	Peers    int // connections past the handshake
 	// Busy is the share of wall time the loop spent running callbacks
-	// (not waiting in epoll_wait) over the last measurement window, 0..1.
+	// (not waiting in epoll_wait) over its last complete measurement
+	// window of loop.LoadWindow (1 s), 0..1. The loop keeps the window
+	// itself, so every reader sees the same figures whatever its polling
+	// rate (package loop, load.go).
 	Busy float64
 	// IterationsPerSec is the loop's event-loop iterations per second
 	// over the same window.
 	IterationsPerSec float64
 	UploadRate       int64 // payload bytes/s
 	DownloadRate     int64
+	// BusyTime, WaitTime and Iterations are cumulative since the loop
+	// started, as of the end of that window (for rates over any period).
+	BusyTime, WaitTime time.Duration
+	Iterations         uint64
+	// BytesIn and BytesOut are every byte the loop read from and wrote
+	// to its sockets (peer protocol, MSE, and on the listening loop the
+	// accepted connections' first bytes).
+	BytesIn, BytesOut uint64
+	// Engine is the shard's engine counters and gauges.
+	Engine EngineMetrics
+}
+
+// EngineMetrics are the engine counters of one shard or of the session,
+// indexed by shard.Metric (see shard/counters.go for each one's meaning).
+type EngineMetrics = shard.Metrics
+
+// IncomingStats count the connections the listening loop accepted and
+// those it refused before any shard owned them.
+type IncomingStats struct {
+	Accepted uint64
+	// Refused by reason: BadProtocol (neither a BitTorrent nor an MSE
+	// handshake), UnknownTorrent (no torrent with that info-hash),
+	// Timeout (no handshake within the handshake timeout),
+	// EncryptionPolicy (plaintext under EncForced, MSE under
+	// EncDisabled), MSE (the incoming MSE handshake failed), Other.
+	BadProtocol, UnknownTorrent, Timeout, EncryptionPolicy, MSE, Other uint64
 }
 
 // PluginCost is the time one plugin spent in one kind of hook, measured
@@ -78,9 +113,19 @@ type SessionStats struct {
 	Totals  Totals
 	Shards  []ShardStats
 	Plugins []PluginCost
-	// AlertsDropped counts alerts the full queue dropped, by alert type
-	// name.
+	// AlertsDropped counts alerts the full queue dropped since the session
+	// started, by alert type name (plugin.Alert.Name); nil if none.
 	AlertsDropped map[string]uint64
+	// Engine is every shard's engine counters and gauges summed.
+	Engine EngineMetrics
+	// Incoming are the listening loop's accepts and refusals.
+	Incoming IncomingStats
+	// Disk is the disk workers' bytes and job latencies.
+	Disk storage.DiskStats
+	// Tracker is the tracker client's counters; nil when it is disabled.
+	Tracker *tracker.Stats
+	// DHT is the DHT node's counters; nil without a DHT.
+	DHT *dht.Stats
 }
 
 // Totals returns the session-wide aggregates without a loop round trip:
@@ -110,28 +155,86 @@ func (s *Session) Totals() Totals {
 }
 
 // Stats returns a snapshot of the session's counters, with one round trip
-// per shard. Safe from any goroutine.
-//
-// Seam (issue 12): this first version fills Totals and each shard's
-// torrent and peer counts; the loops' counters, load and plugin costs come
-// with the metrics work.
+// per shard, which copies the shard's engine counters and fills its gauges
+// (shard.Shard.Snapshot: one walk over its torrents and peers, no
+// allocation). Everything else is read without a round trip: the loops'
+// load and byte counts, the disk workers', tracker's and DHT's counters,
+// Totals and the plugin costs. Shards are asked one after the other; if
+// ctx ends first, its error is returned. Safe from any goroutine.
 func (s *Session) Stats(ctx context.Context) (SessionStats, error) {
 	out := SessionStats{At: time.Now(), Uptime: time.Since(s.started), Totals: s.Totals(), Plugins: s.pluginCosts()}
-	for _, sh := range s.shards {
-		ss := ShardStats{ID: sh.ID()}
-		err := s.onLoop(ctx, sh, func() {
-			for _, t := range sh.Torrents() {
-				st := t.Status()
-				ss.Torrents++
-				ss.Peers += st.NumPeers
-				ss.UploadRate += st.UploadRate
-				ss.DownloadRate += st.DownloadRate
-			}
-		})
-		if err != nil {
-			return SessionStats{}, err
-		}
-		out.Shards = append(out.Shards, ss)
+	if err := s.counters(ctx, &out); err != nil {
+		return SessionStats{}, err
 	}
 	return out, nil
+}
+
+// counters fills what Stats adds to Totals and the plugin costs: the
+// shards' counters and load, the listener's, disk's, tracker's and DHT's
+// counters and the dropped alerts.
+func (s *Session) counters(ctx context.Context, out *SessionStats) error {
+	out.Shards = make([]ShardStats, len(s.shards))
+	for i, sh := range s.shards {
+		ss := &out.Shards[i]
+		if err := s.onLoop(ctx, sh, func() { ss.Engine = sh.Snapshot() }); err != nil {
+			return err
+		}
+		l := sh.Loop()
+		ld, ls := l.Load(), l.Stats()
+		v := &ss.Engine.V
+		ss.ID = sh.ID()
+		ss.Torrents = int(v[shard.MetricTorrents])
+		ss.Peers = int(v[shard.MetricPeersConnected])
+		ss.UploadRate = int64(v[shard.MetricUploadRate])
+		ss.DownloadRate = int64(v[shard.MetricDownloadRate])
+		ss.Busy, ss.IterationsPerSec = ld.Busy, ld.IterationsPerSec
+		ss.BusyTime, ss.WaitTime, ss.Iterations = ld.BusyTime, ld.WaitTime, ld.Iterations
+		ss.BytesIn, ss.BytesOut = ls.BytesIn, ls.BytesOut
+		out.Engine.Add(&ss.Engine)
+		out.Incoming.Accepted += ls.Accepts
+	}
+	s.incoming.read(&out.Incoming)
+	out.AlertsDropped = s.alerts.droppedTotals()
+	out.Disk = s.disk.Stats()
+	if s.trackers != nil {
+		ts := s.trackers.Stats()
+		out.Tracker = &ts
+	}
+	if s.dht != nil {
+		ds := s.dht.Stats()
+		out.DHT = &ds
+	}
+	return nil
+}
+
+// incomingCounters count the listening loop's refusals (IncomingStats).
+// They are bumped on the listening loop, or on the loop that hands a
+// connection over, before any shard owns the connection: atomics, once
+// per refused connection.
+type incomingCounters struct {
+	badProtocol, unknownTorrent, timeout, encPolicy, mse, other atomic.Uint64
+}
+
+// refused counts one refusal by its error. Safe from any goroutine.
+func (c *incomingCounters) refused(err error) {
+	switch {
+	case errors.Is(err, ErrUnknownInfoHash):
+		c.unknownTorrent.Add(1)
+	case errors.Is(err, errAcceptTimeout):
+		c.timeout.Add(1)
+	case errors.Is(err, shard.ErrPlaintextRefused), errors.Is(err, shard.ErrEncryptedRefused):
+		c.encPolicy.Add(1)
+	case errors.Is(err, ErrEncryptionHandshake):
+		c.mse.Add(1)
+	case errors.Is(err, wire.ErrBadProtocol), errors.Is(err, wire.ErrShortHandshake):
+		c.badProtocol.Add(1)
+	default:
+		c.other.Add(1)
+	}
+}
+
+// read copies the counters into st. Safe from any goroutine.
+func (c *incomingCounters) read(st *IncomingStats) {
+	st.BadProtocol, st.UnknownTorrent, st.Timeout = c.badProtocol.Load(), c.unknownTorrent.Load(), c.timeout.Load()
+	st.EncryptionPolicy, st.MSE, st.Other = c.encPolicy.Load(), c.mse.Load(), c.other.Load()
 }

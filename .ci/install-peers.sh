@@ -2,7 +2,8 @@
 # Installs the reference BitTorrent peers used by the interop suite
 # (go test -tags interop ./interop/): Debian's python3-libtorrent and aria2,
 # and for issue 10's client tests opentracker, Transmission 3.00
-# (transmission-cli, transmission-daemon) and qbittorrent-nox 4.5.2.
+# (transmission-cli, transmission-daemon) and qbittorrent-nox 4.5.2; for
+# issue 12's status-page test, chromium (run headless by chromedp).
 # Idempotent: does nothing but print versions when all are present.
 # Installing needs root and apt-get; anything else fails loudly.
 set -eu
@@ -22,6 +23,7 @@ have opentracker || missing="$missing opentracker"
 have transmission-remote || missing="$missing transmission-cli"
 have transmission-daemon || missing="$missing transmission-daemon"
 have qbittorrent-nox || missing="$missing qbittorrent-nox"
+have chromium || missing="$missing chromium"
 
 if [ -n "$missing" ]; then
 	echo "install-peers: missing:$missing" >&2
@@ -47,7 +49,7 @@ if ! have_aria2; then
 	echo "install-peers: FATAL: aria2c still not on PATH" >&2
 	exit 1
 fi
-for b in opentracker transmission-remote transmission-daemon qbittorrent-nox; do
+for b in opentracker transmission-remote transmission-daemon qbittorrent-nox chromium; do
 	if ! have "$b"; then
 		echo "install-peers: FATAL: $b still not on PATH" >&2
 		exit 1
@@ -64,3 +66,4 @@ echo "opentracker $(dpkg-query -W -f '${Version}' opentracker 2>/dev/null || ech
 transmission-daemon --version 2>&1 | head -n 1
 transmission-remote --version 2>&1 | head -n 1
 qbittorrent-nox --version 2>&1 | head -n 1
+echo "$(chromium --version 2>/dev/null)"

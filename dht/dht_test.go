@@ -59,8 +59,13 @@ func na(s string) krpc.NodeAddr { return nodeAddrOf(netip.MustParseAddrPort(s)) 
 func TestStoreBounds(t *testing.T) {
 	now := time.Unix(1000, 0)
 	s := newStore(2, 3, 2, func() time.Time { return now })
-	var announced int
-	s.onAnnounce = func([20]byte, netip.AddrPort) { announced++ }
+	var announced, stored int
+	s.onAnnounce = func(_ [20]byte, _ netip.AddrPort, ok bool) {
+		announced++
+		if ok {
+			stored++
+		}
+	}
 	ih := func(b byte) (h [20]byte) { h[0] = b; return h }
 	steps := []struct {
 		ih         byte
@@ -94,8 +99,8 @@ func TestStoreBounds(t *testing.T) {
 			t.Fatalf("step %d: torrents %d peers %d dropped %d, want %d %d %d", i, tor, peers, dropped, st.torrents, st.peers, st.dropped)
 		}
 	}
-	if announced != 6 {
-		t.Fatalf("onAnnounce called %d times, want 6", announced)
+	if announced != 8 || stored != 6 {
+		t.Fatalf("onAnnounce called %d times (%d stored), want 8 (6): every valid announce, stored or refused", announced, stored)
 	}
 	now = now.Add(time.Minute)
 	s.AddPeer(ih(1), na("1.1.1.4:1"))

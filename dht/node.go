@@ -204,8 +204,10 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.store = newStore(cfg.MaxTorrents, cfg.MaxPeers, cfg.MaxPeersReply, cfg.Now)
 	n.store.self = cfg.Self
-	n.store.onAnnounce = func(ih [20]byte, peer netip.AddrPort) {
-		n.announcesIn.Add(1)
+	n.store.onAnnounce = func(ih [20]byte, peer netip.AddrPort, stored bool) {
+		if stored {
+			n.announcesIn.Add(1)
+		}
 		n.cfg.Alert(&plugin.DHTAnnounceAlert{Addr: peer, InfoHash: ih})
 	}
 	n.store.onGetPeers = func(ih [20]byte) { n.cfg.Alert(&plugin.DHTGetPeersAlert{InfoHash: ih}) }

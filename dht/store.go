@@ -30,9 +30,12 @@ import (
 type store struct {
 	maxTorrents, maxPeers, maxReply int
 	now                             func() time.Time
-	// onAnnounce is called for every announce stored or refreshed
-	// (DHTAnnounceAlert); onGetPeers for every get_peers asked.
-	onAnnounce func(ih [20]byte, peer netip.AddrPort)
+	// onAnnounce is called for every announce with a valid token, after
+	// it was stored, refreshed or refused by a bound (stored false): as
+	// libtorrent posts dht_announce_alert for every incoming
+	// announce_peer, whatever its storage does with it. onGetPeers is
+	// called for every get_peers asked.
+	onAnnounce func(ih [20]byte, peer netip.AddrPort, stored bool)
 	onGetPeers func(ih [20]byte)
 
 	mu       sync.Mutex
@@ -91,8 +94,8 @@ func (s *store) AddPeer(ih peer_store.InfoHash, na krpc.NodeAddr) {
 		s.dropped++
 	}
 	s.mu.Unlock()
-	if stored && s.onAnnounce != nil {
-		s.onAnnounce(ih, a)
+	if s.onAnnounce != nil {
+		s.onAnnounce(ih, a, stored)
 	}
 }
 

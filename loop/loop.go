@@ -165,6 +165,7 @@ type Loop struct {
 	cvecs    [][]byte     // Encrypt argument scratch, made on first use (iovMax cap)
 	rvec     [1][]byte    // Decrypt argument scratch
 	st       stats
+	load     loadState // busy share and iteration rate (load.go)
 	runErr   error
 }
 
@@ -277,6 +278,8 @@ func (l *Loop) Run() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	l.tid.Store(int32(unix.Gettid()))
+	l.now = time.Now()
+	l.load.start(l.now)
 
 	for !l.closeReq.Load() {
 		if err := l.iterate(); err != nil {
@@ -395,9 +398,13 @@ func (l *Loop) do(fn func() error) error {
 
 // iterate is one pass: wait, I/O events, due timers, posted tasks, flush.
 func (l *Loop) iterate() error {
+	// The previous wake-up (l.now) to here was busy; the wait follows.
+	before := time.Now()
 	n, err := unix.EpollWait(l.epfd, l.events[:], l.pollTimeout())
 	l.st.polls.Add(1)
+	busy := before.Sub(l.now)
 	l.now = time.Now()
+	l.load.account(busy, l.now.Sub(before), l.now)
 	if err != nil {
 		if err == unix.EINTR {
 			return nil

@@ -34,8 +34,9 @@ func (a *DHTReplyAlert) Message() string {
 
 // DHTAnnounceAlert: a node announced a peer to us for an info-hash
 // (incoming announce_peer with a valid token; libtorrent's
-// dht_announce_alert). Addr is the peer: the sender's address with the
-// port it announced.
+// dht_announce_alert), whether the peer store kept it or refused it for
+// a bound. Addr is the peer: the sender's address with the port it
+// announced.
 type DHTAnnounceAlert struct {
 	Addr     netip.AddrPort
 	InfoHash [20]byte

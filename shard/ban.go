@@ -128,6 +128,9 @@ func (h *torrentHandle) ReadBlock(piece, begin, length int, fn func(b []byte, er
 
 func (h *torrentHandle) BanPeer(a netip.Addr) {
 	if t := h.live(); t != nil {
+		if a.Unmap().IsValid() && !t.isBanned(a) {
+			t.s.count(MetricBansPlugin, 1)
+		}
 		t.banPeer(a)
 	}
 }

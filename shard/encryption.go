@@ -198,12 +198,16 @@ func (p *peer) encOpen() bool {
 		if len(m.prelude) > 0 {
 			p.write(m.prelude)
 		}
-		if m.ciph != nil {
+		if m.ciph == nil {
+			p.t.s.count(MetricMSEIncomingPlaintext, 1)
+		} else {
 			cc, ok := p.c.(cipherConn)
 			if !ok {
 				p.encFail(plugin.ErrCryptoUnsupported)
 				return true
 			}
+			p.t.s.count(MetricMSEIncomingRC4, 1)
+			p.mseRC4 = true
 			// Bytes queued so far (the prelude) stay plaintext: the send
 			// barrier. Adopt's pending bytes are plaintext already.
 			cc.SetSendCipher(m.ciph)
@@ -247,6 +251,7 @@ func (p *peer) encData(data []byte) (int, bool) {
 	res := init.Result()
 	p.mse = nil
 	if res.Cipher == nil {
+		p.t.s.count(MetricMSEOutgoingPlaintext, 1)
 		return n, false // MethodPlaintext: the stream goes on unchanged
 	}
 	cc, ok := p.c.(cipherConn)
@@ -255,6 +260,8 @@ func (p *peer) encData(data []byte) (int, bool) {
 		p.encFail(plugin.ErrCryptoUnsupported)
 		return len(data), true
 	}
+	p.t.s.count(MetricMSEOutgoingRC4, 1)
+	p.mseRC4 = true
 	// Inside OnData: the receive switch applies after the n bytes
 	// consumed, and the loop presents the rest again, decrypted.
 	cc.SetRecvCipher(res.Cipher)
@@ -285,6 +292,7 @@ func (p *peer) encClosed(err error) (retry bool) {
 	if de := p.discErr; de != nil && (de.Reason == ReasonShutdown || de.Reason == ReasonTorrentStop) {
 		return false // we ended it: not the handshake's failure
 	}
+	p.t.s.count(MetricHandshakeMSE, 1)
 	if p.discErr == nil {
 		r := ReasonIO
 		if errors.Is(err, io.EOF) {

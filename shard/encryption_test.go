@@ -132,6 +132,9 @@ func TestOutgoingMSE(t *testing.T) {
 		if !tp.active() {
 			t.Fatal("not active after the BitTorrent handshake")
 		}
+		wantMetrics(t, "after an RC4 handshake", h.snap(), map[Metric]uint64{
+			MetricMSEOutgoingRC4: 1, MetricMSEOutgoingPlaintext: 0, MetricHandshakeMSE: 0, MetricPeersEncrypted: 1,
+		})
 	})
 	t.Run("plaintext_method", func(t *testing.T) {
 		h := newHarness(t, Settings{})
@@ -151,6 +154,9 @@ func TestOutgoingMSE(t *testing.T) {
 		if !tp.active() {
 			t.Fatal("not active")
 		}
+		wantMetrics(t, "after a plaintext-method handshake", h.snap(), map[Metric]uint64{
+			MetricMSEOutgoingRC4: 0, MetricMSEOutgoingPlaintext: 1, MetricPeersEncrypted: 0,
+		})
 	})
 	t.Run("failures", func(t *testing.T) {
 		cases := []struct {
@@ -186,6 +192,13 @@ func TestOutgoingMSE(t *testing.T) {
 				if !tp.fc.delivered {
 					t.Fatal("connection not closed")
 				}
+				// One failed MSE handshake each (a timeout counts as
+				// the MSE handshake's failure, not as a plain timeout).
+				wantFail := uint64(1)
+				if tc.cause == nil {
+					wantFail = 0
+				}
+				wantMetrics(t, tc.name, h.snap(), map[Metric]uint64{MetricHandshakeMSE: wantFail, MetricHandshakeTimeout: 0})
 				errs := alertsOf[*plugin.PeerErrorAlert](h.alerts)
 				if tc.cause == nil {
 					if len(errs) != 0 || tp.cand.plainOnly {

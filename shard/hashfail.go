@@ -35,6 +35,9 @@ func (t *Torrent) banSoleSender(contrib []*peer) {
 			return
 		}
 	}
+	if !t.isBanned(a) {
+		t.s.count(MetricBansHashFailure, 1)
+	}
 	t.banPeer(a)
 }
 

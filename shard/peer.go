@@ -116,6 +116,8 @@ type peer struct {
 	uploadOnly       bool // a plugin said the peer only uploads (SetUploadOnly)
 	listenPort       uint16
 	encrypted        bool // a send or receive cipher is on
+	opened           bool // OnOpen ran: the connection is up (counters.go's connecting gauge)
+	mseRC4           bool // an MSE handshake put RC4 on the connection (counters.go)
 	lastSeenComplete time.Time
 
 	// Metadata (metadata.go).
@@ -172,6 +174,7 @@ func (p *peer) OnClose(c *loop.Conn, err error) { p.closedWith(err) }
 // sides send their handshake at once: the info-hash is known either way.
 func (p *peer) open(c conn) {
 	p.c = c
+	p.opened = true
 	p.connectedAt = p.now()
 	if hx := p.hx; hx != nil && p.outgoing && len(hx.onConnected) > 0 {
 		each(p, hx.onConnected, "OnConnected", func(h plugin.ConnectedHook) { h.OnConnected() })
@@ -204,6 +207,7 @@ func (p *peer) appendHandshake(b []byte) []byte {
 
 func (p *peer) write(b []byte) {
 	p.c.Write(b)
+	p.t.s.met.V[MetricProtocolSentBytes] += uint64(len(b))
 	p.lastSend = p.now()
 }
 
@@ -216,6 +220,7 @@ func (p *peer) data(data []byte) int {
 	n := 0
 	if p.mse != nil && p.mse.init != nil {
 		k, stop := p.encData(data)
+		p.t.s.met.V[MetricProtocolReceivedBytes] += uint64(k)
 		if stop || p.closing {
 			return k
 		}
@@ -226,6 +231,7 @@ func (p *peer) data(data []byte) int {
 		if len(data) < wire.HandshakeLen {
 			return 0
 		}
+		p.t.s.met.V[MetricProtocolReceivedBytes] += uint64(wire.HandshakeLen)
 		if err := p.onHandshake(data[:wire.HandshakeLen]); err != nil {
 			return len(data)
 		}
@@ -248,6 +254,13 @@ func (p *peer) data(data []byte) int {
 			break
 		}
 		p.fragBody = -1
+		// Every frame's bytes are protocol bytes but a piece's payload,
+		// which onPiece counts as payload (or, out of range, as protocol).
+		pay := 0
+		if m.ID == wire.Piece && !m.KeepAlive {
+			pay = len(m.Payload)
+		}
+		p.t.s.met.V[MetricProtocolReceivedBytes] += uint64(k - pay)
 		p.handle(&m)
 		n += k
 		if p.recvSwitched {
@@ -297,6 +310,9 @@ func (p *peer) closedWith(err error) {
 	}
 	p.notifyDisconnect(de)
 	p.closed = true
+	if int(de.Reason) < NumDisconnectReasons {
+		t.s.met.Disconnects[de.Reason]++
+	}
 	if len(p.outstanding) > 0 {
 		for _, b := range p.outstanding {
 			t.pk.Abort(b, p.pid)
@@ -365,16 +381,19 @@ func (p *peer) protocolError(err error) {
 func (p *peer) onHandshake(b []byte) error {
 	hs, err := wire.ParseHandshake(b)
 	if err != nil {
+		p.t.s.count(MetricHandshakeBadProtocol, 1)
 		p.protocolError(err)
 		return err
 	}
 	t := p.t
 	if hs.InfoHash != t.wireIH {
+		t.s.count(MetricHandshakeInfoHash, 1)
 		err := protoErr("handshake for info-hash %x, want %x", hs.InfoHash, t.wireIH)
 		p.protocolError(err)
 		return err
 	}
 	if hs.PeerID == t.s.peerID {
+		t.s.count(MetricHandshakeSelf, 1)
 		p.disconnect(ReasonSelf, nil)
 		return errSelf
 	}
@@ -536,6 +555,7 @@ func (p *peer) sendSimple(id wire.MessageID) {
 
 // sendReject refuses a request (BEP 6).
 func (p *peer) sendReject(piece, begin, length uint32) {
+	p.t.s.met.V[MetricRequestsRejected]++
 	p.write(wire.AppendReject(p.scratch[:0], piece, begin, length))
 	p.sent(wire.Reject, piece, begin, length)
 }
@@ -830,6 +850,7 @@ func (p *peer) fillRequests() {
 		}
 		p.write(wire.AppendRequest(p.scratch[:0], b.Piece, b.Begin, b.Length))
 		p.sent(wire.Request, b.Piece, b.Begin, b.Length)
+		t.s.met.V[MetricRequestsSent]++
 	}
 	// The piece timer runs from the first request of a new pipeline, so a
 	// peer is not timed out for the time it had nothing to send.
@@ -865,6 +886,7 @@ func (p *peer) onPiece(m *wire.Message) {
 	np := uint32(t.info.NumPieces())
 	if m.Index >= np || blen == 0 || blen > maxRequestLen ||
 		int64(m.Begin)+int64(blen) > t.info.PieceSize(int(m.Index)) {
+		t.s.met.V[MetricProtocolReceivedBytes] += uint64(blen)
 		p.protocolError(protoErr("piece %d begin %d length %d out of range", m.Index, m.Begin, blen))
 		return
 	}
@@ -876,27 +898,35 @@ func (p *peer) onPiece(m *wire.Message) {
 	p.secDown += int64(blen)
 	t.totalDown += int64(blen)
 	t.secDown += int64(blen)
+	met := &t.s.met.V
+	met[MetricPayloadReceivedBytes] += uint64(blen)
 	p.wantFill = true
 	if t.have.Has(int(m.Index)) || m.Begin%wire.BlockSize != 0 {
+		met[MetricRedundantReceivedBytes] += uint64(blen)
 		return // redundant, or not a block we would ever ask for
 	}
 	bi := int(m.Begin / wire.BlockSize)
 	if bi >= t.pk.BlocksInPiece(int(m.Index)) || uint32(blen) != t.pk.BlockLength(int(m.Index), bi) {
+		met[MetricRedundantReceivedBytes] += uint64(blen)
 		return
 	}
 	if !requested && t.downloading[m.Index] == nil {
 		// Unrequested block of a piece we hold nothing of: dropping it keeps
 		// a peer from pinning receive spans with data nobody asked for.
+		met[MetricRedundantReceivedBytes] += uint64(blen)
 		return
 	}
 	complete, dup := t.pk.Received(b, p.pid)
 	if dup {
+		met[MetricRedundantReceivedBytes] += uint64(blen)
 		return
 	}
 	pb := t.getPieceBuf(m.Index)
 	if pb.blocks[bi].Span != nil {
+		met[MetricRedundantReceivedBytes] += uint64(blen)
 		return
 	}
+	met[MetricBlocksReceived]++
 	pb.blocks[bi] = storage.BlockRef{Span: p.c.RxSpan().Retain(), Data: m.Payload}
 	pb.got++
 	if !slices.Contains(pb.contrib, p) {
@@ -924,6 +954,7 @@ func (p *peer) onRequest(m *wire.Message) {
 		p.protocolError(protoErr("request piece %d begin %d length %d out of range", m.Index, m.Begin, m.Length))
 		return
 	}
+	t.s.met.V[MetricRequestsReceived]++
 	ok := t.have.Has(int(m.Index)) && p.mayServe(m.Index) && len(p.upQ)-p.upHead < t.s.set.MaxInRequests
 	if !ok {
 		if p.fast {
@@ -998,6 +1029,7 @@ func (p *peer) serve() {
 		}
 		sp := t.s.pool.Get(int(r.length))
 		if n, ok := t.st.TryReadNoWait(sp.Bytes(), int(r.piece), int64(r.begin)); ok && n == int(r.length) {
+			t.s.met.V[MetricBlocksReadCache]++
 			p.sendBlock(r.piece, r.begin, sp)
 			t.noteRead(r.piece, p)
 			continue
@@ -1039,6 +1071,7 @@ func onBlockRead(j *storage.Job) {
 		sp.Release()
 		return
 	}
+	p.t.s.met.V[MetricBlocksReadDisk]++
 	p.sendBlock(piece, begin, sp)
 	p.t.noteRead(piece, p)
 	p.serve()
@@ -1056,6 +1089,9 @@ func (p *peer) sendBlock(piece, begin uint32, sp *bufpool.Span) {
 	p.upSinceUnchoke += int64(n)
 	p.t.totalUp += int64(n)
 	p.t.secUp += int64(n)
+	met := &p.t.s.met.V
+	met[MetricPayloadSentBytes] += uint64(n)
+	met[MetricBlocksSent]++
 }
 
 // onTick: rates, pipeline depth, timeouts, keep-alives. May disconnect p.
@@ -1074,8 +1110,9 @@ func (p *peer) onTick(now time.Time) {
 		}
 	}
 	if p.stage == stHandshake {
-		if now.Sub(p.connectedAt) > t.s.set.HandshakeTimeout {
-			p.policyDisconnect(ReasonTimeout, errHandshakeTimeout)
+		mse := p.mse != nil // an MSE handshake's timeout counts as its failure (encClosed)
+		if now.Sub(p.connectedAt) > t.s.set.HandshakeTimeout && p.policyDisconnect(ReasonTimeout, errHandshakeTimeout) && !mse {
+			t.s.count(MetricHandshakeTimeout, 1)
 		}
 		return
 	}

@@ -92,6 +92,8 @@ type Shard struct {
 	// dial starts an outgoing connection for p (dialLoop; tests replace
 	// it so nothing leaves the process).
 	dial func(p *peer) error
+	// met are the shard's engine counters (counters.go). Loop only.
+	met Metrics
 	// costs counts the torrent and peer plugins' hook calls (plugincost.go);
 	// agg is what the loop publishes for Totals (aggregate.go).
 	costs costTable
@@ -237,14 +239,17 @@ func (s *Shard) adoptIncoming(fd int, pending []byte, ih [20]byte, remote netip.
 	t := s.torrents[ih]
 	if t == nil || t.removed {
 		closeFd(fd)
+		s.count(MetricRefusedUnknownTorrent, 1)
 		return ErrUnknownTorrent
 	}
 	if t.isBanned(remote.Addr()) {
 		closeFd(fd)
+		s.count(MetricRefusedBanned, 1)
 		return plugin.ErrPeerBanned
 	}
 	if !t.acceptsConnection() || !s.reserveConn() {
 		closeFd(fd)
+		s.count(MetricRefusedConnLimit, 1)
 		return ErrConnLimit
 	}
 	p := t.newPeer(remote, false)
@@ -259,6 +264,7 @@ func (s *Shard) adoptIncoming(fd int, pending []byte, ih [20]byte, remote netip.
 	if !p.closed && p.c == nil {
 		p.c = c
 	}
+	s.count(MetricConnectionsIncoming, 1)
 	return nil
 }
 

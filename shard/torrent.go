@@ -45,6 +45,8 @@ type AddParams struct {
 	// Peers are connected to as soon as the torrent can use them.
 	Peers    []netip.AddrPort
 	UserData any
+	// About is the .torrent's comment, creator and date, for views.
+	About About
 	// Extensions are torrent-plugin constructors, attached in order before
 	// the session plugins' NewTorrent results. A nil result attaches nothing.
 	Extensions []func(plugin.TorrentHandle, any) plugin.TorrentPlugin
@@ -82,6 +84,7 @@ type Torrent struct {
 	wireIH   [20]byte
 	savePath string
 	user     any
+	about    About // AddParams.About
 	st       *storage.Storage
 	pk       *picker.Picker
 	have     *bitfield.Bitfield
@@ -172,6 +175,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		wireIH:      ih,
 		savePath:    p.SavePath,
 		user:        p.UserData,
+		about:       p.About,
 		paused:      p.Paused,
 		cands:       make(peerList),
 		downloading: make(map[uint32]*pieceBuf),
@@ -432,6 +436,7 @@ func (t *Torrent) dialCandidate(c *candidate, now time.Time) bool {
 	p.cand = c
 	p.source = c.src
 	c.dialled(now)
+	t.s.count(MetricConnectionAttempts, 1)
 	if err := t.s.dial(p); err != nil {
 		t.s.conns.Add(-1)
 		t.forgetPeer(p)
@@ -745,6 +750,7 @@ func onPieceWritten(j *storage.Job) {
 		return
 	}
 	if !pass {
+		t.s.count(MetricPiecesFailed, 1)
 		// libtorrent's order: torrent plugins, then the peers that took part.
 		if tx := t.tx; tx != nil {
 			each(t, tx.pieceFailed, "OnPieceFailed", func(h plugin.TorrentPieceFailedHook) { h.OnPieceFailed(piece) })
@@ -768,6 +774,7 @@ func onPieceWritten(j *storage.Job) {
 			p.piecePass(piece)
 		}
 	}
+	t.s.count(MetricPiecesPassed, 1)
 	t.endParole(contrib)
 	t.pk.PiecePassed(piece)
 	t.have.Set(piece)

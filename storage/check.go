@@ -146,6 +146,9 @@ func (w *worker) checkPieces(j *Job, a, b int) {
 					n = pe - pos
 					_, err = s.readAbs(w.buf[:n], pos)
 				}
+				if err == nil {
+					w.stats.readBytes.Add(uint64(n))
+				}
 				if err != nil {
 					if !errIsMissing(err) {
 						first := err // its own variable: &err would move err to the heap on every read

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
 	"golang.org/x/sys/unix"
@@ -147,6 +148,8 @@ type Disk struct {
 	closed bool
 
 	wg sync.WaitGroup
+	// ws are the workers, for Stats; fixed at NewDisk.
+	ws []*worker
 }
 
 // NewDisk starts workers goroutines (runtime.NumCPU() if workers <= 0).
@@ -164,6 +167,7 @@ func NewDisk(workers int, pool *bufpool.Pool) *Disk {
 	d.wg.Add(workers)
 	for range workers {
 		w := &worker{d: d, sha: sha1.New(), iov: make([]unix.Iovec, 0, maxIovecs)}
+		d.ws = append(d.ws, w)
 		go w.run()
 	}
 	return d
@@ -346,6 +350,8 @@ type worker struct {
 	// pbuf is the aligned piece buffer of direct writes (direct.go), grown
 	// to the largest piece written, made on first use.
 	pbuf []byte
+	// stats are this worker's counters (stats.go); written only here.
+	stats workerStats
 }
 
 func (w *worker) run() {
@@ -355,11 +361,14 @@ func (w *worker) run() {
 		if j == nil {
 			return
 		}
+		began := time.Now()
 		if j.Kind == JobCheck {
 			w.check(j) // finishes the job itself when its last batch is done
+			w.stats.observe(LatencyCheck, time.Since(began))
 			continue
 		}
 		w.do(j)
+		w.stats.observe(latencyKind(j.Kind), time.Since(began))
 		w.d.finish(j)
 	}
 }
@@ -383,6 +392,7 @@ func (w *worker) do(j *Job) {
 			j.Err = err
 			return
 		}
+		w.stats.readBytes.Add(uint64(j.Length))
 		j.Span = sp
 	case JobWritePiece:
 		if total := blocksLen(j.Blocks); total != s.layout.PieceSize(j.Piece) {
@@ -401,6 +411,7 @@ func (w *worker) do(j *Job) {
 			w.sha.Write(buf)
 			if j.Pass = [20]byte(w.sha.Sum(w.sum[:0])) == j.Hash; j.Pass {
 				j.Err = s.writePieceDirect(buf, j.Piece)
+				w.countWrite(len(buf), j.Err)
 			}
 			return
 		}
@@ -410,9 +421,11 @@ func (w *worker) do(j *Job) {
 		j.Pass = [20]byte(w.sha.Sum(w.sum[:0])) == j.Hash
 		if j.Pass {
 			j.Err = s.writeBlocks(j.Blocks, j.Piece, 0, w.iov)
+			w.countWrite(int(blocksLen(j.Blocks)), j.Err)
 		}
 	case JobWrite:
 		j.Err = s.writeBlocks(j.Blocks, j.Piece, j.Begin, w.iov)
+		w.countWrite(int(blocksLen(j.Blocks)), j.Err)
 	case JobHashPiece:
 		if s.layout.PieceSize(j.Piece) == 0 {
 			j.Err = fmt.Errorf("%w: piece %d", ErrRange, j.Piece)
@@ -443,6 +456,7 @@ func (w *worker) hashPiece(s *Storage, piece int, want *[20]byte) (bool, error) 
 		if _, err := s.ReadAt(b, piece, off); err != nil {
 			return false, err
 		}
+		w.stats.readBytes.Add(uint64(len(b)))
 		w.sha.Write(b)
 	}
 	return [20]byte(w.sha.Sum(w.sum[:0])) == *want, nil

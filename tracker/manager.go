@@ -110,6 +110,7 @@ type Manager struct {
 	idleC chan struct{}
 
 	closeOnce sync.Once
+	st        stats // request counters (stats.go)
 }
 
 // NewManager starts a Manager.
@@ -311,6 +312,9 @@ func (m *Manager) do(j job) {
 	m.mu.Unlock()
 	m.wake()
 
+	if j.kind == JobScrape || res.err != nil {
+		m.st.count(j.kind == JobScrape, res.err, 0)
+	}
 	switch {
 	case j.kind == JobScrape && res.err != nil:
 		m.alert(&plugin.ScrapeFailedAlert{TrackerAlert: ta, Err: res.err})
@@ -326,6 +330,7 @@ func (m *Manager) do(j job) {
 			m.alert(&plugin.TrackerWarningAlert{TrackerAlert: ta, Warning: res.resp.Warning})
 		}
 		peers := SkipSelf(res.resp.Peers, m.cfg.Self)
+		m.st.count(false, nil, len(peers))
 		m.alert(&plugin.TrackerReplyAlert{TrackerAlert: ta, NumPeers: len(peers)})
 		if len(peers) > 0 && m.cfg.Peers != nil && j.req.Event != EventStopped {
 			m.cfg.Peers(j.req.InfoHash, peers)

@@ -28,9 +28,11 @@ import (
 	"time"
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
+	"github.com/shardtorrent/shardtorrent/internal/httpguard"
 	"github.com/shardtorrent/shardtorrent/internal/noopplugin"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/rpc"
 	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/tracker"
 )
@@ -45,16 +47,24 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // settings the flags produce.
 var newSession = shardtorrent.NewSession
 
+// rpcReady, when set (tests), is given the node's rpc.Backend once the
+// node is made, before it adds any torrent; the Backend's adds and
+// removals wait until the node's main loop runs.
+var rpcReady func(rpc.Backend)
+
 // Run runs the node with command-line arguments args (without the program
 // name) and returns the process exit code.
 func Run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "make" {
 		return runMake(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "rpc-passwd" {
+		return runPasswd(args[1:], stdout, stderr) // service.go
+	}
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: node [flags] [TORRENT_FILE|MAGNET ...]\n       node make -o OUT.torrent [-piece-size N] [-tracker URL] PATH\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage: node [flags] [TORRENT_FILE|MAGNET ...]\n       node make -o OUT.torrent [-piece-size N] [-tracker URL] PATH\n       node rpc-passwd -user NAME -o FILE\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	var (
@@ -94,17 +104,30 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	useDHT := fs.Bool("dht", true, "find peers and be found through the DHT, on UDP at the listen address (never for private torrents)")
 	var dhtBoot multiFlag
 	fs.Var(&dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
+	svcFlags := addServiceFlags(fs) // -rpc, -rpc-auth-file, -rpc-allow, -rpc-roots (service.go)
+	configFile := fs.String(configFlag, "", "read flags from this TOML file, one key per flag name (listen = \"0.0.0.0:6881\", peer = [\"...\"]; see docs/node.toml); flags on the command line win")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
+	if *configFile != "" {
+		if err := applyConfig(fs, *configFile); err != nil {
+			fmt.Fprintf(stderr, "node: %v\n", err)
+			return 2
+		}
+	}
 	for _, b := range dhtBoot {
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			fmt.Fprintf(stderr, "node: -dht-bootstrap %q: want HOST:PORT\n", b)
 			return 2
 		}
+	}
+	svcPlan, err := planService(svcFlags)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
+		return 2
 	}
 	if *cpuProf != "" {
 		f, err := os.Create(*cpuProf)
@@ -214,6 +237,21 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "node: -data: %v\n", err)
 		return 1
 	}
+	var rpcRoots *httpguard.Roots
+	if svcPlan != nil {
+		if rpcRoots, err = svcFlags.rootsOr(*dataDir); err != nil {
+			fmt.Fprintf(stderr, "node: %v\n", err)
+			return 2
+		}
+		if ok, err := svcPlan.listen(stderr); err != nil {
+			fmt.Fprintf(stderr, "node: %v\n", err)
+			return 1
+		} else if !ok {
+			svcPlan = nil
+		} else {
+			defer svcPlan.ln.Close() // on the error paths before the service serves it
+		}
+	}
 
 	ctx, gotSignal, stop := signalContext(context.Background()) // exit.go
 	defer stop()
@@ -251,6 +289,16 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *errRetry}
+	// The RPC's requests are served by this goroutine's select (rpcnode.go).
+	n.rpc = newRPCNode(n, rpcSettings(sess, *dataDir, state, pol, *useDHT, *builtins))
+	if svcPlan != nil {
+		svc := startService(ctx, svcPlan, n.serviceMounts(rpcRoots), sess, stdout, log) // service.go
+		defer svc.stop()                                                                // after stopServing: requests in flight finish, waiting ones fail at once
+	}
+	defer n.rpc.stopServing()
+	if rpcReady != nil {
+		rpcReady(n.rpc)
+	}
 	var rep *reporter
 	if *reportTo != "" {
 		rep = &reporter{path: *reportTo, start: time.Now()}
@@ -346,8 +394,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0, false
 	}
-	watchT := time.NewTicker(2 * time.Second)
+	watchT := time.NewTicker(watchEvery)
 	defer watchT.Stop()
+	// SIGHUP re-reads the watch directory at once (reload.go).
+	hup := make(chan os.Signal, 1)
+	stopHUP := notifyReload(hup)
+	defer stopHUP()
 	alertC := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {
@@ -388,10 +440,17 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			}
 		case <-statusC:
 			n.status()
+		case fn := <-n.rpc.reqs:
+			fn()
+		case <-n.rpc.closed:
+			fmt.Fprintln(stdout, "stopping: session-close over RPC")
+			return finish(0)
 		case <-watchT.C:
 			if *watchDir != "" {
 				n.scanWatch(ctx, *watchDir)
 			}
+		case <-hup:
+			n.reload(ctx, *watchDir)
 		}
 	}
 }
@@ -423,6 +482,9 @@ type node struct {
 	// and counted in skipped.
 	fleet   shardtorrent.Fleet
 	skipped int
+	// rpc is the node's rpc.Backend; its requests run on the main
+	// goroutine (rpcnode.go).
+	rpc *rpcNode
 }
 
 // mine reports whether the node serves ih (its -fleet share), counting

@@ -1,0 +1,114 @@
+package shardtorrent
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/shard"
+)
+
+// Views of the session for remote front ends (the Transmission RPC in
+// package rpc, the status page): everything about every torrent that is
+// cheap to copy, read with one round trip per shard, and the heavier
+// per-torrent parts (files, pieces) read only for the torrents that ask.
+
+// TorrentView is a torrent's Status plus the shard's View of it (times,
+// totals over every session, the metadata's shape).
+type TorrentView struct {
+	Status
+	shard.View
+}
+
+// TorrentViews returns the view of every torrent in the session with one
+// round trip to each shard's loop, appended to buf[:0] (pass the previous
+// result back to reuse its memory). The order is by shard, then
+// unspecified. Safe from any goroutine.
+func (s *Session) TorrentViews(ctx context.Context, buf []TorrentView) ([]TorrentView, error) {
+	out := buf[:0]
+	for _, sh := range s.shards {
+		err := s.onLoop(ctx, sh, func() {
+			sh.EachTorrent(func(t *shard.Torrent) {
+				out = append(out, TorrentView{Status: t.Status(), View: t.View()})
+			})
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// aboutOf is what mi says about itself, for views (rpcview.go).
+func aboutOf(mi *metainfo.MetaInfo) shard.About {
+	return shard.About{Comment: mi.Comment, CreatedBy: mi.CreatedBy, CreationDate: mi.CreationDate}
+}
+
+// FindTorrent returns a handle to the torrent whose wire info-hash (the
+// v1 hash, or the v2 hash truncated) is ih, or ErrTorrentGone. Safe from
+// any goroutine.
+func (s *Session) FindTorrent(ctx context.Context, ih [20]byte) (*Torrent, error) {
+	sh := s.lookup(ih)
+	if sh == nil {
+		return nil, ErrTorrentGone
+	}
+	var h *Torrent
+	err := s.onLoop(ctx, sh, func() {
+		if t := sh.Torrent(ih); t != nil {
+			h = &Torrent{s: s, sh: sh, ih: t.InfoHash(), key: ih, name: t.Name()}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, ErrTorrentGone
+	}
+	return h, nil
+}
+
+// File is one file of a torrent: its path relative to the torrent's save
+// path (the torrent's name first), its size and the bytes of it in
+// pieces the torrent has. Pad files (BEP 47) are left out.
+type File struct {
+	Path      string
+	Size      int64
+	Completed int64
+}
+
+// Files lists the torrent's files; nil while it has no metadata. Safe
+// from any goroutine.
+func (t *Torrent) Files(ctx context.Context) ([]File, error) {
+	var info *metainfo.Info
+	var done []int64
+	err := t.do(ctx, func(x *shard.Torrent) {
+		info = x.Info()
+		done = x.FileCompleted(nil)
+	})
+	if err != nil || info == nil {
+		return nil, err
+	}
+	out := make([]File, 0, len(info.Files))
+	for i, f := range info.Files {
+		if f.IsPad() {
+			continue
+		}
+		out = append(out, File{Path: filepath.Join(f.Path...), Size: f.Length, Completed: done[i]})
+	}
+	return out, nil
+}
+
+// Pieces returns the torrent's have bitfield (piece 0 is the high bit of
+// byte 0) and its number of pieces; nil and 0 while it has no metadata.
+// Safe from any goroutine.
+func (t *Torrent) Pieces(ctx context.Context) ([]byte, int, error) {
+	var bits []byte
+	var n int
+	err := t.do(ctx, func(x *shard.Torrent) {
+		if info := x.Info(); info != nil {
+			n = info.NumPieces()
+			bits = x.HaveBits(nil)
+		}
+	})
+	return bits, n, err
+}
