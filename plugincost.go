@@ -11,26 +11,24 @@ import (
 // this fails to compile if the two constants differ.
 const _ = uint(shard.PluginCostSampleEvery-PluginCostSampleEvery) + uint(PluginCostSampleEvery-shard.PluginCostSampleEvery)
 
-// pluginCostWait bounds the wait for one loop's cost table: a loop that
-// does not answer in time (it is stopping) is left out.
-const pluginCostWait = 5 * time.Second
-
 // pluginCosts returns what every plugin's hooks cost so far (stats.go's
 // PluginCost), summed over the shards, by plugin type and hook, sorted by
-// plugin then hook. The torrent and peer plugins' tables are read on their
-// loops, one round trip per shard; the session plugins' table is shared
-// and read with atomic loads. Safe from any goroutine.
-func (s *Session) pluginCosts() []PluginCost {
-	ctx, cancel := context.WithTimeout(context.Background(), pluginCostWait)
-	defer cancel()
+// plugin then hook: one round trip per shard. Stats gathers the same
+// tables in its own round trip (pluginCostsOf). Safe from any goroutine.
+func (s *Session) pluginCosts(ctx context.Context) ([]PluginCost, error) {
 	var all []shard.HookCost
 	for _, sh := range s.shards {
-		var part []shard.HookCost
-		if err := s.onLoop(ctx, sh, func() { part = sh.PluginCosts(nil) }); err != nil {
-			continue // closed or stopping: what it counted is gone with it
+		if err := s.onLoop(ctx, sh, func() { all = sh.PluginCosts(all) }); err != nil {
+			return nil, err
 		}
-		all = append(all, part...)
 	}
+	return s.pluginCostsOf(all), nil
+}
+
+// pluginCostsOf adds the session plugins' shared table (read with atomic
+// loads) to the torrent and peer plugins' tables read on the loops, sums
+// them by plugin and hook and scales each sum's time by calls/timed.
+func (s *Session) pluginCostsOf(all []shard.HookCost) []PluginCost {
 	all = s.ext.PluginCosts(all)
 	sum := shard.SumHookCosts(all)
 	if len(sum) == 0 {

@@ -42,7 +42,10 @@ func TestPluginCostsOfATransfer(t *testing.T) {
 	lw := &alertWaiter{t: t, s: leecher}
 	lw.until(60*time.Second, "the download", finishedFor(mi.InfoHash))
 
-	costs := seeder.pluginCosts()
+	costs, err := seeder.pluginCosts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	find := func(p, h string) PluginCost {
 		for _, c := range costs {
 			if c.Plugin == p && c.Hook == h {
@@ -62,7 +65,7 @@ func TestPluginCostsOfATransfer(t *testing.T) {
 	if c := find("noopplugin.Torrent", "NewConnection"); c.Calls != 1 {
 		t.Fatalf("NewConnection: %+v, want 1 call", c)
 	}
-	if lc := leecher.pluginCosts(); len(lc) == 0 {
+	if lc, _ := leecher.pluginCosts(ctx); len(lc) == 0 {
 		t.Fatal("the leecher counted no plugin call")
 	}
 }

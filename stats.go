@@ -162,7 +162,7 @@ func (s *Session) Totals() Totals {
 // Totals and the plugin costs. Shards are asked one after the other; if
 // ctx ends first, its error is returned. Safe from any goroutine.
 func (s *Session) Stats(ctx context.Context) (SessionStats, error) {
-	out := SessionStats{At: time.Now(), Uptime: time.Since(s.started), Totals: s.Totals(), Plugins: s.pluginCosts()}
+	out := SessionStats{At: time.Now(), Uptime: time.Since(s.started), Totals: s.Totals()}
 	if err := s.counters(ctx, &out); err != nil {
 		return SessionStats{}, err
 	}
@@ -174,9 +174,14 @@ func (s *Session) Stats(ctx context.Context) (SessionStats, error) {
 // counters and the dropped alerts.
 func (s *Session) counters(ctx context.Context, out *SessionStats) error {
 	out.Shards = make([]ShardStats, len(s.shards))
+	var costs []shard.HookCost
 	for i, sh := range s.shards {
 		ss := &out.Shards[i]
-		if err := s.onLoop(ctx, sh, func() { ss.Engine = sh.Snapshot() }); err != nil {
+		err := s.onLoop(ctx, sh, func() {
+			ss.Engine = sh.Snapshot()
+			costs = sh.PluginCosts(costs)
+		})
+		if err != nil {
 			return err
 		}
 		l := sh.Loop()
@@ -193,6 +198,7 @@ func (s *Session) counters(ctx context.Context, out *SessionStats) error {
 		out.Engine.Add(&ss.Engine)
 		out.Incoming.Accepted += ls.Accepts
 	}
+	out.Plugins = s.pluginCostsOf(costs)
 	s.incoming.read(&out.Incoming)
 	out.AlertsDropped = s.alerts.droppedTotals()
 	out.Disk = s.disk.Stats()
