@@ -340,7 +340,11 @@ func Registry(s *shardtorrent.Session) *prometheus.Registry {
 // Session.Stats fails or times out still answers with what it could
 // gather, and the error in shardtorrent_stats_error's place. Safe from
 // any goroutine.
-func Handler(s *shardtorrent.Session) http.Handler {
-	reg := Registry(s)
+func Handler(s *shardtorrent.Session) http.Handler { return HandlerFor(Registry(s)) }
+
+// HandlerFor serves reg (a Registry, to which the caller added its own
+// collectors: the node adds its RPC guard's refusals) as Handler does.
+// Safe from any goroutine.
+func HandlerFor(reg *prometheus.Registry) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, Registry: reg})
 }

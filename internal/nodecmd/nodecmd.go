@@ -292,7 +292,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	// The RPC's requests are served by this goroutine's select (rpcnode.go).
 	n.rpc = newRPCNode(n, rpcSettings(sess, *dataDir, state, pol, *useDHT, *builtins))
 	if svcPlan != nil {
-		svc := startService(ctx, svcPlan, n.serviceMounts(rpcRoots), sess, stdout, log) // service.go
+		svc := startService(ctx, svcPlan, n.serviceMounts(rpcRoots, svcPlan.guard), sess, stdout, log) // service.go
 		defer svc.stop()                                                                // after stopServing: requests in flight finish, waiting ones fail at once
 	}
 	defer n.rpc.stopServing()

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	shardtorrent "github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/internal/httpguard"
 	"github.com/shardtorrent/shardtorrent/metrics"
@@ -296,10 +297,18 @@ func readPassword(in io.Reader, prompt io.Writer) (string, error) {
 // serviceMounts returns the handlers the service mounts. The RPC runs
 // over the node's Backend (rpcnode.go) and applies roots.Confine to every
 // path a client names.
-func (n *node) serviceMounts(roots *httpguard.Roots) serviceMounts {
+func (n *node) serviceMounts(roots *httpguard.Roots, g *httpguard.Guard) serviceMounts {
 	var m serviceMounts
 	m.rpc = rpc.New(n.rpc, rpc.Config{Confine: roots.Confine, Logger: n.log})
-	m.metrics = metrics.Handler(n.sess) // Prometheus (package metrics)
-	m.web = web.Handler()               // the status page (package web), reading the RPC above
+	reg := metrics.Registry(n.sess) // Prometheus (package metrics)
+	for _, r := range httpguard.Reasons() {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "shardtorrent_rpc_refused_total",
+			Help:        "Requests to the node's HTTP service (RPC, metrics, status page) refused before reaching it, by reason.",
+			ConstLabels: prometheus.Labels{"reason": r.String()},
+		}, func() float64 { return float64(g.Refused(r)) }))
+	}
+	m.metrics = metrics.HandlerFor(reg)
+	m.web = web.Handler() // the status page (package web), reading the RPC above
 	return m
 }

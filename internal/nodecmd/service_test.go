@@ -2,6 +2,7 @@ package nodecmd
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -140,6 +141,24 @@ func TestServiceGuardsEveryPath(t *testing.T) {
 			t.Errorf("%s as %q: %d, want %d", c.path, c.user, resp.StatusCode, c.refused)
 		case c.refused == 0 && (resp.StatusCode == 401 || resp.StatusCode == 403 || resp.StatusCode == 429):
 			t.Errorf("%s as %q: refused with %d", c.path, c.user, resp.StatusCode)
+		}
+	}
+	// The refusals above are counted in /metrics, by reason.
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.SetBasicAuth("alice", "s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`shardtorrent_rpc_refused_total{reason="no_credentials"} 2`,
+		`shardtorrent_rpc_refused_total{reason="bad_credentials"} 2`,
+		`shardtorrent_rpc_refused_total{reason="forbidden"} 0`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
 		}
 	}
 	r.err.waitFor("alert=rpc_refused", 10*time.Second, r.exited)
