@@ -61,6 +61,19 @@ func (l hookList[H]) addNamed(a *attached, tab *costTable, name string) hookList
 	return l
 }
 
+// timed calls f on e's plugin, counted, and timed when its turn in the
+// sample comes (plugincost.go). A panic in f skips the timing: the
+// dispatch loop's recover disables the plugin.
+func timed[H any](e *hook[H], f func(H) bool) bool {
+	if !e.c.count() {
+		return f(e.h)
+	}
+	t0 := time.Now()
+	ok := f(e.h)
+	e.c.since(t0)
+	return ok
+}
+
 // disabler removes a plugin that panicked and reports it.
 type disabler interface {
 	disable(a *attached, hook string, v any)
@@ -91,14 +104,7 @@ func eachBoolFrom[H any](d disabler, l hookList[H], i int, name string, f func(H
 		if e.a.removed.Load() {
 			continue
 		}
-		var ok bool
-		if e.c.count() {
-			t0 := time.Now()
-			ok = f(e.h)
-			e.c.since(t0)
-		} else {
-			ok = f(e.h)
-		}
+		ok := timed(e, f)
 		if ok {
 			return true, -1
 		}
@@ -125,13 +131,13 @@ func eachFrom[H any](d disabler, l hookList[H], i int, name string, f func(H)) (
 		if e.a.removed.Load() {
 			continue
 		}
-		if e.c.count() {
-			t0 := time.Now()
+		if !e.c.count() {
 			f(e.h)
-			e.c.since(t0)
-		} else {
-			f(e.h)
+			continue
 		}
+		t0 := time.Now()
+		f(e.h)
+		e.c.since(t0)
 	}
 	return len(l)
 }
@@ -473,14 +479,7 @@ func filterFrom[H any](d disabler, l hookList[H], i int, name string, keep func(
 		if e.a.removed.Load() {
 			continue
 		}
-		var ok bool
-		if e.c.count() {
-			t0 := time.Now()
-			ok = keep(e.h)
-			e.c.since(t0)
-		} else {
-			ok = keep(e.h)
-		}
+		ok := timed(e, keep)
 		if !ok {
 			e.a.removed.Store(true)
 			removed = true
