@@ -293,7 +293,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	n.rpc = newRPCNode(n, rpcSettings(sess, *dataDir, state, pol, *useDHT, *builtins))
 	if svcPlan != nil {
 		svc := startService(ctx, svcPlan, n.serviceMounts(rpcRoots, svcPlan.guard), sess, stdout, log) // service.go
-		defer svc.stop()                                                                               // after stopServing: requests in flight finish, waiting ones fail at once
+		// Stopped after stopServing: requests in flight finish, waiting ones
+		// fail at once.
+		defer svc.stop()
 	}
 	defer n.rpc.stopServing()
 	if rpcReady != nil {
