@@ -78,7 +78,7 @@ var ErrBadLimit = errors.New("bad limit")
 
 // ParseLimit parses a limit as people write them: "" is unset;
 // "unlimited", "none", "inf" or "-1" is Unlimited; otherwise a
-// non-negative decimal number with an optional binary-free SI suffix k, M,
+// non-negative decimal number with an optional decimal SI suffix k, M,
 // G or T (powers of 1000, case-insensitive, an optional trailing "B" or
 // "B/s" ignored: "50M", "1.5G", "100kB/s"). zeroUnlimited makes "0" mean
 // Unlimited, as it does for the node's rate flags; otherwise 0 is the
