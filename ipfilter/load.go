@@ -17,7 +17,7 @@ import (
 // one file may mix them:
 //
 //	# comment, // comment, blank lines       skipped
-//	Some name:1.2.3.0-1.2.3.255              P2P plain text (name up to the last ':')
+//	Some name:1.2.3.0-1.2.3.255              P2P plain text (also Org:2001:db8::1-2001:db8::ff)
 //	001.002.003.000 - 001.002.003.255 , 100 , name   eMule DAT
 //	1.2.3.0/24    2001:db8::/32              CIDR
 //	1.2.3.4    1.2.3.0-1.2.3.9    2001:db8::1-2001:db8::9   a bare address or range
@@ -209,11 +209,9 @@ func parseLine(line []byte) (first, last netip.Addr, res lineResult, err error) 
 	}
 	if c := bytes.IndexByte(line, ','); c >= 0 { // DAT, or a P2P name with a comma
 		first, last, res, err = parseDAT(line, c)
-		if err != nil {
-			if p := bytes.LastIndexByte(line, ':'); p > c {
-				if f, l, perr := parseRange(line[p+1:]); perr == nil {
-					return f, l, lineBlock, nil
-				}
+		if err != nil && bytes.IndexByte(line[c:], ':') >= 0 {
+			if f, l, perr := parseP2P(line); perr == nil {
+				return f, l, lineBlock, nil
 			}
 		}
 		return first, last, res, err
@@ -240,8 +238,8 @@ func parseLine(line []byte) (first, last netip.Addr, res lineResult, err error) 
 			return f, l, lineBlock, nil
 		}
 	}
-	if c := bytes.LastIndexByte(line, ':'); c >= 0 { // P2P
-		first, last, err = parseRange(line[c+1:])
+	if bytes.IndexByte(line, ':') >= 0 { // P2P
+		first, last, err = parseP2P(line)
 		if err != nil {
 			return first, last, lineSkip, err
 		}
@@ -250,15 +248,56 @@ func parseLine(line []byte) (first, last netip.Addr, res lineResult, err error) 
 	return first, last, lineSkip, ErrSyntax
 }
 
+// parseP2P reads "name:first-last". The range starts after the first ':'
+// of the name whose rest parses as an address, and ends after the last
+// '-', so names may hold ':' and '-' and the range may be IPv6
+// ("Org:Label:2001:db8::1-2001:db8::ff"), as qBittorrent reads it.
+func parseP2P(line []byte) (first, last netip.Addr, err error) {
+	d := bytes.LastIndexByte(line, '-')
+	if d < 0 {
+		return first, last, ErrSyntax
+	}
+	head := line[:d]
+	found := false
+	for i := bytes.IndexByte(head, ':'); i >= 0; {
+		rest := bytes.TrimSpace(head[i+1:])
+		if a, aerr := parseAddr(rest); aerr == nil {
+			first, found = a, true
+			break
+		}
+		j := bytes.IndexByte(head[i+1:], ':')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	if !found {
+		return first, last, ErrBadAddress
+	}
+	if last, err = parseAddr(bytes.TrimSpace(line[d+1:])); err != nil {
+		return first, last, err
+	}
+	if first.Is4() != last.Is4() {
+		return first, last, fmt.Errorf("%w: %v-%v mixes families", ErrBadAddress, first, last)
+	}
+	if last.Less(first) {
+		return first, last, fmt.Errorf("%w: %v is after %v", ErrBadAddress, first, last)
+	}
+	return first, last, nil
+}
+
 // parseDAT reads "first - last , level , name"; c is the first comma.
 func parseDAT(line []byte, c int) (first, last netip.Addr, res lineResult, err error) {
 	rest := line[c+1:]
 	if c2 := bytes.IndexByte(rest, ','); c2 >= 0 {
 		rest = rest[:c2]
 	}
-	level, lerr := strconv.Atoi(string(bytes.TrimSpace(rest)))
-	if lerr != nil {
-		return first, last, lineSkip, ErrBadLevel
+	level := 0 // an empty level blocks, as in qBittorrent
+	if rest = bytes.TrimSpace(rest); len(rest) > 0 {
+		var lerr error
+		if level, lerr = strconv.Atoi(string(rest)); lerr != nil {
+			return first, last, lineSkip, ErrBadLevel
+		}
 	}
 	first, last, err = parseRange(line[:c])
 	if err != nil {
