@@ -57,6 +57,9 @@ type Config struct {
 	// ResumeSaveInterval is how often torrents that changed are saved to
 	// Resume; 0 means ResumeSaveInterval (5 minutes).
 	ResumeSaveInterval time.Duration
+	// Rates holds the session-wide rate limits (ratelimit.go), shared by
+	// the session's shards; nil means unlimited, owned by this shard.
+	Rates *RateLimits
 }
 
 // tickInterval is the shard's housekeeping period: rates, timeouts, the
@@ -98,6 +101,8 @@ type Shard struct {
 	// agg is what the loop publishes for Totals (aggregate.go).
 	costs costTable
 	agg   aggregate
+	// rl is the shard's side of the rate limits (ratelimit.go).
+	rl shardRate
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
@@ -137,6 +142,7 @@ func New(cfg Config) *Shard {
 		s.dials = NewDialBudget(cfg.Settings.ConnectionSpeed)
 	}
 	s.dial = s.dialLoop
+	s.initRate(cfg.Rates)
 	if s.now == nil {
 		s.now = s.loop.Now
 	}
