@@ -108,6 +108,19 @@ type Settings struct {
 	// deleted on Remove. Empty saves nothing and costs nothing.
 	ResumeDir          string
 	ResumeSaveInterval time.Duration
+
+	// Rate limits (ratelimit.go), in bytes/s: unset means the default,
+	// unlimited; LimitTo(0) stops that direction. They apply to the
+	// whole session; Torrent.SetUploadLimit adds a torrent's own.
+	// Local-network peers (loopback, RFC 1918, link-local, ULA) are
+	// exempt unless LimitLocal, as libtorrent's
+	// ignore_limits_on_local_network. RateLimitOverhead counts piece
+	// framing and an estimate of TCP/IP headers against the limits; off,
+	// the default, they count payload only.
+	UploadRateLimit   Limit
+	DownloadRateLimit Limit
+	LimitLocal        bool
+	RateLimitOverhead bool
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -161,6 +174,9 @@ type Session struct {
 
 	// incoming counts what the accepting loop refused (stats.go).
 	incoming incomingCounters
+
+	// rates are the session-wide rate limits the shards share (ratelimit.go).
+	rates *shard.RateLimits
 }
 
 // NewSession starts the loops and, unless disabled, the listener. ctx
@@ -247,6 +263,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	}
 	s.startTrackers()
 	dials := shard.NewDialBudget(set.Engine.ConnectionSpeed) // one per session: connection_speed is session-wide
+	s.initRateLimits(&set)
 	s.startDHT()
 	var sink shard.ResumeSink
 	if s.saver != nil {
@@ -268,6 +285,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Events:   sessionEvents{s},
 			Dials:    dials,
 			Resume:   sink,
+			Rates:    s.rates,
 
 			ResumeSaveInterval: set.ResumeSaveInterval,
 		}))
