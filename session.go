@@ -116,7 +116,9 @@ type Settings struct {
 	// exempt unless LimitLocal, as libtorrent's
 	// ignore_limits_on_local_network. RateLimitOverhead counts piece
 	// framing and an estimate of TCP/IP headers against the limits; off,
-	// the default, they count payload only.
+	// the default, they count payload only, so a limit is the payload
+	// rate a peer sees. (libtorrent differs: its rate_limit_ip_overhead
+	// is on by default and its limiters meter every protocol byte.)
 	UploadRateLimit   Limit
 	DownloadRateLimit Limit
 	LimitLocal        bool

@@ -138,3 +138,50 @@ func parseRate(t *testing.T, s string) float64 {
 	}
 	return n * 1e6
 }
+
+// TestNodeUploadLimitEightTorrents: 8 torrents, each fetched by its own
+// libtorrent leecher, share the node's -up-limit 8M: their rates add up
+// to the limit.
+func TestNodeUploadLimitEightTorrents(t *testing.T) {
+	ctx := setup(t, 5*time.Minute)
+	requireNode(t)
+	dir := t.TempDir()
+	const n = 8
+	var fs [n]fixture
+	for i := range fs {
+		// 8 MB/s shared: about 1 MB/s each for 12 s; 32 MiB leaves room
+		// for an uneven share.
+		fs[i] = makeFixture(t, dir, fmt.Sprintf("t%d.bin", i), 32<<20, nil, 1<<20)
+	}
+	ports := freePorts(t, n+1)
+	args := []string{"-listen", loopback(ports[0]), "-dht=false", "-state", "off", "-rpc", "off",
+		"-data", fs[0].SeedDir, "-up-limit", "8M", "-limit-local"}
+	for _, f := range fs {
+		args = append(args, f.Torrent)
+	}
+	node := startNode(t, ctx, "node", args...)
+	if _, err := node.WaitLine(ctx, "listening on "+loopback(ports[0])); err != nil {
+		t.Fatal(err)
+	}
+	var lts [n]*refpeer.LTPeer
+	for i, f := range fs {
+		lts[i] = ltLeech(t, ctx, f, t.TempDir(), ports[i+1], refpeer.LTOptions{Peers: []string{loopback(ports[0])}, Name: fmt.Sprintf("lt-leech-%d", i)})
+	}
+	<-time.NewTimer(rateWarmup).C
+	var a [n]refpeer.Status
+	for i, p := range lts {
+		a[i] = p.LastStatus()
+	}
+	<-time.NewTimer(rateWindow).C
+	var sum float64
+	for i, p := range lts {
+		b := p.LastStatus()
+		if b.Progress >= 1 || b.Elapsed <= a[i].Elapsed {
+			t.Fatalf("%s: not measurable (%+v, then %+v)", p.Name(), a[i], b)
+		}
+		r := float64(b.TotalDownload-a[i].TotalDownload) / (b.Elapsed - a[i].Elapsed)
+		t.Logf("interop: torrent %d: %.0f B/s", i, r)
+		sum += r
+	}
+	checkRate(t, "8 torrents sharing -up-limit 8M", sum, 8e6)
+}

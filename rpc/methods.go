@@ -520,6 +520,7 @@ func (h *Handler) torrentRemove(ctx context.Context, raw json.RawMessage, out []
 			return err
 		}
 		h.reg.remove(key, h.now())
+		delete(h.torrentKB, key) // speed.go
 		return nil
 	})
 	if err != nil {

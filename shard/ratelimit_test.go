@@ -276,3 +276,20 @@ func TestServeBlockAllocsLimited(t *testing.T) {
 		}
 	})
 }
+
+// TestRateCostOverhead: with Overhead a block costs its payload, its piece
+// framing and 40 bytes of TCP/IP headers per 1460-byte segment; without,
+// its payload.
+func TestRateCostOverhead(t *testing.T) {
+	h := newHarness(t, Settings{})
+	h.do(func() {
+		if c := h.s.rateCost(blk); c != blk {
+			fatalf("payload only: a block costs %d", c)
+		}
+		h.s.rl.lim.Overhead.Store(true)
+		h.s.RateLimitsChanged()
+		if c, want := h.s.rateCost(blk), int64(blk+13+12*40); c != want {
+			fatalf("with overhead: a block costs %d, want %d", c, want)
+		}
+	})
+}
