@@ -140,8 +140,11 @@ func parseRate(t *testing.T, s string) float64 {
 }
 
 // TestNodeUploadLimitEightTorrents: 8 torrents, each fetched by its own
-// libtorrent leecher, share the node's -up-limit 8M: their rates add up
-// to the limit.
+// libtorrent leecher, share the node's -up-limit 2M: their rates add up
+// to the limit, and each gets a share (the shares are not equal: each
+// loop hands its quota round its waiting peers, the loops draw from the
+// budget as they ask). At 2 MB/s no torrent of 32 MiB can finish inside
+// the window even if it got the whole limit.
 func TestNodeUploadLimitEightTorrents(t *testing.T) {
 	ctx := setup(t, 5*time.Minute)
 	requireNode(t)
@@ -149,13 +152,11 @@ func TestNodeUploadLimitEightTorrents(t *testing.T) {
 	const n = 8
 	var fs [n]fixture
 	for i := range fs {
-		// 8 MB/s shared: about 1 MB/s each for 12 s; 32 MiB leaves room
-		// for an uneven share.
 		fs[i] = makeFixture(t, dir, fmt.Sprintf("t%d.bin", i), 32<<20, nil, 1<<20)
 	}
 	ports := freePorts(t, n+1)
 	args := []string{"-listen", loopback(ports[0]), "-dht=false", "-state", "off", "-rpc", "off",
-		"-data", fs[0].SeedDir, "-up-limit", "8M", "-limit-local"}
+		"-data", fs[0].SeedDir, "-up-limit", "2M", "-limit-local"}
 	for _, f := range fs {
 		args = append(args, f.Torrent)
 	}
@@ -181,7 +182,10 @@ func TestNodeUploadLimitEightTorrents(t *testing.T) {
 		}
 		r := float64(b.TotalDownload-a[i].TotalDownload) / (b.Elapsed - a[i].Elapsed)
 		t.Logf("interop: torrent %d: %.0f B/s", i, r)
+		if r < 2e6/n/4 {
+			t.Errorf("torrent %d starved: %.0f B/s of a 2 MB/s limit shared by %d", i, r, n)
+		}
 		sum += r
 	}
-	checkRate(t, "8 torrents sharing -up-limit 8M", sum, 8e6)
+	checkRate(t, "8 torrents sharing -up-limit 2M", sum, 2e6)
 }

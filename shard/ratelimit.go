@@ -398,11 +398,16 @@ func (s *Shard) rateWake() {
 		s.rl.waitDown = keep
 	}
 	if len(s.rl.waitUp) > 0 {
-		// serve may park a peer again: walk a copy.
+		// serve may park a peer again: walk a copy. Peers park again in
+		// the order they are tried, so starting from the second makes the
+		// first try go round the peers: the quota is not always taken by
+		// whoever parked first.
 		s.rl.scratch = append(s.rl.scratch[:0], s.rl.waitUp...)
 		clear(s.rl.waitUp)
 		s.rl.waitUp = s.rl.waitUp[:0]
-		for _, p := range s.rl.scratch {
+		n := len(s.rl.scratch)
+		for i := range n {
+			p := s.rl.scratch[(1+i)%n]
 			p.rlWaitUp = false
 			if p.active() {
 				p.serve()
