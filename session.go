@@ -117,6 +117,20 @@ type Settings struct {
 	// Session.SetIPFilter. The session keeps the pointer: do not modify the
 	// filter afterwards.
 	IPFilter *ipfilter.Filter
+	// Rate limits (ratelimit.go), in bytes/s: unset means the default,
+	// unlimited; LimitTo(0) stops that direction. They apply to the
+	// whole session; Torrent.SetUploadLimit adds a torrent's own.
+	// Local-network peers (loopback, RFC 1918, link-local, ULA) are
+	// exempt unless LimitLocal, as libtorrent's
+	// ignore_limits_on_local_network. RateLimitOverhead counts piece
+	// framing and an estimate of TCP/IP headers against the limits; off,
+	// the default, they count payload only, so a limit is the payload
+	// rate a peer sees. (libtorrent differs: its rate_limit_ip_overhead
+	// is on by default and its limiters meter every protocol byte.)
+	UploadRateLimit   Limit
+	DownloadRateLimit Limit
+	LimitLocal        bool
+	RateLimitOverhead bool
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -176,6 +190,9 @@ type Session struct {
 	// acceptBlockAlerts rate-limits the listening loop's
 	// PeerBlockedAlerts. Owned by the listening loop.
 	acceptBlockAlerts plugin.BlockAlertBudget
+
+	// rates are the session-wide rate limits the shards share (ratelimit.go).
+	rates *shard.RateLimits
 }
 
 // NewSession starts the loops and, unless disabled, the listener. ctx
@@ -263,6 +280,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	}
 	s.startTrackers()
 	dials := shard.NewDialBudget(set.Engine.ConnectionSpeed) // one per session: connection_speed is session-wide
+	s.initRateLimits(&set)
 	s.startDHT()
 	var sink shard.ResumeSink
 	if s.saver != nil {
@@ -285,6 +303,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Dials:    dials,
 			Resume:   sink,
 			IPFilter: &s.ipf,
+			Rates:    s.rates,
 
 			ResumeSaveInterval: set.ResumeSaveInterval,
 		}))

@@ -528,10 +528,32 @@ func runTransmissionRemote(t *testing.T, withAuth bool) {
 		t.Errorf("session-stats %+v: cumulative below current", stats)
 	}
 
-	// --uplimit: no rate limits before issue 13; refused by name, and
-	// transmission-remote prints the refusal and fails.
-	tr.fails(`Error: argument "speed-limit-up" is not supported`, "--uplimit", "100")
-	tr.fails(`Error: argument "uploadLimit" is not supported`, "-t", strconv.Itoa(a.ID), "--uplimit", "100")
+	// --uplimit N (kB/s of 1000 bytes): the session's limit, then the
+	// torrent's, as session-get and torrent-get report them. (-si prints
+	// no LIMITS section: it wants seedRatioLimit and the other issue-13
+	// keys too.)
+	tr.success("--uplimit", "100")
+	var lim struct {
+		Up   int64 `json:"speed-limit-up"`
+		UpOn bool  `json:"speed-limit-up-enabled"`
+	}
+	client.call(t, "session-get", map[string]any{"fields": []string{"speed-limit-up", "speed-limit-up-enabled"}}, &lim)
+	if lim.Up != 100 || !lim.UpOn {
+		t.Errorf("session-get after --uplimit 100: %+v", lim)
+	}
+	tr.success("--no-uplimit")
+	tr.success("-t", strconv.Itoa(a.ID), "--uplimit", "50")
+	var tl struct {
+		Torrents []struct {
+			Up   int64 `json:"uploadLimit"`
+			UpOn bool  `json:"uploadLimited"`
+		} `json:"torrents"`
+	}
+	client.call(t, "torrent-get", map[string]any{"ids": a.ID, "fields": []string{"uploadLimit", "uploadLimited"}}, &tl)
+	if len(tl.Torrents) != 1 || tl.Torrents[0].Up != 50 || !tl.Torrents[0].UpOn {
+		t.Errorf("torrent-get after -t %d --uplimit 50: %+v", a.ID, tl)
+	}
+	tr.success("-t", strconv.Itoa(a.ID), "--no-uplimit")
 
 	// A path outside the roots (a .torrent not on this machine is sent as
 	// a filename) is refused.

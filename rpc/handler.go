@@ -121,6 +121,11 @@ type Handler struct {
 	scratch     listing // the views of the last listing, reused
 	downloadDir string  // session-set's "download-dir"
 	startAdded  bool    // session-set's "start-added-torrents"
+	// upKB, downKB are the session's speed limits in kB/s while disabled;
+	// torrentKB the torrents' (upload, download) by wire info-hash
+	// (speed.go).
+	upKB, downKB int64
+	torrentKB    map[[20]byte][2]int64
 }
 
 // New returns a Handler serving b. Safe from any goroutine.
@@ -269,7 +274,7 @@ func (h *Handler) call(ctx context.Context, method string, args json.RawMessage,
 	case "session-get":
 		return h.sessionGet(args, out)
 	case "session-set":
-		return h.sessionSet(args, out)
+		return h.sessionSet(ctx, args, out)
 	case "session-stats":
 		return h.sessionStats(ctx, out)
 	case "torrent-get":

@@ -34,10 +34,6 @@ var sessionFixed = map[string]struct {
 	"alt-speed-enabled":                    {false, whySpeed},
 	"alt-speed-time-enabled":               {false, whySpeed},
 	"alt-speed-up":                         {0, whySpeed},
-	"speed-limit-down":                     {0, whySpeed},
-	"speed-limit-down-enabled":             {false, whySpeed},
-	"speed-limit-up":                       {0, whySpeed},
-	"speed-limit-up-enabled":               {false, whySpeed},
 	"seedRatioLimited":                     {false, whyRatio},
 	"idle-seeding-limit-enabled":           {false, whyRatio},
 	"download-queue-enabled":               {false, whyQueue},
@@ -91,6 +87,7 @@ func (h *Handler) sessionValues() map[string]any {
 	m["session-id"] = h.sid
 	m["start-added-torrents"] = h.startAdded
 	m["units"] = units
+	h.putSessionSpeeds(m) // speed.go
 	if set.PeerLimitGlobal > 0 {
 		m["peer-limit-global"] = set.PeerLimitGlobal
 	}
@@ -145,15 +142,28 @@ func appendJSON(out []byte, v any) ([]byte, error) {
 // fixed key, or one set when the node starts, is accepted with its
 // current value; anything else is refused by name, and then nothing is
 // changed.
-func (h *Handler) sessionSet(raw json.RawMessage, out []byte) ([]byte, error) {
+func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byte) ([]byte, error) {
 	var a map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return out, &ArgError{Arg: "arguments", Reason: err.Error()}
 	}
 	dir, haveDir := "", false
 	var start *bool
+	var up, down speedArgs // speed.go
 	for _, k := range sortedKeys(a) {
 		v := a[k]
+		if ok, err := parseSpeed(k, v, "speed-limit-up", "speed-limit-up-enabled", &up); ok {
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
+		if ok, err := parseSpeed(k, v, "speed-limit-down", "speed-limit-down-enabled", &down); ok {
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
 		switch k {
 		case "download-dir":
 			var s string
@@ -187,13 +197,16 @@ func (h *Handler) sessionSet(raw json.RawMessage, out []byte) ([]byte, error) {
 		}
 	}
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.setSessionSpeeds(ctx, up, down); err != nil {
+		return out, err
+	}
 	if haveDir {
 		h.downloadDir = dir
 	}
 	if start != nil {
 		h.startAdded = *start
 	}
-	h.mu.Unlock()
 	return append(out, `{}`...), nil
 }
 
@@ -507,6 +520,7 @@ func (h *Handler) torrentRemove(ctx context.Context, raw json.RawMessage, out []
 			return err
 		}
 		h.reg.remove(key, h.now())
+		delete(h.torrentKB, key) // speed.go
 		return nil
 	})
 	if err != nil {
@@ -559,8 +573,6 @@ var torrentFixed = map[string]struct {
 	val any
 	why string
 }{
-	"downloadLimited":     {false, whySpeed},
-	"uploadLimited":       {false, whySpeed},
 	"honorsSessionLimits": {true, whySpeed},
 	"seedRatioMode":       {2, whyRatio},
 	"seedIdleMode":        {2, whyRatio},
@@ -569,7 +581,7 @@ var torrentFixed = map[string]struct {
 
 // torrentSetRefused names why other torrent-set keys are refused.
 var torrentSetRefused = map[string]string{
-	"downloadLimit": whySpeed, "uploadLimit": whySpeed, "seedRatioLimit": whyRatio, "seedIdleLimit": whyRatio,
+	"seedRatioLimit": whyRatio, "seedIdleLimit": whyRatio,
 	"files-wanted": whyFiles, "files-unwanted": whyFiles, "priority-high": whyFiles, "priority-low": whyFiles,
 	"priority-normal": whyFiles, "peer-limit": whyAbsent, "queuePosition": whyQueue, "labels": "the engine has no labels",
 	"group": whySpeed, "location": "moving a torrent's data is not supported", "trackerRemove": "trackers cannot be removed yet",
@@ -586,8 +598,21 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 		return out, &ArgError{Arg: "arguments", Reason: err.Error()}
 	}
 	var add []string
+	var up, down speedArgs // speed.go
 	for _, k := range sortedKeys(a) {
 		v := a[k]
+		if ok, err := parseSpeed(k, v, "uploadLimit", "uploadLimited", &up); ok {
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
+		if ok, err := parseSpeed(k, v, "downloadLimit", "downloadLimited", &down); ok {
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
 		switch k {
 		case "ids":
 		case "trackerAdd":
@@ -605,7 +630,10 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	err := h.each(ctx, a["ids"], func(t *shardtorrent.Torrent, _ [20]byte) error {
+	err := h.each(ctx, a["ids"], func(t *shardtorrent.Torrent, key [20]byte) error {
+		if err := h.setTorrentSpeeds(ctx, t, key, up, down); err != nil {
+			return err
+		}
 		for _, u := range add {
 			ok, err := t.AddTracker(ctx, u, 1<<20) // past the last tier: a new last tier
 			if err != nil {

@@ -341,7 +341,7 @@ func TestSessionSet(t *testing.T) {
 	if *ts[0].DownloadDir != sub || *ts[0].Status != 0 {
 		t.Fatalf("added after session-set: dir %s status %d", *ts[0].DownloadDir, *ts[0].Status)
 	}
-	for arg, val := range map[string]any{"speed-limit-up": 100, "speed-limit-up-enabled": true, "alt-speed-enabled": true,
+	for arg, val := range map[string]any{"alt-speed-enabled": true,
 		"seedRatioLimited": true, "peer-limit-global": 50, "no-such-argument": 1, "version": "x"} {
 		res := f.c.call("session-set", map[string]any{arg: val, "start-added-torrents": true}, nil)
 		if !strings.Contains(res, `argument "`+arg+`" is not supported`) {
@@ -354,12 +354,12 @@ func TestSessionSet(t *testing.T) {
 	}
 }
 
-// TestTorrentSet: limits, file selection, priorities and ratios are
-// refused by name; trackerAdd adds a tracker that trackerStats shows.
+// TestTorrentSet: file selection, priorities and ratios are refused by
+// name; trackerAdd adds a tracker that trackerStats shows.
 func TestTorrentSet(t *testing.T) {
 	f := newFixture(t, "off")
 	id, _ := f.addSeed("ts.bin", 10_000)
-	for arg, val := range map[string]any{"uploadLimit": 10, "uploadLimited": true, "downloadLimit": 10, "files-wanted": []int{0},
+	for arg, val := range map[string]any{"files-wanted": []int{0},
 		"files-unwanted": []int{0}, "priority-high": []int{0}, "seedRatioLimit": 2.0, "seedRatioMode": 1, "labels": []string{"x"}} {
 		res := f.c.call("torrent-set", map[string]any{"ids": id, arg: val}, nil)
 		if !strings.Contains(res, `argument "`+arg+`" is not supported`) {

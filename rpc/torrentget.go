@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -210,6 +211,9 @@ type heavy struct {
 	peers    []shardtorrent.PeerInfo
 	trackers []shardtorrent.TrackerStatus
 	pieces   []byte
+	// kb is the torrent's remembered (upload, download) speed limits in
+	// kB/s, shown while disabled (speed.go).
+	kb [2]int64
 }
 
 // torrentGetArgs is torrent-get's request.
@@ -300,6 +304,7 @@ func (h *Handler) torrentGet(ctx context.Context, raw json.RawMessage, out []byt
 			}
 		}
 		e := h.reg.byID[s.id]
+		hv.kb = h.torrentKB[v.InfoHash.Short()]
 		if i > 0 || table {
 			out = append(out, ',')
 		}
@@ -398,8 +403,16 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 		return appendString(b, v.About.CreatedBy)
 	case fDateCreated:
 		return appendInt(b, v.About.CreationDate)
-	case fBandwidthPriority, fCorruptEver, fDesiredAvailable, fDownloadLimit, fEditDate,
-		fHaveUnchecked, fSecondsDownloading, fSecondsSeeding, fSeedIdleLimit, fUploadLimit,
+	case fUploadLimit:
+		return appendInt(b, torrentSpeed(v.UploadLimit, hv.kb[0]).kb)
+	case fDownloadLimit:
+		return appendInt(b, torrentSpeed(v.DownloadLimit, hv.kb[1]).kb)
+	case fUploadLimited:
+		return strconv.AppendBool(b, v.UploadLimit >= 0)
+	case fDownloadLimited:
+		return strconv.AppendBool(b, v.DownloadLimit >= 0)
+	case fBandwidthPriority, fCorruptEver, fDesiredAvailable, fEditDate,
+		fHaveUnchecked, fSecondsDownloading, fSecondsSeeding, fSeedIdleLimit,
 		fWebseedsSendingToUs, fManualAnnounceTime:
 		return append(b, '0')
 	case fMaxConnectedPeers, fPeerLimit:
@@ -416,7 +429,7 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 		return appendString(b, v.SavePath)
 	case fDownloadedEver:
 		return appendInt(b, v.DownloadedEver)
-	case fDownloadLimited, fUploadLimited, fIsFinished, fIsStalled:
+	case fIsFinished, fIsStalled:
 		return append(b, "false"...)
 	case fHonorsSessionLimits:
 		return append(b, "true"...)

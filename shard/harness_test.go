@@ -90,12 +90,13 @@ func alertsOf[T plugin.Alert](r *alertRec) []T {
 
 // fakeConn is the conn a peer writes to in tests. Loop only.
 type fakeConn struct {
-	pool     *bufpool.Pool
-	out      []byte // everything written and not yet taken
-	writable bool
-	rx       *bufpool.Span // the span whose bytes are being fed
-	discard  bool          // drop written bytes (allocation tests)
-	written  int           // bytes written in total
+	pool       *bufpool.Pool
+	out        []byte // everything written and not yet taken
+	writable   bool
+	readPaused bool          // SetReadPaused
+	rx         *bufpool.Span // the span whose bytes are being fed
+	discard    bool          // drop written bytes (allocation tests)
+	written    int           // bytes written in total
 
 	closed    bool
 	closeErr  error
@@ -125,6 +126,7 @@ func (c *fakeConn) WriteSpan(s *bufpool.Span, b []byte) {
 func (c *fakeConn) Writable() bool        { return c.writable }
 func (c *fakeConn) RxSpan() *bufpool.Span { return c.rx }
 func (c *fakeConn) Reserve(int)           {}
+func (c *fakeConn) SetReadPaused(p bool)  { c.readPaused = p }
 
 func (c *fakeConn) Close(err error) {
 	if c.closed {

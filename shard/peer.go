@@ -70,6 +70,10 @@ type peer struct {
 	afBits      *bitfield.Bitfield // scratch: allowedFast ∩ what the peer has
 	afDirty     bool
 
+	// Rate limits (ratelimit.go): local is the peer's class (exempt unless
+	// LimitLocal); rlWaitUp/rlWaitDown: in the shard's wait lists.
+	local, rlWaitUp, rlWaitDown bool
+
 	amChoking, amInterested     bool
 	peerChoking, peerInterested bool
 
@@ -156,6 +160,7 @@ type conn interface {
 	Close(err error)
 	RxSpan() *bufpool.Span
 	Reserve(n int)
+	SetReadPaused(p bool)
 }
 
 // OnOpen implements loop.Handler.
@@ -901,6 +906,9 @@ func (p *peer) onPiece(m *wire.Message) {
 	met := &t.s.met.V
 	met[MetricPayloadReceivedBytes] += uint64(blen)
 	p.wantFill = true
+	if t.rlDown {
+		p.downSpent(blen)
+	}
 	if t.have.Has(int(m.Index)) || m.Begin%wire.BlockSize != 0 {
 		met[MetricRedundantReceivedBytes] += uint64(blen)
 		return // redundant, or not a block we would ever ask for
@@ -1016,6 +1024,9 @@ func (p *peer) serve() {
 		r := p.upQ[p.upHead]
 		if r.length != 0 && t.awaitVerified(r.piece) {
 			break // seed mode hashes the piece first (seedmode.go); its completion serves again
+		}
+		if r.length != 0 && t.rlUp && !p.upAllowed(int(r.length)) {
+			break // out of quota: rateWake serves again
 		}
 		p.upHead++
 		if r.length == 0 {

@@ -62,6 +62,9 @@ type Config struct {
 	// ResumeSaveInterval is how often torrents that changed are saved to
 	// Resume; 0 means ResumeSaveInterval (5 minutes).
 	ResumeSaveInterval time.Duration
+	// Rates holds the session-wide rate limits (ratelimit.go), shared by
+	// the session's shards; nil means unlimited, owned by this shard.
+	Rates *RateLimits
 }
 
 // tickInterval is the shard's housekeeping period: rates, timeouts, the
@@ -107,6 +110,8 @@ type Shard struct {
 	// PeerBlockedAlerts (ipfilter.go).
 	ipf         *atomic.Pointer[ipfilter.Filter]
 	blockAlerts plugin.BlockAlertBudget
+	// rl is the shard's side of the rate limits (ratelimit.go).
+	rl shardRate
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
@@ -147,6 +152,7 @@ func New(cfg Config) *Shard {
 		s.dials = NewDialBudget(cfg.Settings.ConnectionSpeed)
 	}
 	s.dial = s.dialLoop
+	s.initRate(cfg.Rates)
 	if s.now == nil {
 		s.now = s.loop.Now
 	}

@@ -97,6 +97,11 @@ type Torrent struct {
 	seed     seedModeState // pieces seed mode has not verified (seedmode.go)
 	checking bool
 
+	// Rate limits (ratelimit.go): the torrent's own buckets, and the flags
+	// the data path tests (own or session limit set). Loop only.
+	rlUpB, rlDownB rateBucket
+	rlUp, rlDown   bool
+
 	peers      []*peer // every connection, including those still handshaking
 	nextPeerID uint32
 	cands      peerList // addresses we may dial (peerlist.go)
@@ -182,6 +187,8 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		trackers:    p.Trackers,
 	}
 	t.meta.name = p.Name
+	t.rlUpB.rate, t.rlDownB.rate = NoRateLimit, NoRateLimit
+	t.rateFlags()
 	t.initResume()
 	t.rs.dirty = true // a new torrent is saved once, at the latest at close
 	if info != nil {
@@ -497,6 +504,7 @@ func (t *Torrent) newPeer(addr netip.AddrPort, outgoing bool) *peer {
 		peerChoking: true,
 		connectedAt: t.s.now(),
 		queueDepth:  initialQueueDepth,
+		local:       isLocalAddr(addr.Addr()),
 	}
 	p.lastRecv = p.connectedAt
 	p.lastSend = p.connectedAt

@@ -36,6 +36,9 @@ type View struct {
 	// are interested; PeersGettingFromUs those we unchoked that are
 	// interested (Transmission's peersSendingToUs, peersGettingFromUs).
 	PeersSendingToUs, PeersGettingFromUs int
+	// UploadLimit and DownloadLimit are the torrent's own rate limits in
+	// bytes/s; negative (NoRateLimit): none (ratelimit.go).
+	UploadLimit, DownloadLimit int64
 }
 
 // View returns the torrent's View. Loop only.
@@ -51,6 +54,8 @@ func (t *Torrent) View() View {
 		Checking:       t.checking,
 		Trackers:       t.trackers,
 		About:          t.about,
+		UploadLimit:    t.rlUpB.rate,
+		DownloadLimit:  t.rlDownB.rate,
 	}
 	for _, p := range t.peers {
 		if !p.active() {

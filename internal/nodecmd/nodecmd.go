@@ -98,6 +98,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		resumeInt = fs.Duration("resume-interval", 5*time.Minute, "how often the resume data of torrents that changed is saved to -state (besides completion, pause, removal and exit)")
 		importDir = fs.String("import-resume", "", "adopt a directory of libtorrent-format resume files (qBittorrent's BT_backup: .fastresume with the .torrent beside it) and seed them without a re-hash; they are saved into -state")
 	)
+	rates := addRateFlags(fs) // ratelimit.go
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
 	fs.Var(&trackers, "tracker", "also announce every public torrent to this tracker URL (http, https or udp; repeatable)")
 	fleetFlag := fs.String("fleet", "", "I/N: serve only the torrents whose info-hash falls to share I of N (0 <= I < N), so N nodes split one catalogue (one shared -watch directory) with no coordinator; see README")
@@ -266,7 +267,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, gotSignal, stop := signalContext(context.Background()) // exit.go
 	defer stop()
-	sess, err := newSession(ctx, shardtorrent.Settings{
+	set := shardtorrent.Settings{
 		ListenAddr: *listen,
 		Shards:     *shards,
 		Logger:     log,
@@ -285,7 +286,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		ResumeDir:          state,
 		ResumeSaveInterval: *resumeInt,
 		IPFilter:           ipf,
-	})
+	}
+	rates.apply(&set)
+	sess, err := newSession(ctx, set)
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 1
