@@ -196,7 +196,11 @@ func (s *Shard) onTick() {
 	// aggregate (aggregate.go): the others have no peers and no rates.
 	g := &s.agg
 	g.begin()
+	seedLimits := s.set.ShareRatioLimit > 0 || s.set.SeedTimeLimit > 0
 	for _, t := range s.torrents {
+		if seedLimits {
+			t.checkSeedLimits(now) // seedlimit.go
+		}
 		if t.wantTick(now) {
 			t.onTick(now)
 			g.fold(t)

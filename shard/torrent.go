@@ -93,8 +93,9 @@ type Torrent struct {
 	paused   bool
 	removed  bool
 	err      error
-	diskErr  diskErrState  // what err was about (diskerror.go)
-	seed     seedModeState // pieces seed mode has not verified (seedmode.go)
+	diskErr  diskErrState   // what err was about (diskerror.go)
+	seed     seedModeState  // pieces seed mode has not verified (seedmode.go)
+	sl       seedLimitState // seeding clock for the seed limits (seedlimit.go)
 	checking bool
 
 	peers      []*peer // every connection, including those still handshaking
@@ -191,7 +192,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 	} else {
 		// The choker runs before the metadata too (peers may be
 		// interested); initMetadata replaces it with the real quota.
-		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, PieceQuota: 20 * wire.BlockSize})
+		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, Seeding: s.set.SeedChoker, PieceQuota: 20 * wire.BlockSize})
 	}
 	s.torrents[ih] = t
 	t.noteState()
@@ -249,7 +250,7 @@ func (t *Torrent) initMetadata(info *metainfo.Info, infoBytes []byte) error {
 	t.pk = picker.New(info.NumPieces(), info.PieceLength, info.TotalLength, wire.BlockSize, s.rng)
 	t.have = bitfield.New(info.NumPieces())
 	t.initDurable(info.NumPieces())
-	t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, PieceQuota: 20 * info.PieceLength})
+	t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, Seeding: s.set.SeedChoker, NumPieces: info.NumPieces(), PieceQuota: 20 * info.PieceLength})
 	t.hashes = make([][20]byte, len(info.Pieces))
 	for i, h := range info.Pieces {
 		t.hashes[i] = h
@@ -644,7 +645,7 @@ func (t *Torrent) unchokedCount() int {
 // maybeUnchoke gives a newly interested peer a free slot at once instead of
 // making it wait for the next choker round, as libtorrent does.
 func (t *Torrent) maybeUnchoke(p *peer) {
-	if p.amChoking && p.peerInterested && t.unchokedCount() < t.s.set.UnchokeSlots+1 {
+	if p.amChoking && p.peerInterested && (t.s.set.UnchokeSlots < 0 || t.unchokedCount() < t.s.set.UnchokeSlots+1) {
 		p.unchoke()
 	}
 }
@@ -847,6 +848,7 @@ func (t *Torrent) Pause() {
 		return
 	}
 	defer t.noteState()
+	t.stopSeedClock(t.s.now()) // seedlimit.go
 	if tx := t.tx; tx != nil && len(tx.pause) > 0 {
 		t.paused = true
 		if eachBool(t, tx.pause, "OnPause", func(h plugin.PauseHook) bool { return h.OnPause() }) {
