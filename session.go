@@ -108,6 +108,18 @@ type Settings struct {
 	// deleted on Remove. Empty saves nothing and costs nothing.
 	ResumeDir          string
 	ResumeSaveInterval time.Duration
+
+	// The queue (queue.go), as libtorrent's active_downloads,
+	// active_seeds and active_limit: at most ActiveDownloads auto-managed
+	// torrents that are not seeds and ActiveSeeds seeds run, and at most
+	// ActiveLimit of both; the others are paused in queue order. Unset
+	// means DefaultActiveDownloads and so on, all Unlimited (a seeding
+	// node runs every torrent); a value of 0 is real (none of that kind
+	// runs). Slow torrents use no slot unless CountSlowTorrents
+	// (libtorrent's dont_count_slow_torrents, on by default, is its
+	// negation); Engine.AutoManageInactiveTime says what is slow.
+	ActiveDownloads, ActiveSeeds, ActiveLimit Limit
+	CountSlowTorrents                         bool
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -152,6 +164,7 @@ type Session struct {
 	// releases calls that were waiting on one.
 	closed  atomic.Bool
 	stopped chan struct{}
+	q       *queue // the queue order and its recalculation (queue.go)
 
 	// started is when NewSession began (SessionStats.Uptime).
 	started time.Time
@@ -179,6 +192,9 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	if set.AlertMask == 0 {
 		set.AlertMask = plugin.CategoryDefault
 	}
+	set.ActiveDownloads = set.ActiveDownloads.Or(DefaultActiveDownloads)
+	set.ActiveSeeds = set.ActiveSeeds.Or(DefaultActiveSeeds)
+	set.ActiveLimit = set.ActiveLimit.Or(DefaultActiveLimit)
 	if set.PeerIDPrefix == "" {
 		set.PeerIDPrefix = "-ST0010-"
 	}
@@ -196,6 +212,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		registry: make(map[[20]byte]*shard.Shard),
 		stopped:  make(chan struct{}),
 		started:  time.Now(),
+		q:        newQueue(set.Shards),
 	}
 	if set.ResumeDir != "" {
 		saver, err := newResumeSaver(set.ResumeDir, set.Logger)
@@ -283,6 +300,9 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		_ = s.Close(context.Background())
 		return nil, err
+	}
+	if queueLimited(&s.set) && startQueueLoop {
+		go s.runQueue() // queue.go
 	}
 	return s, nil
 }
@@ -392,8 +412,12 @@ type AddTorrentParams struct {
 	// any byte of it is sent; a piece that fails is dropped and the torrent
 	// downloads it again (libtorrent's seed_mode).
 	SeedMode bool
-	// Paused adds the torrent without connecting to peers.
+	// Paused adds the torrent without connecting to peers; it is then not
+	// auto-managed (the queue leaves it paused, queue.go).
 	Paused bool
+	// NotAutoManaged keeps the torrent out of the queue's control (the
+	// default is auto-managed, as libtorrent's add_torrent_params flags).
+	NotAutoManaged bool
 	// Peers are dialled as soon as the torrent can use them.
 	Peers []netip.AddrPort
 	// Trackers are the torrent's tracker tiers (BEP 12): the URLs of
@@ -606,7 +630,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 	}
 	return shard.AddParams{
 		Info: info, InfoBytes: infoBytes, Name: p.Name, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
-		Paused: p.Paused, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
+		Paused: p.Paused, NotAutoManaged: p.NotAutoManaged, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
 		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath), About: about,
 	}, nil
 }

@@ -31,6 +31,12 @@ type Settings struct {
 	// not paused) this long in this session (libtorrent's seed_time_limit).
 	// 0 (the default) means no limit. See seedlimit.go.
 	SeedTimeLimit time.Duration
+	// AutoManageInactiveTime is how long a running auto-managed torrent
+	// may move no payload (faster than InactiveRate) before the queue
+	// counts it slow (libtorrent's inactivity_timeout); also the startup
+	// grace of a torrent the queue starts. 0 means
+	// DefaultAutoManageInactiveTime, 60 s. See queue.go.
+	AutoManageInactiveTime time.Duration
 	// MaxOutRequests caps our request pipeline to one peer (libtorrent's
 	// max_out_request_queue, 500).
 	MaxOutRequests int
@@ -149,6 +155,7 @@ func (s *Settings) fill() {
 	set(&s.ConnectionSpeed, d.ConnectionSpeed)
 	setD(&s.MinReconnectTime, d.MinReconnectTime)
 	set(&s.MaxFailCount, d.MaxFailCount)
+	setD(&s.AutoManageInactiveTime, DefaultAutoManageInactiveTime)
 	if s.ClientName == "" {
 		s.ClientName = d.ClientName
 	}

@@ -42,6 +42,9 @@ type AddParams struct {
 	// the loop.
 	ResumeStat []storage.FileStat
 	Paused     bool
+	// NotAutoManaged keeps the torrent out of the session's queue
+	// (queue.go); a torrent added Paused is not auto-managed either.
+	NotAutoManaged bool
 	// Peers are connected to as soon as the torrent can use them.
 	Peers    []netip.AddrPort
 	UserData any
@@ -96,7 +99,12 @@ type Torrent struct {
 	diskErr  diskErrState   // what err was about (diskerror.go)
 	seed     seedModeState  // pieces seed mode has not verified (seedmode.go)
 	sl       seedLimitState // seeding clock for the seed limits (seedlimit.go)
-	checking bool
+	// autoManaged: the session's queue starts and stops the torrent
+	// (queue.go); lastActive is the last second payload moved faster
+	// than InactiveRate, or when the queue started the torrent.
+	autoManaged bool
+	lastActive  time.Time
+	checking    bool
 
 	peers      []*peer // every connection, including those still handshaking
 	nextPeerID uint32
@@ -178,6 +186,8 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		user:        p.UserData,
 		about:       p.About,
 		paused:      p.Paused,
+		autoManaged: !p.Paused && !p.NotAutoManaged,
+		lastActive:  s.now(),
 		cands:       make(peerList),
 		downloading: make(map[uint32]*pieceBuf),
 		trackers:    p.Trackers,
@@ -562,6 +572,7 @@ func (t *Torrent) onTick(now time.Time) {
 		return
 	}
 	t.ticks++
+	t.noteActivity(now) // queue.go
 	t.downRate = (t.downRate + t.secDown) / 2
 	t.upRate = (t.upRate + t.secUp) / 2
 	t.secDown, t.secUp = 0, 0
@@ -840,10 +851,12 @@ func (t *Torrent) finished() {
 	}
 }
 
-// Pause disconnects every peer and stops connecting. Loop only. The
+// Pause disconnects every peer and stops connecting, and takes the
+// torrent out of the queue's control (SetAutoManaged). Loop only. The
 // torrent is marked paused first; a PauseHook returning true then skips the
 // rest (disconnects, alert).
 func (t *Torrent) Pause() {
+	t.autoManaged = false // a manual pause leaves the queue (queue.go)
 	if t.paused {
 		return
 	}
@@ -867,8 +880,10 @@ func (t *Torrent) pauseInternal() {
 	t.s.post(&plugin.TorrentPausedAlert{TorrentAlert: t.alertBase()})
 }
 
-// Resume undoes Pause. Loop only.
+// Resume undoes Pause; the torrent stays out of the queue's control.
+// Loop only.
 func (t *Torrent) Resume() {
+	t.autoManaged = false // a manual resume leaves the queue (queue.go)
 	if !t.paused {
 		return
 	}
