@@ -36,7 +36,7 @@ func queueSession(t *testing.T, set Settings, n int) (*Session, []*Torrent) {
 }
 
 // running returns the indexes into hs of the torrents not paused.
-func running(t *testing.T, hs []*Torrent) []int {
+func running(t testing.TB, hs []*Torrent) []int {
 	t.Helper()
 	var out []int
 	for i, h := range hs {
