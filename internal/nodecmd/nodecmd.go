@@ -87,6 +87,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8; -1 = unlimited: every interested peer is unchoked)")
 		seedAlg   = fs.String("seed-choker", "round-robin", "how the choker ranks peers while seeding: round-robin, fastest-upload or anti-leech (libtorrent's seed_choking_algorithm)")
 		seedRatio = fs.Float64("seed-ratio", 0, "pause a seed once it has uploaded this many times its size (libtorrent's share_ratio_limit; 0 = no limit)")
+		activeDL  = fs.String("active-downloads", "", "most auto-managed torrents downloading at once; the rest wait in queue order (libtorrent's active_downloads; default unlimited; 0 = none)")
+		activeSd  = fs.String("active-seeds", "", "most auto-managed torrents seeding at once (libtorrent's active_seeds; default unlimited; 0 = none)")
+		activeAll = fs.String("active-limit", "", "most auto-managed torrents running at once, downloads and seeds together (libtorrent's active_limit; default unlimited). Torrents moving no payload for a minute do not count")
 		seedTime  = fs.Duration("seed-time", 0, "pause a torrent once it has seeded this long in this run (libtorrent's seed_time_limit; 0 = no limit)")
 		direct    = fs.Bool("direct-writes", true, "write downloaded pieces with O_DIRECT, past the page cache: a tenth of the write CPU, but re-served pieces come from the disk (-direct-writes=false keeps them in the page cache)")
 		suggest   = fs.Bool("suggest-read-cache", false, "send BEP 6 suggest-piece messages for the pieces most recently read (libtorrent's suggest_read_cache)")
@@ -174,6 +177,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "node: -seed-choker: %v\n", err)
 		return 2
+	}
+	var active [3]shardtorrent.Limit
+	for i, f := range []struct{ name, v string }{{"active-downloads", *activeDL}, {"active-seeds", *activeSd}, {"active-limit", *activeAll}} {
+		if active[i], err = shardtorrent.ParseLimit(f.v, false); err != nil {
+			fmt.Fprintf(stderr, "node: -%s: %v\n", f.name, err)
+			return 2
+		}
 	}
 	if *seedRatio < 0 || *seedTime < 0 || math.IsNaN(*seedRatio) || math.IsInf(*seedRatio, 0) {
 		fmt.Fprintf(stderr, "node: -seed-ratio and -seed-time must be positive, or 0 for no limit\n")
@@ -277,6 +287,9 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Engine: shard.Settings{UnchokeSlots: *unchoke, MaxOutRequests: *maxOutReq, DirectWrites: *direct, SuggestReadCache: *suggest,
 			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *preferRC4,
 			SeedChoker: seedChoker, ShareRatioLimit: *seedRatio, SeedTimeLimit: *seedTime},
+		ActiveDownloads:    active[0],
+		ActiveSeeds:        active[1],
+		ActiveLimit:        active[2],
 		Extensions:         noopplugin.Sessions(*noopPlug),
 		SmartBan:           *smartBan && *builtins,
 		DisableUTMetadata:  !*builtins,
