@@ -132,6 +132,21 @@ func (q *queue) position(key [20]byte) int {
 	return -1
 }
 
+// positions fills the QueuePosition of views (-1 for a torrent the queue
+// does not know, being removed).
+func (q *queue) positions(views []TorrentView) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.compactLocked()
+	for i := range views {
+		p, ok := q.pos[views[i].InfoHash.Short()]
+		if !ok {
+			p = -1
+		}
+		views[i].QueuePosition = p
+	}
+}
+
 // queueMove is a move in the queue.
 type queueMove int
 

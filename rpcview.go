@@ -18,6 +18,12 @@ import (
 type TorrentView struct {
 	Status
 	shard.View
+	// QueuePosition is the torrent's position in the session's queue
+	// (Torrent.QueuePosition).
+	QueuePosition int
+	// SeedRatioLimit is the share ratio at which the torrent is paused,
+	// the session's (SeedLimits; 0: none): there is no per-torrent one.
+	SeedRatioLimit float64
 }
 
 // TorrentViews returns the view of every torrent in the session with one
@@ -35,6 +41,11 @@ func (s *Session) TorrentViews(ctx context.Context, buf []TorrentView) ([]Torren
 		if err != nil {
 			return nil, err
 		}
+	}
+	s.q.positions(out)
+	ratio, _ := s.SeedLimits()
+	for i := range out {
+		out[i].SeedRatioLimit = ratio
 	}
 	return out, nil
 }

@@ -164,7 +164,8 @@ type Session struct {
 	// releases calls that were waiting on one.
 	closed  atomic.Bool
 	stopped chan struct{}
-	q       *queue // the queue order and its recalculation (queue.go)
+	q       *queue     // the queue order and its recalculation (queue.go)
+	seedMu  sync.Mutex // guards set.Engine's seed limits (seedlimit.go)
 
 	// started is when NewSession began (SessionStats.Uptime).
 	started time.Time

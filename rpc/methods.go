@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"syscall"
@@ -17,9 +18,9 @@ import (
 // Reasons arguments are refused, by the issue that brings them.
 const (
 	whySpeed    = "speed limits are not in the engine yet (issue 13)"
-	whyRatio    = "seed ratio and idle limits are not in the engine yet (issue 13)"
+	whyRatio    = "per-torrent seed ratio and idle limits are not in the engine yet; session-set seedRatioLimit applies to every torrent"
 	whyFiles    = "file selection and priorities are not in the engine yet (issue 14)"
-	whyQueue    = "the engine has no download or seed queue"
+	whyQueue    = "the queue limits are set when the node starts (-active-downloads, -active-seeds, -active-limit); move torrents with queue-move-*"
 	whyReadOnly = "read-only"
 	whyAbsent   = "the engine has no such setting"
 )
@@ -38,11 +39,8 @@ var sessionFixed = map[string]struct {
 	"speed-limit-down-enabled":             {false, whySpeed},
 	"speed-limit-up":                       {0, whySpeed},
 	"speed-limit-up-enabled":               {false, whySpeed},
-	"seedRatioLimited":                     {false, whyRatio},
 	"idle-seeding-limit-enabled":           {false, whyRatio},
-	"download-queue-enabled":               {false, whyQueue},
-	"seed-queue-enabled":                   {false, whyQueue},
-	"queue-stalled-enabled":                {false, whyQueue},
+	"queue-stalled-enabled":                {false, "the engine counts stalled torrents out of the queue after a minute, always"},
 	"blocklist-enabled":                    {false, whyAbsent},
 	"incomplete-dir-enabled":               {false, whyAbsent},
 	"lpd-enabled":                          {false, "local peer discovery is not in the engine"},
@@ -91,6 +89,18 @@ func (h *Handler) sessionValues() map[string]any {
 	m["session-id"] = h.sid
 	m["start-added-torrents"] = h.startAdded
 	m["units"] = units
+	ratio, _ := h.sess.SeedLimits()
+	m["seedRatioLimit"] = ratio
+	m["seedRatioLimited"] = ratio > 0
+	downloads, seeds, _ := h.sess.QueueLimits()
+	for _, q := range []struct {
+		name string
+		l    shardtorrent.Limit
+	}{{"download-queue", downloads}, {"seed-queue", seeds}} {
+		v, ok := q.l.Value()
+		m[q.name+"-enabled"] = ok
+		m[q.name+"-size"] = v
+	}
 	if set.PeerLimitGlobal > 0 {
 		m["peer-limit-global"] = set.PeerLimitGlobal
 	}
@@ -145,13 +155,15 @@ func appendJSON(out []byte, v any) ([]byte, error) {
 // fixed key, or one set when the node starts, is accepted with its
 // current value; anything else is refused by name, and then nothing is
 // changed.
-func (h *Handler) sessionSet(raw json.RawMessage, out []byte) ([]byte, error) {
+func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byte) ([]byte, error) {
 	var a map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return out, &ArgError{Arg: "arguments", Reason: err.Error()}
 	}
 	dir, haveDir := "", false
 	var start *bool
+	ratio, _ := h.sess.SeedLimits()
+	newRatio, ratioOn := ratio, ratio > 0
 	for _, k := range sortedKeys(a) {
 		v := a[k]
 		switch k {
@@ -171,7 +183,18 @@ func (h *Handler) sessionSet(raw json.RawMessage, out []byte) ([]byte, error) {
 				return out, &ArgError{Arg: k, Reason: "want a boolean"}
 			}
 			start = &b
-		case "peer-limit-global", "peer-limit-per-torrent", "encryption", "peer-port", "dht-enabled", "pex-enabled":
+		case "seedRatioLimit":
+			var r float64
+			if err := json.Unmarshal(v, &r); err != nil || r < 0 || math.IsInf(r, 0) {
+				return out, &ArgError{Arg: k, Reason: "want a ratio, 0 or more"}
+			}
+			newRatio = r
+		case "seedRatioLimited":
+			if err := json.Unmarshal(v, &ratioOn); err != nil {
+				return out, &ArgError{Arg: k, Reason: "want a boolean"}
+			}
+		case "peer-limit-global", "peer-limit-per-torrent", "encryption", "peer-port", "dht-enabled", "pex-enabled",
+			"download-queue-enabled", "download-queue-size", "seed-queue-enabled", "seed-queue-size":
 			// Set at start (flags); accepted only unchanged.
 			cur := h.sessionValuesLocked()[k]
 			if err := acceptFixed(k, v, map[string]struct {
@@ -184,6 +207,17 @@ func (h *Handler) sessionSet(raw json.RawMessage, out []byte) ([]byte, error) {
 			if err := acceptFixed(k, v, sessionFixed); err != nil {
 				return out, err
 			}
+		}
+	}
+	if !ratioOn {
+		newRatio = 0
+	}
+	// Transmission keeps the ratio while the limit is off; the engine has
+	// one number, 0 for none: seedRatioLimited false sets 0.
+	if newRatio != ratio {
+		_, seedTime := h.sess.SeedLimits()
+		if err := h.sess.SetSeedLimits(ctx, newRatio, seedTime); err != nil {
+			return out, err
 		}
 	}
 	h.mu.Lock()
@@ -562,7 +596,7 @@ var torrentFixed = map[string]struct {
 	"downloadLimited":     {false, whySpeed},
 	"uploadLimited":       {false, whySpeed},
 	"honorsSessionLimits": {true, whySpeed},
-	"seedRatioMode":       {2, whyRatio},
+	"seedRatioMode":       {0, whyRatio}, // TR_RATIOLIMIT_GLOBAL
 	"seedIdleMode":        {2, whyRatio},
 	"bandwidthPriority":   {0, whySpeed},
 }

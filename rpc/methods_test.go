@@ -342,7 +342,7 @@ func TestSessionSet(t *testing.T) {
 		t.Fatalf("added after session-set: dir %s status %d", *ts[0].DownloadDir, *ts[0].Status)
 	}
 	for arg, val := range map[string]any{"speed-limit-up": 100, "speed-limit-up-enabled": true, "alt-speed-enabled": true,
-		"seedRatioLimited": true, "peer-limit-global": 50, "no-such-argument": 1, "version": "x"} {
+		"seed-queue-size": 7, "peer-limit-global": 50, "no-such-argument": 1, "version": "x"} {
 		res := f.c.call("session-set", map[string]any{arg: val, "start-added-torrents": true}, nil)
 		if !strings.Contains(res, `argument "`+arg+`" is not supported`) {
 			t.Errorf("session-set %s=%v: result %q", arg, val, res)

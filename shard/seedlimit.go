@@ -90,3 +90,9 @@ func (t *Torrent) checkSeedLimits(now time.Time) {
 	t.Pause()
 	t.s.post(&plugin.SeedLimitReachedAlert{TorrentAlert: t.alertBase(), Reason: reason, Ratio: ratio, Seeded: int64(seeded / time.Second)})
 }
+
+// SetSeedLimits changes Settings.ShareRatioLimit and SeedTimeLimit while
+// the shard runs; the next tick applies them. Loop only.
+func (s *Shard) SetSeedLimits(ratio float64, seedTime time.Duration) {
+	s.set.ShareRatioLimit, s.set.SeedTimeLimit = ratio, seedTime
+}
