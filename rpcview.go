@@ -21,8 +21,9 @@ type TorrentView struct {
 	// QueuePosition is the torrent's position in the session's queue
 	// (Torrent.QueuePosition).
 	QueuePosition int
-	// SeedRatioLimit is the share ratio at which the torrent is paused,
-	// the session's (SeedLimits; 0: none): there is no per-torrent one.
+	// SeedRatioLimit is the share ratio at which the torrent is paused
+	// (0: none): its own (View.RatioMode RatioOwn), or the session's
+	// (SeedLimits).
 	SeedRatioLimit float64
 }
 
@@ -46,6 +47,9 @@ func (s *Session) TorrentViews(ctx context.Context, buf []TorrentView) ([]Torren
 	ratio, _ := s.SeedLimits()
 	for i := range out {
 		out[i].SeedRatioLimit = ratio
+		if out[i].RatioMode != shard.RatioGlobal {
+			out[i].SeedRatioLimit = out[i].RatioLimit
+		}
 	}
 	return out, nil
 }

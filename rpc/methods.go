@@ -13,12 +13,13 @@ import (
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/shard"
 )
 
 // Reasons arguments are refused, by the issue that brings them.
 const (
 	whySpeed    = "speed limits are not in the engine yet (issue 13)"
-	whyRatio    = "per-torrent seed ratio and idle limits are not in the engine yet; session-set seedRatioLimit applies to every torrent"
+	whyRatio    = "seed idle limits are not in the engine (issue 13 has ratio and seed-time limits: seedRatioLimit, the node's -seed-time)"
 	whyFiles    = "file selection and priorities are not in the engine yet (issue 14)"
 	whyQueue    = "the queue limits are set when the node starts (-active-downloads, -active-seeds, -active-limit); move torrents with queue-move-*"
 	whyReadOnly = "read-only"
@@ -596,14 +597,13 @@ var torrentFixed = map[string]struct {
 	"downloadLimited":     {false, whySpeed},
 	"uploadLimited":       {false, whySpeed},
 	"honorsSessionLimits": {true, whySpeed},
-	"seedRatioMode":       {0, whyRatio}, // TR_RATIOLIMIT_GLOBAL
 	"seedIdleMode":        {2, whyRatio},
 	"bandwidthPriority":   {0, whySpeed},
 }
 
 // torrentSetRefused names why other torrent-set keys are refused.
 var torrentSetRefused = map[string]string{
-	"downloadLimit": whySpeed, "uploadLimit": whySpeed, "seedRatioLimit": whyRatio, "seedIdleLimit": whyRatio,
+	"downloadLimit": whySpeed, "uploadLimit": whySpeed, "seedIdleLimit": whyRatio,
 	"files-wanted": whyFiles, "files-unwanted": whyFiles, "priority-high": whyFiles, "priority-low": whyFiles,
 	"priority-normal": whyFiles, "peer-limit": whyAbsent, "queuePosition": whyQueue, "labels": "the engine has no labels",
 	"group": whySpeed, "location": "moving a torrent's data is not supported", "trackerRemove": "trackers cannot be removed yet",
@@ -620,10 +620,25 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 		return out, &ArgError{Arg: "arguments", Reason: err.Error()}
 	}
 	var add []string
+	var ratioMode *shard.RatioMode
+	var ratioLimit *float64
 	for _, k := range sortedKeys(a) {
 		v := a[k]
 		switch k {
 		case "ids":
+		case "seedRatioMode":
+			var m int
+			if err := json.Unmarshal(v, &m); err != nil || m < 0 || m > 2 {
+				return out, &ArgError{Arg: k, Reason: "want 0 (the session's), 1 (this torrent's seedRatioLimit) or 2 (unlimited)"}
+			}
+			rm := shard.RatioMode(m)
+			ratioMode = &rm
+		case "seedRatioLimit":
+			var r float64
+			if err := json.Unmarshal(v, &r); err != nil || r < 0 || math.IsInf(r, 0) {
+				return out, &ArgError{Arg: k, Reason: "want a ratio, 0 or more"}
+			}
+			ratioLimit = &r
 		case "trackerAdd":
 			if err := json.Unmarshal(v, &add); err != nil {
 				return out, &ArgError{Arg: k, Reason: "want a list of announce URLs"}
@@ -640,6 +655,21 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	err := h.each(ctx, a["ids"], func(t *shardtorrent.Torrent, _ [20]byte) error {
+		if ratioMode != nil || ratioLimit != nil {
+			mode, ratio, err := t.RatioLimit(ctx)
+			if err != nil {
+				return err
+			}
+			if ratioMode != nil {
+				mode = *ratioMode
+			}
+			if ratioLimit != nil {
+				ratio = *ratioLimit
+			}
+			if err := t.SetRatioLimit(ctx, mode, ratio); err != nil {
+				return err
+			}
+		}
 		for _, u := range add {
 			ok, err := t.AddTracker(ctx, u, 1<<20) // past the last tier: a new last tier
 			if err != nil {

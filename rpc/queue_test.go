@@ -108,6 +108,18 @@ func TestSeedRatioLimitRPC(t *testing.T) {
 	if len(tg.Torrents) != 1 || string(tg.Torrents[0]["seedRatioLimit"]) != "2.5" || string(tg.Torrents[0]["seedRatioMode"]) != "0" {
 		t.Fatalf("torrent-get: %s %s", tg.Torrents[0]["seedRatioLimit"], tg.Torrents[0]["seedRatioMode"])
 	}
+	// transmission-remote -t ID --seedratio 0.5, then -SR (unlimited),
+	// then -sr (the session's again).
+	f.c.mustCall("torrent-set", map[string]any{"ids": id, "seedRatioLimit": 0.5, "seedRatioMode": 1}, nil)
+	f.c.mustCall("torrent-get", map[string]any{"ids": id, "fields": []string{"seedRatioLimit", "seedRatioMode"}}, &tg)
+	if string(tg.Torrents[0]["seedRatioLimit"]) != "0.5" || string(tg.Torrents[0]["seedRatioMode"]) != "1" {
+		t.Fatalf("torrent-get after --seedratio: %s %s", tg.Torrents[0]["seedRatioLimit"], tg.Torrents[0]["seedRatioMode"])
+	}
+	f.c.mustCall("torrent-set", map[string]any{"ids": id, "seedRatioMode": 2}, nil)
+	f.c.mustCall("torrent-get", map[string]any{"ids": id, "fields": []string{"seedRatioMode"}}, &tg)
+	if string(tg.Torrents[0]["seedRatioMode"]) != "2" {
+		t.Fatalf("torrent-get after -SR: %s", tg.Torrents[0]["seedRatioMode"])
+	}
 	f.c.mustCall("torrent-set", map[string]any{"ids": id, "seedRatioMode": 0}, nil)
 	f.c.mustCall("session-set", map[string]any{"seedRatioLimited": false}, nil)
 	if r, _ := f.sess.SeedLimits(); r != 0 {

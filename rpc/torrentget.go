@@ -407,7 +407,7 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 	case fSeedRatioLimit:
 		return appendFloat(b, v.SeedRatioLimit)
 	case fSeedRatioMode:
-		return append(b, '0') // TR_RATIOLIMIT_GLOBAL: the session's seedRatioLimit applies
+		return appendInt(b, int64(v.RatioMode)) // TR_RATIOLIMIT_GLOBAL, _SINGLE, _UNLIMITED
 	case fSeedIdleMode:
 		return append(b, '2') // TR_IDLELIMIT_UNLIMITED: we seed on
 	case fGroup, fPrimaryMimeType, fTorrentFile:

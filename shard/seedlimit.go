@@ -21,8 +21,23 @@ import (
 // without being paused again (Transmission's behaviour once the user
 // overrides the ratio), until the session restarts.
 
+// RatioMode is a torrent's share-ratio rule, as Transmission's
+// seedRatioMode.
+type RatioMode uint8
+
+const (
+	// RatioGlobal follows Settings.ShareRatioLimit (the default).
+	RatioGlobal RatioMode = iota
+	// RatioOwn uses the torrent's own limit (SetRatioLimit).
+	RatioOwn
+	// RatioUnlimited seeds on whatever the session's limit.
+	RatioUnlimited
+)
+
 // seedLimitState is a torrent's seeding clock. Loop only.
 type seedLimitState struct {
+	mode   RatioMode
+	ratio  float64       // the limit with RatioOwn
 	since  time.Time     // start of the current seeding stretch, zero if not seeding
 	seeded time.Duration // seeding time of the stretches before it
 	done   bool          // a limit paused the torrent already
@@ -78,8 +93,15 @@ func (t *Torrent) checkSeedLimits(now time.Time) {
 	reason := ""
 	ratio := t.shareRatio()
 	seeded := t.seedingTime(now)
+	limit := set.ShareRatioLimit
+	switch t.sl.mode {
+	case RatioOwn:
+		limit = t.sl.ratio
+	case RatioUnlimited:
+		limit = 0
+	}
 	switch {
-	case set.ShareRatioLimit > 0 && ratio >= set.ShareRatioLimit:
+	case limit > 0 && ratio >= limit:
 		reason = "ratio"
 	case set.SeedTimeLimit > 0 && seeded >= set.SeedTimeLimit:
 		reason = "seed time"
@@ -89,6 +111,24 @@ func (t *Torrent) checkSeedLimits(now time.Time) {
 	t.sl.done = true
 	t.Pause()
 	t.s.post(&plugin.SeedLimitReachedAlert{TorrentAlert: t.alertBase(), Reason: reason, Ratio: ratio, Seeded: int64(seeded / time.Second)})
+}
+
+// RatioLimit returns t's share-ratio rule and its own limit. Loop only.
+func (t *Torrent) RatioLimit() (RatioMode, float64) { return t.sl.mode, t.sl.ratio }
+
+// SetRatioLimit sets t's share-ratio rule; ratio is its own limit, used
+// with RatioOwn (0: none). A torrent with its own rule is checked every
+// tick even when the session has no limit. Loop only.
+func (t *Torrent) SetRatioLimit(mode RatioMode, ratio float64) {
+	if (t.sl.mode == RatioOwn) != (mode == RatioOwn) {
+		if mode == RatioOwn {
+			t.s.ownRatios++
+		} else {
+			t.s.ownRatios--
+		}
+	}
+	t.sl.mode, t.sl.ratio = mode, ratio
+	t.sl.done = false // a new rule is checked afresh
 }
 
 // SetSeedLimits changes Settings.ShareRatioLimit and SeedTimeLimit while

@@ -160,3 +160,45 @@ func TestUnlimitedSlotsUnchokeEveryone(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnRatioLimit: a torrent's own ratio limit pauses it though the
+// session has none, and RatioUnlimited exempts it from the session's.
+func TestOwnRatioLimit(t *testing.T) {
+	h := newHarness(t, Settings{InactivityTimeout: time.Hour, KeepAliveInterval: time.Hour})
+	own := h.seed(makeTorrent(t, seedSize, seedPieceLen))
+	free := h.seed(makeTorrent(t, seedSize+1, seedPieceLen))
+	h.do(func() {
+		own.SetRatioLimit(RatioOwn, 1)
+		own.totalUp = int64(seedSize)
+		free.SetRatioLimit(RatioUnlimited, 0)
+		free.totalUp = 10 * int64(seedSize)
+	})
+	h.tick(time.Second)
+	h.do(func() {
+		if !own.paused || free.paused {
+			fatalf("own limit 1 at ratio 1: paused %v; unlimited paused %v", own.paused, free.paused)
+		}
+		h.s.SetSeedLimits(2, 0) // the session's limit does not reach the unlimited one
+	})
+	h.tick(time.Second)
+	h.do(func() {
+		if free.paused {
+			fatalf("RatioUnlimited paused by the session's limit")
+		}
+		free.SetRatioLimit(RatioGlobal, 0)
+	})
+	h.tick(time.Second)
+	h.do(func() {
+		if !free.paused {
+			fatalf("back to the session's limit 2 at ratio 10: not paused")
+		}
+		own.Remove()
+		free.Remove()
+		if h.s.ownRatios != 0 {
+			fatalf("ownRatios %d after removing every torrent", h.s.ownRatios)
+		}
+	})
+	if as := seedLimitAlerts(h); len(as) != 2 {
+		t.Fatalf("%d seed limit alerts, want 2", len(as))
+	}
+}

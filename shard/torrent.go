@@ -927,6 +927,7 @@ func (t *Torrent) Remove() {
 		t.s.resume.RemoveResume(t.ih)
 	}
 	delete(t.s.torrents, t.wireIH)
+	t.SetRatioLimit(RatioGlobal, 0) // uncounted from ownRatios (seedlimit.go)
 	t.dropAggregate()
 	t.s.post(&plugin.TorrentRemovedAlert{TorrentAlert: t.alertBase()})
 }

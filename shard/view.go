@@ -36,6 +36,10 @@ type View struct {
 	// are interested; PeersGettingFromUs those we unchoked that are
 	// interested (Transmission's peersSendingToUs, peersGettingFromUs).
 	PeersSendingToUs, PeersGettingFromUs int
+	// RatioMode and RatioLimit are the torrent's share-ratio rule
+	// (SetRatioLimit).
+	RatioMode  RatioMode
+	RatioLimit float64
 }
 
 // View returns the torrent's View. Loop only.
@@ -51,6 +55,8 @@ func (t *Torrent) View() View {
 		Checking:       t.checking,
 		Trackers:       t.trackers,
 		About:          t.about,
+		RatioMode:      t.sl.mode,
+		RatioLimit:     t.sl.ratio,
 	}
 	for _, p := range t.peers {
 		if !p.active() {
