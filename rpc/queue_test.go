@@ -109,7 +109,7 @@ func TestSeedRatioLimitRPC(t *testing.T) {
 		t.Fatalf("torrent-get: %s %s", tg.Torrents[0]["seedRatioLimit"], tg.Torrents[0]["seedRatioMode"])
 	}
 	// transmission-remote -t ID --seedratio 0.5, then -SR (unlimited),
-	// then -sr (the session's again).
+	// then --seedratio-default (the session's again).
 	f.c.mustCall("torrent-set", map[string]any{"ids": id, "seedRatioLimit": 0.5, "seedRatioMode": 1}, nil)
 	f.c.mustCall("torrent-get", map[string]any{"ids": id, "fields": []string{"seedRatioLimit", "seedRatioMode"}}, &tg)
 	if string(tg.Torrents[0]["seedRatioLimit"]) != "0.5" || string(tg.Torrents[0]["seedRatioMode"]) != "1" {
