@@ -84,9 +84,14 @@ func TestQueueActiveSeeds(t *testing.T) {
 			t.Fatalf("torrent %d: queue position %d, %v", i, p, err)
 		}
 	}
+	seq := s.Totals().StateSeq
 	recalc(t, s)
 	if got := running(t, hs); !sameInts(got, []int{0, 1, 2, 3, 4}) {
 		t.Fatalf("running %v, want the first 5", got)
+	}
+	// The aggregates follow the queue's pauses at once.
+	if tot := s.Totals(); tot.Seeding != 5 || tot.Paused != 15 || tot.StateSeq == seq {
+		t.Fatalf("totals after the queue: %d seeding, %d paused, StateSeq %d (was %d)", tot.Seeding, tot.Paused, tot.StateSeq, seq)
 	}
 	paused := 0
 	for _, a := range s.PopAlerts() {
@@ -205,5 +210,36 @@ func TestQueueUnlimitedByDefault(t *testing.T) {
 	set.ActiveLimit = set.ActiveLimit.Or(DefaultActiveLimit)
 	if queueLimited(&set) {
 		t.Fatal("the defaults limit the queue")
+	}
+}
+
+// TestQueueLoop: with a limit set the session runs the recalculation on
+// its own once a second: two of three seeds are paused, with alerts.
+func TestQueueLoop(t *testing.T) {
+	set := Settings{ListenAddr: "off", Shards: 2, Pool: bufpool.New(), AlertMask: plugin.CategoryAll, ActiveSeeds: LimitTo(1)}
+	set.Engine.AutoManageInactiveTime = time.Hour
+	s, err := NewSession(context.Background(), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	dir := t.TempDir()
+	var hs []*Torrent
+	for _, mi := range batchTorrents(t, dir, 3) {
+		h, err := s.AddTorrent(context.Background(), AddTorrentParams{MetaInfo: mi, SavePath: dir, SeedMode: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	paused := 0
+	waitAlert(t, s, 10*time.Second, func(a plugin.Alert) bool {
+		if _, ok := a.(*plugin.TorrentPausedAlert); ok {
+			paused++
+		}
+		return paused == 2
+	})
+	if got := running(t, hs); !sameInts(got, []int{0}) {
+		t.Fatalf("running %v, want [0]", got)
 	}
 }
