@@ -15,8 +15,10 @@ import (
 // Every torrent has a session-wide queue position (its add order, changed
 // by QueueUp, QueueDown, QueueTop and QueueBottom). With
 // Settings.ActiveDownloads, ActiveSeeds or ActiveLimit set to a value,
-// one goroutine recalculates once a second which auto-managed torrents
-// run: it reads every shard's shard.QueueInfo (one callback per loop),
+// one goroutine recalculates which auto-managed torrents run, every
+// Settings.AutoManageInterval (30 s, as libtorrent) and at once (within
+// a few milliseconds) after an add, a remove, a queue move or a manual
+// pause or resume, as libtorrent triggers it on those events: it reads every shard's shard.QueueInfo (one callback per loop),
 // walks the torrents that are not seeds in queue order, then the seeds in
 // queue order, starting the first ones that fit the limits and stopping
 // the rest, and posts the starts and stops to the owning loops
@@ -40,11 +42,9 @@ var (
 	DefaultActiveLimit     = Unlimited()
 )
 
-// queueInterval is how often the queue is recalculated, as libtorrent's
-// auto-manage interval (auto_manage_interval is 30 s there; one second
-// here makes a freed slot be taken at once and costs well under a
-// millisecond at 10,000 torrents: BenchmarkQueueRecalc).
-const queueInterval = time.Second
+// DefaultAutoManageInterval is Settings.AutoManageInterval's default,
+// libtorrent's auto_manage_interval.
+const DefaultAutoManageInterval = 30 * time.Second
 
 type queueEntry struct {
 	key  [20]byte
@@ -59,6 +59,7 @@ type queue struct {
 	holes int              // tombstones in order
 
 	// The recalculation's own state (one recalculation at a time: rmu).
+	kick  chan struct{} // a recalculation is due (nudge); capacity 1
 	rmu   sync.Mutex
 	snap  [][20]byte
 	infos [][]shard.QueueInfo // per shard
@@ -71,6 +72,7 @@ type queueRef struct{ shard, i int32 }
 
 func newQueue(shards int) *queue {
 	return &queue{
+		kick:  make(chan struct{}, 1),
 		pos:   make(map[[20]byte]int),
 		infos: make([][]shard.QueueInfo, shards),
 		byKey: make(map[[20]byte]queueRef),
@@ -79,8 +81,18 @@ func newQueue(shards int) *queue {
 	}
 }
 
+// nudge asks the recalculation loop to run now; it never blocks, and
+// nudges before the loop gets to it count once.
+func (q *queue) nudge() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
 // add puts key at the bottom of the queue.
 func (q *queue) add(key [20]byte) {
+	defer q.nudge()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, ok := q.pos[key]; ok {
@@ -92,6 +104,7 @@ func (q *queue) add(key [20]byte) {
 
 // remove takes key out of the queue: O(1), a tombstone until compact.
 func (q *queue) remove(key [20]byte) {
+	defer q.nudge()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	i, ok := q.pos[key]
@@ -159,6 +172,7 @@ const (
 
 // move applies m to key; false if key is not queued.
 func (q *queue) move(key [20]byte, m queueMove) bool {
+	defer q.nudge()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.compactLocked()
@@ -206,25 +220,31 @@ func slots(l Limit) int64 {
 // startQueueLoop lets the tests run recalcQueue themselves.
 var startQueueLoop = true
 
-// runQueue recalculates the queue every queueInterval until the session
-// closes. Started by NewSession when queueLimited.
+// runQueue recalculates the queue every Settings.AutoManageInterval and
+// when nudged, until the session closes. Started by NewSession when
+// queueLimited.
 func (s *Session) runQueue() {
-	tk := time.NewTicker(queueInterval)
+	every := s.set.AutoManageInterval
+	if every <= 0 {
+		every = DefaultAutoManageInterval
+	}
+	tk := time.NewTicker(every)
 	defer tk.Stop()
 	for {
 		select {
 		case <-s.stopped:
 			return
 		case <-tk.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 10*queueInterval)
-			err := s.recalcQueue(ctx)
-			cancel()
-			if err == ErrClosed {
-				return
-			}
-			if err != nil {
-				s.log.Warn("queue: recalculation failed", "err", err)
-			}
+		case <-s.q.kick:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := s.recalcQueue(ctx)
+		cancel()
+		if err == ErrClosed {
+			return
+		}
+		if err != nil {
+			s.log.Warn("queue: recalculation failed", "err", err)
 		}
 	}
 }

@@ -120,6 +120,10 @@ type Settings struct {
 	// negation); Engine.AutoManageInactiveTime says what is slow.
 	ActiveDownloads, ActiveSeeds, ActiveLimit Limit
 	CountSlowTorrents                         bool
+	// AutoManageInterval is how often the queue is recalculated besides
+	// after adds, removes, moves and manual pauses (libtorrent's
+	// auto_manage_interval); 0 means DefaultAutoManageInterval, 30 s.
+	AutoManageInterval time.Duration
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
