@@ -2,10 +2,11 @@ package plugin
 
 import "fmt"
 
-// TypeSeedLimitReached is SeedLimitReachedAlert's type id. It is given
-// explicitly (not by the iota list in alert.go) so that alert types added
-// by other parts of the engine at the same time cannot take its number.
-const TypeSeedLimitReached AlertType = 40
+// TypeSeedLimitReached is SeedLimitReachedAlert's type id. libtorrent has
+// no such alert, so it does not take one of libtorrent's ids (which the
+// other explicit ids here follow) but 200, clear of them and of the
+// built-in list.
+const TypeSeedLimitReached AlertType = 200
 
 // SeedLimitReachedAlert: a seeding torrent reached the session's
 // share-ratio or seed-time limit and was paused (libtorrent pauses an
