@@ -48,6 +48,10 @@ func (s *Session) accept(c *loop.Conn) loop.Handler {
 
 func (a *acceptConn) OnOpen(c *loop.Conn) {
 	a.c = c
+	if a.s.ipFiltered(c) {
+		a.finished = true
+		return
+	}
 	to := a.s.set.Engine.HandshakeTimeout
 	if to <= 0 {
 		to = acceptTimeout

@@ -20,6 +20,7 @@ import (
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
 	"github.com/shardtorrent/shardtorrent/dht"
+	"github.com/shardtorrent/shardtorrent/ipfilter"
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
@@ -124,6 +125,14 @@ type Settings struct {
 	// after adds, removes, moves and manual pauses (libtorrent's
 	// auto_manage_interval); 0 means DefaultAutoManageInterval, 30 s.
 	AutoManageInterval time.Duration
+
+	// IPFilter is the session-wide IP filter (package ipfilter,
+	// libtorrent's ip_filter); nil blocks nothing. Addresses it blocks are
+	// refused at accept, before any handshake byte is read, and never
+	// dialled (ipfilter.go). It can change at run time:
+	// Session.SetIPFilter. The session keeps the pointer: do not modify the
+	// filter afterwards.
+	IPFilter *ipfilter.Filter
 }
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
@@ -179,6 +188,12 @@ type Session struct {
 
 	// incoming counts what the accepting loop refused (stats.go).
 	incoming incomingCounters
+	// ipf is the current IP filter, read by the listening loop at accept
+	// and by every shard at offer and dial (ipfilter.go).
+	ipf atomic.Pointer[ipfilter.Filter]
+	// acceptBlockAlerts rate-limits the listening loop's
+	// PeerBlockedAlerts. Owned by the listening loop.
+	acceptBlockAlerts plugin.BlockAlertBudget
 }
 
 // NewSession starts the loops and, unless disabled, the listener. ctx
@@ -219,6 +234,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		started:  time.Now(),
 		q:        newQueue(set.Shards),
 	}
+	s.ipf.Store(set.IPFilter)
 	if set.ResumeDir != "" {
 		saver, err := newResumeSaver(set.ResumeDir, set.Logger)
 		if err != nil {
@@ -290,6 +306,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Events:   sessionEvents{s},
 			Dials:    dials,
 			Resume:   sink,
+			IPFilter: &s.ipf,
 
 			ResumeSaveInterval: set.ResumeSaveInterval,
 		}))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/dht"
+	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/storage"
 	"github.com/shardtorrent/shardtorrent/tracker"
@@ -86,8 +87,9 @@ type IncomingStats struct {
 	// handshake), UnknownTorrent (no torrent with that info-hash),
 	// Timeout (no handshake within the handshake timeout),
 	// EncryptionPolicy (plaintext under EncForced, MSE under
-	// EncDisabled), MSE (the incoming MSE handshake failed), Other.
-	BadProtocol, UnknownTorrent, Timeout, EncryptionPolicy, MSE, Other uint64
+	// EncDisabled), MSE (the incoming MSE handshake failed), IPFilter
+	// (Settings.IPFilter blocks the remote address), Other.
+	BadProtocol, UnknownTorrent, Timeout, EncryptionPolicy, MSE, IPFilter, Other uint64
 }
 
 // PluginCost is the time one plugin spent in one kind of hook, measured
@@ -218,7 +220,7 @@ func (s *Session) counters(ctx context.Context, out *SessionStats) error {
 // connection over, before any shard owns the connection: atomics, once
 // per refused connection.
 type incomingCounters struct {
-	badProtocol, unknownTorrent, timeout, encPolicy, mse, other atomic.Uint64
+	badProtocol, unknownTorrent, timeout, encPolicy, mse, ipFilter, other atomic.Uint64
 }
 
 // refused counts one refusal by its error. Safe from any goroutine.
@@ -232,6 +234,8 @@ func (c *incomingCounters) refused(err error) {
 		c.encPolicy.Add(1)
 	case errors.Is(err, ErrEncryptionHandshake):
 		c.mse.Add(1)
+	case errors.Is(err, plugin.ErrIPFiltered):
+		c.ipFilter.Add(1)
 	case errors.Is(err, wire.ErrBadProtocol), errors.Is(err, wire.ErrShortHandshake):
 		c.badProtocol.Add(1)
 	default:
@@ -243,4 +247,5 @@ func (c *incomingCounters) refused(err error) {
 func (c *incomingCounters) read(st *IncomingStats) {
 	st.BadProtocol, st.UnknownTorrent, st.Timeout = c.badProtocol.Load(), c.unknownTorrent.Load(), c.timeout.Load()
 	st.EncryptionPolicy, st.MSE, st.Other = c.encPolicy.Load(), c.mse.Load(), c.other.Load()
+	st.IPFilter = c.ipFilter.Load()
 }

@@ -146,7 +146,7 @@ func NewCollector(s *shardtorrent.Session) *Collector {
 	c.loopIn = d("loop_received_bytes_total", "Bytes the event loop read from its sockets.", "shard")
 	c.loopOut = d("loop_sent_bytes_total", "Bytes the event loop wrote to its sockets.", "shard")
 	c.accepted = d("incoming_accepted_total", "Incoming TCP connections accepted.")
-	c.refused = d("incoming_refused_total", "Incoming connections refused, by reason: by the listening loop (bad_protocol, unknown_torrent, timeout, encryption_policy, mse, other) or by the torrent's loop (limit, banned, unknown_torrent: removed meanwhile).", "reason")
+	c.refused = d("incoming_refused_total", "Incoming connections refused, by reason: by the listening loop (bad_protocol, unknown_torrent, timeout, encryption_policy, mse, ip_filter, other) or by the torrent's loop (limit, banned, unknown_torrent: removed meanwhile).", "reason")
 	c.alertsDropped = d("alerts_dropped_total", "Alerts dropped because the alert queue was full, by alert type.", "alert")
 	c.diskRead = d("disk_read_bytes_total", "Bytes the disk workers read (block reads, hashing, checks).")
 	c.diskWritten = d("disk_written_bytes_total", "Bytes the disk workers wrote.")
@@ -281,7 +281,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		name string
 		n    uint64
 	}{{"bad_protocol", in.BadProtocol}, {"unknown_torrent", in.UnknownTorrent + st.Engine.V[shard.MetricRefusedUnknownTorrent]},
-		{"timeout", in.Timeout}, {"encryption_policy", in.EncryptionPolicy}, {"mse", in.MSE}, {"other", in.Other},
+		{"timeout", in.Timeout}, {"encryption_policy", in.EncryptionPolicy}, {"mse", in.MSE}, {"ip_filter", in.IPFilter}, {"other", in.Other},
 		{"limit", st.Engine.V[shard.MetricRefusedConnLimit]}, {"banned", st.Engine.V[shard.MetricRefusedBanned]}} {
 		counter(c.refused, float64(r.n), r.name)
 	}

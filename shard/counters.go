@@ -63,6 +63,11 @@ const (
 	MetricBansHashFailure // banned as the sole sender of a failed piece (peer.banned_for_hash_failure)
 	MetricBansPlugin      // banned by a plugin (TorrentHandle.BanPeer: smart_ban and others)
 
+	// The session's IP filter (ipfilter.go; incoming refusals are counted
+	// by the listening loop).
+	MetricIPFilterDialSkipped // addresses offered or picked for a dial that the filter blocks
+	MetricIPFilterClosed      // connections closed because a new filter blocks them
+
 	// Gauges, recomputed by Snapshot.
 	MetricTorrents            // torrents on the shard
 	MetricPeersConnected      // peer.num_peers_connected: past the handshake
@@ -141,6 +146,8 @@ var metricNames = [NumMetrics]struct{ name, help string }{
 	MetricMSEIncomingPlaintext:   {"mse_incoming_plaintext", "Incoming MSE handshakes that negotiated plaintext."},
 	MetricBansHashFailure:        {"bans_hash_failure", "Addresses banned as the sole sender of a piece that failed."},
 	MetricBansPlugin:             {"bans_plugin", "Addresses banned by a plugin (smart_ban and others)."},
+	MetricIPFilterDialSkipped:    {"ip_filter_dial_skipped", "Peer addresses not dialled because the IP filter blocks them (offered by a tracker, the DHT, PEX or the API, or picked for a dial)."},
+	MetricIPFilterClosed:         {"ip_filter_closed", "Connections closed because a newly set IP filter blocks their address."},
 	MetricTorrents:               {"torrents", "Torrents."},
 	MetricPeersConnected:         {"peers_connected", "Peer connections past the handshake."},
 	MetricPeersConnecting:        {"peers_connecting", "Outgoing connections not connected yet."},

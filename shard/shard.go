@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
+	"github.com/shardtorrent/shardtorrent/ipfilter"
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/storage"
@@ -54,6 +55,10 @@ type Config struct {
 	// Resume receives the resume data the shard saves on its own (see
 	// ResumeSink); nil saves nothing and costs nothing.
 	Resume ResumeSink
+	// IPFilter is the session's IP filter, shared by every shard and
+	// swapped at run time (Session.SetIPFilter); nil, or a nil filter in
+	// it, blocks nothing (ipfilter.go).
+	IPFilter *atomic.Pointer[ipfilter.Filter]
 	// ResumeSaveInterval is how often torrents that changed are saved to
 	// Resume; 0 means ResumeSaveInterval (5 minutes).
 	ResumeSaveInterval time.Duration
@@ -101,6 +106,10 @@ type Shard struct {
 	// agg is what the loop publishes for Totals (aggregate.go).
 	costs costTable
 	agg   aggregate
+	// ipf is Config.IPFilter; blockAlerts rate-limits the loop's
+	// PeerBlockedAlerts (ipfilter.go).
+	ipf         *atomic.Pointer[ipfilter.Filter]
+	blockAlerts plugin.BlockAlertBudget
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
@@ -130,6 +139,7 @@ func New(cfg Config) *Shard {
 		events:   cfg.Events,
 		dials:    cfg.Dials,
 		resume:   cfg.Resume,
+		ipf:      cfg.IPFilter,
 
 		syncBytes: syncBatchBytes,
 	}

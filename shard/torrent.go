@@ -361,6 +361,11 @@ func (t *Torrent) offerPeer(a netip.AddrPort, src plugin.PeerSource, manual bool
 		t.onAddPeer(a, src, plugin.AddPeerFiltered)
 		return
 	}
+	if t.s.ipBlocked(a.Addr()) {
+		t.blockedPeer(a, false)
+		t.onAddPeer(a, src, plugin.AddPeerFiltered)
+		return
+	}
 	pol := t.dialPolicy()
 	c, first := t.cands.add(a, src, manual, maxCandidates, pol)
 	if c == nil {
@@ -440,6 +445,11 @@ func (t *Torrent) connectMore(now time.Time) {
 // connection to spare. A dial that fails at once counts as a failed
 // attempt.
 func (t *Torrent) dialCandidate(c *candidate, now time.Time) bool {
+	if t.s.ipBlocked(c.addr.Addr()) { // the filter changed since c was added
+		delete(t.cands, c.addr)
+		t.blockedPeer(c.addr, false)
+		return true
+	}
 	if !t.s.reserveConn() {
 		return false
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/choker"
 	"github.com/shardtorrent/shardtorrent/internal/httpguard"
 	"github.com/shardtorrent/shardtorrent/internal/noopplugin"
+	"github.com/shardtorrent/shardtorrent/ipfilter"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/rpc"
@@ -109,6 +110,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&trackers, "tracker", "also announce every public torrent to this tracker URL (http, https or udp; repeatable)")
 	fleetFlag := fs.String("fleet", "", "I/N: serve only the torrents whose info-hash falls to share I of N (0 <= I < N), so N nodes split one catalogue (one shared -watch directory) with no coordinator; see README")
 	// The DHT (BEP 5): on the listen port over UDP; private torrents never use it.
+	ipFilterFile := fs.String("ip-filter", "", "refuse and never dial peers whose address this blocklist blocks (P2P name:first-last, eMule DAT first - last , level , name with level <= 127 blocking, or CIDR lines; gzip or not; bad lines skipped and counted); SIGHUP reloads it")
 	useDHT := fs.Bool("dht", true, "find peers and be found through the DHT, on UDP at the listen address (never for private torrents)")
 	var dhtBoot multiFlag
 	fs.Var(&dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
@@ -195,6 +197,15 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	var ipf *ipfilter.Filter
+	if *ipFilterFile != "" {
+		var msg string
+		if ipf, msg, err = loadIPFilter(*ipFilterFile); err != nil {
+			fmt.Fprintf(stderr, "node: -ip-filter: %v\n", err)
+			return 2
+		}
+		fmt.Fprintln(stdout, msg)
+	}
 
 	var fleet shardtorrent.Fleet
 	if *fleetFlag != "" {
@@ -301,6 +312,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		DHTBootstrap:       dhtBoot,
 		ResumeDir:          state,
 		ResumeSaveInterval: *resumeInt,
+		IPFilter:           ipf,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
@@ -315,7 +327,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "listening on %s\n", a)
 	}
 
-	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode,
+	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode, ipFilter: *ipFilterFile,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *errRetry}
 	// The RPC's requests are served by this goroutine's select (rpcnode.go).
 	n.rpc = newRPCNode(n, rpcSettings(sess, *dataDir, state, pol, *useDHT, *builtins))
@@ -494,6 +506,7 @@ type tracked struct {
 
 type node struct {
 	sess     *shardtorrent.Session
+	ipFilter string // -ip-filter, reloaded on SIGHUP (ipfilter.go)
 	out      io.Writer
 	log      *slog.Logger
 	data     string

@@ -24,8 +24,10 @@ var notifyReload = func(c chan<- os.Signal) (stop func()) {
 // reload is the node's answer to SIGHUP: it re-reads the watch directory
 // now rather than at the next periodic scan, adding what is new, and says
 // so. Without -watch there is nothing to re-read; that is logged too.
-// Called on Run's goroutine only.
+// It also reloads the -ip-filter file (ipfilter.go). Called on Run's
+// goroutine only.
 func (n *node) reload(ctx context.Context, watchDir string) {
+	n.reloadIPFilter(ctx)
 	if watchDir == "" {
 		n.log.Info("SIGHUP: no -watch directory to re-read")
 		return
