@@ -49,6 +49,7 @@ var protocolPrefix = []byte("\x13BitTorrent protocol")
 // regMu for writing.
 func (s *Session) register(ih [20]byte, sh *shard.Shard) {
 	s.registry[ih] = sh
+	s.q.add(ih) // at the bottom of the queue (queue.go)
 	if s.skeys == nil {
 		s.skeys = make(map[[20]byte][20]byte)
 	}
@@ -58,6 +59,7 @@ func (s *Session) register(ih [20]byte, sh *shard.Shard) {
 // unregister forgets ih. Caller holds regMu for writing.
 func (s *Session) unregister(ih [20]byte) {
 	delete(s.registry, ih)
+	s.q.remove(ih)
 	delete(s.skeys, mse.SKeyHash(ih))
 }
 

@@ -71,11 +71,13 @@ func (t *Torrent) Peers(ctx context.Context) ([]PeerInfo, error) {
 
 // Pause disconnects the torrent's peers and stops it connecting.
 func (t *Torrent) Pause(ctx context.Context) error {
+	defer t.s.q.nudge() // it left the queue: another may start (queue.go)
 	return t.do(ctx, func(x *shard.Torrent) { x.Pause() })
 }
 
 // Resume undoes Pause.
 func (t *Torrent) Resume(ctx context.Context) error {
+	defer t.s.q.nudge()
 	return t.do(ctx, func(x *shard.Torrent) { x.Resume() })
 }
 

@@ -18,6 +18,13 @@ import (
 type TorrentView struct {
 	Status
 	shard.View
+	// QueuePosition is the torrent's position in the session's queue
+	// (Torrent.QueuePosition).
+	QueuePosition int
+	// SeedRatioLimit is the share ratio at which the torrent is paused
+	// (0: none): its own (View.RatioMode RatioOwn), or the session's
+	// (SeedLimits).
+	SeedRatioLimit float64
 }
 
 // TorrentViews returns the view of every torrent in the session with one
@@ -34,6 +41,14 @@ func (s *Session) TorrentViews(ctx context.Context, buf []TorrentView) ([]Torren
 		})
 		if err != nil {
 			return nil, err
+		}
+	}
+	s.q.positions(out)
+	ratio, _ := s.SeedLimits()
+	for i := range out {
+		out[i].SeedRatioLimit = ratio
+		if out[i].RatioMode != shard.RatioGlobal {
+			out[i].SeedRatioLimit = out[i].RatioLimit
 		}
 	}
 	return out, nil

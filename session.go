@@ -110,6 +110,22 @@ type Settings struct {
 	ResumeDir          string
 	ResumeSaveInterval time.Duration
 
+	// The queue (queue.go), as libtorrent's active_downloads,
+	// active_seeds and active_limit: at most ActiveDownloads auto-managed
+	// torrents that are not seeds and ActiveSeeds seeds run, and at most
+	// ActiveLimit of both; the others are paused in queue order. Unset
+	// means DefaultActiveDownloads and so on, all Unlimited (a seeding
+	// node runs every torrent); a value of 0 is real (none of that kind
+	// runs). Slow torrents use no slot unless CountSlowTorrents
+	// (libtorrent's dont_count_slow_torrents, on by default, is its
+	// negation); Engine.AutoManageInactiveTime says what is slow.
+	ActiveDownloads, ActiveSeeds, ActiveLimit Limit
+	CountSlowTorrents                         bool
+	// AutoManageInterval is how often the queue is recalculated besides
+	// after adds, removes, moves and manual pauses (libtorrent's
+	// auto_manage_interval); 0 means DefaultAutoManageInterval, 30 s.
+	AutoManageInterval time.Duration
+
 	// IPFilter is the session-wide IP filter (package ipfilter,
 	// libtorrent's ip_filter); nil blocks nothing. Addresses it blocks are
 	// refused at accept, before any handshake byte is read, and never
@@ -175,6 +191,8 @@ type Session struct {
 	// releases calls that were waiting on one.
 	closed  atomic.Bool
 	stopped chan struct{}
+	q       *queue     // the queue order and its recalculation (queue.go)
+	seedMu  sync.Mutex // guards set.Engine's seed limits (seedlimit.go)
 
 	// started is when NewSession began (SessionStats.Uptime).
 	started time.Time
@@ -211,6 +229,9 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	if set.AlertMask == 0 {
 		set.AlertMask = plugin.CategoryDefault
 	}
+	set.ActiveDownloads = set.ActiveDownloads.Or(DefaultActiveDownloads)
+	set.ActiveSeeds = set.ActiveSeeds.Or(DefaultActiveSeeds)
+	set.ActiveLimit = set.ActiveLimit.Or(DefaultActiveLimit)
 	if set.PeerIDPrefix == "" {
 		set.PeerIDPrefix = "-ST0010-"
 	}
@@ -228,6 +249,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		registry: make(map[[20]byte]*shard.Shard),
 		stopped:  make(chan struct{}),
 		started:  time.Now(),
+		q:        newQueue(set.Shards),
 	}
 	s.ipf.Store(set.IPFilter)
 	if set.ResumeDir != "" {
@@ -319,6 +341,9 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		_ = s.Close(context.Background())
 		return nil, err
+	}
+	if queueLimited(&s.set) && startQueueLoop {
+		go s.runQueue() // queue.go
 	}
 	return s, nil
 }
@@ -428,8 +453,12 @@ type AddTorrentParams struct {
 	// any byte of it is sent; a piece that fails is dropped and the torrent
 	// downloads it again (libtorrent's seed_mode).
 	SeedMode bool
-	// Paused adds the torrent without connecting to peers.
+	// Paused adds the torrent without connecting to peers; it is then not
+	// auto-managed (the queue leaves it paused, queue.go).
 	Paused bool
+	// NotAutoManaged keeps the torrent out of the queue's control (the
+	// default is auto-managed, as libtorrent's add_torrent_params flags).
+	NotAutoManaged bool
 	// Peers are dialled as soon as the torrent can use them.
 	Peers []netip.AddrPort
 	// Trackers are the torrent's tracker tiers (BEP 12): the URLs of
@@ -642,7 +671,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 	}
 	return shard.AddParams{
 		Info: info, InfoBytes: infoBytes, Name: p.Name, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
-		Paused: p.Paused, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
+		Paused: p.Paused, NotAutoManaged: p.NotAutoManaged, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
 		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath), About: about,
 	}, nil
 }

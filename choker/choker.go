@@ -33,9 +33,12 @@ package choker
 
 import (
 	"cmp"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -90,6 +93,32 @@ const (
 	// implement PieceCounter.
 	AntiLeech
 )
+
+// ErrUnknownAlgorithm is wrapped by ParseSeedAlgorithm's error.
+var ErrUnknownAlgorithm = errors.New("choker: unknown seeding algorithm")
+
+var seedAlgorithmNames = [...]string{RoundRobin: "round-robin", FastestUpload: "fastest-upload", AntiLeech: "anti-leech"}
+
+// String is the algorithm's name as ParseSeedAlgorithm reads it.
+func (a SeedAlgorithm) String() string {
+	if a >= 0 && int(a) < len(seedAlgorithmNames) {
+		return seedAlgorithmNames[a]
+	}
+	return fmt.Sprintf("SeedAlgorithm(%d)", int(a))
+}
+
+// ParseSeedAlgorithm reads "round-robin", "fastest-upload" or
+// "anti-leech" (libtorrent's seed_choking_algorithm values; underscores
+// are accepted for dashes). Its error wraps ErrUnknownAlgorithm.
+func ParseSeedAlgorithm(s string) (SeedAlgorithm, error) {
+	s = strings.ReplaceAll(strings.ToLower(strings.TrimSpace(s)), "_", "-")
+	for i, n := range seedAlgorithmNames {
+		if n == s {
+			return SeedAlgorithm(i), nil
+		}
+	}
+	return 0, fmt.Errorf("%w %q (want round-robin, fastest-upload or anti-leech)", ErrUnknownAlgorithm, s)
+}
 
 // Defaults applied by New to zero Config fields.
 const (

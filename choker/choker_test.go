@@ -1,6 +1,7 @@
 package choker
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -428,5 +429,20 @@ func BenchmarkRegular(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		u, ch = c.Regular(ps, false, t0, u[:0], ch[:0])
+	}
+}
+
+func TestParseSeedAlgorithm(t *testing.T) {
+	for _, a := range []SeedAlgorithm{RoundRobin, FastestUpload, AntiLeech} {
+		got, err := ParseSeedAlgorithm(a.String())
+		if err != nil || got != a {
+			t.Errorf("ParseSeedAlgorithm(%q) = %v, %v", a.String(), got, err)
+		}
+	}
+	if got, err := ParseSeedAlgorithm("Fastest_Upload"); err != nil || got != FastestUpload {
+		t.Errorf("ParseSeedAlgorithm(Fastest_Upload) = %v, %v", got, err)
+	}
+	if _, err := ParseSeedAlgorithm("tit-for-tat"); !errors.Is(err, ErrUnknownAlgorithm) {
+		t.Errorf("unknown algorithm: err %v, want ErrUnknownAlgorithm", err)
 	}
 }

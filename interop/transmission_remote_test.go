@@ -559,6 +559,44 @@ func runTransmissionRemote(t *testing.T, withAuth bool) {
 	// a filename) is refused.
 	tr.fails("outside", "-a", "/nonexistent-dir/outside.torrent")
 
+	// Seed ratios (issue 13): the session's limit, then one torrent's own
+	// limit and none, each read back over the RPC.
+	ratios := func() (session float64, limit float64, mode int) {
+		var ss struct {
+			Limit   float64 `json:"seedRatioLimit"`
+			Limited bool    `json:"seedRatioLimited"`
+		}
+		client.call(t, "session-get", map[string]any{"fields": []string{"seedRatioLimit", "seedRatioLimited"}}, &ss)
+		var tg struct {
+			Torrents []struct {
+				Limit float64 `json:"seedRatioLimit"`
+				Mode  int     `json:"seedRatioMode"`
+			} `json:"torrents"`
+		}
+		client.call(t, "torrent-get", map[string]any{"ids": []int{a.ID}, "fields": []string{"seedRatioLimit", "seedRatioMode"}}, &tg)
+		if len(tg.Torrents) != 1 || ss.Limited != (ss.Limit > 0) {
+			t.Fatalf("seed ratios: session %+v, torrent %+v", ss, tg.Torrents)
+		}
+		return ss.Limit, tg.Torrents[0].Limit, tg.Torrents[0].Mode
+	}
+	tr.success("--global-seedratio", "3")
+	if s, l, m := ratios(); s != 3 || l != 3 || m != 0 {
+		t.Fatalf("--global-seedratio 3: session %v, torrent %v mode %d", s, l, m)
+	}
+	tr.success("-t", strconv.Itoa(a.ID), "--seedratio", "5.5")
+	if s, l, m := ratios(); s != 3 || l != 5.5 || m != 1 {
+		t.Fatalf("-t --seedratio 5.5: session %v, torrent %v mode %d", s, l, m)
+	}
+	tr.success("-t", strconv.Itoa(a.ID), "-SR")
+	if _, _, m := ratios(); m != 2 {
+		t.Fatalf("-t -SR: torrent mode %d, want 2", m)
+	}
+	tr.success("-t", strconv.Itoa(a.ID), "--seedratio-default")
+	tr.success("--no-global-seedratio")
+	if s, l, m := ratios(); s != 0 || l != 0 || m != 0 {
+		t.Fatalf("--seedratio-default, --no-global-seedratio: session %v, torrent %v mode %d", s, l, m)
+	}
+
 	// -t N -r removes the torrent and keeps its data; --remove-and-delete
 	// removes both.
 	tr.success("-t", strconv.Itoa(a.ID), "-r")

@@ -300,6 +300,14 @@ func (h *Handler) call(ctx context.Context, method string, args json.RawMessage,
 		// party on the internet); the honest answer is "not known to be
 		// open", which Transmission's clients show as closed.
 		return append(out, `{"port-is-open":false}`...), nil
+	case "queue-move-top":
+		return h.queueMove(ctx, args, out, queueTop)
+	case "queue-move-up":
+		return h.queueMove(ctx, args, out, queueUp)
+	case "queue-move-down":
+		return h.queueMove(ctx, args, out, queueDown)
+	case "queue-move-bottom":
+		return h.queueMove(ctx, args, out, queueBottom)
 	case "session-close":
 		return append(out, `{}`...), nil
 	}

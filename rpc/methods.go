@@ -6,20 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"syscall"
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/shard"
 )
 
 // Reasons arguments are refused, by the issue that brings them.
 const (
-	whySpeed    = "speed limits are not in the engine yet (issue 13)"
-	whyRatio    = "seed ratio and idle limits are not in the engine yet (issue 13)"
+	whySpeed    = "alternative (turtle) speed limits, bandwidth priorities and groups are not in the engine; speed-limit-up/down and a torrent's uploadLimit/downloadLimit are"
+	whyRatio    = "seed idle limits are not in the engine (issue 13 has ratio and seed-time limits: seedRatioLimit, the node's -seed-time)"
 	whyFiles    = "file selection and priorities are not in the engine yet (issue 14)"
-	whyQueue    = "the engine has no download or seed queue"
+	whyQueue    = "the queue limits are set when the node starts (-active-downloads, -active-seeds, -active-limit); move torrents with queue-move-*"
 	whyReadOnly = "read-only"
 	whyAbsent   = "the engine has no such setting"
 )
@@ -34,11 +36,8 @@ var sessionFixed = map[string]struct {
 	"alt-speed-enabled":                    {false, whySpeed},
 	"alt-speed-time-enabled":               {false, whySpeed},
 	"alt-speed-up":                         {0, whySpeed},
-	"seedRatioLimited":                     {false, whyRatio},
 	"idle-seeding-limit-enabled":           {false, whyRatio},
-	"download-queue-enabled":               {false, whyQueue},
-	"seed-queue-enabled":                   {false, whyQueue},
-	"queue-stalled-enabled":                {false, whyQueue},
+	"queue-stalled-enabled":                {false, "the engine counts stalled torrents out of the queue after a minute, always"},
 	"blocklist-enabled":                    {false, whyAbsent},
 	"incomplete-dir-enabled":               {false, whyAbsent},
 	"lpd-enabled":                          {false, "local peer discovery is not in the engine"},
@@ -88,6 +87,18 @@ func (h *Handler) sessionValues() map[string]any {
 	m["start-added-torrents"] = h.startAdded
 	m["units"] = units
 	h.putSessionSpeeds(m) // speed.go
+	ratio, _ := h.sess.SeedLimits()
+	m["seedRatioLimit"] = ratio
+	m["seedRatioLimited"] = ratio > 0
+	downloads, seeds, _ := h.sess.QueueLimits()
+	for _, q := range []struct {
+		name string
+		l    shardtorrent.Limit
+	}{{"download-queue", downloads}, {"seed-queue", seeds}} {
+		v, ok := q.l.Value()
+		m[q.name+"-enabled"] = ok
+		m[q.name+"-size"] = v
+	}
 	if set.PeerLimitGlobal > 0 {
 		m["peer-limit-global"] = set.PeerLimitGlobal
 	}
@@ -150,6 +161,8 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 	dir, haveDir := "", false
 	var start *bool
 	var up, down speedArgs // speed.go
+	ratio, _ := h.sess.SeedLimits()
+	newRatio, ratioOn := ratio, ratio > 0
 	for _, k := range sortedKeys(a) {
 		v := a[k]
 		if ok, err := parseSpeed(k, v, "speed-limit-up", "speed-limit-up-enabled", &up); ok {
@@ -181,7 +194,18 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 				return out, &ArgError{Arg: k, Reason: "want a boolean"}
 			}
 			start = &b
-		case "peer-limit-global", "peer-limit-per-torrent", "encryption", "peer-port", "dht-enabled", "pex-enabled":
+		case "seedRatioLimit":
+			var r float64
+			if err := json.Unmarshal(v, &r); err != nil || r < 0 || math.IsInf(r, 0) {
+				return out, &ArgError{Arg: k, Reason: "want a ratio, 0 or more"}
+			}
+			newRatio = r
+		case "seedRatioLimited":
+			if err := json.Unmarshal(v, &ratioOn); err != nil {
+				return out, &ArgError{Arg: k, Reason: "want a boolean"}
+			}
+		case "peer-limit-global", "peer-limit-per-torrent", "encryption", "peer-port", "dht-enabled", "pex-enabled",
+			"download-queue-enabled", "download-queue-size", "seed-queue-enabled", "seed-queue-size":
 			// Set at start (flags); accepted only unchanged.
 			cur := h.sessionValuesLocked()[k]
 			if err := acceptFixed(k, v, map[string]struct {
@@ -194,6 +218,17 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 			if err := acceptFixed(k, v, sessionFixed); err != nil {
 				return out, err
 			}
+		}
+	}
+	if !ratioOn {
+		newRatio = 0
+	}
+	// Transmission keeps the ratio while the limit is off; the engine has
+	// one number, 0 for none: seedRatioLimited false sets 0.
+	if newRatio != ratio {
+		_, seedTime := h.sess.SeedLimits()
+		if err := h.sess.SetSeedLimits(ctx, newRatio, seedTime); err != nil {
+			return out, err
 		}
 	}
 	h.mu.Lock()
@@ -574,15 +609,14 @@ var torrentFixed = map[string]struct {
 	why string
 }{
 	"honorsSessionLimits": {true, whySpeed},
-	"seedRatioMode":       {2, whyRatio},
 	"seedIdleMode":        {2, whyRatio},
 	"bandwidthPriority":   {0, whySpeed},
 }
 
 // torrentSetRefused names why other torrent-set keys are refused.
 var torrentSetRefused = map[string]string{
-	"seedRatioLimit": whyRatio, "seedIdleLimit": whyRatio,
-	"files-wanted": whyFiles, "files-unwanted": whyFiles, "priority-high": whyFiles, "priority-low": whyFiles,
+	"seedIdleLimit": whyRatio,
+	"files-wanted":  whyFiles, "files-unwanted": whyFiles, "priority-high": whyFiles, "priority-low": whyFiles,
 	"priority-normal": whyFiles, "peer-limit": whyAbsent, "queuePosition": whyQueue, "labels": "the engine has no labels",
 	"group": whySpeed, "location": "moving a torrent's data is not supported", "trackerRemove": "trackers cannot be removed yet",
 	"trackerReplace": "trackers cannot be replaced yet", "trackerList": "trackers cannot be replaced yet; use trackerAdd",
@@ -599,6 +633,8 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 	}
 	var add []string
 	var up, down speedArgs // speed.go
+	var ratioMode *shard.RatioMode
+	var ratioLimit *float64
 	for _, k := range sortedKeys(a) {
 		v := a[k]
 		if ok, err := parseSpeed(k, v, "uploadLimit", "uploadLimited", &up); ok {
@@ -615,6 +651,19 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 		}
 		switch k {
 		case "ids":
+		case "seedRatioMode":
+			var m int
+			if err := json.Unmarshal(v, &m); err != nil || m < 0 || m > 2 {
+				return out, &ArgError{Arg: k, Reason: "want 0 (the session's), 1 (this torrent's seedRatioLimit) or 2 (unlimited)"}
+			}
+			rm := shard.RatioMode(m)
+			ratioMode = &rm
+		case "seedRatioLimit":
+			var r float64
+			if err := json.Unmarshal(v, &r); err != nil || r < 0 || math.IsInf(r, 0) {
+				return out, &ArgError{Arg: k, Reason: "want a ratio, 0 or more"}
+			}
+			ratioLimit = &r
 		case "trackerAdd":
 			if err := json.Unmarshal(v, &add); err != nil {
 				return out, &ArgError{Arg: k, Reason: "want a list of announce URLs"}
@@ -633,6 +682,21 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 	err := h.each(ctx, a["ids"], func(t *shardtorrent.Torrent, key [20]byte) error {
 		if err := h.setTorrentSpeeds(ctx, t, key, up, down); err != nil {
 			return err
+		}
+		if ratioMode != nil || ratioLimit != nil {
+			mode, ratio, err := t.RatioLimit(ctx)
+			if err != nil {
+				return err
+			}
+			if ratioMode != nil {
+				mode = *ratioMode
+			}
+			if ratioLimit != nil {
+				ratio = *ratioLimit
+			}
+			if err := t.SetRatioLimit(ctx, mode, ratio); err != nil {
+				return err
+			}
 		}
 		for _, u := range add {
 			ok, err := t.AddTracker(ctx, u, 1<<20) // past the last tier: a new last tier

@@ -342,7 +342,7 @@ func TestSessionSet(t *testing.T) {
 		t.Fatalf("added after session-set: dir %s status %d", *ts[0].DownloadDir, *ts[0].Status)
 	}
 	for arg, val := range map[string]any{"alt-speed-enabled": true,
-		"seedRatioLimited": true, "peer-limit-global": 50, "no-such-argument": 1, "version": "x"} {
+		"seed-queue-size": 7, "peer-limit-global": 50, "no-such-argument": 1, "version": "x"} {
 		res := f.c.call("session-set", map[string]any{arg: val, "start-added-torrents": true}, nil)
 		if !strings.Contains(res, `argument "`+arg+`" is not supported`) {
 			t.Errorf("session-set %s=%v: result %q", arg, val, res)
@@ -360,9 +360,9 @@ func TestTorrentSet(t *testing.T) {
 	f := newFixture(t, "off")
 	id, _ := f.addSeed("ts.bin", 10_000)
 	for arg, val := range map[string]any{"files-wanted": []int{0},
-		"files-unwanted": []int{0}, "priority-high": []int{0}, "seedRatioLimit": 2.0, "seedRatioMode": 1, "labels": []string{"x"}} {
+		"files-unwanted": []int{0}, "priority-high": []int{0}, "seedIdleLimit": 5, "seedRatioMode": 3, "labels": []string{"x"}} {
 		res := f.c.call("torrent-set", map[string]any{"ids": id, arg: val}, nil)
-		if !strings.Contains(res, `argument "`+arg+`" is not supported`) {
+		if !strings.Contains(res, `argument "`+arg+`"`) {
 			t.Errorf("torrent-set %s: result %q", arg, res)
 		}
 	}

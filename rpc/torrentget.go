@@ -418,9 +418,11 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 	case fMaxConnectedPeers, fPeerLimit:
 		return appendInt(b, peerLimit)
 	case fSeedRatioLimit:
-		return append(b, '0')
-	case fSeedRatioMode, fSeedIdleMode:
-		return append(b, '2') // TR_RATIOLIMIT_UNLIMITED / TR_IDLELIMIT_UNLIMITED: we seed on
+		return appendFloat(b, v.SeedRatioLimit)
+	case fSeedRatioMode:
+		return appendInt(b, int64(v.RatioMode)) // TR_RATIOLIMIT_GLOBAL, _SINGLE, _UNLIMITED
+	case fSeedIdleMode:
+		return append(b, '2') // TR_IDLELIMIT_UNLIMITED: we seed on
 	case fGroup, fPrimaryMimeType, fTorrentFile:
 		return append(b, `""`...)
 	case fDoneDate:
@@ -540,7 +542,7 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 	case fPieceSize:
 		return appendInt(b, v.PieceSize)
 	case fQueuePosition:
-		return appendInt(b, int64(id-1))
+		return appendInt(b, int64(v.QueuePosition))
 	case fRateDownload:
 		return appendInt(b, v.DownloadRate)
 	case fRateUpload:

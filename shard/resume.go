@@ -200,7 +200,7 @@ func (t *Torrent) ResumeData() *resume.Data {
 		TotalDownloaded: t.rs.baseDown + t.totalDown,
 		TotalUploaded:   t.rs.baseUp + t.totalUp,
 		Trackers:        t.trackers,
-		Paused:          t.paused,
+		Paused:          t.paused && !t.autoManaged, // a queue stop is not saved (queue.go)
 		Info:            t.meta.infoBytes,
 		AddedTime:       t.rs.added.Unix(),
 		ActiveTime:      t.rs.activeBase + int64(now.Sub(t.rs.started)/time.Second),

@@ -1,6 +1,10 @@
 package shard
 
-import "time"
+import (
+	"time"
+
+	"github.com/shardtorrent/shardtorrent/choker"
+)
 
 // Settings are the engine's tunables. The zero value of a field means its
 // default (see Defaults); the session fills them in once.
@@ -10,8 +14,29 @@ type Settings struct {
 	// MaxConns bounds peer connections of the whole session.
 	MaxConns int
 	// UnchokeSlots is the number of regular upload slots per torrent
-	// (libtorrent's unchoke_slots_limit, default 8).
+	// (libtorrent's unchoke_slots_limit, default 8); negative means
+	// unlimited (libtorrent's -1): every interested peer is unchoked.
 	UnchokeSlots int
+	// SeedChoker is the choker's ranking while seeding (libtorrent's
+	// seed_choking_algorithm): the zero value choker.RoundRobin
+	// (libtorrent's default), choker.FastestUpload or choker.AntiLeech.
+	SeedChoker choker.SeedAlgorithm
+	// ShareRatioLimit pauses a seed once it has uploaded this many times
+	// its size (libtorrent's share_ratio_limit, Transmission's
+	// seedRatioLimit): the ratio is payload uploaded over the larger of
+	// payload downloaded and the torrent's size, both over the torrent's
+	// life. 0 (the default) means no limit. See seedlimit.go.
+	ShareRatioLimit float64
+	// SeedTimeLimit pauses a torrent once it has seeded (been complete and
+	// not paused) this long in this session (libtorrent's seed_time_limit).
+	// 0 (the default) means no limit. See seedlimit.go.
+	SeedTimeLimit time.Duration
+	// AutoManageInactiveTime is how long a running auto-managed torrent
+	// may move no payload (faster than InactiveRate) before the queue
+	// counts it slow (libtorrent's inactivity_timeout); also the startup
+	// grace of a torrent the queue starts. 0 means
+	// DefaultAutoManageInactiveTime, 60 s. See queue.go.
+	AutoManageInactiveTime time.Duration
 	// MaxOutRequests caps our request pipeline to one peer (libtorrent's
 	// max_out_request_queue, 500).
 	MaxOutRequests int
@@ -115,7 +140,9 @@ func (s *Settings) fill() {
 	}
 	set(&s.MaxConnsPerTorrent, d.MaxConnsPerTorrent)
 	set(&s.MaxConns, d.MaxConns)
-	set(&s.UnchokeSlots, d.UnchokeSlots)
+	if s.UnchokeSlots == 0 { // negative is unlimited
+		s.UnchokeSlots = d.UnchokeSlots
+	}
 	set(&s.MaxOutRequests, d.MaxOutRequests)
 	set(&s.MaxInRequests, d.MaxInRequests)
 	set(&s.MaxInFlightReads, d.MaxInFlightReads)
@@ -128,6 +155,7 @@ func (s *Settings) fill() {
 	set(&s.ConnectionSpeed, d.ConnectionSpeed)
 	setD(&s.MinReconnectTime, d.MinReconnectTime)
 	set(&s.MaxFailCount, d.MaxFailCount)
+	setD(&s.AutoManageInactiveTime, DefaultAutoManageInactiveTime)
 	if s.ClientName == "" {
 		s.ClientName = d.ClientName
 	}

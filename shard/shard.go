@@ -84,14 +84,17 @@ type Shard struct {
 	rng      *rand.Rand
 	torrents map[[20]byte]*Torrent // by wire info-hash; owned by the loop
 	ticks    int
-	closed   bool
-	tick     *loop.Timer
-	now      func() time.Time
-	ext      *Extensions
-	connSeq  uint64 // numbers connections (peer.id)
-	rand     io.Reader
-	events   Events
-	dials    *DialBudget
+	// ownRatios counts torrents with their own share-ratio limit
+	// (seedlimit.go): the seed-limit check runs while it is not zero.
+	ownRatios int
+	closed    bool
+	tick      *loop.Timer
+	now       func() time.Time
+	ext       *Extensions
+	connSeq   uint64 // numbers connections (peer.id)
+	rand      io.Reader
+	events    Events
+	dials     *DialBudget
 	// resume is Config.Resume; nextSave is when saveChanged next runs.
 	resume    ResumeSink
 	saveEvery time.Duration
@@ -212,7 +215,11 @@ func (s *Shard) onTick() {
 	// aggregate (aggregate.go): the others have no peers and no rates.
 	g := &s.agg
 	g.begin()
+	seedLimits := s.set.ShareRatioLimit > 0 || s.set.SeedTimeLimit > 0 || s.ownRatios > 0
 	for _, t := range s.torrents {
+		if seedLimits {
+			t.checkSeedLimits(now) // seedlimit.go
+		}
 		if t.wantTick(now) {
 			t.onTick(now)
 			g.fold(t)

@@ -42,6 +42,9 @@ type AddParams struct {
 	// the loop.
 	ResumeStat []storage.FileStat
 	Paused     bool
+	// NotAutoManaged keeps the torrent out of the session's queue
+	// (queue.go); a torrent added Paused is not auto-managed either.
+	NotAutoManaged bool
 	// Peers are connected to as soon as the torrent can use them.
 	Peers    []netip.AddrPort
 	UserData any
@@ -93,9 +96,15 @@ type Torrent struct {
 	paused   bool
 	removed  bool
 	err      error
-	diskErr  diskErrState  // what err was about (diskerror.go)
-	seed     seedModeState // pieces seed mode has not verified (seedmode.go)
-	checking bool
+	diskErr  diskErrState   // what err was about (diskerror.go)
+	seed     seedModeState  // pieces seed mode has not verified (seedmode.go)
+	sl       seedLimitState // seeding clock for the seed limits (seedlimit.go)
+	// autoManaged: the session's queue starts and stops the torrent
+	// (queue.go); lastActive is the last second payload moved faster
+	// than InactiveRate, or when the queue started the torrent.
+	autoManaged bool
+	lastActive  time.Time
+	checking    bool
 
 	// Rate limits (ratelimit.go): the torrent's own buckets, and the flags
 	// the data path tests (own or session limit set). Loop only.
@@ -182,6 +191,8 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		user:        p.UserData,
 		about:       p.About,
 		paused:      p.Paused,
+		autoManaged: !p.Paused && !p.NotAutoManaged,
+		lastActive:  s.now(),
 		cands:       make(peerList),
 		downloading: make(map[uint32]*pieceBuf),
 		trackers:    p.Trackers,
@@ -198,7 +209,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 	} else {
 		// The choker runs before the metadata too (peers may be
 		// interested); initMetadata replaces it with the real quota.
-		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, PieceQuota: 20 * wire.BlockSize})
+		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, Seeding: s.set.SeedChoker, PieceQuota: 20 * wire.BlockSize})
 	}
 	s.torrents[ih] = t
 	t.noteState()
@@ -256,7 +267,7 @@ func (t *Torrent) initMetadata(info *metainfo.Info, infoBytes []byte) error {
 	t.pk = picker.New(info.NumPieces(), info.PieceLength, info.TotalLength, wire.BlockSize, s.rng)
 	t.have = bitfield.New(info.NumPieces())
 	t.initDurable(info.NumPieces())
-	t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, PieceQuota: 20 * info.PieceLength})
+	t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, Seeding: s.set.SeedChoker, NumPieces: info.NumPieces(), PieceQuota: 20 * info.PieceLength})
 	t.hashes = make([][20]byte, len(info.Pieces))
 	for i, h := range info.Pieces {
 		t.hashes[i] = h
@@ -579,6 +590,7 @@ func (t *Torrent) onTick(now time.Time) {
 		return
 	}
 	t.ticks++
+	t.noteActivity(now) // queue.go
 	t.downRate = (t.downRate + t.secDown) / 2
 	t.upRate = (t.upRate + t.secUp) / 2
 	t.secDown, t.secUp = 0, 0
@@ -662,7 +674,7 @@ func (t *Torrent) unchokedCount() int {
 // maybeUnchoke gives a newly interested peer a free slot at once instead of
 // making it wait for the next choker round, as libtorrent does.
 func (t *Torrent) maybeUnchoke(p *peer) {
-	if p.amChoking && p.peerInterested && t.unchokedCount() < t.s.set.UnchokeSlots+1 {
+	if p.amChoking && p.peerInterested && (t.s.set.UnchokeSlots < 0 || t.unchokedCount() < t.s.set.UnchokeSlots+1) {
 		p.unchoke()
 	}
 }
@@ -857,14 +869,17 @@ func (t *Torrent) finished() {
 	}
 }
 
-// Pause disconnects every peer and stops connecting. Loop only. The
+// Pause disconnects every peer and stops connecting, and takes the
+// torrent out of the queue's control (SetAutoManaged). Loop only. The
 // torrent is marked paused first; a PauseHook returning true then skips the
 // rest (disconnects, alert).
 func (t *Torrent) Pause() {
+	t.autoManaged = false // a manual pause leaves the queue (queue.go)
 	if t.paused {
 		return
 	}
 	defer t.noteState()
+	t.stopSeedClock(t.s.now()) // seedlimit.go
 	if tx := t.tx; tx != nil && len(tx.pause) > 0 {
 		t.paused = true
 		if eachBool(t, tx.pause, "OnPause", func(h plugin.PauseHook) bool { return h.OnPause() }) {
@@ -883,8 +898,10 @@ func (t *Torrent) pauseInternal() {
 	t.s.post(&plugin.TorrentPausedAlert{TorrentAlert: t.alertBase()})
 }
 
-// Resume undoes Pause. Loop only.
+// Resume undoes Pause; the torrent stays out of the queue's control.
+// Loop only.
 func (t *Torrent) Resume() {
+	t.autoManaged = false // a manual resume leaves the queue (queue.go)
 	if !t.paused {
 		return
 	}
@@ -928,6 +945,7 @@ func (t *Torrent) Remove() {
 		t.s.resume.RemoveResume(t.ih)
 	}
 	delete(t.s.torrents, t.wireIH)
+	t.SetRatioLimit(RatioGlobal, 0) // uncounted from ownRatios (seedlimit.go)
 	t.dropAggregate()
 	t.s.post(&plugin.TorrentRemovedAlert{TorrentAlert: t.alertBase()})
 }

@@ -39,6 +39,10 @@ type View struct {
 	// UploadLimit and DownloadLimit are the torrent's own rate limits in
 	// bytes/s; negative (NoRateLimit): none (ratelimit.go).
 	UploadLimit, DownloadLimit int64
+	// RatioMode and RatioLimit are the torrent's share-ratio rule
+	// (SetRatioLimit).
+	RatioMode  RatioMode
+	RatioLimit float64
 }
 
 // View returns the torrent's View. Loop only.
@@ -56,6 +60,8 @@ func (t *Torrent) View() View {
 		About:          t.about,
 		UploadLimit:    t.rlUpB.rate,
 		DownloadLimit:  t.rlDownB.rate,
+		RatioMode:      t.sl.mode,
+		RatioLimit:     t.sl.ratio,
 	}
 	for _, p := range t.peers {
 		if !p.active() {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
+	"github.com/shardtorrent/shardtorrent/choker"
 	"github.com/shardtorrent/shardtorrent/internal/httpguard"
 	"github.com/shardtorrent/shardtorrent/internal/noopplugin"
 	"github.com/shardtorrent/shardtorrent/ipfilter"
@@ -83,7 +85,13 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		reportTo  = fs.String("report", "", "write a JSON report of resource use and payload counters to this file on SIGUSR1 and at exit")
 		listFile  = fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments")
 		maxOutReq = fs.Int("max-out-requests", 0, "cap on our request pipeline to one peer (0 = engine default, 500: libtorrent's max_out_request_queue)")
-		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8)")
+		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8; -1 = unlimited: every interested peer is unchoked)")
+		seedAlg   = fs.String("seed-choker", "round-robin", "how the choker ranks peers while seeding: round-robin, fastest-upload or anti-leech (libtorrent's seed_choking_algorithm)")
+		seedRatio = fs.Float64("seed-ratio", 0, "pause a seed once it has uploaded this many times its size (libtorrent's share_ratio_limit; 0 = no limit)")
+		activeDL  = fs.String("active-downloads", "", "most auto-managed torrents downloading at once; the rest wait in queue order (libtorrent's active_downloads; default unlimited; 0 = none)")
+		activeSd  = fs.String("active-seeds", "", "most auto-managed torrents seeding at once (libtorrent's active_seeds; default unlimited; 0 = none)")
+		activeAll = fs.String("active-limit", "", "most auto-managed torrents running at once, downloads and seeds together (libtorrent's active_limit; default unlimited). Torrents moving no payload for a minute do not count")
+		seedTime  = fs.Duration("seed-time", 0, "pause a torrent once it has seeded this long in this run (libtorrent's seed_time_limit; 0 = no limit)")
 		direct    = fs.Bool("direct-writes", true, "write downloaded pieces with O_DIRECT, past the page cache: a tenth of the write CPU, but re-served pieces come from the disk (-direct-writes=false keeps them in the page cache)")
 		suggest   = fs.Bool("suggest-read-cache", false, "send BEP 6 suggest-piece messages for the pieces most recently read (libtorrent's suggest_read_cache)")
 		builtins  = fs.Bool("builtin-extensions", true, "run the built-in extensions: ut_metadata, ut_pex, lt_donthave, upload_only, and smart_ban unless -smart-ban=false (false turns them all off)")
@@ -166,6 +174,22 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	encLvl, err := shard.ParseEncLevel(*encLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "node: -enc-level: %v\n", err)
+		return 2
+	}
+	seedChoker, err := choker.ParseSeedAlgorithm(*seedAlg)
+	if err != nil {
+		fmt.Fprintf(stderr, "node: -seed-choker: %v\n", err)
+		return 2
+	}
+	var active [3]shardtorrent.Limit
+	for i, f := range []struct{ name, v string }{{"active-downloads", *activeDL}, {"active-seeds", *activeSd}, {"active-limit", *activeAll}} {
+		if active[i], err = shardtorrent.ParseLimit(f.v, false); err != nil {
+			fmt.Fprintf(stderr, "node: -%s: %v\n", f.name, err)
+			return 2
+		}
+	}
+	if *seedRatio < 0 || *seedTime < 0 || math.IsNaN(*seedRatio) || math.IsInf(*seedRatio, 0) {
+		fmt.Fprintf(stderr, "node: -seed-ratio and -seed-time must be positive, or 0 for no limit\n")
 		return 2
 	}
 	var lvl slog.Level
@@ -273,7 +297,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		Logger:     log,
 		AlertMask:  plugin.CategoryDefault,
 		Engine: shard.Settings{UnchokeSlots: *unchoke, MaxOutRequests: *maxOutReq, DirectWrites: *direct, SuggestReadCache: *suggest,
-			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *preferRC4},
+			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *preferRC4,
+			SeedChoker: seedChoker, ShareRatioLimit: *seedRatio, SeedTimeLimit: *seedTime},
+		ActiveDownloads:    active[0],
+		ActiveSeeds:        active[1],
+		ActiveLimit:        active[2],
 		Extensions:         noopplugin.Sessions(*noopPlug),
 		SmartBan:           *smartBan && *builtins,
 		DisableUTMetadata:  !*builtins,

@@ -1,0 +1,117 @@
+package shard
+
+import (
+	"time"
+
+	"github.com/shardtorrent/shardtorrent/plugin"
+)
+
+// Auto-management (libtorrent's auto_managed torrents): the session's
+// queue (queue.go in the root package) decides once a second which
+// auto-managed torrents run, from the QueueInfo every shard reports, and
+// starts or stops them here with QueueStart and QueueStop. A manual Pause
+// or Resume through the session's handle takes a torrent out of
+// auto-management (SetAutoManaged(false)), as does a seed limit
+// (seedlimit.go); a torrent added paused is not auto-managed either.
+//
+// A queue stop is a pause that resume data does not record (the torrent
+// is saved running and auto-managed, so a restart puts it back in the
+// queue), and it skips the plugins' PauseHook and ResumeHook, which are
+// about the user's pause.
+
+// Defaults for the auto-manager's activity test, libtorrent's
+// inactive_down_rate / inactive_up_rate and inactivity_timeout.
+const (
+	// InactiveRate is the payload rate, either way, below which a second
+	// does not count as activity (2 KiB/s).
+	InactiveRate = 2048
+	// DefaultAutoManageInactiveTime is Settings.AutoManageInactiveTime's
+	// default.
+	DefaultAutoManageInactiveTime = time.Minute
+)
+
+// QueueInfo is what the session's queue needs of one torrent.
+type QueueInfo struct {
+	Key [20]byte // the torrent's wire info-hash (Shard.Torrent's key)
+	// Seed: the torrent has every piece (seeds compete for active seed
+	// slots, the others for active download slots).
+	Seed bool
+	// Paused: stopped, by the queue (the torrent is auto-managed).
+	Paused bool
+	// Active: running and moved payload faster than InactiveRate within
+	// the last Settings.AutoManageInactiveTime, or started within it (the
+	// startup grace of libtorrent's auto_manage_startup). A running
+	// torrent that is not active is "slow": with dont_count_slow_torrents
+	// it uses no slot.
+	Active bool
+	// Busy: checking files or in error; the queue neither starts nor
+	// counts it.
+	Busy bool
+}
+
+// AutoManaged reports whether the queue may start and stop t. Loop only.
+func (t *Torrent) AutoManaged() bool { return t.autoManaged }
+
+// SetAutoManaged puts t under the queue's control or takes it out (a
+// manual Pause or Resume does). Loop only.
+func (t *Torrent) SetAutoManaged(on bool) { t.autoManaged = on }
+
+// noteActivity records a second with payload moving faster than
+// InactiveRate; onTick calls it before the second's counters reset.
+func (t *Torrent) noteActivity(now time.Time) {
+	if t.secDown >= InactiveRate || t.secUp >= InactiveRate {
+		t.lastActive = now
+	}
+}
+
+// AppendQueueInfo appends a QueueInfo for every auto-managed torrent of s
+// to dst and returns it; with no allocation once dst has the capacity.
+// Loop only.
+func (s *Shard) AppendQueueInfo(dst []QueueInfo) []QueueInfo {
+	now := s.now()
+	grace := s.set.AutoManageInactiveTime
+	for key, t := range s.torrents {
+		if !t.autoManaged || t.removed {
+			continue
+		}
+		dst = append(dst, QueueInfo{
+			Key:    key,
+			Seed:   t.isSeed(),
+			Paused: t.paused,
+			Active: !t.paused && now.Sub(t.lastActive) < grace,
+			Busy:   t.checking || t.err != nil,
+		})
+	}
+	return dst
+}
+
+// QueueStop pauses t for the queue: peers disconnected, announcing
+// stopped, a TorrentPausedAlert; t stays auto-managed. Nothing if t is
+// paused or not auto-managed. Loop only.
+func (t *Torrent) QueueStop() {
+	if t.paused || !t.autoManaged || t.removed {
+		return
+	}
+	defer t.noteState()
+	t.stopSeedClock(t.s.now())
+	t.pauseInternal()
+	t.rs.dirty = true
+}
+
+// QueueStart resumes t for the queue, which then counts it active for
+// Settings.AutoManageInactiveTime (its startup grace). Nothing if t runs
+// or is not auto-managed. Loop only.
+func (t *Torrent) QueueStart() {
+	if !t.paused || !t.autoManaged || t.removed {
+		return
+	}
+	defer t.noteState()
+	t.paused = false
+	t.lastActive = t.s.now()
+	t.rs.dirty = true
+	t.s.post(&plugin.TorrentResumedAlert{TorrentAlert: t.alertBase()})
+	if !t.checking && (t.info == nil || t.filesChecked) {
+		t.startAnnouncing()
+	}
+	t.connectMore(t.s.now())
+}
