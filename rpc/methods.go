@@ -574,7 +574,10 @@ const (
 )
 
 // torrentAction answers torrent-start(-now), -stop, -verify and
-// -reannounce. There is no queue, so start and start-now are the same.
+// -reannounce. Start and start-now are the same: both resume the torrent
+// by hand, which (as a manual resume in libtorrent) takes it out of the
+// auto-managed queue, so it starts now whatever the queue's limits;
+// Transmission's plain start would queue it instead.
 func (h *Handler) torrentAction(ctx context.Context, raw json.RawMessage, out []byte, act action) ([]byte, error) {
 	var a struct {
 		IDs json.RawMessage `json:"ids"`
