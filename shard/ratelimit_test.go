@@ -293,3 +293,68 @@ func TestRateCostOverhead(t *testing.T) {
 		}
 	})
 }
+
+// TestUploadQueueCompactsUnderLimit: under an upload limit a peer that
+// keeps requests queued never lets its queue drain, so the queue has to
+// reuse its array: a request queued and served allocates nothing, and the
+// array stays within a few times the requests outstanding rather than
+// growing by every request ever served (a seed under a limit for a day
+// would hold megabytes per peer).
+func TestUploadQueueCompactsUnderLimit(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("measures allocations (not under -race, which adds some)")
+	}
+	const (
+		rate        = 1 << 20 // 64 blocks a second
+		outstanding = 32
+		rounds      = 4000
+	)
+	h, tp := uploadLimited(t, rate, true)
+	var reqs [8][]byte // 4 pieces of 2 blocks, built once
+	for i := range reqs {
+		reqs[i] = wire.AppendRequest(nil, uint32(i/2), uint32(i%2)*blk, blk)
+	}
+	next := 0
+	perBlock := wire.PieceHeaderLen + blk
+	h.do(func() {
+		for range outstanding {
+			h.feed(tp, reqs[next%len(reqs)])
+			next++
+		}
+	})
+	h.waitFor("the burst", func() bool { return tp.fc.written > 0 && tp.readsInFlight == 0 })
+	// One round: a block's worth of time, the retry, and a new request
+	// for each block served, so the queue holds about outstanding.
+	round := func() {
+		h.clock.now = h.clock.now.Add(time.Second / (rate / blk))
+		h.s.rateWake()
+		for tp.upHead < len(tp.upQ) && len(tp.upQ)-tp.upHead < outstanding {
+			h.feed(tp, reqs[next%len(reqs)])
+			next++
+		}
+	}
+	h.do(func() {
+		for range 200 { // past the array's first growth
+			round()
+		}
+		before := tp.fc.written
+		allocs := testing.AllocsPerRun(1, func() {
+			for range rounds {
+				round()
+			}
+		})
+		served := (tp.fc.written - before) / perBlock
+		if served < 2*rounds*9/10 { // two passes: AllocsPerRun warms up once
+			fatalf("served %d blocks in %d rounds of one block's worth each", served, 2*rounds)
+		}
+		if tp.upHead == len(tp.upQ) {
+			fatalf("the queue drained: the test does not hold it full")
+		}
+		if allocs != 0 {
+			fatalf("%v allocations over %d requests queued and served under a limit", allocs, rounds)
+		}
+		if c := cap(tp.upQ); c > 4*outstanding {
+			fatalf("request queue array of %d for %d outstanding after %d requests", c, outstanding, next)
+		}
+	})
+}
