@@ -24,7 +24,8 @@ import (
 // so the node runs with -limit-local.
 
 // rateWindow is the measurement window; rateWarmup the time let pass
-// before it (the start of the transfer and the burst are not the rate).
+// after the first payload byte (waitFlowing) before it: the start of the
+// transfer and the burst are not the rate.
 const (
 	rateWindow = 10 * time.Second
 	rateWarmup = 2 * time.Second
@@ -34,8 +35,9 @@ const (
 // rateWindow: bytes between two of its status lines, divided by the time
 // between them on the peer's own clock. The timers are the measurement's
 // window, not a wait for an event.
-func measureLT(t *testing.T, p *refpeer.LTPeer, upload bool) float64 {
+func measureLT(t *testing.T, ctx context.Context, p *refpeer.LTPeer, upload bool) float64 {
 	t.Helper()
+	waitFlowing(t, ctx, p, upload)
 	<-time.NewTimer(rateWarmup).C
 	a := p.LastStatus()
 	<-time.NewTimer(rateWindow).C
@@ -51,6 +53,17 @@ func measureLT(t *testing.T, p *refpeer.LTPeer, upload bool) float64 {
 		t.Fatalf("%s: no transfer in the window (%+v, then %+v)", p.Name(), a, b)
 	}
 	return float64(bytes) / (b.Elapsed - a.Elapsed)
+}
+
+// waitFlowing waits for a status line of p showing payload moving in
+// the direction measured.
+func waitFlowing(t *testing.T, ctx context.Context, p *refpeer.LTPeer, upload bool) {
+	t.Helper()
+	if _, err := p.WaitStatus(ctx, func(s refpeer.Status) bool {
+		return upload && s.TotalUpload > 0 || !upload && s.TotalDownload > 0
+	}, "payload flowing"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func checkRate(t *testing.T, what string, got, limit float64) {
@@ -77,7 +90,7 @@ func TestNodeUploadLimit(t *testing.T) {
 				"-data", f.SeedDir, "-up-limit", lim, "-limit-local", f.Torrent)
 			waitNodeSeeding(t, ctx, node, ports[0])
 			lt := ltLeech(t, ctx, f, t.TempDir(), ports[1], refpeer.LTOptions{Peers: []string{loopback(ports[0])}})
-			checkRate(t, "node -up-limit "+lim+" to libtorrent", measureLT(t, lt, false), parseRate(t, lim))
+			checkRate(t, "node -up-limit "+lim+" to libtorrent", measureLT(t, ctx, lt, false), parseRate(t, lim))
 		})
 	}
 }
@@ -140,6 +153,7 @@ func TestNodeDownloadLimit(t *testing.T) {
 				}
 				return total, time.Now()
 			}
+			waitFlowing(t, ctx, lt, true)
 			<-time.NewTimer(rateWarmup).C
 			la := lt.LastStatus()
 			na, ta := down()
@@ -178,7 +192,7 @@ func TestNodeTorrentLimitUnderSession(t *testing.T) {
 	client := &specClient{url: "http://" + loopback(ports[2]) + "/transmission/rpc"}
 	client.call(t, "torrent-set", map[string]any{"uploadLimit": 2000, "uploadLimited": true}, nil)
 	lt := ltLeech(t, ctx, f, t.TempDir(), ports[1], refpeer.LTOptions{Peers: []string{loopback(ports[0])}})
-	checkRate(t, "torrent limit 2000 kB/s under -up-limit 8M", measureLT(t, lt, false), 2e6)
+	checkRate(t, "torrent limit 2000 kB/s under -up-limit 8M", measureLT(t, ctx, lt, false), 2e6)
 }
 
 // parseRate reads a rate flag as the node does.
