@@ -275,6 +275,15 @@ func (p *peer) data(data []byte) int {
 			p.recvSwitched = false
 			break
 		}
+		if p.rlWaitDown {
+			// Out of download quota (ratelimit.go): reads are paused, and
+			// the rest stays in the conn's buffer until rateWake resumes
+			// them and the loop presents it again. Taking it now would
+			// let a limited peer have a whole socket buffer at once
+			// (about 240 KiB on loopback, 2.4 s at 100 kB/s) and the
+			// rate come in lumps of that size.
+			break
+		}
 	}
 	if p.closing {
 		return len(data)

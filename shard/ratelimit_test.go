@@ -358,3 +358,48 @@ func TestUploadQueueCompactsUnderLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestDownloadLimitStopsMidBuffer: blocks already read from the socket
+// past the quota stay in the conn's buffer (for the loop to present again
+// when reads resume) instead of being taken at once: otherwise a limited
+// peer takes a whole socket buffer per wake-up, and at 100 kB/s the rate
+// comes in lumps of 240 KiB every 2.4 s.
+func TestDownloadLimitStopsMidBuffer(t *testing.T) {
+	const rate = 64 << 10
+	h := newHarness(t, Settings{})
+	f := makeTorrent(t, seedSize, seedPieceLen)
+	tor := h.leech(f)
+	h.do(func() {
+		h.s.rl.lim.Down.SetRate(rate)
+		h.s.rl.lim.LimitLocal.Store(true)
+		h.s.RateLimitsChanged()
+		tp := h.handshaken(tor, 1, simple(wire.HaveAll))
+		var buf []byte
+		var frame int
+		for i := range 16 {
+			piece, begin := uint32(i/2)%4, uint32(i%2)*blk
+			b := append(wire.AppendPieceHeader(nil, piece, begin, blk), f.block(piece, begin, blk)...)
+			frame = len(b)
+			buf = append(buf, b...)
+		}
+		n := tp.data(buf)
+		if n%frame != 0 {
+			fatalf("consumed %d bytes: not whole blocks of %d", n, frame)
+		}
+		if max := int(burstOf(rate)/blk) + 1; n/frame > max || n == len(buf) {
+			fatalf("took %d of 16 blocks from one buffer under a %d B/s limit, want at most %d", n/frame, rate, max)
+		}
+		if !tp.fc.readPaused || !tp.rlWaitDown {
+			fatalf("out of quota but reads not paused")
+		}
+		// A second's refill lets the rest through.
+		h.clock.now = h.clock.now.Add(time.Second)
+		h.s.rateWake()
+		if tp.fc.readPaused {
+			fatalf("reads still paused after a second's refill")
+		}
+		if m := tp.data(buf[n:]); m == 0 {
+			fatalf("nothing taken after the refill")
+		}
+	})
+}
