@@ -216,7 +216,11 @@ func parseRate(t *testing.T, s string) float64 {
 //     5 MB/s (the "with 100").
 //
 // No torrent can finish inside the window even at four times its fair
-// share.
+// share. A torrent below starve times its fair share counts as starved:
+// with 100 torrents a share is 30 blocks in the window, and the slowest
+// measured 0.31-0.60 of it over ten runs (the loops hand out quota in turns, block by
+// block, and a connection's turn can come late), so that case's bound is
+// looser.
 func TestNodeUploadLimitShared(t *testing.T) {
 	ctx := setup(t, 6*time.Minute)
 	requireNode(t)
@@ -225,18 +229,19 @@ func TestNodeUploadLimitShared(t *testing.T) {
 		n          int
 		size       int64
 		limit      string
-		oneSession bool // one libtorrent session leeches all n (else one process each)
+		oneSession bool    // one libtorrent session leeches all n (else one process each)
+		starve     float64 // a torrent below starve x its fair share is starved
 	}{
-		{"8x32MiB-2M", 8, 32 << 20, "2M", false},
-		{"100x4MiB-5M", 100, 4 << 20, "5M", true},
+		{"8x32MiB-2M", 8, 32 << 20, "2M", false, 1.0 / 4},
+		{"100x4MiB-5M", 100, 4 << 20, "5M", true, 1.0 / 8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			testUploadLimitShared(t, ctx, tc.n, tc.size, tc.limit, tc.oneSession)
+			testUploadLimitShared(t, ctx, tc.n, tc.size, tc.limit, tc.oneSession, tc.starve)
 		})
 	}
 }
 
-func testUploadLimitShared(t *testing.T, ctx context.Context, n int, size int64, limit string, oneSession bool) {
+func testUploadLimitShared(t *testing.T, ctx context.Context, n int, size int64, limit string, oneSession bool, starve float64) {
 	dir := t.TempDir()
 	torrents := makeManyTorrents(t, ctx, dir, n, size)
 	seedDir := filepath.Join(dir, "seed")
@@ -291,7 +296,7 @@ func testUploadLimitShared(t *testing.T, ctx context.Context, n int, size int64,
 		}
 		rates[i] = float64(b[i].TotalDownload-a[i].TotalDownload) / (b[i].elapsed - a[i].elapsed)
 		sum += rates[i]
-		if rates[i] < lim/float64(n)/4 {
+		if rates[i] < lim/float64(n)*starve {
 			t.Errorf("torrent %d starved: %.0f B/s of a %.0f B/s limit shared by %d", i, rates[i], lim, n)
 		}
 	}
