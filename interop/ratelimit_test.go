@@ -218,9 +218,9 @@ func parseRate(t *testing.T, s string) float64 {
 // No torrent can finish inside the window even at four times its fair
 // share. A torrent below starve times its fair share counts as starved:
 // with 100 torrents a share is 30 blocks in the window, and the slowest
-// measured 0.31-0.60 of it over ten runs (the loops hand out quota in turns, block by
-// block, and a connection's turn can come late), so that case's bound is
-// looser.
+// torrent had 0.31-0.60 of it in ten runs (the loops hand out quota in
+// turns, block by block, and a connection's turn can come late), so
+// that case's bound is looser.
 func TestNodeUploadLimitShared(t *testing.T) {
 	ctx := setup(t, 6*time.Minute)
 	requireNode(t)
