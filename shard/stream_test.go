@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardtorrent/shardtorrent/bufpool"
 	"github.com/shardtorrent/shardtorrent/picker"
 	"github.com/shardtorrent/shardtorrent/wire"
 )
@@ -348,4 +349,60 @@ func TestStreamBeforeMetadata(t *testing.T) {
 			fatalf("SetPieceDeadline: %v, want ErrNoMetadata", err)
 		}
 	})
+}
+
+// TestDeadlineReceiveAllocs: with deadlines pending, a received block (the
+// picker's deadline path, the duplicate check, the pipeline refill) does not
+// allocate.
+func TestDeadlineReceiveAllocs(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("measures allocations (not under -race, which adds some)")
+	}
+	const pieceLen = 1 << 20 // 64 blocks: no piece completes during the runs
+	h := newHarness(t, quietSettings)
+	tf := makeTorrent(t, 8*pieceLen, pieceLen)
+	tor := h.leech(tf)
+	var a *tpeer
+	var msgs [][]byte
+	h.do(func() {
+		for piece := range 8 {
+			if err := tor.SetPieceDeadline(piece, time.Duration(piece)*time.Second); err != nil {
+				fatalf("SetPieceDeadline: %v", err)
+			}
+		}
+		a = h.handshaken(tor, 1, simple(wire.HaveAll), simple(wire.Unchoke))
+		for _, b := range a.outstanding {
+			if b.Piece == 0 {
+				msgs = append(msgs, wire.AppendPiece(nil, b.Piece, b.Begin, tf.block(b.Piece, b.Begin, b.Length)))
+			}
+		}
+		a.fc.discard = true
+		// The receive spans stay with the piece until it is written: have
+		// the pool hold enough of them that the runs reuse, not allocate.
+		var warm []*bufpool.Span
+		for range len(msgs) + 4 {
+			warm = append(warm, h.pool.Get(len(msgs[0])))
+		}
+		for _, sp := range warm {
+			sp.Release()
+		}
+	})
+	if len(msgs) != pieceLen/wire.BlockSize {
+		t.Fatalf("%d blocks of piece 0 requested, want all %d", len(msgs), pieceLen/wire.BlockSize)
+	}
+	var allocs float64
+	const runs = 50
+	h.do(func() {
+		i := 0
+		allocs = testing.AllocsPerRun(runs, func() {
+			h.feed(a, msgs[i])
+			i++
+		})
+		if tor.pk.NumDeadlines() != 8 {
+			fatalf("%d deadlines left, want 8", tor.pk.NumDeadlines())
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per received block with deadlines pending, want 0", allocs)
+	}
 }
