@@ -45,6 +45,9 @@ type streamTimes struct {
 	firstByte time.Duration // the reader's first byte, or the start piece passing (baseline)
 	fileEnd   time.Duration // the reader's last byte
 	complete  time.Duration // TorrentFinishedAlert
+	// passed is when each piece passed (PieceFinishedAlert); read it after
+	// the wait.
+	passed map[int]time.Duration
 }
 
 // streamFixture starts the rate-limited libtorrent seeder of the 96 MiB
@@ -92,7 +95,8 @@ func streamDownload(t *testing.T, ctx context.Context, mi *metainfo.MetaInfo, lt
 	if err != nil {
 		t.Fatal(err)
 	}
-	var times streamTimes
+	times := streamTimes{passed: map[int]time.Duration{}}
+	var mu sync.Mutex // guards times.passed until the wait
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { // the alerts' times; ends with the torrent's completion
@@ -108,6 +112,9 @@ func streamDownload(t *testing.T, ctx context.Context, mi *metainfo.MetaInfo, lt
 					if a.Piece == startPiece {
 						times.firstByte = time.Since(start)
 					}
+					mu.Lock()
+					times.passed[a.Piece] = time.Since(start)
+					mu.Unlock()
 				case *plugin.TorrentFinishedAlert:
 					times.complete = time.Since(start)
 					return
@@ -131,6 +138,12 @@ func TestStreamFromLibtorrent(t *testing.T) {
 	ctx := setup(t, 2*time.Minute)
 	f, mi, src, lt := streamSeeder(t, ctx)
 	h, save, start, wait := streamDownload(t, ctx, mi, lt, -1)
+	// Open the last file now: its reader seeks once the middle file is read.
+	last := h.NewFileReader(streamFile + 1)
+	defer last.Close()
+	if _, err := last.Seek(0, io.SeekEnd); err != nil {
+		t.Fatal(err)
+	}
 
 	r := h.NewFileReader(streamFile)
 	defer r.Close()
@@ -158,9 +171,26 @@ func TestStreamFromLibtorrent(t *testing.T) {
 	if !bytes.Equal(got, src[mid:]) {
 		t.Fatalf("read %d bytes from the middle of %s to its end; they differ from the source", len(got), f.Name)
 	}
+	// A seek in the middle of the download: near the end of the last file.
+	seekOff := int64(streamFileSize) * 7 / 8
+	seekPiece := int((mi.Info.Files[streamFile+1].Offset + seekOff) / mi.Info.PieceLength)
+	if _, err := last.Seek(seekOff, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	seekAt := time.Since(start)
+	if _, err := io.ReadFull(last, buf[:1]); err != nil {
+		t.Fatal(err)
+	}
+	seekByte := time.Since(start)
 	times := wait()
 	times.firstByte, times.fileEnd = firstByte, fileEnd
 	f.verify(t, "our streaming session", save)
+	before := "not yet downloaded"
+	if at, ok := times.passed[seekPiece]; ok && at < seekAt {
+		before = "already downloaded"
+	}
+	t.Logf("seek at %v to piece %d (%s): first byte after %v", seekAt.Round(time.Millisecond), seekPiece, before,
+		(seekByte - seekAt).Round(time.Millisecond))
 	t.Logf("libtorrent %s seeder at %d B/s, %d MiB in %d pieces of %d KiB, reader from the middle of the middle file: "+
 		"connected %v, first byte %v (%v after the connection), end of the file (%d MiB read) %v, torrent complete %v",
 		refpeer.LTVersion(), streamRate, mi.Info.TotalLength>>20, mi.Info.NumPieces(), streamPieceSize>>10,

@@ -99,6 +99,27 @@ func (p *Picker) Deadline(piece int) (at, firstRequest time.Time, ok bool) {
 // NumDeadlines returns the number of pieces with a deadline.
 func (p *Picker) NumDeadlines() int { return len(p.deadlines) }
 
+// HasDeadline reports whether piece has a deadline.
+func (p *Picker) HasDeadline(piece int) bool { return p.findDeadline(piece) >= 0 }
+
+// FreeDeadlineBlocks counts the blocks of deadline pieces that a peer
+// with peerHas (or a seed) could be given and nobody has requested yet.
+func (p *Picker) FreeDeadlineBlocks(peerHas *bitfield.Bitfield, isSeed bool) int {
+	n := 0
+	for i := range p.deadlines {
+		piece := int(p.deadlines[i].piece)
+		pc := &p.pieces[piece]
+		switch {
+		case pc.have || !peerHasPiece(peerHas, isSeed, piece):
+		case pc.dl >= 0:
+			n += p.downloads[pc.dl].free
+		default:
+			n += p.BlocksInPiece(piece)
+		}
+	}
+	return n
+}
+
 // PickDeadline appends to dst up to max blocks of deadline pieces to
 // request from peer, soonest deadline first, and records them as requested
 // by it (as Pick does). Blocks nobody has requested come first within a

@@ -33,11 +33,23 @@ func TestDeadlinePiecesFirstSoonestFirst(t *testing.T) {
 	p.SetDeadline(12, t0.Add(3*time.Second))
 	mustCheck(t, p)
 
+	if n := p.FreeDeadlineBlocks(nil, true); n != 12 {
+		t.Fatalf("FreeDeadlineBlocks for a seed %d, want 12", n)
+	}
+	if n := p.FreeDeadlineBlocks(bf(16, 3, 4), false); n != 4 {
+		t.Fatalf("FreeDeadlineBlocks for a peer with piece 3 %d, want 4", n)
+	}
+	if !p.HasDeadline(9) || p.HasDeadline(1) {
+		t.Fatal("HasDeadline wrong")
+	}
 	got := p.PickDeadline(nil, 1, nil, true, 6, t0, 0)
 	if want := []uint32{3, 9}; !slices.Equal(piecesOf(got), want) || len(got) != 6 {
 		t.Fatalf("first peer got pieces %v (%d blocks), want %v in 6 blocks", piecesOf(got), len(got), want)
 	}
 	mustCheck(t, p)
+	if n := p.FreeDeadlineBlocks(nil, true); n != 6 {
+		t.Fatalf("FreeDeadlineBlocks after 6 were picked: %d, want 6", n)
+	}
 	// A peer that has 12 but not 9 gets 12's blocks only.
 	got = p.PickDeadline(nil, 2, bf(16, 12, 3), false, 100, t0, 0)
 	if want := []uint32{12}; !slices.Equal(piecesOf(got), want) || len(got) != 4 {

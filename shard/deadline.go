@@ -159,9 +159,45 @@ func (t *Torrent) requestDeadlines() {
 			break
 		}
 		p.fillRequests()
+		t.makeRoom(p)
 	}
 	clear(order)
 	t.stream.order = order[:0]
+}
+
+// makeRoom cancels the newest requests p has outstanding for pieces
+// without a deadline, as many as there are deadline blocks nobody asked
+// for that p could send, and refills the pipeline with them: a seek must
+// not wait behind a pipeline of RequestQueueTime of other pieces. The peer
+// drops a cancelled request it has not started (BEP 6 peers REJECT it); a
+// block it sent anyway is kept if its piece is in progress.
+func (t *Torrent) makeRoom(p *peer) {
+	if !p.active() || !p.amInterested || p.peerChoking || p.downRate < t.stream.slowRate || t.pk.OnParole(p.pid) {
+		return
+	}
+	has, seed := p.bf, p.seedCounted
+	want := t.pk.FreeDeadlineBlocks(has, seed)
+	if want == 0 {
+		return
+	}
+	out := p.outstanding
+	cancelled := 0
+	for i := len(out) - 1; i >= 0 && cancelled < want; i-- {
+		b := out[i]
+		if t.pk.HasDeadline(int(b.Piece)) {
+			continue
+		}
+		p.write(wire.AppendCancel(p.scratch[:0], b.Piece, b.Begin, b.Length))
+		p.sent(wire.Cancel, b.Piece, b.Begin, b.Length)
+		t.pk.Abort(b, p.pid)
+		out = append(out[:i], out[i+1:]...)
+		cancelled++
+	}
+	clear(p.outstanding[len(out):])
+	p.outstanding = out
+	if cancelled > 0 {
+		p.fillRequests()
+	}
 }
 
 // deadlineTick runs once a second: it finds the slowest tenth of the peers

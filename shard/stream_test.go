@@ -406,3 +406,51 @@ func TestDeadlineReceiveAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per received block with deadlines pending, want 0", allocs)
 	}
 }
+
+// TestDeadlineMakesRoom: a new deadline on a peer whose pipeline is full of
+// other pieces cancels its newest requests, as many as the deadline piece
+// has blocks, and asks for the deadline piece instead; the peer's REJECTs
+// of the cancelled requests are taken quietly.
+func TestDeadlineMakesRoom(t *testing.T) {
+	h := newHarness(t, quietSettings)
+	tf := makeTorrent(t, 40*stPieceLen, stPieceLen)
+	tor := h.leech(tf)
+	h.do(func() {
+		a := h.handshaken(tor, 1, simple(wire.HaveAll), simple(wire.Unchoke))
+		before := append([]picker.Block(nil), a.outstanding...)
+		if len(before) != initialQueueDepth {
+			fatalf("%d outstanding, want a full pipeline of %d", len(before), initialQueueDepth)
+		}
+		idle := -1
+		for i := 0; i < 40 && idle < 0; i++ {
+			if pieceBlocks(before, uint32(i)) == 0 {
+				idle = i
+			}
+		}
+		if err := tor.SetPieceDeadline(idle, 0); err != nil {
+			fatalf("SetPieceDeadline: %v", err)
+		}
+		msgs := a.fc.take()
+		cancels, reqs := only(msgs, wire.Cancel), requestsOf(msgs)
+		if len(cancels) != stBlocks || len(reqs) != stBlocks || pieceBlocks(reqs, uint32(idle)) != stBlocks {
+			fatalf("sent %d cancels and requests %v; want %d cancels and the %d blocks of piece %d", len(cancels), reqs, stBlocks, stBlocks, idle)
+		}
+		for i, c := range cancels { // the newest requests, newest first
+			if want := before[len(before)-1-i]; c.Index != want.Piece || c.Begin != want.Begin {
+				fatalf("cancel %d is (%d, %d), want the newest request %+v", i, c.Index, c.Begin, want)
+			}
+			if tor.pk.Requested(picker.Block{Piece: c.Index, Begin: c.Begin, Length: c.Length}, a.pid) {
+				fatalf("cancelled block (%d, %d) still requested in the picker", c.Index, c.Begin)
+			}
+		}
+		if len(a.outstanding) != initialQueueDepth {
+			fatalf("%d outstanding after the swap, want %d", len(a.outstanding), initialQueueDepth)
+		}
+		for _, c := range cancels {
+			h.feed(a, wire.AppendReject(nil, c.Index, c.Begin, c.Length))
+		}
+		if a.fc.closed {
+			fatalf("closed after REJECTs of cancelled requests: %v", a.fc.closeErr)
+		}
+	})
+}
