@@ -102,11 +102,15 @@ func (p *Picker) NumDeadlines() int { return len(p.deadlines) }
 // HasDeadline reports whether piece has a deadline.
 func (p *Picker) HasDeadline(piece int) bool { return p.findDeadline(piece) >= 0 }
 
-// FreeDeadlineBlocks counts the blocks of deadline pieces that a peer
-// with peerHas (or a seed) could be given and nobody has requested yet.
-func (p *Picker) FreeDeadlineBlocks(peerHas *bitfield.Bitfield, isSeed bool) int {
+// FreeDeadlineBlocks counts the blocks of pieces due by before that a
+// peer with peerHas (or a seed) could be given and nobody has requested
+// yet.
+func (p *Picker) FreeDeadlineBlocks(peerHas *bitfield.Bitfield, isSeed bool, before time.Time) int {
 	n := 0
 	for i := range p.deadlines {
+		if p.deadlines[i].at.After(before) {
+			break // sorted: the rest are due later
+		}
 		piece := int(p.deadlines[i].piece)
 		pc := &p.pieces[piece]
 		switch {

@@ -33,11 +33,14 @@ func TestDeadlinePiecesFirstSoonestFirst(t *testing.T) {
 	p.SetDeadline(12, t0.Add(3*time.Second))
 	mustCheck(t, p)
 
-	if n := p.FreeDeadlineBlocks(nil, true); n != 12 {
+	if n := p.FreeDeadlineBlocks(nil, true, t0.Add(time.Hour)); n != 12 {
 		t.Fatalf("FreeDeadlineBlocks for a seed %d, want 12", n)
 	}
-	if n := p.FreeDeadlineBlocks(bf(16, 3, 4), false); n != 4 {
+	if n := p.FreeDeadlineBlocks(bf(16, 3, 4), false, t0.Add(time.Hour)); n != 4 {
 		t.Fatalf("FreeDeadlineBlocks for a peer with piece 3 %d, want 4", n)
+	}
+	if n := p.FreeDeadlineBlocks(nil, true, t0.Add(2*time.Second)); n != 8 {
+		t.Fatalf("FreeDeadlineBlocks due within 2 s: %d, want 8 (pieces 3 and 9)", n)
 	}
 	if !p.HasDeadline(9) || p.HasDeadline(1) {
 		t.Fatal("HasDeadline wrong")
@@ -47,7 +50,7 @@ func TestDeadlinePiecesFirstSoonestFirst(t *testing.T) {
 		t.Fatalf("first peer got pieces %v (%d blocks), want %v in 6 blocks", piecesOf(got), len(got), want)
 	}
 	mustCheck(t, p)
-	if n := p.FreeDeadlineBlocks(nil, true); n != 6 {
+	if n := p.FreeDeadlineBlocks(nil, true, t0.Add(time.Hour)); n != 6 {
 		t.Fatalf("FreeDeadlineBlocks after 6 were picked: %d, want 6", n)
 	}
 	// A peer that has 12 but not 9 gets 12's blocks only.

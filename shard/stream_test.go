@@ -407,10 +407,12 @@ func TestDeadlineReceiveAllocs(t *testing.T) {
 	}
 }
 
-// TestDeadlineMakesRoom: a new deadline on a peer whose pipeline is full of
-// other pieces cancels its newest requests, as many as the deadline piece
-// has blocks, and asks for the deadline piece instead; the peer's REJECTs
-// of the cancelled requests are taken quietly.
+// TestDeadlineMakesRoom: a new urgent deadline on a peer whose pipeline is
+// full of other pieces cancels its newest requests for pieces without a
+// deadline, as many as the deadline pieces have free blocks, and asks for
+// the deadline pieces instead, soonest first (a deadline far off alone
+// cancels nothing); the peer's REJECTs of the cancelled requests are taken
+// quietly.
 func TestDeadlineMakesRoom(t *testing.T) {
 	h := newHarness(t, quietSettings)
 	tf := makeTorrent(t, 40*stPieceLen, stPieceLen)
@@ -421,19 +423,30 @@ func TestDeadlineMakesRoom(t *testing.T) {
 		if len(before) != initialQueueDepth {
 			fatalf("%d outstanding, want a full pipeline of %d", len(before), initialQueueDepth)
 		}
-		idle := -1
-		for i := 0; i < 40 && idle < 0; i++ {
+		var idle, later = -1, -1
+		for i := 0; i < 40 && later < 0; i++ {
 			if pieceBlocks(before, uint32(i)) == 0 {
-				idle = i
+				if idle < 0 {
+					idle = i
+				} else {
+					later = i
+				}
 			}
+		}
+		// Due in an hour: not urgent, it waits for room.
+		if err := tor.SetPieceDeadline(later, time.Hour); err != nil {
+			fatalf("SetPieceDeadline: %v", err)
+		}
+		if msgs := a.fc.take(); len(msgs) != 0 {
+			fatalf("a deadline an hour away made room: sent %v", ids(msgs))
 		}
 		if err := tor.SetPieceDeadline(idle, 0); err != nil {
 			fatalf("SetPieceDeadline: %v", err)
 		}
 		msgs := a.fc.take()
 		cancels, reqs := only(msgs, wire.Cancel), requestsOf(msgs)
-		if len(cancels) != stBlocks || len(reqs) != stBlocks || pieceBlocks(reqs, uint32(idle)) != stBlocks {
-			fatalf("sent %d cancels and requests %v; want %d cancels and the %d blocks of piece %d", len(cancels), reqs, stBlocks, stBlocks, idle)
+		if len(cancels) != 2*stBlocks {
+			fatalf("sent %d cancels, want %d (the two deadline pieces' blocks)", len(cancels), 2*stBlocks)
 		}
 		for i, c := range cancels { // the newest requests, newest first
 			if want := before[len(before)-1-i]; c.Index != want.Piece || c.Begin != want.Begin {
@@ -443,6 +456,10 @@ func TestDeadlineMakesRoom(t *testing.T) {
 				fatalf("cancelled block (%d, %d) still requested in the picker", c.Index, c.Begin)
 			}
 		}
+		if len(reqs) != 2*stBlocks || pieceBlocks(reqs[:stBlocks], uint32(idle)) != stBlocks ||
+			pieceBlocks(reqs[stBlocks:], uint32(later)) != stBlocks {
+			fatalf("requests after the cancels %v: want piece %d, then piece %d", reqs, idle, later)
+		}
 		if len(a.outstanding) != initialQueueDepth {
 			fatalf("%d outstanding after the swap, want %d", len(a.outstanding), initialQueueDepth)
 		}
@@ -451,6 +468,12 @@ func TestDeadlineMakesRoom(t *testing.T) {
 		}
 		if a.fc.closed {
 			fatalf("closed after REJECTs of cancelled requests: %v", a.fc.closeErr)
+		}
+		// The urgent piece is requested now: nothing more is cancelled.
+		a.fc.take()
+		tor.requestDeadlines()
+		if n := len(only(a.fc.take(), wire.Cancel)); n != 0 {
+			fatalf("%d more cancels with the urgent piece requested", n)
 		}
 	})
 }
