@@ -87,6 +87,9 @@ type Shard struct {
 	// ownRatios counts torrents with their own share-ratio limit
 	// (seedlimit.go): the seed-limit check runs while it is not zero.
 	ownRatios int
+	// ownIdles counts torrents with their own idle limit (seedlimit.go),
+	// likewise.
+	ownIdles int
 	closed    bool
 	tick      *loop.Timer
 	now       func() time.Time
@@ -215,10 +218,13 @@ func (s *Shard) onTick() {
 	// aggregate (aggregate.go): the others have no peers and no rates.
 	g := &s.agg
 	g.begin()
-	seedLimits := s.set.ShareRatioLimit > 0 || s.set.SeedTimeLimit > 0 || s.ownRatios > 0
+	seedLimits := s.seedLimitsSet() // seedlimit.go
 	for _, t := range s.torrents {
 		if seedLimits {
 			t.checkSeedLimits(now) // seedlimit.go
+			if t.removed {
+				continue // removed by a limit
+			}
 		}
 		if t.wantTick(now) {
 			t.onTick(now)

@@ -849,6 +849,7 @@ func (t *Torrent) finished() {
 		return
 	}
 	t.setState(plugin.StateSeeding)
+	t.stopSeedClock(t.s.now()) // the downloading stretch ends (seedlimit.go)
 	if !t.onFinishedOnce {
 		t.onFinishedOnce = true
 		t.s.post(&plugin.TorrentFinishedAlert{TorrentAlert: t.alertBase()})
@@ -946,6 +947,7 @@ func (t *Torrent) Remove() {
 	}
 	delete(t.s.torrents, t.wireIH)
 	t.SetRatioLimit(RatioGlobal, 0) // uncounted from ownRatios (seedlimit.go)
+	t.SetIdleLimit(IdleGlobal, 0)   // and from ownIdles
 	t.dropAggregate()
 	t.s.post(&plugin.TorrentRemovedAlert{TorrentAlert: t.alertBase()})
 }
