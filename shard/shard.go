@@ -87,9 +87,6 @@ type Shard struct {
 	// ownRatios counts torrents with their own share-ratio limit
 	// (seedlimit.go): the seed-limit check runs while it is not zero.
 	ownRatios int
-	// ownIdles counts torrents with their own idle limit (seedlimit.go),
-	// likewise.
-	ownIdles int
 	closed    bool
 	tick      *loop.Timer
 	now       func() time.Time
@@ -118,6 +115,10 @@ type Shard struct {
 	blockAlerts plugin.BlockAlertBudget
 	// rl is the shard's side of the rate limits (ratelimit.go).
 	rl shardRate
+
+	// ownIdles counts torrents with their own idle limit (seedlimit.go):
+	// the seed-limit check runs while it is not zero.
+	ownIdles int
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
