@@ -58,7 +58,12 @@ func (t *Torrent) AutoManaged() bool { return t.autoManaged }
 
 // SetAutoManaged puts t under the queue's control or takes it out (a
 // manual Pause or Resume does). Loop only.
-func (t *Torrent) SetAutoManaged(on bool) { t.autoManaged = on }
+func (t *Torrent) SetAutoManaged(on bool) {
+	if t.autoManaged != on {
+		t.autoManaged = on
+		t.rs.dirty = true // saved in resume data (policy.go)
+	}
+}
 
 // noteActivity records a second with payload moving faster than
 // InactiveRate; onTick calls it before the second's counters reset.

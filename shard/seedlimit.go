@@ -254,6 +254,7 @@ func (t *Torrent) SetRatioLimit(mode RatioMode, ratio float64) {
 	}
 	t.sl.mode, t.sl.ratio = mode, ratio
 	t.sl.done = false // a new rule is checked afresh
+	t.rs.dirty = true // saved in resume data (policy.go)
 }
 
 // IdleLimit returns t's idle-seeding rule and its own limit. Loop only.
@@ -272,6 +273,7 @@ func (t *Torrent) SetIdleLimit(mode IdleMode, idle time.Duration) {
 	}
 	t.sl.idleMode, t.sl.idle = mode, idle
 	t.sl.done = false
+	t.rs.dirty = true
 }
 
 // SetSeedLimits changes Settings.ShareRatioLimit and SeedTimeLimit while

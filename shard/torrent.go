@@ -212,6 +212,9 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, Seeding: s.set.SeedChoker, PieceQuota: 20 * wire.BlockSize})
 	}
 	s.torrents[ih] = t
+	if p.Resume != nil {
+		t.restorePolicy(p.Resume) // policy.go
+	}
 	t.noteState()
 	// Chain order as in libtorrent: the add parameters' extensions, then
 	// every session plugin's NewTorrent in registration order.

@@ -1,0 +1,123 @@
+package shardtorrent
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/resume"
+	"github.com/shardtorrent/shardtorrent/shard"
+)
+
+// TestPolicySurvivesRestart: a torrent's own rate limits, ratio and idle
+// rules and auto-managed flag are saved in its resume data at Close and
+// restored when a new session adds it from the resume directory; a
+// torrent with nothing set comes back with nothing set.
+func TestPolicySurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	writeFiles(t, src, map[string]int{"a.bin": 100 << 10, "b.bin": 90 << 10})
+	var mis []*metainfo.MetaInfo
+	for _, name := range []string{"a.bin", "b.bin"} {
+		_, mi, err := metainfo.Create(filepath.Join(src, name), metainfo.CreateOptions{PieceLength: 16 << 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mis = append(mis, mi)
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	open := func() *Session {
+		s, err := NewSession(ctx, Settings{ListenAddr: "off", Shards: 2, AlertMask: plugin.CategoryAll, ResumeDir: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	var hs []*Torrent
+	for _, mi := range mis {
+		h, err := s.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: src})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	set := hs[0]
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(set.SetUploadLimit(ctx, LimitTo(50_000)))
+	must(set.SetDownloadLimit(ctx, LimitTo(0)))
+	must(set.SetRatioLimit(ctx, shard.RatioOwn, 1.5))
+	must(set.SetIdleLimit(ctx, shard.IdleOwn, 10*time.Minute))
+	must(set.SetAutoManaged(ctx, false))
+	must(s.Close(ctx))
+
+	st, err := resume.OpenStore(state)
+	must(err)
+	ds, errs := st.LoadAll()
+	if len(errs) > 0 || len(ds) != 2 {
+		t.Fatalf("store after Close: %d resume files, errors %v", len(ds), errs)
+	}
+	s = open()
+	defer s.Close(ctx)
+	byHash := map[[20]byte]*Torrent{}
+	for _, d := range ds {
+		p, err := ParamsFromResume(d)
+		must(err)
+		h, err := s.AddTorrent(ctx, p)
+		must(err)
+		byHash[h.key] = h
+	}
+	got, plain := byHash[set.key], byHash[hs[1].key]
+	up, down, err := got.Limits(ctx)
+	must(err)
+	if v, ok := up.Value(); !ok || v != 50_000 {
+		t.Errorf("upload limit %v after restart, want 50000", up)
+	}
+	if v, ok := down.Value(); !ok || v != 0 {
+		t.Errorf("download limit %v after restart, want an explicit 0", down)
+	}
+	if m, r, err := got.RatioLimit(ctx); err != nil || m != shard.RatioOwn || r != 1.5 {
+		t.Errorf("ratio rule %v %v (%v), want own 1.5", m, r, err)
+	}
+	if m, d, err := got.IdleLimit(ctx); err != nil || m != shard.IdleOwn || d != 10*time.Minute {
+		t.Errorf("idle rule %v %v (%v), want own 10m", m, d, err)
+	}
+	if am, err := got.AutoManaged(ctx); err != nil || am {
+		t.Errorf("auto-managed %v (%v) after restart, want false", am, err)
+	}
+	up, down, err = plain.Limits(ctx)
+	must(err)
+	if !up.IsUnlimited() || !down.IsUnlimited() {
+		t.Errorf("untouched torrent's limits %v %v, want unlimited", up, down)
+	}
+	if m, _, _ := plain.RatioLimit(ctx); m != shard.RatioGlobal {
+		t.Errorf("untouched torrent's ratio mode %v", m)
+	}
+	if am, _ := plain.AutoManaged(ctx); !am {
+		t.Errorf("untouched torrent not auto-managed after restart")
+	}
+}
+
+// TestOldResumeStaysAutoManaged: resume data of ours from before the
+// policy keys (auto_managed always 0) re-adds the torrent auto-managed.
+func TestOldResumeStaysAutoManaged(t *testing.T) {
+	p, err := ParamsFromResume(&resume.Data{InfoHash: metainfo.InfoHash{V1: [20]byte{1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.NotAutoManaged {
+		t.Fatal("old resume data (no policy keys) re-added not auto-managed")
+	}
+	p, _ = ParamsFromResume(&resume.Data{InfoHash: metainfo.InfoHash{V1: [20]byte{1}}, Policy: true})
+	if !p.NotAutoManaged {
+		t.Fatal("policy data saying auto_managed 0 re-added auto-managed")
+	}
+}
