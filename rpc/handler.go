@@ -283,8 +283,10 @@ func (h *Handler) call(ctx context.Context, method string, args json.RawMessage,
 		return h.torrentAdd(ctx, args, out)
 	case "torrent-remove":
 		return h.torrentRemove(ctx, args, out)
-	case "torrent-start", "torrent-start-now":
+	case "torrent-start":
 		return h.torrentAction(ctx, args, out, actStart)
+	case "torrent-start-now":
+		return h.torrentAction(ctx, args, out, actStartNow)
 	case "torrent-stop":
 		return h.torrentAction(ctx, args, out, actStop)
 	case "torrent-verify":
