@@ -2,6 +2,7 @@ package shardtorrent
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -119,5 +120,91 @@ func TestOldResumeStaysAutoManaged(t *testing.T) {
 	p, _ = ParamsFromResume(&resume.Data{InfoHash: metainfo.InfoHash{V1: [20]byte{1}}, Policy: true})
 	if !p.NotAutoManaged {
 		t.Fatal("policy data saying auto_managed 0 re-added auto-managed")
+	}
+}
+
+// TestSeedLimitRemoves: with SeedLimitAction remove (or remove-data), a
+// torrent at its seed-time limit leaves the session as Torrent.Remove
+// would: the registry and the queue forget it (FindTorrent says gone, the
+// same torrent can be added again), its resume file is deleted, a
+// TorrentRemovedAlert is posted, and its files go only with remove-data.
+func TestSeedLimitRemoves(t *testing.T) {
+	for _, action := range []shard.SeedLimitAction{shard.SeedLimitRemove, shard.SeedLimitRemoveData} {
+		t.Run(action.String(), func(t *testing.T) {
+			ctx := context.Background()
+			src := t.TempDir()
+			writeFiles(t, src, map[string]int{"x.bin": 60 << 10})
+			_, mi, err := metainfo.Create(filepath.Join(src, "x.bin"), metainfo.CreateOptions{PieceLength: 16 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			state := filepath.Join(t.TempDir(), "state")
+			s, err := NewSession(ctx, Settings{ListenAddr: "off", Shards: 2, AlertMask: plugin.CategoryAll, ResumeDir: state,
+				Engine: shard.Settings{SeedTimeLimit: time.Second, SeedLimitAction: action}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close(ctx)
+			h, err := s.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: src})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Until the seed-limit alert and, with remove-data, the
+			// deletion (which a disk worker may finish first).
+			var reached *plugin.SeedLimitReachedAlert
+			deleted := false
+			seen := waitAlert(t, s, 10*time.Second, func(a plugin.Alert) bool {
+				switch a := a.(type) {
+				case *plugin.SeedLimitReachedAlert:
+					reached = a
+				case *plugin.TorrentDeletedAlert:
+					deleted = true
+				}
+				return reached != nil && (deleted || action != shard.SeedLimitRemoveData)
+			})
+			if reached.Action != action || reached.Reason != "seed time" {
+				t.Fatalf("alert %+v, want seed time with %v", reached, action)
+			}
+			removed := false
+			for _, a := range seen {
+				if _, ok := a.(*plugin.TorrentRemovedAlert); ok {
+					removed = true
+				}
+			}
+			if !removed {
+				t.Fatal("no TorrentRemovedAlert with the seed-limit alert")
+			}
+			if _, err := s.FindTorrent(ctx, h.key); err != ErrTorrentGone {
+				t.Fatalf("FindTorrent after the removal: %v, want ErrTorrentGone", err)
+			}
+			if _, err := h.QueuePosition(ctx); err != ErrTorrentGone {
+				t.Fatalf("QueuePosition after the removal: %v, want ErrTorrentGone", err)
+			}
+			if action == shard.SeedLimitRemoveData {
+				if _, err := os.Stat(filepath.Join(src, "x.bin")); !os.IsNotExist(err) {
+					t.Fatalf("remove-data left the file: %v", err)
+				}
+				return
+			}
+			if _, err := os.Stat(filepath.Join(src, "x.bin")); err != nil {
+				t.Fatalf("remove deleted the file: %v", err)
+			}
+			if _, err := s.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: src, Paused: true}); err != nil {
+				t.Fatalf("adding the removed torrent again: %v", err)
+			}
+			if err := s.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st, err := resume.OpenStore(state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The re-added torrent (paused) is saved at Close; the removed
+			// one's file was deleted before: one file, paused.
+			ds, _ := st.LoadAll()
+			if len(ds) != 1 || !ds[0].Paused {
+				t.Fatalf("%d resume files after Close, want the re-added one only", len(ds))
+			}
+		})
 	}
 }
