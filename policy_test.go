@@ -208,3 +208,53 @@ func TestSeedLimitRemoves(t *testing.T) {
 		})
 	}
 }
+
+// TestSetAutoManagedUnlimited: without queue limits (no queue runs),
+// SetAutoManaged(true) on a torrent paused by hand starts it at once and
+// leaves it auto-managed; SetAutoManaged(false) leaves a running torrent
+// running.
+func TestSetAutoManagedUnlimited(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	writeFiles(t, src, map[string]int{"u.bin": 40 << 10})
+	_, mi, err := metainfo.Create(filepath.Join(src, "u.bin"), metainfo.CreateOptions{PieceLength: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSession(ctx, Settings{ListenAddr: "off", Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	h, err := s.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: src, Paused: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := func() (paused, managed bool) {
+		t.Helper()
+		st, err := h.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		am, err := h.AutoManaged(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Paused, am
+	}
+	if p, m := state(); !p || m {
+		t.Fatalf("added paused: paused %v, auto-managed %v", p, m)
+	}
+	if err := h.SetAutoManaged(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if p, m := state(); p || !m {
+		t.Fatalf("SetAutoManaged(true): paused %v, auto-managed %v; want running and managed", p, m)
+	}
+	if err := h.SetAutoManaged(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if p, m := state(); p || m {
+		t.Fatalf("SetAutoManaged(false): paused %v, auto-managed %v; want running, not managed", p, m)
+	}
+}

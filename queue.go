@@ -387,16 +387,18 @@ func (t *Torrent) QueueBottom(ctx context.Context) error { return t.queueMove(ct
 // the queue, SetAutoManaged(ctx, true) on a paused torrent leaves it
 // paused until the queue's next recalculation, moments later, starts it
 // (at once when no limit is set: the queue then has nothing to wait for).
+// A torrent stopped by an error is resumed as by Resume (the error
+// cleared, a re-check if needed), since the queue never starts one.
 // Transmission's torrent-start is this; torrent-start-now is Resume. Safe
 // from any goroutine.
 func (t *Torrent) SetAutoManaged(ctx context.Context, on bool) error {
 	defer t.s.q.nudge()
 	limited := queueLimited(&t.s.set)
 	return t.do(ctx, func(x *shard.Torrent) {
-		x.SetAutoManaged(on)
-		if on && !limited {
-			x.QueueStart() // no queue runs to start it
+		if on && (!limited || x.Status().Err != nil) {
+			x.Resume() // no queue runs to start it, or it would not
 		}
+		x.SetAutoManaged(on)
 	})
 }
 
