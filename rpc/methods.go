@@ -40,7 +40,6 @@ var sessionFixed = map[string]struct {
 	"alt-speed-enabled":                    {false, whySpeed},
 	"alt-speed-time-enabled":               {false, whySpeed},
 	"alt-speed-up":                         {0, whySpeed},
-	"queue-stalled-enabled":                {false, "the engine counts stalled torrents out of the queue after a minute, always"},
 	"blocklist-enabled":                    {false, whyAbsent},
 	"incomplete-dir-enabled":               {false, whyAbsent},
 	"lpd-enabled":                          {false, "local peer discovery is not in the engine"},
@@ -75,15 +74,10 @@ func (h *Handler) sessionValues() map[string]any {
 	for k, f := range sessionFixed {
 		m[k] = f.val
 	}
-	enc := set.Encryption
-	if enc == "" {
-		enc = "preferred"
-	}
 	m["version"] = set.Version
 	m["config-dir"] = set.ConfigDir
 	m["download-dir"] = h.downloadDir
 	m["peer-port"] = set.PeerPort
-	m["encryption"] = enc
 	m["dht-enabled"] = set.DHT
 	m["pex-enabled"] = set.PEX
 	m["session-id"] = h.sid
@@ -96,21 +90,7 @@ func (h *Handler) sessionValues() map[string]any {
 	idle := h.sess.SeedPolicy().Idle
 	m["idle-seeding-limit"] = int64(idle / time.Minute)
 	m["idle-seeding-limit-enabled"] = idle > 0
-	downloads, seeds, _ := h.sess.QueueLimits()
-	for _, q := range []struct {
-		name string
-		l    shardtorrent.Limit
-	}{{"download-queue", downloads}, {"seed-queue", seeds}} {
-		v, ok := q.l.Value()
-		m[q.name+"-enabled"] = ok
-		m[q.name+"-size"] = v
-	}
-	if set.PeerLimitGlobal > 0 {
-		m["peer-limit-global"] = set.PeerLimitGlobal
-	}
-	if set.PeerLimitPerTorrent > 0 {
-		m["peer-limit-per-torrent"] = set.PeerLimitPerTorrent
-	}
+	h.putEngineSettings(m) // sessionset.go
 	return m
 }
 
@@ -167,6 +147,7 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 	dir, haveDir := "", false
 	var start *bool
 	var up, down speedArgs // speed.go
+	var eng engineArgs     // sessionset.go
 	ratio, _ := h.sess.SeedLimits()
 	newRatio, ratioOn := ratio, ratio > 0
 	pol := h.sess.SeedPolicy()
@@ -180,6 +161,12 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 			continue
 		}
 		if ok, err := parseSpeed(k, v, "speed-limit-down", "speed-limit-down-enabled", &down); ok {
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
+		if ok, err := parseEngineArg(k, v, &eng); ok {
 			if err != nil {
 				return out, err
 			}
@@ -222,8 +209,7 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 			if err := json.Unmarshal(v, &idleOn); err != nil {
 				return out, &ArgError{Arg: k, Reason: "want a boolean"}
 			}
-		case "peer-limit-global", "peer-limit-per-torrent", "encryption", "peer-port", "dht-enabled", "pex-enabled",
-			"download-queue-enabled", "download-queue-size", "seed-queue-enabled", "seed-queue-size":
+		case "peer-port", "dht-enabled", "pex-enabled":
 			// Set at start (flags); accepted only unchanged.
 			cur := h.sessionValuesLocked()[k]
 			if err := acceptFixed(k, v, map[string]struct {
@@ -260,6 +246,9 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.applyEngineArgs(ctx, &eng); err != nil {
+		return out, err
+	}
 	if err := h.setSessionSpeeds(ctx, up, down); err != nil {
 		return out, err
 	}

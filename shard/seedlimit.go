@@ -283,17 +283,10 @@ func (s *Shard) SetSeedLimits(ratio float64, seedTime time.Duration) {
 }
 
 // SeedPolicy is the rest of the seeding policy that can change while the
-// shard runs: Settings.SeedTimeRatioLimit, SeedIdleLimit and
-// SeedLimitAction.
+// session runs (the root package's SeedPolicy and SetSeedPolicy):
+// Settings.SeedTimeRatioLimit, SeedIdleLimit and SeedLimitAction.
 type SeedPolicy struct {
 	TimeRatio float64
 	Idle      time.Duration
 	Action    SeedLimitAction
-}
-
-// SetSeedPolicy changes Settings.SeedTimeRatioLimit, SeedIdleLimit and
-// SeedLimitAction while the shard runs; the next tick applies them. Loop
-// only.
-func (s *Shard) SetSeedPolicy(p SeedPolicy) {
-	s.set.SeedTimeRatioLimit, s.set.SeedIdleLimit, s.set.SeedLimitAction = p.TimeRatio, p.Idle, p.Action
 }

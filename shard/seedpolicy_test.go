@@ -19,10 +19,7 @@ func TestSeedLimitActions(t *testing.T) {
 	for _, action := range []SeedLimitAction{SeedLimitPause, SeedLimitRemove, SeedLimitRemoveData} {
 		t.Run(action.String(), func(t *testing.T) {
 			h, rec := newEventHarness(t)
-			h.do(func() {
-				h.s.SetSeedPolicy(SeedPolicy{Action: action})
-				h.s.SetSeedLimits(1, 0)
-			})
+			h.do(func() { h.s.ApplySettings(Settings{ShareRatioLimit: 1, SeedLimitAction: action}) })
 			f := makeTorrent(t, seedSize, seedPieceLen)
 			tor := h.seed(f)
 			h.do(func() { tor.totalUp = int64(seedSize) })
@@ -152,7 +149,7 @@ func TestSeedIdleLimit(t *testing.T) {
 		if free.paused {
 			fatalf("IdleUnlimited stopped by the session's idle limit")
 		}
-		h.s.SetSeedPolicy(SeedPolicy{})
+		h.s.ApplySettings(Settings{InactivityTimeout: time.Hour, KeepAliveInterval: time.Hour})
 		free.SetIdleLimit(IdleOwn, 2*time.Hour)
 		if m, d := free.IdleLimit(); m != IdleOwn || d != 2*time.Hour || h.s.ownIdles != 1 {
 			fatalf("IdleLimit %v %v, ownIdles %d", m, d, h.s.ownIdles)
