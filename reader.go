@@ -72,12 +72,14 @@ func (t *Torrent) ResetPieceDeadline(ctx context.Context, piece int) error {
 }
 
 // NewReader returns a Reader over the torrent's whole data, the files
-// end to end (pad files read as zeros). See Reader.
+// end to end (pad files read as zeros). See Reader. Safe from any
+// goroutine; it does not block (the reader opens on its first use).
 func (t *Torrent) NewReader() *Reader { return t.newReader(-1) }
 
 // NewFileReader returns a Reader over file number file of the torrent's
 // file list (metainfo.Info.Files order); a bad index fails the first read
-// or seek with ErrNoSuchFile. See Reader.
+// or seek with ErrNoSuchFile. See Reader. Safe from any goroutine; it
+// does not block.
 func (t *Torrent) NewFileReader(file int) *Reader { return t.newReader(file) }
 
 func (t *Torrent) newReader(file int) *Reader {
@@ -168,14 +170,16 @@ func (r *Reader) open(ctx context.Context) error {
 	return nil
 }
 
-// Read reads into p as ReadContext does, without a deadline.
+// Read reads into p as ReadContext does, without a deadline. One goroutine
+// at a time (see Reader).
 func (r *Reader) Read(p []byte) (int, error) { return r.ReadContext(context.Background(), p) }
 
 // ReadContext reads up to len(p) bytes at the read position and advances
 // it. It waits until the piece at the read position has passed its hash
 // check, or until ctx ends (then it returns ctx's error and the reader
 // stays usable). It returns fewer bytes than asked rather than wait for a
-// second piece; at the end of the range it returns io.EOF.
+// second piece; at the end of the range it returns io.EOF. One goroutine
+// at a time (see Reader).
 func (r *Reader) ReadContext(ctx context.Context, p []byte) (int, error) {
 	if err := r.open(ctx); err != nil {
 		return 0, err
@@ -264,7 +268,8 @@ func (r *Reader) wait(ctx context.Context, piece int) error {
 // (io.SeekCurrent) or its end (io.SeekEnd). Seeking past the end is
 // allowed (reads then return io.EOF); before the start fails with
 // ErrNegativeOffset. The readahead window moves with the position at once,
-// so the pieces left behind lose this reader's deadlines.
+// so the pieces left behind lose this reader's deadlines. One goroutine at
+// a time (see Reader).
 func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	if err := r.open(context.Background()); err != nil {
 		return 0, err
