@@ -122,4 +122,4 @@ func (t *Torrent) ErrorFile() string { return t.diskErr.file }
 // Storage returns the torrent's storage, nil before its metadata is
 // known: tests inject disk faults through it (storage.SetFaults). Loop
 // only; the Storage's own methods are safe from any goroutine.
-func (t *Torrent) Storage() *storage.Storage { return t.st }
+func (t *Torrent) Storage() storage.Storage { return t.st }
