@@ -54,7 +54,10 @@ func TestReadErrorStopsTheTorrent(t *testing.T) {
 		{"EIO", func(tor *Torrent, path string) error {
 			tor.st.(*storage.FileStorage).SetFaults(storage.NewFaultPlan(storage.FaultRule{Op: storage.FaultRead, Err: unix.EIO}))
 			return nil
-		}, unix.EIO, func(tor *Torrent, tf *tfile, path string) error { tor.st.(*storage.FileStorage).SetFaults(nil); return nil }, false, 5},
+		}, unix.EIO, func(tor *Torrent, tf *tfile, path string) error {
+			tor.st.(*storage.FileStorage).SetFaults(nil)
+			return nil
+		}, false, 5},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

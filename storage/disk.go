@@ -46,6 +46,9 @@ const (
 	JobSync
 	// JobClose closes the Storage's files (after syncing them).
 	JobClose
+	// JobSetWanted calls the Storage's SetWantedFiles(Wanted), off the
+	// loop: it may move bytes between the part file and the files.
+	JobSetWanted
 )
 
 func (k JobKind) String() string {
@@ -64,6 +67,8 @@ func (k JobKind) String() string {
 		return "sync"
 	case JobClose:
 		return "close"
+	case JobSetWanted:
+		return "set-wanted"
 	}
 	return fmt.Sprintf("JobKind(%d)", uint8(k))
 }
@@ -124,6 +129,9 @@ type Job struct {
 	// Progress, if set, is called on the loop (through Poster) after every
 	// batch of checked pieces, with how many pieces are checked so far.
 	Progress func(j *Job, checked int)
+	// Wanted is JobSetWanted's mask, one flag per file; read during the
+	// job, never kept past Free.
+	Wanted []bool
 
 	// Invariant: state is jobFree in the pool, jobFilled between NewJob and
 	// Submit, jobQueued from Submit until completion, jobDone after it.
@@ -215,7 +223,7 @@ func (d *Disk) Free(j *Job) {
 	j.Kind, j.Storage, j.Piece, j.Begin, j.Length = 0, nil, 0, 0, 0
 	j.Span, j.Blocks, j.Hash, j.Pass, j.Err = nil, blocks[:0], [20]byte{}, false, nil
 	j.Done, j.Poster, j.User = nil, nil, nil
-	j.Hashes, j.Have, j.Progress = nil, nil, nil
+	j.Hashes, j.Have, j.Progress, j.Wanted = nil, nil, nil, nil
 	j.check.reset(sizes)
 	d.jobs.Put(j)
 }
@@ -440,6 +448,8 @@ func (w *worker) do(j *Job) {
 		j.Pass, j.Err = w.hashPiece(s, j.Piece, &j.Hash)
 	case JobSync:
 		j.Err = s.Sync()
+	case JobSetWanted:
+		j.Err = s.SetWantedFiles(j.Wanted)
 	case JobClose:
 		j.Err = s.Sync()
 		if err := s.Close(); j.Err == nil {

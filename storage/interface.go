@@ -57,13 +57,18 @@ type Storage interface {
 	// files. A storage never creates a file that is not wanted; bytes of
 	// written pieces that fall in one are kept elsewhere (the file
 	// storage's part file) and still read back. A file that becomes
-	// wanted gets those bytes. All files are wanted until the first call.
-	// May block on the disk (moving bytes), so call it from a disk worker
-	// or another goroutine that may block, never from a loop.
+	// wanted gets those bytes. All files are wanted until the first call,
+	// which the engine makes before the torrent's first read or write
+	// (at add, from its resume data's priorities), and again on every
+	// change; repeating a mask is cheap. May block on the disk (moving
+	// bytes), so call it from a disk worker or another goroutine that may
+	// block, never from a loop.
 	SetWantedFiles(wanted []bool) error
 
 	// CreateEmptyFiles creates the wanted zero-length files, which no
-	// write ever touches; the engine calls it once the torrent completes.
+	// write ever touches, and puts every byte of the wanted files where
+	// it belongs (the file storage moves what its part file holds of
+	// them); the engine calls it once the torrent completes.
 	CreateEmptyFiles() error
 
 	// Stat returns each file's size and modification time, as resume data

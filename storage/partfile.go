@@ -30,9 +30,13 @@ package storage
 //     longer touches an unwanted file is freed in the header. When no slot
 //     is left the part file is deleted.
 //   - The part file is looked for on the storage's first data call from a
-//     worker (never by Open, which runs on a loop): slots it holds for
-//     pieces of files wanted now are moved as above, so a restart with
-//     changed priorities settles on the first use.
+//     worker (never by Open, which runs on a loop), and its slots are read
+//     from then on; nothing is moved until the engine says what it wants.
+//     The first SetWantedFiles after Open, and CreateEmptyFiles (the
+//     torrent is complete), move into every wanted file the bytes the
+//     slots hold of it, so a restart with changed priorities settles as
+//     soon as the engine restores them, and a torrent completed with a
+//     part file left from an earlier run gets all its bytes into its files.
 //   - A slot is entered in the header before its data is written: a crash
 //     between the two leaves a slot whose piece fails its hash, so the
 //     engine downloads it again; nothing claims bytes that are not there.
@@ -130,7 +134,21 @@ func (s *FileStorage) ensurePartLocked() error {
 		return err
 	}
 	s.part.loaded.Store(true)
-	return s.settleLocked(nil)
+	s.setPartialLocked()
+	return nil
+}
+
+// setPartialLocked sets partial from the wanted files and the slots. wmu
+// is held for writing.
+func (s *FileStorage) setPartialLocked() {
+	skipping := false
+	for f := range s.layout.Files {
+		if s.wanted != nil && !s.wanted[f] && !s.layout.Files[f].Pad {
+			skipping = true
+			break
+		}
+	}
+	s.partial.Store(skipping || s.part.n > 0)
 }
 
 // loadPartLocked reads the part file's header, if the file exists. wmu is
@@ -252,14 +270,7 @@ func (s *FileStorage) settleLocked(prev []bool) error {
 			return err
 		}
 	}
-	skipping := false
-	for f := range s.layout.Files {
-		if !wanted(f) && !s.layout.Files[f].Pad {
-			skipping = true
-			break
-		}
-	}
-	s.partial.Store(skipping || p.n > 0)
+	s.setPartialLocked()
 	return nil
 }
 
@@ -434,13 +445,17 @@ func (s *FileStorage) SetWantedFiles(wanted []bool) error {
 	if err := s.ensurePartLocked(); err != nil {
 		return err
 	}
-	prev := s.wanted
-	if prev == nil {
-		prev = make([]bool, len(wanted))
-		for i := range prev {
-			prev[i] = true
+	var prev []bool // nil: the first call, every wanted file may have bytes to move
+	if s.maskSet {
+		prev = s.wanted
+		if prev == nil {
+			prev = make([]bool, len(wanted))
+			for i := range prev {
+				prev[i] = true
+			}
 		}
 	}
+	s.maskSet = true
 	all := true
 	for _, w := range wanted {
 		all = all && w

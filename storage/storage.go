@@ -66,6 +66,8 @@ type FileStorage struct {
 	wmu    sync.RWMutex
 	wanted []bool
 	part   partFile
+	// maskSet is set by the first SetWantedFiles. Guarded by wmu.
+	maskSet bool
 
 	mu sync.Mutex
 	// Guarded by mu. Invariant: handles[i] is nil or a live, unretired
@@ -472,12 +474,24 @@ func (s *FileStorage) cached(fd int, off, n int64) bool {
 	return full
 }
 
-// CreateEmptyFiles creates the torrent's zero-length files (and their
-// directories), which no write ever touches. Call it once the download
+// CreateEmptyFiles creates the torrent's wanted zero-length files (and
+// their directories), which no write ever touches, after moving into the
+// wanted files whatever bytes of theirs the part file holds (partfile.go;
+// nothing to move unless priorities changed). Call it once the download
 // completes. Safe from any goroutine; blocks on the disk.
 func (s *FileStorage) CreateEmptyFiles() error {
-	s.wmu.RLock()
-	defer s.wmu.RUnlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	// The torrent is complete: whatever the part file holds of wanted
+	// files goes into them now (partfile.go).
+	if err := s.ensurePartLocked(); err != nil {
+		return err
+	}
+	if s.part.n > 0 {
+		if err := s.settleLocked(nil); err != nil {
+			return err
+		}
+	}
 	for i, f := range s.layout.Files {
 		if f.Length != 0 || f.Pad || s.wanted != nil && !s.wanted[i] {
 			continue
