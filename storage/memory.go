@@ -66,8 +66,8 @@ func (b *MemoryBudget) give(n int64) { b.used.Add(-n) }
 // clients that hand the data on rather than keep it. It is sparse (a
 // piece takes memory, its full size, from its first write on, and a piece
 // never written takes none) and bounded by a MemoryBudget: a write that
-// would exceed it fails with a *BudgetError (ErrBudget) and evicts
-// nothing. Its files are never created anywhere, so SetWantedFiles only
+// would exceed it fails with a *FileError (Op "write") wrapping a
+// *BudgetError (errors.Is(err, ErrBudget)) and evicts nothing. Its files are never created anywhere, so SetWantedFiles only
 // checks its argument. Close and DeleteFiles free the memory.
 //
 // All methods are safe from any goroutine; none blocks on I/O, so
@@ -114,12 +114,17 @@ func (m *MemoryStorage) Layout() *Layout { return &m.layout }
 // naming the piece's first file, matching ErrMissing, as the file
 // storage's read of a file that is not there.
 func (m *MemoryStorage) missing(piece int, begin int64) error {
+	return &FileError{Op: "read", Path: m.firstFile(piece, begin), Err: ErrMissing}
+}
+
+// firstFile is the path of the file holding byte begin of piece.
+func (m *MemoryStorage) firstFile(piece int, begin int64) string {
 	path := ""
 	m.layout.Segments(piece, begin, 1, func(file int, _, _ int64) bool {
 		path = m.layout.Files[file].Path
 		return false
 	})
-	return &FileError{Op: "read", Path: path, Err: ErrMissing}
+	return path
 }
 
 // ReadAt copies len(p) bytes of piece at begin into p. A piece never
@@ -150,7 +155,7 @@ func (m *MemoryStorage) TryReadNoWait(p []byte, piece int, begin int64) (int, bo
 
 // WriteBlocks copies blocks back to back into piece from begin. The first
 // write of a piece takes its size from the budget, or fails with a
-// *BudgetError. Safe from any goroutine.
+// *FileError wrapping a *BudgetError. Safe from any goroutine.
 func (m *MemoryStorage) WriteBlocks(blocks []BlockRef, piece int, begin int64) error {
 	total := 0
 	for _, b := range blocks {
@@ -198,7 +203,10 @@ func (m *MemoryStorage) allocate(piece int) ([]byte, error) {
 	}
 	size := m.layout.PieceSize(piece)
 	if err := m.budget.take(piece, size); err != nil {
-		return nil, err
+		// As a full disk is for the file storage: a write error naming
+		// the piece's first file, so the engine's disk-error path
+		// (FileErrorAlert, the torrent's error state) reports it.
+		return nil, &FileError{Op: "write", Path: m.firstFile(piece, 0), Err: err}
 	}
 	b := make([]byte, size) // per piece, on its first write; never per block
 	m.pieces[piece] = b
