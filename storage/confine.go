@@ -107,7 +107,7 @@ func (e *confineError) Is(target error) bool { return target == ErrUnsafePath }
 
 func unsafePath(errno unix.Errno) error { return &confineError{errno} }
 
-// rootDir is a Storage's hold on its save directory's descriptor.
+// rootDir is a FileStorage's hold on its save directory's descriptor.
 //
 // Descriptors are shared between Storages through savedDirs: a node with
 // 10,000 torrents in one directory holds one descriptor for it, not 10,000

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Fault injection, for tests: a Storage with Faults set asks them before
+// Fault injection, for tests: a FileStorage with Faults set asks them before
 // each system call on a data file (open, pread, pwrite/pwritev, fdatasync)
 // whether the call fails, or, for writes, how many bytes it may write.
 // It needs no root and no special filesystem: the fault is an errno
@@ -47,7 +47,7 @@ func (o FaultOp) String() string {
 	return "FaultOp(?)"
 }
 
-// Faults decides the fate of a Storage's system calls. Fault is called
+// Faults decides the fate of a FileStorage's system calls. Fault is called
 // just before the call, on whatever goroutine makes it (disk workers,
 // concurrently), so implementations must be safe from any goroutine.
 //

@@ -6,7 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxOpenFiles bounds the descriptors a Storage keeps open between
+// MaxOpenFiles bounds the descriptors a FileStorage keeps open between
 // operations; the least recently used one is closed to make room. A handle
 // in use when it is evicted stays open until its last user lets go, so the
 // true peak is MaxOpenFiles plus the number of concurrent operations.

@@ -289,3 +289,51 @@ func TestMemoryBudget(t *testing.T) {
 		t.Fatalf("after the other storage closed: %v", err)
 	}
 }
+
+// TestStorageInterfaceAllocs: the per-block calls through the Storage
+// interface allocate nothing, for both implementations, with and without
+// a file skipped (the part file's path).
+func TestStorageInterfaceAllocs(t *testing.T) {
+	l := partLayout()
+	ref := reference(l, 4)
+	fsAll := openPart(t, t.TempDir(), l)
+	fsSkip := openPart(t, t.TempDir(), l)
+	if err := fsSkip.SetWantedFiles([]bool{true, false, true}); err != nil {
+		t.Fatal(err)
+	}
+	mem, err := NewMemory(l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const blk = 4096
+	for name, s := range map[string]Storage{"file": fsAll, "file-skipping": fsSkip, "memory": mem} {
+		t.Run(name, func(t *testing.T) {
+			p := 1 // straddles the skipped file
+			data := ref[int64(p)*l.PieceLength : int64(p+1)*l.PieceLength]
+			bl := make([]BlockRef, 0, len(data)/blk)
+			for b := 0; b < len(data); b += blk {
+				bl = append(bl, BlockRef{Data: data[b : b+blk]})
+			}
+			if err := s.WriteBlocks(bl, p, 0); err != nil { // first write: files, slot, memory
+				t.Fatal(err)
+			}
+			buf := make([]byte, blk)
+			var werr, rerr error
+			allocs := testing.AllocsPerRun(200, func() {
+				if err := s.WriteBlocks(bl[:1], p, 0); err != nil {
+					werr = err
+				}
+				if _, err := s.ReadAt(buf, p, blk); err != nil {
+					rerr = err
+				}
+				s.TryReadNoWait(buf, p, blk)
+			})
+			if werr != nil || rerr != nil {
+				t.Fatal(werr, rerr)
+			}
+			if allocs != 0 {
+				t.Errorf("%.1f allocations per block write, read and no-wait read", allocs)
+			}
+		})
+	}
+}

@@ -1,9 +1,16 @@
 // Package storage puts a torrent's pieces onto its files and runs the disk
 // and hashing work for the engine's event loops.
 //
-// Storage maps (piece, offset) to (file, offset) and does positional I/O
-// (pread, pwrite, pwritev) on descriptors it opens lazily and keeps in a
-// small LRU. Disk is a pool of worker goroutines: a loop submits pooled Jobs
+// Storage (interface.go) is what the engine needs of a torrent's storage,
+// in the spirit of libtorrent's disk_interface; an Opener in the add
+// parameters supplies one. FileStorage, the default (OpenFiles), maps
+// (piece, offset) to (file, offset) and does positional I/O (pread,
+// pwrite, pwritev) on descriptors it opens lazily and keeps in a small
+// LRU; bytes of unwanted files go to its part file (partfile.go).
+// MemoryStorage keeps pieces in memory within a MemoryBudget. Package
+// storagetest is the conformance suite both pass.
+//
+// Disk is a pool of worker goroutines: a loop submits pooled Jobs
 // and gets each one back, on the loop, through a Poster it supplies, so the
 // loop never waits for the disk. TryReadNoWait lets a loop serve a read
 // straight from the page cache when it can, without a worker round trip.
@@ -28,8 +35,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Storage is one torrent's files under a save directory. All methods are
-// safe from any goroutine; disk workers call them concurrently.
+// FileStorage is one torrent's files under a save directory: the default
+// Storage. All methods are safe from any goroutine; disk workers call them
+// concurrently.
 type FileStorage struct {
 	dir    string
 	layout Layout   // private copy, with offs filled; immutable
@@ -82,7 +90,7 @@ type FileStorage struct {
 	syncErr error
 }
 
-// Open returns the Storage of layout l under dir. It checks the layout (the
+// Open returns the FileStorage of layout l under dir. It checks the layout (the
 // file lengths add up to TotalLength, PieceLength > 0, no two files share a
 // path) and that every non-pad path stays inside dir, refusing absolute
 // paths and ".." components with an *UnsafePathError. It creates nothing:
@@ -398,9 +406,20 @@ func (s *FileStorage) TryReadNoWait(p []byte, piece int, begin int64) (n int, ok
 		return 0, false
 	}
 	if s.partial.Load() {
-		// The part file may hold the piece, or not have been looked
-		// for: a worker reads it (partfile.go).
-		return 0, false
+		// A piece in the part file, a part file not looked for yet, or
+		// SetWantedFiles at work: a worker reads it (partfile.go).
+		if !s.part.loaded.Load() || !s.wmu.TryRLock() {
+			return 0, false
+		}
+		defer s.wmu.RUnlock()
+		if !s.part.mu.TryLock() {
+			return 0, false
+		}
+		slot := s.part.slots[piece]
+		s.part.mu.Unlock()
+		if slot >= 0 {
+			return 0, false
+		}
 	}
 	ok = true
 	s.layout.Segments(piece, begin, int64(len(p)), func(file int, off, sz int64) bool {
