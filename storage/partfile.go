@@ -485,8 +485,9 @@ func (p *partFile) sync() error {
 	return nil
 }
 
-// close syncs and closes the part file's descriptor. Later data calls see
-// the storage closed before they could reopen it.
+// close syncs and closes the part file's descriptor. The caller holds
+// wmu for writing; later data calls see the storage closed before they
+// could reopen it.
 func (p *partFile) close() error {
 	err := p.sync()
 	p.mu.Lock()

@@ -3,9 +3,12 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -335,5 +338,88 @@ func TestStorageInterfaceAllocs(t *testing.T) {
 				t.Errorf("%.1f allocations per block write, read and no-wait read", allocs)
 			}
 		})
+	}
+}
+
+// TestSetWantedFilesConcurrentWithData: reads and writes of every piece
+// while another goroutine skips and unskips the middle file: every read
+// returns the piece's bytes, and once everything is wanted the files hold
+// all of them and the part file is gone.
+func TestSetWantedFilesConcurrentWithData(t *testing.T) {
+	dir := t.TempDir()
+	l := partLayout()
+	ref := reference(l, 6)
+	s := openPart(t, dir, l)
+	piece := func(p int) []byte { return ref[int64(p)*l.PieceLength : int64(p)*l.PieceLength+l.PieceSize(p)] }
+	for p := range l.NumPieces() {
+		if _, err := s.WriteAt(piece(p), p, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	errs := make(chan error, 4)
+	var ops atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, l.PieceLength)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ops.Add(1)
+				p := (g + i) % l.NumPieces()
+				b := buf[:l.PieceSize(p)]
+				if g == 0 {
+					if _, err := s.WriteAt(piece(p), p, 0); err != nil {
+						errs <- err
+						return
+					}
+					continue
+				}
+				if _, err := s.ReadAt(b, p, 0); err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(b, piece(p)) {
+					errs <- fmt.Errorf("piece %d read wrong bytes", p)
+					return
+				}
+				if n, ok := s.TryReadNoWait(b, p, 0); ok && (n != len(b) || !bytes.Equal(b, piece(p))) {
+					errs <- fmt.Errorf("piece %d: no-wait read wrong bytes", p)
+					return
+				}
+			}
+		}()
+	}
+	// At least 40 toggles, and until the others made 600 calls, so the
+	// toggles overlap the data path whatever the scheduling.
+	for i := 0; i < 40 || ops.Load() < 600 && len(errs) == 0; i++ {
+		if err := s.SetWantedFiles([]bool{true, i%2 == 1, true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := s.SetWantedFiles([]bool{true, true, true}); err != nil {
+		t.Fatal(err)
+	}
+	mustNotExist(t, filepath.Join(dir, testPart))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range l.Files {
+		got, err := os.ReadFile(filepath.Join(dir, f.Path))
+		if err != nil || !bytes.Equal(got, ref[s.layout.offs[i]:s.layout.offs[i]+f.Length]) {
+			t.Errorf("%s differs after the toggling (%v)", f.Path, err)
+		}
 	}
 }

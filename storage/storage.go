@@ -593,7 +593,11 @@ func (s *FileStorage) Close() error {
 		}
 	}
 	s.mu.Unlock()
+	// With wmu held no part-file read or write is in flight, so none
+	// uses the descriptor after it is closed (or its number reused).
+	s.wmu.Lock()
 	first := s.part.close()
+	s.wmu.Unlock()
 	s.root.close()
 	for _, h := range dead {
 		if h.dirty.Swap(false) {
