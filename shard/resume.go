@@ -90,12 +90,11 @@ func (t *Torrent) openStorage(info *metainfo.Info) (storage.Storage, error) {
 	if t.opener != nil {
 		return t.opener(p)
 	}
-	st, err := storage.OpenWith(p.Dir, p.Layout, storage.Options{
-		PartFile: storage.PartFileName(t.ih), DirectWrites: t.s.set.DirectWrites,
-	})
+	st, err := storage.OpenFiles(p)
 	if err != nil {
 		return nil, err
 	}
+	st.(*storage.FileStorage).SetDirectWrites(t.s.set.DirectWrites)
 	return st, nil
 }
 
