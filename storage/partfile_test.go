@@ -423,3 +423,27 @@ func TestSetWantedFilesConcurrentWithData(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteFilesRemovesPartFile: removing a torrent with its files takes
+// the part file too, and the directories it leaves empty.
+func TestDeleteFilesRemovesPartFile(t *testing.T) {
+	dir := t.TempDir()
+	l := partLayout()
+	ref := reference(l, 8)
+	s := openPart(t, dir, l)
+	if err := s.SetWantedFiles([]bool{true, false, true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteAt(ref[l.PieceLength:2*l.PieceLength], 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, testPart)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteFiles(); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("%d entries left in the save directory after DeleteFiles", len(left))
+	}
+}
