@@ -168,6 +168,8 @@ type Torrent struct {
 	deleteFiles bool
 
 	agg torrentAgg // its share of the shard's published aggregate (aggregate.go)
+
+	stream streamState // piece deadlines and readers (deadline.go, stream.go)
 }
 
 type chokeScratch struct {
@@ -218,6 +220,9 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, Seeding: s.set.SeedChoker, PieceQuota: 20 * wire.BlockSize})
 	}
 	s.torrents[ih] = t
+	if p.Resume != nil {
+		t.restorePolicy(p.Resume) // policy.go
+	}
 	t.noteState()
 	// Chain order as in libtorrent: the add parameters' extensions, then
 	// every session plugin's NewTorrent in registration order.
@@ -620,6 +625,7 @@ func (t *Torrent) onTick(now time.Time) {
 	if t.ticks%optimisticEvery == 0 {
 		t.runOptimistic(now)
 	}
+	t.deadlineTick() // deadline.go
 	t.connectMore(now)
 }
 
@@ -811,6 +817,7 @@ func onPieceWritten(j *storage.Job) {
 	}
 	t.s.count(MetricPiecesPassed, 1)
 	t.endParole(contrib)
+	t.deadlinePiecePassed(piece) // times it, wakes readers (deadline.go)
 	t.pk.PiecePassed(piece)
 	t.have.Set(piece)
 	t.pieceWritten(piece)
@@ -854,6 +861,7 @@ func (t *Torrent) finished() {
 		return
 	}
 	t.setState(plugin.StateSeeding)
+	t.stopSeedClock(t.s.now()) // the downloading stretch ends (seedlimit.go)
 	if !t.onFinishedOnce {
 		t.onFinishedOnce = true
 		t.s.post(&plugin.TorrentFinishedAlert{TorrentAlert: t.alertBase()})
@@ -951,6 +959,7 @@ func (t *Torrent) Remove() {
 	}
 	delete(t.s.torrents, t.wireIH)
 	t.SetRatioLimit(RatioGlobal, 0) // uncounted from ownRatios (seedlimit.go)
+	t.SetIdleLimit(IdleGlobal, 0)   // and from ownIdles
 	t.dropAggregate()
 	t.s.post(&plugin.TorrentRemovedAlert{TorrentAlert: t.alertBase()})
 }
@@ -963,6 +972,7 @@ func (t *Torrent) shutdown(r DisconnectReason) {
 		t.dropPieceBuf(piece)
 	}
 	t.failWaiters(ErrUnknownTorrent)
+	t.failStreams(ErrUnknownTorrent) // stream.go
 	t.closeStorage()
 }
 
