@@ -32,11 +32,12 @@ package storage
 //   - The part file is looked for on the storage's first data call from a
 //     worker (never by Open, which runs on a loop), and its slots are read
 //     from then on; nothing is moved until the engine says what it wants.
-//     The first SetWantedFiles after Open, and CreateEmptyFiles (the
-//     torrent is complete), move into every wanted file the bytes the
-//     slots hold of it, so a restart with changed priorities settles as
-//     soon as the engine restores them, and a torrent completed with a
-//     part file left from an earlier run gets all its bytes into its files.
+//     The first SetWantedFiles after Open moves into every wanted file the
+//     bytes the slots hold of it, so a restart with changed priorities
+//     settles as soon as the engine restores them; CreateEmptyFiles (the
+//     torrent is complete) does the same if no SetWantedFiles came, so a
+//     torrent completed with a part file left from an earlier run gets all
+//     its bytes into its files.
 //   - A slot is entered in the header before its data is written: a crash
 //     between the two leaves a slot whose piece fails its hash, so the
 //     engine downloads it again; nothing claims bytes that are not there.

@@ -447,3 +447,35 @@ func TestDeleteFilesRemovesPartFile(t *testing.T) {
 		t.Errorf("%d entries left in the save directory after DeleteFiles", len(left))
 	}
 }
+
+// TestCreateEmptyFilesSettlesLeftoverPartFile: a part file left by an
+// earlier run, reopened by an engine that sets no mask (every file
+// wanted), is emptied into the files when the torrent completes.
+func TestCreateEmptyFilesSettlesLeftoverPartFile(t *testing.T) {
+	dir := t.TempDir()
+	l := partLayout()
+	ref := reference(l, 10)
+	s := openPart(t, dir, l)
+	if err := s.SetWantedFiles([]bool{true, false, true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteAt(ref[l.PieceLength:2*l.PieceLength], 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateEmptyFiles(); err != nil { // the mask is set: nothing moves
+		t.Fatal(err)
+	}
+	mustNotExist(t, filepath.Join(dir, "t", "skip.bin"))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openPart(t, dir, l)
+	if err := s.CreateEmptyFiles(); err != nil {
+		t.Fatal(err)
+	}
+	mustNotExist(t, filepath.Join(dir, testPart))
+	got, err := os.ReadFile(filepath.Join(dir, "t", "skip.bin"))
+	if start := l.Files[0].Length; err != nil || !bytes.Equal(got, ref[start:2*l.PieceLength]) {
+		t.Fatalf("skip.bin after settling: %d bytes, %v", len(got), err)
+	}
+}

@@ -495,18 +495,23 @@ func (s *FileStorage) cached(fd int, off, n int64) bool {
 
 // CreateEmptyFiles creates the torrent's wanted zero-length files (and
 // their directories), which no write ever touches, after moving into the
-// wanted files whatever bytes of theirs the part file holds (partfile.go;
-// nothing to move unless priorities changed). Call it once the download
-// completes. Safe from any goroutine; blocks on the disk.
+// wanted files whatever bytes of theirs a part file left by an earlier run
+// holds, when SetWantedFiles was not called since Open (partfile.go). Call
+// it once the download completes. Safe from any goroutine; blocks on the
+// disk.
 func (s *FileStorage) CreateEmptyFiles() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	// The torrent is complete: whatever the part file holds of wanted
-	// files goes into them now (partfile.go).
+	// files goes into them now (partfile.go). Once SetWantedFiles has
+	// run, it moved those bytes and every later write of a slotted piece
+	// also went to the wanted files, so there is nothing to move (and no
+	// disk work for the loop that calls this); only a part file left by
+	// an earlier run, with no mask set since, has.
 	if err := s.ensurePartLocked(); err != nil {
 		return err
 	}
-	if s.part.n > 0 {
+	if s.part.n > 0 && !s.maskSet {
 		if err := s.settleLocked(nil); err != nil {
 			return err
 		}
