@@ -147,7 +147,7 @@ func (s *Session) adoptUnknown(ih [20]byte, c *loop.Conn) (*shard.Shard, *shard.
 	if cur, ok := s.registry[ih]; ok {
 		return cur, nil, nil // added meanwhile: just route to it
 	}
-	s.register(ih, sh)
+	s.registerTorrent(s.newTorrent(sh, ih, &ap))
 	return sh, &ap, nil
 }
 
@@ -184,9 +184,9 @@ func handOff(arg any) {
 	sh.Loop().Post(func(any) {
 		if r.add != nil && sh.Torrent(r.ih) == nil {
 			if _, err := sh.AddTorrent(*r.add); err != nil {
-				a.s.regMu.Lock()
-				a.s.unregister(r.ih)
-				a.s.regMu.Unlock()
+				if t, ok := r.add.Owner.(*Torrent); ok {
+					a.s.forget(t)
+				}
 				closeFd(fd)
 				a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: err})
 				return

@@ -32,7 +32,7 @@ func batchTorrents(t *testing.T, dir string, n int) []*metainfo.MetaInfo {
 }
 
 // TestAddTorrents: results come back in order over two shards, a repeat
-// within the batch and one already in the session are ErrDuplicate, a bad
+// within the batch and one already in the session are ErrDuplicateTorrent, a bad
 // params fails alone, and every added torrent is in the session.
 func TestAddTorrents(t *testing.T) {
 	s := newTestSession(t, bufpool.New(), 2)
@@ -54,7 +54,7 @@ func TestAddTorrents(t *testing.T) {
 		var want error
 		switch {
 		case i == 0, i == len(mis):
-			want = ErrDuplicate
+			want = ErrDuplicateTorrent
 		case i == len(mis)+1:
 			want = ErrNeedSavePath
 		}

@@ -31,7 +31,7 @@ func (d dhtAnnouncer) TorrentEvent(t *shard.Torrent, ev shard.Event) {
 	switch ev {
 	case shard.EventStarted:
 		if !t.Private() {
-			d.n.Start(ih.Short(), plugin.TorrentAlert{InfoHash: ih, Torrent: t.Name()})
+			d.n.Start(ih.Short(), t.AlertBase())
 		}
 	case shard.EventMetadata:
 		if t.Private() {

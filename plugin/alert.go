@@ -97,10 +97,41 @@ const (
 	TypePeerBanned
 )
 
+// TorrentRef is the application's handle to a torrent, as alerts carry it
+// (libtorrent's torrent_alert::handle). The session fills it with its own
+// handle type (*shardtorrent.Torrent: use shardtorrent.TorrentOf or a type
+// assertion); there is one handle per torrent, so handles compare equal
+// with ==. Its methods are safe from any goroutine.
+type TorrentRef interface {
+	InfoHash() metainfo.InfoHash
+	Name() string
+}
+
 // TorrentAlert is embedded by every alert about a torrent.
 type TorrentAlert struct {
 	InfoHash metainfo.InfoHash
-	Torrent  string // the torrent's name
+	Torrent  string // the torrent's name when the alert was posted
+	// Handle is the torrent's handle, set by the session when the alert
+	// is posted: by the engine for its own alerts, and by the alert
+	// queue, from InfoHash, for alerts a plugin posts without one. Nil
+	// only for a torrent that was not in the session when its alert was
+	// posted.
+	Handle TorrentRef
+}
+
+// torrentAlert returns the TorrentAlert a (pointer to an) alert embeds;
+// see TorrentAlertOf.
+func (t *TorrentAlert) torrentAlert() *TorrentAlert { return t }
+
+// TorrentAlertOf returns the TorrentAlert embedded in a, or nil if a is
+// not about a torrent (or is not a pointer, as every built-in alert is).
+// The result points into a: read it, never write it after a was posted.
+// Safe from any goroutine.
+func TorrentAlertOf(a Alert) *TorrentAlert {
+	if x, ok := a.(interface{ torrentAlert() *TorrentAlert }); ok {
+		return x.torrentAlert()
+	}
+	return nil
 }
 
 func (t TorrentAlert) prefix() string {

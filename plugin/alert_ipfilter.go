@@ -66,7 +66,7 @@ func (a *PeerBlockedAlert) Message() string {
 		what = "closed connection to blocked peer"
 	}
 	msg := fmt.Sprintf("%s %s (%v)", what, a.Addr, a.Reason)
-	if a.TorrentAlert != (TorrentAlert{}) {
+	if !a.InfoHash.IsZero() || a.Torrent != "" {
 		msg = a.TorrentAlert.prefix() + ": " + msg
 	}
 	if a.Suppressed > 0 {

@@ -46,8 +46,8 @@ const DefaultMaxBody = 16 << 20
 type Backend interface {
 	// Session is the engine every read goes to.
 	Session() *shardtorrent.Session
-	// AddTorrent adds a torrent; shardtorrent.ErrDuplicate if it is
-	// there already.
+	// AddTorrent adds a torrent; shardtorrent.ErrDuplicateTorrent (with
+	// the existing handle, or nil) if it is there already.
 	AddTorrent(ctx context.Context, p shardtorrent.AddTorrentParams) (*shardtorrent.Torrent, error)
 	// RemoveTorrent removes a torrent, with its files if deleteData.
 	RemoveTorrent(ctx context.Context, h *shardtorrent.Torrent, deleteData bool) error
