@@ -24,6 +24,9 @@ import (
 // ctx's error. The session keeps f: do not modify it afterwards. Safe from
 // any goroutine.
 func (s *Session) SetIPFilter(ctx context.Context, f *ipfilter.Filter) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
 	s.ipf.Store(f)
 	if f == nil {
 		return nil

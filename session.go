@@ -354,8 +354,12 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 
 // AddExtension registers a session plugin: its Features are read once, it
 // is offered every torrent added from now on (TorrentCreator), and Added is
-// called. Plugins added here never get LoadState. Safe from any goroutine.
+// called. Plugins added here never get LoadState. After Close it does
+// nothing. Safe from any goroutine.
 func (s *Session) AddExtension(p plugin.Plugin) {
+	if s.closed.Load() {
+		return
+	}
 	s.ext.Add(p)
 	if a, ok := p.(plugin.AddedHook); ok {
 		callPlugin(s, p, "Added", func() { a.Added(sessionHandle{s}) })
