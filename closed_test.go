@@ -257,4 +257,3 @@ func errorResults(out []reflect.Value) []error {
 	}
 	return errs
 }
-
