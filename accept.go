@@ -27,7 +27,7 @@ const handshakePrefixLen = 48
 const acceptTimeout = 10 * time.Second
 
 // ErrUnknownInfoHash refuses an incoming handshake for a torrent we do not have.
-var ErrUnknownInfoHash = errors.New("incoming handshake for an unknown info-hash")
+var ErrUnknownInfoHash = errors.New("shardtorrent: incoming handshake for an unknown info-hash")
 
 // errAcceptTimeout refuses an accepted socket that did not send the start
 // of its handshake within the handshake timeout.

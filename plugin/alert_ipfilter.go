@@ -13,7 +13,7 @@ const TypePeerBlocked AlertType = 54
 // ErrIPFiltered is the reason a connection was refused or closed because
 // the session's IP filter blocks its address (IncomingRefusedAlert.Reason,
 // PeerDisconnectedAlert's error).
-var ErrIPFiltered = errors.New("blocked by the IP filter")
+var ErrIPFiltered = errors.New("plugin: blocked by the IP filter")
 
 // BlockReason says why a peer was blocked (libtorrent's
 // peer_blocked_alert::reason_t; only the IP filter exists here).

@@ -203,8 +203,9 @@ type PeerInfo struct {
 }
 
 // ErrCryptoUnsupported is returned by SwitchSendCrypto and SwitchRecvCrypto
-// while the loop cannot run crypto transforms.
-var ErrCryptoUnsupported = errors.New("plugin: this engine cannot switch connection crypto yet")
+// when the connection cannot run crypto transforms (one that is not a
+// loop connection, as in the engine's own tests).
+var ErrCryptoUnsupported = errors.New("plugin: the connection cannot switch crypto")
 
 // ErrHandleClosed is returned by PeerConn methods that return an error when
 // the connection is gone.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -207,7 +208,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.Debug("rpc", "method", req.Method, "err", err, "took", h.now().Sub(start))
 	if err != nil {
 		putBuf(out)
-		writeResult(w, http.StatusOK, tag, err.Error())
+		// The result is the error's text without the package prefix
+		// ("method name not recognized", as Transmission says it).
+		writeResult(w, http.StatusOK, tag, strings.TrimPrefix(err.Error(), "rpc: "))
 		return
 	}
 	resp := append(getBuf(), `{"arguments":`...)
