@@ -80,9 +80,9 @@ func (s *Session) FindTorrent(ctx context.Context, ih [20]byte) (*Torrent, error
 // path (the torrent's name first), its size and the bytes of it in
 // pieces the torrent has. Pad files (BEP 47) are left out.
 type File struct {
-	Path      string
-	Size      int64
-	Completed int64
+	Path      string // relative to the save path, the torrent's name first
+	Size      int64  // bytes
+	Completed int64  // bytes of the file in pieces the torrent has
 }
 
 // Files lists the torrent's files; nil while it has no metadata. Safe

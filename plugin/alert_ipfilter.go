@@ -42,8 +42,8 @@ func (r BlockReason) String() string {
 // not alerted since the previous alert, so none go unaccounted.
 type PeerBlockedAlert struct {
 	TorrentAlert
-	Addr       netip.AddrPort
-	Reason     BlockReason
+	Addr       netip.AddrPort // the blocked address
+	Reason     BlockReason    // what blocked it
 	Incoming   bool
 	Closed     bool
 	Suppressed uint64
