@@ -39,6 +39,7 @@ var noErrorResult = map[string]string{
 	"Session.PostAlert":    "queued, for PopAlerts; nothing else happens",
 	"Session.AddExtension": "ignored",
 	"Session.Torrent":      "nil, false",
+	"Session.Settings":     "the settings in effect when it closed",
 	// Torrent: fixed facts of the handle.
 	"Torrent.InfoHash": "fixed",
 	"Torrent.Name":     "fixed once the metadata is known",

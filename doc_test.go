@@ -21,7 +21,8 @@ import (
 // own comment, the comment of the block of lines it continues, or a
 // mention by name in its type's comment. Methods that only implement an interface whose
 // documentation says what they do are exempt: String() string
-// (fmt.Stringer), Error() string (error) and the four methods of
+// (fmt.Stringer), Error() string (error), Unwrap() error (package errors)
+// and the four methods of
 // plugin.Alert on a type named ...Alert; and the method of a one-method
 // interface (a hook), which its type's comment describes. It reads the files with go/ast,
 // so a new name is checked without editing the test.
@@ -160,7 +161,7 @@ func implementsDocumented(recv string, d *ast.FuncDecl) bool {
 		return false
 	}
 	switch d.Name.Name + " " + res.Name {
-	case "String string", "Error string":
+	case "String string", "Error string", "Unwrap error":
 		return true
 	case "Type AlertType", "Category Category", "Name string", "Message string":
 		return strings.HasSuffix(recv, "Alert")

@@ -10,37 +10,31 @@ import (
 )
 
 // SeedLimits returns the share-ratio and seed-time limits in effect
-// (Engine.ShareRatioLimit and Engine.SeedTimeLimit, or the last
-// SetSeedLimits; 0 is no limit). Safe from any goroutine.
+// (Engine.ShareRatioLimit and Engine.SeedTimeLimit; 0 is no limit). Safe
+// from any goroutine.
 func (s *Session) SeedLimits() (ratio float64, seedTime time.Duration) {
-	s.seedMu.Lock()
-	defer s.seedMu.Unlock()
-	return s.set.Engine.ShareRatioLimit, s.set.Engine.SeedTimeLimit
+	set := s.live.Load()
+	return set.Engine.ShareRatioLimit, set.Engine.SeedTimeLimit
 }
 
 // SetSeedLimits changes the share-ratio and seed-time limits while the
-// session runs (0: no limit): each shard's copy of the settings is updated
-// on its loop, and its next tick applies them. A torrent already paused by
-// a limit stays paused. Safe from any goroutine.
+// session runs (0: no limit), as ApplySettings with those two fields:
+// each shard's next tick applies them. A torrent already paused by a limit
+// stays paused. Safe from any goroutine.
 func (s *Session) SetSeedLimits(ctx context.Context, ratio float64, seedTime time.Duration) error {
 	if ratio < 0 || math.IsNaN(ratio) || math.IsInf(ratio, 0) || seedTime < 0 {
 		return fmt.Errorf("%w: seed ratio %v, seed time %v", ErrBadLimit, ratio, seedTime)
 	}
-	s.seedMu.Lock()
-	defer s.seedMu.Unlock()
-	for _, sh := range s.shards {
-		if err := s.onLoop(ctx, sh, func() { sh.SetSeedLimits(ratio, seedTime) }); err != nil {
-			return err
-		}
-	}
-	s.set.Engine.ShareRatioLimit, s.set.Engine.SeedTimeLimit = ratio, seedTime
-	return nil
+	return s.modifySettings(ctx, func(set *Settings) {
+		set.Engine.ShareRatioLimit, set.Engine.SeedTimeLimit = ratio, seedTime
+	})
 }
 
 // QueueLimits returns Settings.ActiveDownloads, ActiveSeeds and
-// ActiveLimit, defaults filled in. Safe from any goroutine.
+// ActiveLimit in effect, defaults filled in. Safe from any goroutine.
 func (s *Session) QueueLimits() (downloads, seeds, total Limit) {
-	return s.set.ActiveDownloads, s.set.ActiveSeeds, s.set.ActiveLimit
+	set := s.live.Load()
+	return set.ActiveDownloads, set.ActiveSeeds, set.ActiveLimit
 }
 
 // SetRatioLimit sets the torrent's share-ratio rule (Transmission's

@@ -252,7 +252,7 @@ func newFixtureWith(t testing.TB, listen string, offline bool) *fixture {
 	t.Cleanup(func() { _ = sess.Close(context.Background()) })
 	root := t.TempDir()
 	f := &fixture{t: t, sess: sess, root: root, closed: make(chan struct{}), clock: &fakeClock{now: time.Now()}}
-	be := &rpc.SessionBackend{S: sess, Set: rpc.Settings{Version: "test", DownloadDir: root, PeerPort: 6881, Encryption: "preferred", PEX: true},
+	be := &rpc.SessionBackend{S: sess, Set: rpc.Settings{Version: "test", DownloadDir: root, PeerPort: 6881, PEX: true},
 		OnClose: func() { close(f.closed) }}
 	var b rpc.Backend = be
 	if offline {

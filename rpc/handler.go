@@ -69,15 +69,8 @@ type Settings struct {
 	DownloadDir string
 	// PeerPort is the port peers connect to.
 	PeerPort int
-	// Encryption is Transmission's name of the node's MSE policy:
-	// "required", "preferred" or "tolerated".
-	Encryption string
 	// DHT and PEX say whether the node runs them.
 	DHT, PEX bool
-	// PeerLimitGlobal and PeerLimitPerTorrent are the engine's connection
-	// caps (shard.Settings MaxConns, MaxConnsPerTorrent); 0 leaves the
-	// keys out.
-	PeerLimitGlobal, PeerLimitPerTorrent int
 }
 
 // Config configures a Handler. The zero value is usable.
@@ -110,8 +103,6 @@ type Handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	started time.Time
-	// peerLimit is Settings.PeerLimitPerTorrent, torrent-get's "peer-limit".
-	peerLimit int64
 
 	// mu serialises the methods that read or change the set of torrents
 	// (the registry must see listings, adds and removals in order) and
@@ -126,6 +117,9 @@ type Handler struct {
 	// torrentKB the torrents' (upload, download) by wire info-hash
 	// (speed.go).
 	upKB, downKB int64
+	// queueSize are the download and seed queue sizes while the queue is
+	// off (Transmission keeps them; its defaults are 5 and 10).
+	queueSize [2]int64
 	torrentKB    map[[20]byte][2]int64
 }
 
@@ -149,7 +143,7 @@ func New(b Backend, cfg Config) *Handler {
 	set := b.Settings()
 	h := &Handler{
 		b: b, sess: b.Session(), cfg: cfg, sid: sid, log: cfg.Logger, now: cfg.Now,
-		peerLimit: int64(set.PeerLimitPerTorrent), downloadDir: set.DownloadDir, startAdded: true,
+		queueSize: [2]int64{5, 10}, downloadDir: set.DownloadDir, startAdded: true,
 	}
 	h.started = h.now()
 	h.reg.init()

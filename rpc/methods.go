@@ -37,7 +37,6 @@ var sessionFixed = map[string]struct {
 	"alt-speed-time-enabled":               {false, whySpeed},
 	"alt-speed-up":                         {0, whySpeed},
 	"idle-seeding-limit-enabled":           {false, whyRatio},
-	"queue-stalled-enabled":                {false, "the engine counts stalled torrents out of the queue after a minute, always"},
 	"blocklist-enabled":                    {false, whyAbsent},
 	"incomplete-dir-enabled":               {false, whyAbsent},
 	"lpd-enabled":                          {false, "local peer discovery is not in the engine"},
@@ -72,15 +71,10 @@ func (h *Handler) sessionValues() map[string]any {
 	for k, f := range sessionFixed {
 		m[k] = f.val
 	}
-	enc := set.Encryption
-	if enc == "" {
-		enc = "preferred"
-	}
 	m["version"] = set.Version
 	m["config-dir"] = set.ConfigDir
 	m["download-dir"] = h.downloadDir
 	m["peer-port"] = set.PeerPort
-	m["encryption"] = enc
 	m["dht-enabled"] = set.DHT
 	m["pex-enabled"] = set.PEX
 	m["session-id"] = h.sid
@@ -90,21 +84,7 @@ func (h *Handler) sessionValues() map[string]any {
 	ratio, _ := h.sess.SeedLimits()
 	m["seedRatioLimit"] = ratio
 	m["seedRatioLimited"] = ratio > 0
-	downloads, seeds, _ := h.sess.QueueLimits()
-	for _, q := range []struct {
-		name string
-		l    shardtorrent.Limit
-	}{{"download-queue", downloads}, {"seed-queue", seeds}} {
-		v, ok := q.l.Value()
-		m[q.name+"-enabled"] = ok
-		m[q.name+"-size"] = v
-	}
-	if set.PeerLimitGlobal > 0 {
-		m["peer-limit-global"] = set.PeerLimitGlobal
-	}
-	if set.PeerLimitPerTorrent > 0 {
-		m["peer-limit-per-torrent"] = set.PeerLimitPerTorrent
-	}
+	h.putEngineSettings(m) // sessionset.go
 	return m
 }
 
@@ -161,6 +141,7 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 	dir, haveDir := "", false
 	var start *bool
 	var up, down speedArgs // speed.go
+	var eng engineArgs     // sessionset.go
 	ratio, _ := h.sess.SeedLimits()
 	newRatio, ratioOn := ratio, ratio > 0
 	for _, k := range sortedKeys(a) {
@@ -172,6 +153,12 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 			continue
 		}
 		if ok, err := parseSpeed(k, v, "speed-limit-down", "speed-limit-down-enabled", &down); ok {
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
+		if ok, err := parseEngineArg(k, v, &eng); ok {
 			if err != nil {
 				return out, err
 			}
@@ -204,8 +191,7 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 			if err := json.Unmarshal(v, &ratioOn); err != nil {
 				return out, &ArgError{Arg: k, Reason: "want a boolean"}
 			}
-		case "peer-limit-global", "peer-limit-per-torrent", "encryption", "peer-port", "dht-enabled", "pex-enabled",
-			"download-queue-enabled", "download-queue-size", "seed-queue-enabled", "seed-queue-size":
+		case "peer-port", "dht-enabled", "pex-enabled":
 			// Set at start (flags); accepted only unchanged.
 			cur := h.sessionValuesLocked()[k]
 			if err := acceptFixed(k, v, map[string]struct {
@@ -233,6 +219,9 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.applyEngineArgs(ctx, &eng); err != nil {
+		return out, err
+	}
 	if err := h.setSessionSpeeds(ctx, up, down); err != nil {
 		return out, err
 	}

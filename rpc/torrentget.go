@@ -296,6 +296,7 @@ func (h *Handler) torrentGet(ctx context.Context, raw json.RawMessage, out []byt
 		out = append(out, ']')
 	}
 	var hv heavy
+	peerLimit := int64(h.sess.Settings().Engine.MaxConnsPerTorrent)
 	for i, s := range l.sel {
 		v := &l.views[s.vi]
 		if need != 0 {
@@ -319,7 +320,7 @@ func (h *Handler) torrentGet(ctx context.Context, raw json.RawMessage, out []byt
 			} else if j > 0 {
 				out = append(out, ',')
 			}
-			out = appendField(out, f, v, s.id, e, &hv, now, h.peerLimit)
+			out = appendField(out, f, v, s.id, e, &hv, now, peerLimit)
 		}
 		if table {
 			out = append(out, ']')

@@ -333,7 +333,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode, ipFilter: *ipFilterFile,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *errRetry}
 	// The RPC's requests are served by this goroutine's select (rpcnode.go).
-	n.rpc = newRPCNode(n, rpcSettings(sess, *dataDir, state, pol, *useDHT, *builtins))
+	n.rpc = newRPCNode(n, rpcSettings(sess, *dataDir, state, *useDHT, *builtins))
 	if svcPlan != nil {
 		svc := startService(ctx, svcPlan, n.serviceMounts(rpcRoots, svcPlan.guard), sess, stdout, log) // service.go
 		// Stopped after stopServing: requests in flight finish, waiting ones
