@@ -142,12 +142,11 @@ func (s *Session) adoptUnknown(ih [20]byte, c *loop.Conn) (*shard.Shard, *shard.
 		return nil, nil, errAdoptMismatch
 	}
 	sh := s.shardFor(ih)
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
-	if cur, ok := s.registry[ih]; ok {
-		return cur, nil, nil // added meanwhile: just route to it
+	t := s.newTorrent(sh, ih, &ap)
+	if cur, added := s.handles.add(t); !added {
+		return cur.sh, nil, nil // added meanwhile: just route to it
 	}
-	s.registerTorrent(s.newTorrent(sh, ih, &ap))
+	s.registerTorrent(t)
 	return sh, &ap, nil
 }
 

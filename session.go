@@ -172,9 +172,8 @@ type Session struct {
 	// skeys maps mse.SKeyHash(info-hash) to the info-hash, for incoming
 	// MSE handshakes; kept with registry (register, unregister).
 	skeys map[[20]byte][20]byte
-	// handles holds the one handle of each torrent in registry, by the
-	// same key, under regMu (torrents.go).
-	handles map[[20]byte]*Torrent
+	// handles holds the one handle of each torrent (torrents.go).
+	handles torrentTable
 
 	ln         *loop.Listener
 	listenAddr netip.AddrPort
@@ -526,22 +525,20 @@ func (s *Session) AddTorrents(ctx context.Context, ps []AddTorrentParams) ([]*To
 		t *Torrent
 	}
 	batches := make(map[*shard.Shard][]item)
-	s.regMu.Lock()
 	for i := range ps {
 		if errs[i] != nil {
 			continue
 		}
 		key := aps[i].InfoHash.Short()
-		if t := s.handles[key]; t != nil {
-			hs[i], errs[i] = t, ErrDuplicateTorrent
-			continue
-		}
 		sh := s.shardFor(key)
 		t := s.newTorrent(sh, key, &aps[i])
+		if cur, added := s.handles.add(t); !added {
+			hs[i], errs[i] = cur, ErrDuplicateTorrent
+			continue
+		}
 		s.registerTorrent(t)
 		batches[sh] = append(batches[sh], item{i, t})
 	}
-	s.regMu.Unlock()
 
 	var wg sync.WaitGroup
 	for sh, items := range batches {

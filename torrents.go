@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"sync"
 
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
@@ -12,13 +13,71 @@ import (
 
 // Torrent handles: one *Torrent per torrent, made when the torrent is
 // registered (AddTorrents, or a plugin adopting an unknown torrent at
-// accept) and kept in Session.handles until it is removed. The shard holds
-// the same pointer (shard.AddParams.Owner) and puts it in every alert it
-// posts about the torrent; the alert queue fills it in, from the
-// info-hash, for alerts posted elsewhere without one (alerts.go).
+// accept) and kept in the session's handle table (torrentTable) until it
+// is removed. The shard holds the same pointer (shard.AddParams.Owner) and
+// puts it in every alert it posts about the torrent; the alert queue fills
+// it in, from the info-hash, for alerts posted elsewhere without one
+// (alerts.go).
 //
-// Invariant: handles and registry hold the same keys; both change only
-// under regMu (registerTorrent, unregisterTorrent).
+// The handle table decides duplicates, under its own lock, so it does not
+// depend on how the info-hash registry (shard routing, MSE keys) is kept.
+// The two change in this order, which keeps them consistent:
+//   - registering: the handle first (torrentTable.add: the duplicate
+//     check), then the registry (registerTorrent);
+//   - removing: the registry first, then the handle (forget).
+//
+// So while a handle is in the table no other torrent can take its key,
+// and a torrent is in the registry only while its handle is in the table.
+
+// torrentTable is the session's handles by wire info-hash. The zero value
+// is empty. Safe from any goroutine.
+type torrentTable struct {
+	mu sync.RWMutex
+	m  map[[20]byte]*Torrent
+}
+
+// add puts t in the table unless a torrent with its key is there: then it
+// returns that one and false.
+func (tt *torrentTable) add(t *Torrent) (*Torrent, bool) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	if cur := tt.m[t.key]; cur != nil {
+		return cur, false
+	}
+	if tt.m == nil {
+		tt.m = make(map[[20]byte]*Torrent)
+	}
+	tt.m[t.key] = t
+	return t, true
+}
+
+// remove takes t out of the table, if it is there, and closes t.gone.
+func (tt *torrentTable) remove(t *Torrent) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	if tt.m[t.key] == t {
+		delete(tt.m, t.key)
+		close(t.gone)
+	}
+}
+
+// get returns the handle with key, or nil.
+func (tt *torrentTable) get(key [20]byte) *Torrent {
+	tt.mu.RLock()
+	defer tt.mu.RUnlock()
+	return tt.m[key]
+}
+
+// all returns every handle, in no order.
+func (tt *torrentTable) all() []*Torrent {
+	tt.mu.RLock()
+	defer tt.mu.RUnlock()
+	out := make([]*Torrent, 0, len(tt.m))
+	for _, t := range tt.m {
+		out = append(out, t)
+	}
+	return out
+}
 
 // newTorrent makes the handle of the torrent ap describes, owned by sh,
 // and points ap's Owner and OnInfo at it.
@@ -39,40 +98,28 @@ func (t *Torrent) setInfo(info *metainfo.Info) {
 	}
 }
 
-// registerTorrent records t as the torrent with its key, in the registry
-// (shard routing) and the handle table. Caller holds regMu for writing.
+// registerTorrent enters t, already in the handle table, in the registry
+// (shard routing and MSE keys).
 func (s *Session) registerTorrent(t *Torrent) {
-	s.register(t.key, t.sh)
-	if s.handles == nil {
-		s.handles = make(map[[20]byte]*Torrent)
-	}
-	s.handles[t.key] = t
-}
-
-// unregisterTorrent forgets t, if it is still the torrent with its key.
-// Caller holds regMu for writing.
-func (s *Session) unregisterTorrent(t *Torrent) {
-	if s.handles[t.key] != t {
-		return
-	}
-	s.unregister(t.key)
-	delete(s.handles, t.key)
-	close(t.gone)
-}
-
-// forget is unregisterTorrent under regMu.
-func (s *Session) forget(t *Torrent) {
 	s.regMu.Lock()
-	s.unregisterTorrent(t)
+	s.register(t.key, t.sh)
 	s.regMu.Unlock()
 }
 
-// handle returns the torrent registered with wire info-hash key, or nil.
-func (s *Session) handle(key [20]byte) *Torrent {
-	s.regMu.RLock()
-	defer s.regMu.RUnlock()
-	return s.handles[key]
+// forget takes t out of the registry and then out of the handle table, if
+// it is still the torrent with its key (see the order above).
+func (s *Session) forget(t *Torrent) {
+	if s.handles.get(t.key) != t {
+		return
+	}
+	s.regMu.Lock()
+	s.unregister(t.key)
+	s.regMu.Unlock()
+	s.handles.remove(t)
 }
+
+// handle returns the torrent registered with wire info-hash key, or nil.
+func (s *Session) handle(key [20]byte) *Torrent { return s.handles.get(key) }
 
 // Torrent returns the handle of the torrent with info-hash ih, and
 // whether the session has it; it is the handle AddTorrent returned. A
@@ -84,11 +131,9 @@ func (s *Session) Torrent(ih metainfo.InfoHash) (*Torrent, bool) {
 	if s.closed.Load() {
 		return nil, false
 	}
-	s.regMu.RLock()
-	defer s.regMu.RUnlock()
-	t := s.handles[ih.Short()]
+	t := s.handles.get(ih.Short())
 	if t == nil && ih.HasV1() && ih.HasV2() {
-		t = s.handles[[20]byte(ih.V2[:20])]
+		t = s.handles.get([20]byte(ih.V2[:20]))
 	}
 	return t, t != nil
 }
@@ -104,12 +149,7 @@ func (s *Session) Torrents(ctx context.Context) ([]*Torrent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s.regMu.RLock()
-	out := make([]*Torrent, 0, len(s.handles))
-	for _, t := range s.handles {
-		out = append(out, t)
-	}
-	s.regMu.RUnlock()
+	out := s.handles.all()
 	slices.SortFunc(out, func(a, b *Torrent) int {
 		if a.sh.ID() != b.sh.ID() {
 			return a.sh.ID() - b.sh.ID()
