@@ -3,12 +3,15 @@ package shardtorrent
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
+	"github.com/shardtorrent/shardtorrent/internal/trackertest"
+	"github.com/shardtorrent/shardtorrent/ipfilter"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 )
@@ -110,18 +113,37 @@ func (*handleAlert) Category() plugin.Category { return plugin.CategoryStatus }
 func (*handleAlert) Name() string              { return "test_handle_alert" }
 func (*handleAlert) Message() string           { return "handle alert" }
 
+// pluginAlert is a torrent plugin's own alert, posted through its
+// TorrentHandle without a handle: the shard fills it in.
+type pluginAlert struct{ handleAlert }
+
+func (*pluginAlert) Name() string { return "test_plugin_alert" }
+
 // TestMagnetGotInfoAndAlertsCarryHandle: a leecher adds a magnet; GotInfo
-// is closed when ut_metadata delivers the metadata and Info/Name switch to
-// it; the download completes. Every alert either session posted about a
-// torrent (added, checked, state changes, metadata, pieces, peers, finished,
-// paused, resumed, resume data, tracker errors, a plugin's own alert,
-// removed, deleted) carries that session's handle of the torrent.
+// is closed when ut_metadata delivers the metadata (not by metadata that
+// fails its hash) and Info/Name switch to it; the download completes.
+// Every alert either session posted about a torrent carries that session's
+// handle of it: the engine's own (added, checked, state changes, metadata
+// received and failed, pieces, peers connected, disconnected, blocked and
+// in error, a plugin's panic, finished, paused, resumed, removed,
+// deleted), the root package's (resume data), the tracker client's (error,
+// announce, reply, scrape), a plugin's through its TorrentHandle, and one
+// posted to the session with the info-hash alone.
 func TestMagnetGotInfoAndAlertsCarryHandle(t *testing.T) {
 	seeder, mi, _ := seedSession(t, map[string]int{"h/a.bin": 300_000, "h/b.bin": 70_000}, metainfo.CreateOptions{PieceLength: 32 << 10})
 	defer seeder.Close(context.Background())
 	leecher := newTestSession(t, bufpool.New(), 2)
 	defer leecher.Close(context.Background())
 	ctx := context.Background()
+	srv := trackertest.New()
+	defer srv.Close()
+	size := len(mi.InfoBytes)
+	// Two hostile peers: one serves metadata that does not hash to the
+	// info-hash (metadata_failed), the other bad bencode (peer_error).
+	wrong := newHostilePeer(t, mi.InfoHash.V1, size, wrongData(size))
+	defer wrong.ln.Close()
+	garbled := newHostilePeer(t, mi.InfoHash.V1, size, func(int) []byte { return []byte("d8:msg_typei1e5:pi") })
+	defer garbled.ln.Close()
 
 	p, err := ParseMagnet(mi.Magnet().String())
 	if err != nil {
@@ -129,9 +151,19 @@ func TestMagnetGotInfoAndAlertsCarryHandle(t *testing.T) {
 	}
 	p.SavePath = t.TempDir()
 	p.Paused = true
-	// A tracker that refuses the connection: its TrackerErrorAlert must
-	// carry the handle too.
-	p.Trackers = [][]string{{"http://127.0.0.1:1/announce"}}
+	p.Peers = []netip.AddrPort{wrong.ln.Addr().(*net.TCPAddr).AddrPort()}
+	// A tracker that refuses the connection (tracker_error), then a
+	// working one in the next tier (tracker_announce, tracker_reply).
+	p.Trackers = [][]string{{"http://127.0.0.1:1/announce"}, {srv.URL()}}
+	// A torrent plugin whose constructor panics (plugin_disabled), and
+	// one that posts its own alert through its TorrentHandle.
+	p.Extensions = []func(plugin.TorrentHandle, any) plugin.TorrentPlugin{
+		func(plugin.TorrentHandle, any) plugin.TorrentPlugin { panic("a broken plugin") },
+		func(th plugin.TorrentHandle, _ any) plugin.TorrentPlugin {
+			th.PostAlert(&pluginAlert{handleAlert{plugin.TorrentAlert{InfoHash: metainfo.InfoHash{V1: th.InfoHash()}, Torrent: th.Name()}}})
+			return nil
+		},
+	}
 	h, err := leecher.AddTorrent(ctx, p)
 	if err != nil {
 		t.Fatal(err)
@@ -139,8 +171,37 @@ func TestMagnetGotInfoAndAlertsCarryHandle(t *testing.T) {
 	if h.Info() != nil || p.Name == "" || h.Name() != p.Name {
 		t.Fatalf("before metadata: Info %v, Name %q", h.Info(), h.Name())
 	}
+	// An address the IP filter blocks (peer_blocked).
+	f := ipfilter.New()
+	blocked := netip.MustParseAddr("127.0.0.9")
+	if err := f.AddRule(blocked, blocked, ipfilter.Blocked); err != nil {
+		t.Fatal(err)
+	}
+	if err := leecher.SetIPFilter(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ConnectPeer(ctx, netip.AddrPortFrom(blocked, 6881)); err != nil {
+		t.Fatal(err)
+	}
 	if err := h.Resume(ctx); err != nil {
 		t.Fatal(err)
+	}
+	var seen []plugin.Alert
+	seen = append(seen, collectAlerts(t, leecher, 30*time.Second, func(a plugin.Alert) bool {
+		_, ok := a.(*plugin.MetadataFailedAlert)
+		return ok
+	})...)
+	if err := h.ConnectPeer(ctx, garbled.ln.Addr().(*net.TCPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	seen = append(seen, collectAlerts(t, leecher, 30*time.Second, func(a plugin.Alert) bool {
+		_, ok := a.(*plugin.PeerErrorAlert)
+		return ok
+	})...)
+	select {
+	case <-h.GotInfo():
+		t.Fatal("GotInfo closed by metadata that failed its hash")
+	default:
 	}
 	if err := h.ConnectPeer(ctx, seeder.ListenAddr()); err != nil {
 		t.Fatal(err)
@@ -153,7 +214,6 @@ func TestMagnetGotInfoAndAlertsCarryHandle(t *testing.T) {
 	if info := h.Info(); info == nil || info.Name != mi.Info.Name || info.TotalLength != mi.Info.TotalLength || h.Name() != mi.Info.Name {
 		t.Fatalf("after metadata: Info %+v, Name %q", h.Info(), h.Name())
 	}
-	var seen []plugin.Alert
 	seen = append(seen, collectAlerts(t, leecher, 60*time.Second, isFinished)...)
 	leecher.PostAlert(&handleAlert{TorrentAlert: plugin.TorrentAlert{InfoHash: h.InfoHash(), Torrent: h.Name()}})
 	if err := h.Pause(ctx); err != nil {
@@ -165,8 +225,21 @@ func TestMagnetGotInfoAndAlertsCarryHandle(t *testing.T) {
 	if _, err := h.SaveResumeData(ctx); err != nil {
 		t.Fatal(err)
 	}
+	var trackerErr, reply bool
 	seen = append(seen, collectAlerts(t, leecher, 30*time.Second, func(a plugin.Alert) bool {
-		_, ok := a.(*plugin.TrackerErrorAlert)
+		switch a.(type) {
+		case *plugin.TrackerErrorAlert:
+			trackerErr = true
+		case *plugin.TrackerReplyAlert:
+			reply = true
+		}
+		return trackerErr && reply
+	})...)
+	if err := h.Scrape(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seen = append(seen, collectAlerts(t, leecher, 30*time.Second, func(a plugin.Alert) bool {
+		_, ok := a.(*plugin.ScrapeReplyAlert)
 		return ok
 	})...)
 	if err := h.Remove(ctx, RemoveDeleteFiles); err != nil {
@@ -200,9 +273,11 @@ func TestMagnetGotInfoAndAlertsCarryHandle(t *testing.T) {
 	}
 	check("leecher", seen, h)
 	check("seeder", seederAlerts, sh)
-	for _, k := range []string{"torrent_added", "torrent_paused", "torrent_resumed", "state_changed", "metadata_received",
-		"torrent_checked", "piece_finished", "peer_connected", "torrent_finished", "save_resume_data",
-		"tracker_error", "test_handle_alert", "torrent_removed", "torrent_deleted"} {
+	for _, k := range []string{"torrent_added", "plugin_disabled", "peer_blocked", "torrent_resumed", "state_changed",
+		"metadata_failed", "peer_error", "peer_connected", "peer_disconnected", "metadata_received",
+		"torrent_checked", "piece_finished", "torrent_finished", "test_handle_alert", "torrent_paused",
+		"save_resume_data", "test_plugin_alert", "tracker_error", "tracker_announce", "tracker_reply", "scrape_reply",
+		"torrent_removed", "torrent_deleted"} {
 		if !kinds[k] {
 			t.Errorf("no %s alert seen: the test did not check it", k)
 		}

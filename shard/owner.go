@@ -20,3 +20,14 @@ func (t *Torrent) gotInfo() {
 		t.onInfo(t.info)
 	}
 }
+
+// fillOwner gives a plugin's alert about this torrent, posted through its
+// TorrentHandle without a handle, the torrent's owner. Loop only.
+func (t *Torrent) fillOwner(a plugin.Alert) {
+	if t.owner == nil {
+		return
+	}
+	if ta := plugin.TorrentAlertOf(a); ta != nil && ta.Handle == nil && ta.InfoHash.Short() == t.wireIH {
+		ta.Handle = t.owner
+	}
+}
