@@ -401,3 +401,33 @@ func (t *Torrent) QueueTop(ctx context.Context) error { return t.queueMove(ctx, 
 // QueueBottom moves the torrent to the end of the queue. Safe from any
 // goroutine.
 func (t *Torrent) QueueBottom(ctx context.Context) error { return t.queueMove(ctx, moveBottom) }
+
+// SetAutoManaged puts the torrent under the queue's control (on: it runs
+// when the queue's limits let it, and is paused when they do not) or
+// takes it out (off: it stays paused or running as it is, as libtorrent's
+// unset_flags(auto_managed)). Unlike Resume, which runs a torrent outside
+// the queue, SetAutoManaged(ctx, true) on a paused torrent leaves it
+// paused until the queue's next recalculation, moments later, starts it
+// (at once when no limit is set: the queue then has nothing to wait for).
+// A torrent stopped by an error is resumed as by Resume (the error
+// cleared, a re-check if needed), since the queue never starts one.
+// Transmission's torrent-start is this; torrent-start-now is Resume. Safe
+// from any goroutine.
+func (t *Torrent) SetAutoManaged(ctx context.Context, on bool) error {
+	defer t.s.q.nudge()
+	limited := queueLimited(t.s.live.Load()) && t.s.queueRunning.Load()
+	return t.do(ctx, func(x *shard.Torrent) {
+		if on && (!limited || x.Status().Err != nil) {
+			x.Resume() // no queue runs to start it, or it would not
+		}
+		x.SetAutoManaged(on)
+	})
+}
+
+// AutoManaged reports whether the queue controls the torrent
+// (SetAutoManaged). Safe from any goroutine.
+func (t *Torrent) AutoManaged(ctx context.Context) (bool, error) {
+	var on bool
+	err := t.do(ctx, func(x *shard.Torrent) { on = x.AutoManaged() })
+	return on, err
+}

@@ -145,6 +145,12 @@ func (set *Settings) validate() error {
 		return bad("Engine.ShareRatioLimit", "%v: want a ratio >= 0 (0: no limit)", e.ShareRatioLimit)
 	case e.SeedTimeLimit < 0:
 		return bad("Engine.SeedTimeLimit", "%v: want >= 0 (0: no limit)", e.SeedTimeLimit)
+	case e.SeedTimeRatioLimit < 0 || math.IsNaN(e.SeedTimeRatioLimit) || math.IsInf(e.SeedTimeRatioLimit, 0):
+		return bad("Engine.SeedTimeRatioLimit", "%v: want a ratio >= 0 (0: no limit)", e.SeedTimeRatioLimit)
+	case e.SeedIdleLimit < 0:
+		return bad("Engine.SeedIdleLimit", "%v: want >= 0 (0: no limit)", e.SeedIdleLimit)
+	case e.SeedLimitAction > shard.SeedLimitRemoveData:
+		return bad("Engine.SeedLimitAction", "%v", e.SeedLimitAction)
 	case e.InEncPolicy > shard.EncDisabled:
 		return bad("Engine.InEncPolicy", "%v", e.InEncPolicy)
 	case e.OutEncPolicy > shard.EncDisabled:

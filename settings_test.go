@@ -109,6 +109,9 @@ func TestApplySettingsRefusesBadValues(t *testing.T) {
 		{"Engine.ShareRatioLimit", func(set *Settings) { set.Engine.ShareRatioLimit = -1 }},
 		{"Engine.SeedTimeLimit", func(set *Settings) { set.Engine.SeedTimeLimit = -time.Second }},
 		{"Engine.InEncPolicy", func(set *Settings) { set.Engine.InEncPolicy = 9 }},
+		{"Engine.SeedTimeRatioLimit", func(set *Settings) { set.Engine.SeedTimeRatioLimit = -2 }},
+		{"Engine.SeedIdleLimit", func(set *Settings) { set.Engine.SeedIdleLimit = -time.Minute }},
+		{"Engine.SeedLimitAction", func(set *Settings) { set.Engine.SeedLimitAction = 9 }},
 		{"Engine.SeedChoker", func(set *Settings) { set.Engine.SeedChoker = 9 }},
 		{"PeerIDPrefix", func(set *Settings) { set.PeerIDPrefix = strings.Repeat("x", 21) }},
 	}

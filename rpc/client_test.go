@@ -241,11 +241,16 @@ func (b offlineBackend) AddTorrent(ctx context.Context, p shardtorrent.AddTorren
 // newFixtureWith makes a fixture; offline turns the tracker client off
 // and drops added peers, so arbitrary input never reaches the network.
 func newFixtureWith(t testing.TB, listen string, offline bool) *fixture {
-	t.Helper()
-	sess, err := shardtorrent.NewSession(context.Background(), shardtorrent.Settings{
+	return newFixtureSet(t, shardtorrent.Settings{
 		ListenAddr: listen, Shards: 2, Pool: bufpool.New(), DisableDHT: true,
 		Tracker: shardtorrent.TrackerSettings{Disable: offline},
-	})
+	}, offline)
+}
+
+// newFixtureSet makes a fixture over a session with settings set.
+func newFixtureSet(t testing.TB, set shardtorrent.Settings, offline bool) *fixture {
+	t.Helper()
+	sess, err := shardtorrent.NewSession(context.Background(), set)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,7 +120,7 @@ type Handler struct {
 	// queueSize are the download and seed queue sizes while the queue is
 	// off (Transmission keeps them; its defaults are 5 and 10).
 	queueSize [2]int64
-	torrentKB    map[[20]byte][2]int64
+	torrentKB map[[20]byte][2]int64
 }
 
 // New returns a Handler serving b. Safe from any goroutine.
@@ -280,8 +280,10 @@ func (h *Handler) call(ctx context.Context, method string, args json.RawMessage,
 		return h.torrentAdd(ctx, args, out)
 	case "torrent-remove":
 		return h.torrentRemove(ctx, args, out)
-	case "torrent-start", "torrent-start-now":
+	case "torrent-start":
 		return h.torrentAction(ctx, args, out, actStart)
+	case "torrent-start-now":
+		return h.torrentAction(ctx, args, out, actStartNow)
 	case "torrent-stop":
 		return h.torrentAction(ctx, args, out, actStop)
 	case "torrent-verify":

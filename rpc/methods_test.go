@@ -407,7 +407,7 @@ func TestTorrentSet(t *testing.T) {
 	f := newFixture(t, "off")
 	id, _ := f.addSeed("ts.bin", 10_000)
 	for arg, val := range map[string]any{"files-wanted": []int{0},
-		"files-unwanted": []int{0}, "priority-high": []int{0}, "seedIdleLimit": 5, "seedRatioMode": 3, "labels": []string{"x"}} {
+		"files-unwanted": []int{0}, "priority-high": []int{0}, "seedIdleMode": 3, "seedRatioMode": 3, "labels": []string{"x"}} {
 		res := f.c.call("torrent-set", map[string]any{"ids": id, arg: val}, nil)
 		if !strings.Contains(res, `argument "`+arg+`"`) {
 			t.Errorf("torrent-set %s: result %q", arg, res)

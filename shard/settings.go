@@ -31,6 +31,20 @@ type Settings struct {
 	// not paused) this long in this session (libtorrent's seed_time_limit).
 	// 0 (the default) means no limit. See seedlimit.go.
 	SeedTimeLimit time.Duration
+	// SeedTimeRatioLimit stops a seed once its seeding time is this many
+	// times its downloading time (libtorrent's seed_time_ratio_limit); a
+	// torrent that never downloaded for more than a second (added
+	// complete) has no such ratio and is not stopped by it. 0 (the
+	// default) means no limit. See seedlimit.go.
+	SeedTimeRatioLimit float64
+	// SeedIdleLimit stops a seed that uploaded no payload for this long
+	// (Transmission's idle-seeding-limit). 0 (the default) means no
+	// limit. See seedlimit.go.
+	SeedIdleLimit time.Duration
+	// SeedLimitAction is what reaching any seed limit does: pause (the
+	// zero value, as libtorrent), remove the torrent, or remove it with
+	// its files (plugin.SeedLimitAction).
+	SeedLimitAction SeedLimitAction
 	// AutoManageInactiveTime is how long a running auto-managed torrent
 	// may move no payload (faster than InactiveRate) before the queue
 	// counts it slow (libtorrent's inactivity_timeout); also the startup

@@ -174,6 +174,8 @@ type Torrent struct {
 	deleteFiles bool
 
 	agg torrentAgg // its share of the shard's published aggregate (aggregate.go)
+
+	stream streamState // piece deadlines and readers (deadline.go, stream.go)
 }
 
 type chokeScratch struct {
@@ -225,6 +227,9 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, Seeding: s.set.SeedChoker, PieceQuota: 20 * wire.BlockSize})
 	}
 	s.torrents[ih] = t
+	if p.Resume != nil {
+		t.restorePolicy(p.Resume) // policy.go
+	}
 	t.noteState()
 	// Chain order as in libtorrent: the add parameters' extensions, then
 	// every session plugin's NewTorrent in registration order.
@@ -629,6 +634,7 @@ func (t *Torrent) onTick(now time.Time) {
 	if t.ticks%optimisticEvery == 0 {
 		t.runOptimistic(now)
 	}
+	t.deadlineTick() // deadline.go
 	t.connectMore(now)
 }
 
@@ -820,6 +826,7 @@ func onPieceWritten(j *storage.Job) {
 	}
 	t.s.count(MetricPiecesPassed, 1)
 	t.endParole(contrib)
+	t.deadlinePiecePassed(piece) // times it, wakes readers (deadline.go)
 	t.pk.PiecePassed(piece)
 	t.have.Set(piece)
 	t.pieceWritten(piece)
@@ -863,6 +870,7 @@ func (t *Torrent) finished() {
 		return
 	}
 	t.setState(plugin.StateSeeding)
+	t.stopSeedClock(t.s.now()) // the downloading stretch ends (seedlimit.go)
 	if !t.onFinishedOnce {
 		t.onFinishedOnce = true
 		t.s.post(&plugin.TorrentFinishedAlert{TorrentAlert: t.alertBase()})
@@ -960,6 +968,7 @@ func (t *Torrent) Remove() {
 	}
 	delete(t.s.torrents, t.wireIH)
 	t.SetRatioLimit(RatioGlobal, 0) // uncounted from ownRatios (seedlimit.go)
+	t.SetIdleLimit(IdleGlobal, 0)   // and from ownIdles
 	t.dropAggregate()
 	t.s.post(&plugin.TorrentRemovedAlert{TorrentAlert: t.alertBase()})
 }
@@ -972,6 +981,7 @@ func (t *Torrent) shutdown(r DisconnectReason) {
 		t.dropPieceBuf(piece)
 	}
 	t.failWaiters(ErrUnknownTorrent)
+	t.failStreams(ErrUnknownTorrent) // stream.go
 	t.closeStorage()
 }
 
