@@ -184,7 +184,7 @@ func handOff(arg any) {
 		if r.add != nil && sh.Torrent(r.ih) == nil {
 			if _, err := sh.AddTorrent(*r.add); err != nil {
 				if t, ok := r.add.Owner.(*Torrent); ok {
-					a.s.forget(t)
+					a.s.forgetTorrent(t)
 				}
 				closeFd(fd)
 				a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: err})

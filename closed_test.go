@@ -3,6 +3,7 @@ package shardtorrent
 import (
 	"context"
 	"errors"
+	"io"
 	"reflect"
 	"sort"
 	"testing"
@@ -40,6 +41,7 @@ var noErrorResult = map[string]string{
 	"Session.AddExtension": "ignored",
 	"Session.Torrent":      "nil, false",
 	"Session.Settings":     "the settings in effect when it closed",
+	"Session.SeedPolicy":   "the policy last set",
 	// Torrent: fixed facts of the handle.
 	"Torrent.InfoHash": "fixed",
 	"Torrent.Name":     "fixed once the metadata is known",
@@ -47,6 +49,9 @@ var noErrorResult = map[string]string{
 	"Torrent.Info":     "the metadata, if it was known",
 	"Torrent.GotInfo":  "the channel (closed if the metadata was known)",
 	"Torrent.Post":     "fn is not run",
+	// Readers: reading one returns ErrClosed (checked below).
+	"Torrent.NewReader":     "a Reader whose reads return ErrClosed",
+	"Torrent.NewFileReader": "a Reader whose reads return ErrClosed",
 }
 
 // closedArgs gives arguments where the zero value would be a caller's
@@ -146,6 +151,16 @@ func TestClosedSessionReturnsErrClosed(t *testing.T) {
 				}
 			})
 		}
+	}
+	for _, r := range []*Reader{h.NewReader(), h.NewFileReader(0)} {
+		start := time.Now()
+		if _, err := r.Read(make([]byte, 10)); !errors.Is(err, ErrClosed) || time.Since(start) > time.Second {
+			t.Errorf("reading after Close: %v after %v, want ErrClosed at once", err, time.Since(start))
+		}
+		if _, err := r.Seek(5, io.SeekStart); err != nil && !errors.Is(err, ErrClosed) {
+			t.Errorf("seeking after Close: %v", err)
+		}
+		_ = r.Close()
 	}
 	if got, ok := s.Torrent(h.InfoHash()); ok || got != nil {
 		t.Errorf("Session.Torrent after Close = %v, %v", got, ok)

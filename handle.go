@@ -28,7 +28,7 @@ type Torrent struct {
 	// read from any goroutine; gotInfo is closed when it is set.
 	info    atomic.Pointer[metainfo.Info]
 	gotInfo chan struct{}
-	// gone is closed when the torrent leaves the session (unregisterTorrent).
+	// gone is closed when the torrent leaves the session (forgetTorrent).
 	gone chan struct{}
 }
 
@@ -121,7 +121,7 @@ func (t *Torrent) Remove(ctx context.Context, opts ...RemoveOption) error {
 		}
 	})
 	if err == nil {
-		t.s.forget(t)
+		t.s.forgetTorrent(t)
 	}
 	return err
 }

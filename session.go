@@ -556,7 +556,7 @@ func (s *Session) AddTorrents(ctx context.Context, ps []AddTorrentParams) ([]*To
 				}
 				if err != nil {
 					errs[it.i] = err
-					s.forget(it.t)
+					s.forgetTorrent(it.t)
 					continue
 				}
 				hs[it.i] = it.t

@@ -24,7 +24,7 @@ import (
 // The two change in this order, which keeps them consistent:
 //   - registering: the handle first (torrentTable.add: the duplicate
 //     check), then the registry (registerTorrent);
-//   - removing: the registry first, then the handle (forget).
+//   - removing: the registry first, then the handle (forgetTorrent).
 //
 // So while a handle is in the table no other torrent can take its key,
 // and a torrent is in the registry only while its handle is in the table.
@@ -106,9 +106,10 @@ func (s *Session) registerTorrent(t *Torrent) {
 	s.regMu.Unlock()
 }
 
-// forget takes t out of the registry and then out of the handle table, if
-// it is still the torrent with its key (see the order above).
-func (s *Session) forget(t *Torrent) {
+// forgetTorrent takes t out of the registry and then out of the handle
+// table, if it is still the torrent with its key (see the order above).
+// Safe from any goroutine, the loops included.
+func (s *Session) forgetTorrent(t *Torrent) {
 	if s.handles.get(t.key) != t {
 		return
 	}
