@@ -65,6 +65,10 @@ type AddParams struct {
 	// (ut_metadata, or a plugin) supplies it. info is never modified
 	// afterwards. It must not block (owner.go).
 	OnInfo func(info *metainfo.Info)
+	// Storage opens the torrent's storage when its metadata is known (on
+	// the loop, so it must not block); nil is storage.OpenFiles, the
+	// file storage with Settings.DirectWrites.
+	Storage storage.Opener
 }
 
 // Intervals of the choker, in shard ticks (seconds), as libtorrent's
@@ -99,7 +103,8 @@ type Torrent struct {
 	owner    plugin.TorrentRef    // AddParams.Owner (owner.go)
 	onInfo   func(*metainfo.Info) // AddParams.OnInfo
 	about    About                // AddParams.About
-	st       *storage.Storage
+	st       storage.Storage
+	opener   storage.Opener // AddParams.Storage; nil: the file storage
 	pk       *picker.Picker
 	have     *bitfield.Bitfield
 	hashes   [][20]byte
@@ -205,6 +210,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		owner:       p.Owner,
 		onInfo:      p.OnInfo,
 		about:       p.About,
+		opener:      p.Storage,
 		paused:      p.Paused,
 		autoManaged: !p.Paused && !p.NotAutoManaged,
 		lastActive:  s.now(),
@@ -273,12 +279,11 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 // initMetadata builds what needs the info dictionary: storage, picker,
 // piece hashes and the choker's quota. Nothing is changed on error.
 func (t *Torrent) initMetadata(info *metainfo.Info, infoBytes []byte) error {
-	st, err := storage.Open(t.savePath, layoutOf(info))
+	st, err := t.openStorage(info)
 	if err != nil {
 		return err
 	}
 	s := t.s
-	st.SetDirectWrites(s.set.DirectWrites)
 	t.info = info
 	t.meta.infoBytes = infoBytes
 	t.st = st
