@@ -61,6 +61,18 @@
 // Torrent.GotInfo is a channel closed when it arrives, and AwaitInfo waits
 // for it. Torrent.Files lists the files and their progress.
 //
+// # Streaming and storage
+//
+// Torrent.NewReader and NewFileReader return an io.ReadSeekCloser over the
+// torrent or one of its files (readable once the metadata is known:
+// AwaitInfo) that blocks until the bytes it reads are verified; its
+// readahead and Torrent.SetPieceDeadline have the pieces
+// needed soonest requested first (libtorrent's set_piece_deadline), so a
+// player reads a file in order while the torrent downloads.
+// AddTorrentParams.Storage says where pieces live: the file storage by
+// default, storage.MemoryOpener for a bounded memory storage, or any
+// storage.Storage.
+//
 // # Threading
 //
 // Every exported method of Session and Torrent is safe from any goroutine.
