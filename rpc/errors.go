@@ -36,7 +36,8 @@ func (e *ArgError) Is(target error) bool { return target == ErrBadRequest }
 // by name rather than silently ignored.
 type UnsupportedError struct {
 	Arg string
-	// Why says what is missing, e.g. "speed limits come with issue 13".
+	// Why says what is missing, e.g. "moving a torrent's data is not
+	// supported".
 	Why string
 }
 

@@ -640,7 +640,9 @@ func (p *peer) handle(m *wire.Message) {
 	case wire.Cancel:
 		p.onCancel(m)
 	case wire.Port:
-		// DHT is a later issue; the port is noted by nobody yet.
+		// The peer's DHT port (BEP 5). Ignored: the DHT (package dht)
+		// finds its nodes through its own lookups, not from peers
+		// (libtorrent would add the node to its routing table).
 	case wire.Suggest:
 		if m.Index >= np {
 			p.protocolError(protoErr(ErrPieceIndex, "suggest for piece %d of %d", m.Index, np))
