@@ -15,7 +15,7 @@ import (
 // example's seeder is a second session on 127.0.0.1, named in the magnet's
 // x.pe; a real magnet finds its peers through its trackers and the DHT.)
 func Example() {
-	magnet, dir, stop := exampleSeeder() // a magnet URI, and a directory to download into
+	magnet, dir, stop := quickstartSeeder() // a magnet URI, and a directory to download into
 	defer stop()
 	ctx := context.Background()
 

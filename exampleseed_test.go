@@ -13,11 +13,11 @@ import (
 	"github.com/shardtorrent/shardtorrent/plugin"
 )
 
-// exampleSeeder starts a session on 127.0.0.1 seeding a generated
+// quickstartSeeder starts a session on 127.0.0.1 seeding a generated
 // two-file torrent named "quickstart", and returns a magnet URI for it
 // that names the seeder (x.pe), an empty directory to download into, and
 // a function that stops the seeder and removes both directories.
-func exampleSeeder() (magnet, dir string, stop func()) {
+func quickstartSeeder() (magnet, dir string, stop func()) {
 	src, err := os.MkdirTemp("", "shardtorrent-example-src")
 	if err != nil {
 		log.Fatal(err)
