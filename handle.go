@@ -102,9 +102,7 @@ func (t *Torrent) Remove(ctx context.Context, opts ...RemoveOption) error {
 		}
 	})
 	if err == nil {
-		t.s.regMu.Lock()
-		t.s.unregister(t.key)
-		t.s.regMu.Unlock()
+		t.s.registry.remove(t.key)
 	}
 	return err
 }

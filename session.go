@@ -165,13 +165,9 @@ type Session struct {
 	peerID [20]byte
 	conns  atomic.Int64
 
-	// registry maps a wire info-hash to its shard, so the accepting loop can
-	// route an incoming handshake without touching any shard's state.
-	regMu    sync.RWMutex
-	registry map[[20]byte]*shard.Shard
-	// skeys maps mse.SKeyHash(info-hash) to the info-hash, for incoming
-	// MSE handshakes; kept with registry (register, unregister).
-	skeys map[[20]byte][20]byte
+	// registry routes a wire info-hash, or its MSE lookup key, to the
+	// shard that owns the torrent (registry.go).
+	registry *infoHashes
 
 	ln         *loop.Listener
 	listenAddr netip.AddrPort
@@ -246,11 +242,12 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		log:      set.Logger,
 		pool:     set.Pool,
 		alerts:   newAlertQueue(set.AlertQueueSize, set.AlertMask),
-		registry: make(map[[20]byte]*shard.Shard),
+		registry: newInfoHashes(),
 		stopped:  make(chan struct{}),
 		started:  time.Now(),
 		q:        newQueue(set.Shards),
 	}
+	s.registry.q = s.q // the queue follows the registry (registry.go)
 	s.ipf.Store(set.IPFilter)
 	if set.ResumeDir != "" {
 		saver, err := newResumeSaver(set.ResumeDir, set.Logger)
@@ -328,6 +325,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Rates:    s.rates,
 
 			ResumeSaveInterval: set.ResumeSaveInterval,
+			NewHandshaker:      newMSEHandshaker,
 		}))
 	}
 	s.addBuiltins()
@@ -423,12 +421,6 @@ func (s *Session) shardFor(ih [20]byte) *shard.Shard {
 	return s.shards[xxhash.Sum64(ih[:])%uint64(len(s.shards))]
 }
 
-func (s *Session) lookup(ih [20]byte) *shard.Shard {
-	s.regMu.RLock()
-	defer s.regMu.RUnlock()
-	return s.registry[ih]
-}
-
 // AddTorrentParams describe a torrent to add.
 type AddTorrentParams struct {
 	// One of TorrentFile (a path), MetaInfo, or Info with InfoHash; or
@@ -522,21 +514,18 @@ func (s *Session) AddTorrents(ctx context.Context, ps []AddTorrentParams) ([]*To
 		key [20]byte
 	}
 	batches := make(map[*shard.Shard][]item)
-	s.regMu.Lock()
 	for i := range ps {
 		if errs[i] != nil {
 			continue
 		}
 		key := aps[i].InfoHash.Short()
-		if _, dup := s.registry[key]; dup {
+		sh, added := s.registry.add(key, s.shardFor(key))
+		if !added {
 			errs[i] = ErrDuplicate
 			continue
 		}
-		sh := s.shardFor(key)
-		s.register(key, sh)
 		batches[sh] = append(batches[sh], item{i, key})
 	}
-	s.regMu.Unlock()
 
 	var wg sync.WaitGroup
 	for sh, items := range batches {
@@ -554,9 +543,7 @@ func (s *Session) AddTorrents(ctx context.Context, ps []AddTorrentParams) ([]*To
 				}
 				if err != nil {
 					errs[it.i] = err
-					s.regMu.Lock()
-					s.unregister(it.key)
-					s.regMu.Unlock()
+					s.registry.remove(it.key)
 					continue
 				}
 				ap := &aps[it.i]
