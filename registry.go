@@ -51,14 +51,19 @@ func (r *infoHashes) add(ih [20]byte, sh *shard.Shard) (owner *shard.Shard, adde
 	return sh, true
 }
 
-// remove forgets ih and takes it out of the queue; a no-op for an info-hash
-// not registered. Safe from any goroutine.
-func (r *infoHashes) remove(ih [20]byte) {
+// remove forgets ih and takes it out of the queue, and reports whether it
+// was registered; for an info-hash not registered it changes nothing.
+// Safe from any goroutine, the loops included.
+func (r *infoHashes) remove(ih [20]byte) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if _, ok := r.shards[ih]; !ok {
+		return false
+	}
 	delete(r.shards, ih)
 	delete(r.skeys, mse.SKeyHash(ih))
 	r.q.remove(ih)
+	return true
 }
 
 // lookup returns the shard owning ih, or nil. Safe from any goroutine.

@@ -85,7 +85,9 @@ func TestInfoHashes(t *testing.T) {
 			return nil
 		}},
 		{"remove a", func() error {
-			r.remove(a)
+			if !r.remove(a) {
+				return fmt.Errorf("remove(a) = false")
+			}
 			if r.lookup(a) != nil {
 				return fmt.Errorf("a still routed")
 			}
@@ -97,7 +99,12 @@ func TestInfoHashes(t *testing.T) {
 			}
 			return nil
 		}},
-		{"remove unknown", func() error { r.remove([20]byte{9}); return nil }},
+		{"remove unknown", func() error {
+			if r.remove([20]byte{9}) || r.remove(a) {
+				return fmt.Errorf("removed what is not registered")
+			}
+			return nil
+		}},
 		{"re-add a", func() error {
 			if got, added := r.add(a, sh2); !added || got != sh2 {
 				return fmt.Errorf("add = %p, %v", got, added)
