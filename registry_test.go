@@ -2,7 +2,6 @@ package shardtorrent
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"testing"
 
@@ -155,61 +154,6 @@ func TestInfoHashesConcurrent(t *testing.T) {
 	for k, n := range wins {
 		if k%3 != 1 && n != 1 { // k%3 == 1 may be removed and re-added
 			t.Errorf("key %d added %d times by racing adds, want 1", k, n)
-		}
-	}
-}
-
-// TestMSEMethods: the encryption level maps to the MSE crypto methods the
-// session offers and accepts, libtorrent's allowed_enc_level.
-func TestMSEMethods(t *testing.T) {
-	for _, tc := range []struct {
-		l    EncLevel
-		want mse.CryptoMethod
-	}{
-		{EncLevelBoth, mse.MethodBoth},
-		{EncLevelPlaintext, mse.MethodPlaintext},
-		{EncLevelRC4, mse.MethodRC4},
-	} {
-		if got := mseMethods(tc.l); got != tc.want {
-			t.Errorf("mseMethods(%v) = %v, want %v", tc.l, got, tc.want)
-		}
-	}
-}
-
-// TestMSEHandshakerCipher: the Handshaker the session gives its shards
-// reports a nil cipher as an untyped nil (the plaintext method), and the
-// RC4 it negotiated otherwise, so the shard's nil test is right.
-func TestMSEHandshakerCipher(t *testing.T) {
-	for _, tc := range []struct {
-		l      EncLevel
-		cipher bool
-	}{{EncLevelPlaintext, false}, {EncLevelRC4, true}} {
-		ih := [20]byte{7}
-		init, err := newMSEHandshaker(ih, tc.l, rand.NewChaCha8([32]byte{1}), []byte("payload"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rcv, err := mse.NewReceiver(func(h [20]byte) ([20]byte, bool) { return ih, h == mse.SKeyHash(ih) }, mse.MethodBoth, rand.NewChaCha8([32]byte{2}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 8 && !init.Done(); i++ {
-			if _, err := rcv.Step(init.Output()); err != nil {
-				t.Fatalf("receiver: %v", err)
-			}
-			if _, err := init.Step(rcv.Output()); err != nil {
-				t.Fatalf("initiator: %v", err)
-			}
-		}
-		if !init.Done() {
-			t.Fatalf("%v: handshake did not finish", tc.l)
-		}
-		c := init.Cipher()
-		if (c != nil) != tc.cipher {
-			t.Fatalf("%v: cipher %T (%v), want one: %v", tc.l, c, c != nil, tc.cipher)
-		}
-		if _, ok := c.(*mse.RC4); tc.cipher && !ok {
-			t.Fatalf("%v: cipher %T, want *mse.RC4", tc.l, c)
 		}
 	}
 }
