@@ -48,8 +48,8 @@ func TestMSEHandshakerCipher(t *testing.T) {
 	}
 }
 
-// handshakePair runs one MSE handshake to the end: init
-// against an mse.Receiver.
+// handshakePair runs one MSE handshake to the end: init against an
+// mse.Receiver drawing from r.
 func handshakePair(tb testing.TB, init interface {
 	Step([]byte) (int, error)
 	Output() []byte
