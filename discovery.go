@@ -22,6 +22,10 @@ type sessionEvents struct{ s *Session }
 
 // TorrentEvent implements shard.Events. Loop only (the torrent's).
 func (e sessionEvents) TorrentEvent(t *shard.Torrent, ev shard.Event) {
+	if ev == shard.EventRemoved {
+		e.s.forget(t.InfoHash().Short()) // a seed limit removed it (seedlimit.go)
+		return
+	}
 	for _, a := range e.s.announcers {
 		a.TorrentEvent(t, ev)
 	}

@@ -37,6 +37,11 @@ const (
 	// EventMetadata: a torrent added without metadata received it;
 	// Private and the info are known from now on.
 	EventMetadata
+	// EventRemoved: the shard removed the torrent on its own (a seed
+	// limit with SeedLimitRemove or SeedLimitRemoveData, seedlimit.go),
+	// after its EventStopped; the session forgets it. A removal asked for
+	// through the session does not send it.
+	EventRemoved
 )
 
 func (e Event) String() string {
@@ -49,6 +54,8 @@ func (e Event) String() string {
 		return "stopped"
 	case EventMetadata:
 		return "metadata"
+	case EventRemoved:
+		return "removed"
 	}
 	return "unknown"
 }

@@ -209,6 +209,7 @@ func (t *Torrent) ResumeData() *resume.Data {
 	if !t.rs.completed.IsZero() {
 		d.CompletedTime = t.rs.completed.Unix()
 	}
+	t.savePolicy(d) // policy.go
 	if t.info == nil || t.checking || t.dur.stats == nil {
 		return d
 	}

@@ -212,6 +212,9 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, Seeding: s.set.SeedChoker, PieceQuota: 20 * wire.BlockSize})
 	}
 	s.torrents[ih] = t
+	if p.Resume != nil {
+		t.restorePolicy(p.Resume) // policy.go
+	}
 	t.noteState()
 	// Chain order as in libtorrent: the add parameters' extensions, then
 	// every session plugin's NewTorrent in registration order.
@@ -849,6 +852,7 @@ func (t *Torrent) finished() {
 		return
 	}
 	t.setState(plugin.StateSeeding)
+	t.stopSeedClock(t.s.now()) // the downloading stretch ends (seedlimit.go)
 	if !t.onFinishedOnce {
 		t.onFinishedOnce = true
 		t.s.post(&plugin.TorrentFinishedAlert{TorrentAlert: t.alertBase()})
@@ -946,6 +950,7 @@ func (t *Torrent) Remove() {
 	}
 	delete(t.s.torrents, t.wireIH)
 	t.SetRatioLimit(RatioGlobal, 0) // uncounted from ownRatios (seedlimit.go)
+	t.SetIdleLimit(IdleGlobal, 0)   // and from ownIdles
 	t.dropAggregate()
 	t.s.post(&plugin.TorrentRemovedAlert{TorrentAlert: t.alertBase()})
 }

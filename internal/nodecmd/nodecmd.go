@@ -216,7 +216,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	n := &node{sess: sess, out: stdout, log: log, data: *f.dataDir, peers: peerAddrs, seedMode: *f.seedMode, ipFilter: *f.ipFilterFile,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *f.errRetry}
 	// The RPC's requests are served by this goroutine's select (rpcnode.go).
-	n.rpc = newRPCNode(n, rpcSettings(sess, *f.dataDir, state, set.Engine.InEncPolicy, *f.useDHT, *f.builtins))
+	n.rpc = newRPCNode(n, rpcSettings(sess, *f.dataDir, state, *f.useDHT, *f.builtins))
 	if svcPlan != nil {
 		svc := startService(ctx, svcPlan, n.serviceMounts(rpcRoots, svcPlan.guard), sess, stdout, log) // service.go
 		// Stopped after stopServing: requests in flight finish, waiting ones
@@ -259,8 +259,9 @@ type nodeFlags struct {
 	importDir, fleetFlag          *string
 	ipFilterFile                  *string
 	useDHT                        *bool
-	rates                         *rateFlags    // ratelimit.go
-	svc                           *serviceFlags // service.go
+	rates                         *rateFlags       // ratelimit.go
+	seedPol                       *seedPolicyFlags // seedpolicy.go
+	svc                           *serviceFlags    // service.go
 	configFile                    *string
 }
 
@@ -307,7 +308,8 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 		resumeInt: fs.Duration("resume-interval", 5*time.Minute, "how often the resume data of torrents that changed is saved to -state (besides completion, pause, removal and exit)"),
 		importDir: fs.String("import-resume", "", "adopt a directory of libtorrent-format resume files (qBittorrent's BT_backup: .fastresume with the .torrent beside it) and seed them without a re-hash; they are saved into -state"),
 	}
-	f.rates = addRateFlags(fs) // ratelimit.go
+	f.rates = addRateFlags(fs)         // ratelimit.go
+	f.seedPol = addSeedPolicyFlags(fs) // seedpolicy.go
 	fs.Var(&f.peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
 	fs.Var(&f.trackers, "tracker", "also announce every public torrent to this tracker URL (http, https or udp; repeatable)")
 	f.fleetFlag = fs.String("fleet", "", "I/N: serve only the torrents whose info-hash falls to share I of N (0 <= I < N), so N nodes split one catalogue (one shared -watch directory) with no coordinator; see README")
@@ -360,6 +362,10 @@ func settingsFrom(f *nodeFlags, stdout, stderr io.Writer) (shardtorrent.Settings
 	if *f.seedRatio < 0 || *f.seedTime < 0 || math.IsNaN(*f.seedRatio) || math.IsInf(*f.seedRatio, 0) {
 		return shardtorrent.Settings{}, errors.New("-seed-ratio and -seed-time must be positive, or 0 for no limit")
 	}
+	seedPolicy, err := f.seedPol.parse()
+	if err != nil {
+		return shardtorrent.Settings{}, err
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*f.logLevel)); err != nil {
 		return shardtorrent.Settings{}, fmt.Errorf("bad -log level %q", *f.logLevel)
@@ -401,6 +407,7 @@ func settingsFrom(f *nodeFlags, stdout, stderr io.Writer) (shardtorrent.Settings
 		IPFilter:           ipf,
 	}
 	f.rates.apply(&set)
+	applySeedPolicy(&set.Engine, seedPolicy)
 	return set, nil
 }
 

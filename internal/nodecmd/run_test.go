@@ -38,7 +38,7 @@ func testNode(t *testing.T, args ...string) (*node, *nodeFlags, *syncBuffer) {
 	})
 	n := &node{sess: sess, out: out, log: set.Logger, data: *f.dataDir,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, retryFirst: *f.errRetry}
-	n.rpc = newRPCNode(n, rpcSettings(sess, *f.dataDir, "", set.Engine.InEncPolicy, false, true))
+	n.rpc = newRPCNode(n, rpcSettings(sess, *f.dataDir, "", false, true))
 	t.Cleanup(n.rpc.stopServing)
 	return n, f, out
 }

@@ -144,6 +144,9 @@ func TestSettingsFrom(t *testing.T) {
 		{"up-limit", []string{"-up-limit", "5M"}, func(m *mapped) { m.set.UploadRateLimit = shardtorrent.LimitTo(5_000_000) }},
 		{"down-limit", []string{"-down-limit", "7k"}, func(m *mapped) { m.set.DownloadRateLimit = shardtorrent.LimitTo(7_000) }},
 		{"limit-local", []string{"-limit-local"}, func(m *mapped) { m.set.LimitLocal = true }},
+		{"seed-limit-action", []string{"-seed-limit-action", "remove"}, func(m *mapped) { m.set.Engine.SeedLimitAction = shard.SeedLimitRemove }},
+		{"seed-time-ratio", []string{"-seed-time-ratio", "2.5"}, func(m *mapped) { m.set.Engine.SeedTimeRatioLimit = 2.5 }},
+		{"seed-idle", []string{"-seed-idle", "45m"}, func(m *mapped) { m.set.Engine.SeedIdleLimit = 45 * time.Minute }},
 	}
 	// The node's own flags: none of them is a session setting.
 	nodeFlags := map[string][]string{
@@ -228,6 +231,9 @@ func TestSettingsFromRefuses(t *testing.T) {
 		{[]string{"-log", "loud"}, `bad -log level "loud"`},
 		{[]string{"-ip-filter", filepath.Join(t.TempDir(), "missing")}, "-ip-filter: "},
 		{[]string{"-fleet", "3/3"}, "-fleet: "},
+		{[]string{"-seed-limit-action", "delete"}, "-seed-limit-action "},
+		{[]string{"-seed-time-ratio", "-1"}, "-seed-time-ratio "},
+		{[]string{"-seed-idle", "-1m"}, "-seed-idle "},
 	}
 	for _, c := range cases {
 		fs, f := newFlagSet(io.Discard)
