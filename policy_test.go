@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardtorrent/shardtorrent/bufpool"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/resume"
@@ -257,4 +258,39 @@ func TestSetAutoManagedUnlimited(t *testing.T) {
 	if p, m := state(); p || m {
 		t.Fatalf("SetAutoManaged(false): paused %v, auto-managed %v; want running, not managed", p, m)
 	}
+}
+
+// TestSeedLimitPauseFreesQueueSlot: a torrent a seed limit pauses leaves
+// the queue, and the queue gives its slot to the next torrent at once,
+// not at the next AutoManageInterval.
+func TestSeedLimitPauseFreesQueueSlot(t *testing.T) {
+	ctx := context.Background()
+	set := Settings{ListenAddr: "off", Shards: 2, Pool: bufpool.New(), AlertMask: plugin.CategoryAll,
+		ActiveSeeds: LimitTo(1), AutoManageInterval: time.Hour}
+	set.Engine.SeedTimeLimit = time.Second
+	set.Engine.AutoManageInactiveTime = time.Hour // nothing is slow here
+	s, err := NewSession(ctx, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	dir := t.TempDir()
+	var hs []*Torrent
+	for _, mi := range batchTorrents(t, dir, 2) {
+		h, err := s.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: dir, SeedMode: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	var limited, resumed bool
+	waitAlert(t, s, 20*time.Second, func(a plugin.Alert) bool {
+		switch a := a.(type) {
+		case *plugin.SeedLimitReachedAlert:
+			limited = limited || a.InfoHash == hs[0].InfoHash()
+		case *plugin.TorrentResumedAlert:
+			resumed = resumed || (limited && a.InfoHash == hs[1].InfoHash())
+		}
+		return resumed
+	})
 }

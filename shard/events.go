@@ -42,6 +42,11 @@ const (
 	// after its EventStopped; the session forgets it. A removal asked for
 	// through the session does not send it.
 	EventRemoved
+	// EventLimitPaused: a seed limit paused the torrent (seedlimit.go),
+	// which took it out of the queue; the session recalculates the queue
+	// so that another torrent may take its slot. Announcers ignore it (the
+	// pause sent EventStopped before it).
+	EventLimitPaused
 )
 
 func (e Event) String() string {
@@ -56,6 +61,8 @@ func (e Event) String() string {
 		return "metadata"
 	case EventRemoved:
 		return "removed"
+	case EventLimitPaused:
+		return "limit-paused"
 	}
 	return "unknown"
 }

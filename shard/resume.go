@@ -292,6 +292,7 @@ func (t *Torrent) filesReady(n int) {
 		t.setState(plugin.StateDownloading)
 	}
 	t.setFilesChecked()
+	t.wakeHad() // readers waiting for pieces the check found (stream.go)
 	if t.removed || t.paused {
 		return
 	}

@@ -191,6 +191,7 @@ func (t *Torrent) checkSeedLimits(now time.Time) {
 	default:
 		action = SeedLimitPause
 		t.Pause()
+		t.emit(EventLimitPaused)
 	}
 	t.s.post(&plugin.SeedLimitReachedAlert{TorrentAlert: t.alertBase(), Reason: reason, Ratio: ratio, Seeded: int64(seeded / time.Second), Action: action})
 }

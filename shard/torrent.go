@@ -163,6 +163,8 @@ type Torrent struct {
 	deleteFiles bool
 
 	agg torrentAgg // its share of the shard's published aggregate (aggregate.go)
+
+	stream streamState // piece deadlines and readers (deadline.go, stream.go)
 }
 
 type chokeScratch struct {
@@ -618,6 +620,7 @@ func (t *Torrent) onTick(now time.Time) {
 	if t.ticks%optimisticEvery == 0 {
 		t.runOptimistic(now)
 	}
+	t.deadlineTick() // deadline.go
 	t.connectMore(now)
 }
 
@@ -809,6 +812,7 @@ func onPieceWritten(j *storage.Job) {
 	}
 	t.s.count(MetricPiecesPassed, 1)
 	t.endParole(contrib)
+	t.deadlinePiecePassed(piece) // times it, wakes readers (deadline.go)
 	t.pk.PiecePassed(piece)
 	t.have.Set(piece)
 	t.pieceWritten(piece)
@@ -963,6 +967,7 @@ func (t *Torrent) shutdown(r DisconnectReason) {
 		t.dropPieceBuf(piece)
 	}
 	t.failWaiters(ErrUnknownTorrent)
+	t.failStreams(ErrUnknownTorrent) // stream.go
 	t.closeStorage()
 }
 
