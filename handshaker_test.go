@@ -109,3 +109,27 @@ func BenchmarkMSEHandshake(b *testing.B) {
 		}
 	})
 }
+
+// TestMSEHandshakerAllocs: wrapping ext/mse's Initiator as the shard's
+// Handshaker allocates nothing beyond the Initiator itself (the adapter is
+// one pointer, stored in the interface as is).
+func TestMSEHandshakerAllocs(t *testing.T) {
+	ih := [20]byte{7}
+	payload := make([]byte, 68)
+	var r rand.ChaCha8
+	direct := testing.AllocsPerRun(100, func() {
+		r = *rand.NewChaCha8([32]byte{1})
+		if _, err := mse.NewInitiator(ih, mse.MethodBoth, &r, payload); err != nil {
+			t.Fatal(err)
+		}
+	})
+	wrapped := testing.AllocsPerRun(100, func() {
+		r = *rand.NewChaCha8([32]byte{1})
+		if _, err := newMSEHandshaker(ih, EncLevelBoth, &r, payload); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if wrapped != direct {
+		t.Fatalf("%v allocations through the Handshaker, %v direct", wrapped, direct)
+	}
+}
