@@ -92,9 +92,8 @@ func (a *acceptConn) OnData(c *loop.Conn, data []byte) int {
 		a.refuse(err)
 		return len(data)
 	}
-	sh := a.s.lookup(ih)
 	var add *shard.AddParams
-	if sh == nil {
+	if a.s.lookup(ih) == nil {
 		// Unknown info-hash: a session plugin with FeatureUnknownTorrent
 		// may adopt it (libtorrent's on_unknown_torrent; the prefix we read
 		// is a plaintext handshake by construction).
@@ -103,31 +102,26 @@ func (a *acceptConn) OnData(c *loop.Conn, data []byte) int {
 			return len(data)
 		}
 		var err error
-		sh, add, err = a.s.adoptUnknown(ih, c)
+		add, err = a.s.adoptUnknown(ih, c)
 		if err != nil {
 			a.refuse(err)
 			return len(data)
 		}
 	}
-	// Detach after this callback returns, so the loop has the bytes we
-	// leave unconsumed as pending data.
-	a.handing = true
-	if a.timer != nil {
-		a.timer.Stop()
-	}
-	c.Loop().Post(handOff, &handoffReq{a: a, ih: ih, sh: sh, add: add})
+	a.handOffLater(&handoffReq{a: a, ih: ih, add: add})
 	return 0
 }
 
 // adoptUnknown asks the UnknownTorrentHooks about ih. When one returns
 // true, the torrent is registered with its owning shard at once (so the
 // routing of later handshakes finds it) and its AddParams are returned:
-// the owning loop adds it, then adopts the connection. Runs on the
-// accepting loop.
-func (s *Session) adoptUnknown(ih [20]byte, c *loop.Conn) (*shard.Shard, *shard.AddParams, error) {
+// the owning loop adds it, then adopts the connection. Nil AddParams
+// without an error: the torrent was added meanwhile, and the connection
+// is just routed to it. Runs on the accepting loop.
+func (s *Session) adoptUnknown(ih [20]byte, c *loop.Conn) (*shard.AddParams, error) {
 	var pp plugin.AddTorrentParams
 	if !s.ext.DispatchUnknownTorrent(ih, shard.NewPendingConn(c.RemoteAddr(), c.LocalAddr()), &pp) {
-		return nil, nil, ErrUnknownInfoHash
+		return nil, ErrUnknownInfoHash
 	}
 	p := AddTorrentParams{
 		MetaInfo: pp.MetaInfo, Info: pp.Info, InfoHash: pp.InfoHash, SavePath: pp.SavePath,
@@ -136,30 +130,50 @@ func (s *Session) adoptUnknown(ih [20]byte, c *loop.Conn) (*shard.Shard, *shard.
 	}
 	ap, err := p.shardParams()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if ap.InfoHash.Short() != ih {
-		return nil, nil, errAdoptMismatch
+		return nil, errAdoptMismatch
 	}
 	sh := s.shardFor(ih)
 	t := s.newTorrent(sh, ih, &ap)
-	if cur, added := s.handles.add(t); !added {
-		return cur.sh, nil, nil // added meanwhile: just route to it
+	if _, added := s.handles.add(t); !added {
+		return nil, nil // added meanwhile: just route to it
 	}
 	s.registerTorrent(t)
-	return sh, &ap, nil
+	return &ap, nil
 }
 
 // errAdoptMismatch: an UnknownTorrentHook returned parameters for another torrent.
 var errAdoptMismatch = errors.New("unknown-torrent plugin returned a different info-hash")
 
+// handoffReq is an accepted connection on its way to the loop owning its
+// torrent: plaintext (enc nil) or with a finished MSE handshake.
 type handoffReq struct {
 	a   *acceptConn
 	ih  [20]byte
-	sh  *shard.Shard
-	add *shard.AddParams // adopt: add this torrent on sh's loop first
+	add *shard.AddParams // adopt: add this torrent on the owner's loop first
+	enc *shard.MSEResult // the MSE handshake, for an encrypted connection
 }
 
+// handOffLater schedules the hand-off of a's connection once the current
+// OnData returns, so the loop has the bytes it leaves unconsumed as
+// pending data (and, after MSE, the receiver's last message is still to
+// go out from the owning loop: Detach needs an empty send queue). Runs on
+// the accepting loop.
+func (a *acceptConn) handOffLater(r *handoffReq) {
+	a.handing = true
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	a.c.Loop().Post(handOff, r)
+}
+
+// handOff moves an accepted connection to the loop owning its torrent,
+// plaintext or encrypted alike: it detaches the fd with the bytes read
+// past what OnData consumed, and the owning loop adds the torrent first if
+// an unknown-torrent plugin adopted it, then adopts the connection. Runs
+// on the accepting loop after the OnData that scheduled it.
 func handOff(arg any) {
 	r := arg.(*handoffReq)
 	a := r.a
@@ -191,7 +205,13 @@ func handOff(arg any) {
 				return
 			}
 		}
-		if err := sh.AdoptIncoming(fd, pending, r.ih, remote); err != nil {
+		var err error
+		if r.enc != nil {
+			err = sh.AdoptEncrypted(fd, pending, *r.enc, remote)
+		} else {
+			err = sh.AdoptIncoming(fd, pending, r.ih, remote)
+		}
+		if err != nil {
 			a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: err})
 		}
 	}, nil)

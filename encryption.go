@@ -7,7 +7,6 @@ import (
 
 	"github.com/shardtorrent/shardtorrent/ext/mse"
 	"github.com/shardtorrent/shardtorrent/loop"
-	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
 )
 
@@ -15,9 +14,13 @@ import (
 // "BitTorrent protocol") from an MSE one by its first bytes and, for MSE,
 // runs an mse.Receiver to the end of the handshake. The obfuscated
 // info-hash is looked up in the session's SKeyHash index (every shard's
-// torrents); the fd, the cipher, the receiver's last message and the bytes
-// read past the handshake then go to the owning loop (shard.AdoptEncrypted).
-// Outgoing MSE runs in the shard (shard/encryption.go).
+// torrents, registry.go); the fd, the cipher, the receiver's last message
+// and the bytes read past the handshake then go to the owning loop through
+// the same hand-off as a plaintext connection (accept.go, handOff; then
+// shard.AdoptEncrypted). Outgoing MSE runs in the shard
+// (shard/encryption.go) with the ext/mse Initiator this file gives it
+// (newMSEHandshaker): the shard declares the interface, the session wires
+// the implementation in.
 
 // Aliases of the shard's encryption settings and errors, for Settings.Engine.
 type (
@@ -45,31 +48,39 @@ var ErrEncryptionHandshake = shard.ErrEncryptionHandshake
 // protocolPrefix is how a plaintext handshake starts.
 var protocolPrefix = []byte("\x13BitTorrent protocol")
 
-// register records ih as owned by sh, with its MSE lookup key. Caller holds
-// regMu for writing.
-func (s *Session) register(ih [20]byte, sh *shard.Shard) {
-	s.registry[ih] = sh
-	s.q.add(ih) // at the bottom of the queue (queue.go)
-	if s.skeys == nil {
-		s.skeys = make(map[[20]byte][20]byte)
+// mseMethods maps an encryption level to the MSE crypto methods offered
+// (outgoing) or accepted (incoming).
+func mseMethods(l EncLevel) mse.CryptoMethod {
+	switch l {
+	case EncLevelPlaintext:
+		return mse.MethodPlaintext
+	case EncLevelRC4:
+		return mse.MethodRC4
 	}
-	s.skeys[mse.SKeyHash(ih)] = ih
+	return mse.MethodBoth
 }
 
-// unregister forgets ih. Caller holds regMu for writing.
-func (s *Session) unregister(ih [20]byte) {
-	delete(s.registry, ih)
-	s.q.remove(ih)
-	delete(s.skeys, mse.SKeyHash(ih))
+// mseInitiator is ext/mse's Initiator as the shard's Handshaker. A
+// one-pointer struct, so storing it in the interface allocates nothing.
+type mseInitiator struct{ *mse.Initiator }
+
+// Cipher returns the negotiated RC4, or nil for the plaintext method (an
+// untyped nil: the shard tests the interface against nil). Loop only.
+func (h mseInitiator) Cipher() shard.StreamCipher {
+	if c := h.Result().Cipher; c != nil {
+		return c
+	}
+	return nil
 }
 
-// lookupSKey maps HASH('req2', info-hash) to the info-hash of a torrent we
-// have, for the Receiver. Safe from any goroutine.
-func (s *Session) lookupSKey(h [20]byte) ([20]byte, bool) {
-	s.regMu.RLock()
-	defer s.regMu.RUnlock()
-	ih, ok := s.skeys[h]
-	return ih, ok
+// newMSEHandshaker is the shards' Config.NewHandshaker: an mse.Initiator
+// offering the methods of level. Safe from any goroutine.
+func newMSEHandshaker(infoHash [20]byte, level shard.EncLevel, rand io.Reader, initialPayload []byte) (shard.Handshaker, error) {
+	init, err := mse.NewInitiator(infoHash, mseMethods(level), rand, initialPayload)
+	if err != nil {
+		return nil, err
+	}
+	return mseInitiator{init}, nil
 }
 
 // encData runs before the plaintext path of acceptConn.OnData. It reports
@@ -93,7 +104,7 @@ func (a *acceptConn) encData(c *loop.Conn, data []byte) (n int, handled bool) {
 			a.refuse(shard.NewEncryptionError(shard.ErrEncryptedRefused))
 			return len(data), true
 		}
-		rcv, err := mse.NewReceiver(a.s.lookupSKey, a.s.live.Load().Engine.AllowedEncLevel.Methods(), a.s.keyRand())
+		rcv, err := mse.NewReceiver(a.s.registry.lookupSKey, mseMethods(a.s.live.Load().Engine.AllowedEncLevel), a.s.keyRand())
 		if err != nil {
 			a.refuse(shard.NewEncryptionError(err))
 			return len(data), true
@@ -114,48 +125,13 @@ func (a *acceptConn) encData(c *loop.Conn, data []byte) (n int, handled bool) {
 	}
 	// The last message goes out from the owning loop, ahead of the cipher
 	// switch there: Detach needs an empty send queue.
-	a.handing = true
-	if a.timer != nil {
-		a.timer.Stop()
+	res := a.rcv.Result()
+	enc := &shard.MSEResult{InfoHash: res.InfoHash, InitialPayload: res.InitialPayload, Prelude: a.rcv.Output()}
+	if res.Cipher != nil {
+		enc.Cipher = res.Cipher // only a non-nil *RC4: a nil one would make a non-nil interface
 	}
-	c.Loop().Post(handOffEncrypted, &encHandoff{a: a, res: a.rcv.Result(), prelude: a.rcv.Output()})
+	a.handOffLater(&handoffReq{a: a, ih: res.InfoHash, enc: enc})
 	return n, true
-}
-
-type encHandoff struct {
-	a       *acceptConn
-	res     mse.Result
-	prelude []byte
-}
-
-// handOffEncrypted moves a connection whose MSE handshake finished to the
-// loop owning its torrent. Runs on the accepting loop after the OnData
-// that finished the handshake.
-func handOffEncrypted(arg any) {
-	r := arg.(*encHandoff)
-	a := r.a
-	if a.c.Closed() {
-		return
-	}
-	remote := a.c.RemoteAddr()
-	fd, raw, err := a.c.Detach()
-	if err != nil {
-		a.refuse(err)
-		return
-	}
-	a.finished = true
-	sh := a.s.lookup(r.res.InfoHash)
-	if sh == nil {
-		closeFd(fd)
-		a.s.incoming.refused(ErrUnknownInfoHash)
-		a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: ErrUnknownInfoHash})
-		return
-	}
-	sh.Loop().Post(func(any) {
-		if err := sh.AdoptEncrypted(fd, raw, r.res, r.prelude, remote); err != nil {
-			a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: err})
-		}
-	}, nil)
 }
 
 // keyRand is the source of MSE keys and padding: Settings.Rand or crypto/rand.

@@ -165,13 +165,9 @@ type Session struct {
 	peerID [20]byte
 	conns  atomic.Int64
 
-	// registry maps a wire info-hash to its shard, so the accepting loop can
-	// route an incoming handshake without touching any shard's state.
-	regMu    sync.RWMutex
-	registry map[[20]byte]*shard.Shard
-	// skeys maps mse.SKeyHash(info-hash) to the info-hash, for incoming
-	// MSE handshakes; kept with registry (register, unregister).
-	skeys map[[20]byte][20]byte
+	// registry routes a wire info-hash, or its MSE lookup key, to the
+	// shard that owns the torrent (registry.go).
+	registry *infoHashes
 	// handles holds the one handle of each torrent (torrents.go).
 	handles torrentTable
 
@@ -239,11 +235,12 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		log:      set.Logger,
 		pool:     set.Pool,
 		alerts:   newAlertQueue(set.AlertQueueSize, set.AlertMask),
-		registry: make(map[[20]byte]*shard.Shard),
+		registry: newInfoHashes(),
 		stopped:  make(chan struct{}),
 		started:  time.Now(),
 		q:        newQueue(set.Shards),
 	}
+	s.registry.q = s.q // the queue follows the registry (registry.go)
 	s.ipf.Store(set.IPFilter)
 	if set.ResumeDir != "" {
 		saver, err := newResumeSaver(set.ResumeDir, set.Logger)
@@ -322,6 +319,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Rates:    s.rates,
 
 			ResumeSaveInterval: set.ResumeSaveInterval,
+			NewHandshaker:      newMSEHandshaker,
 		}))
 	}
 	s.addBuiltins()
@@ -419,12 +417,6 @@ func (s *Session) NumShards() int { return len(s.shards) }
 // info-hash, so the choice is stable and spreads torrents evenly.
 func (s *Session) shardFor(ih [20]byte) *shard.Shard {
 	return s.shards[xxhash.Sum64(ih[:])%uint64(len(s.shards))]
-}
-
-func (s *Session) lookup(ih [20]byte) *shard.Shard {
-	s.regMu.RLock()
-	defer s.regMu.RUnlock()
-	return s.registry[ih]
 }
 
 // AddTorrentParams describe a torrent to add.

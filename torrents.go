@@ -101,9 +101,7 @@ func (t *Torrent) setInfo(info *metainfo.Info) {
 // registerTorrent enters t, already in the handle table, in the registry
 // (shard routing and MSE keys).
 func (s *Session) registerTorrent(t *Torrent) {
-	s.regMu.Lock()
-	s.register(t.key, t.sh)
-	s.regMu.Unlock()
+	s.registry.add(t.key, t.sh)
 }
 
 // forgetTorrent takes t out of the registry and then out of the handle
@@ -113,9 +111,7 @@ func (s *Session) forgetTorrent(t *Torrent) {
 	if s.handles.get(t.key) != t {
 		return
 	}
-	s.regMu.Lock()
-	s.unregister(t.key)
-	s.regMu.Unlock()
+	s.registry.remove(t.key)
 	s.handles.remove(t)
 }
 

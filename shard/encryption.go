@@ -7,22 +7,78 @@ import (
 	"io"
 	"net/netip"
 
-	"github.com/shardtorrent/shardtorrent/ext/mse"
+	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/wire"
 )
 
-// Message Stream Encryption (MSE/PE) in the peer protocol. ext/mse holds
-// the socket-free handshakes and the RC4 cipher; this file runs them on a
-// peer's connection (see ext/mse/doc.go for the wiring contract):
-//   - outgoing: the Initiator runs right after connect, with our BitTorrent
-//     handshake as its initial payload; when it finishes the connection's
-//     receive and send ciphers are switched to RC4 (exact, from nil);
-//   - incoming: the accepting loop runs the Receiver (root accept.go) and
-//     hands the fd, the negotiated cipher, the receiver's last message and
-//     the decrypted leftovers to AdoptEncrypted on the owning loop, which
-//     sends that message in plaintext and switches both ciphers before
-//     anything else is queued.
+// Message Stream Encryption (MSE/PE) in the peer protocol. The handshake
+// itself is not this package's: the engine declares what it needs of it
+// (Handshaker, made by Config.NewHandshaker; MSEResult) and the root
+// package wires ext/mse's socket-free state machines in, so that shard
+// imports nothing under ext/ (see ext/mse/doc.go for the wiring contract).
+// This file runs the handshake on a peer's connection:
+//   - outgoing: the Handshaker runs right after connect, with our
+//     BitTorrent handshake as its initial payload; when it finishes the
+//     connection's receive and send ciphers are switched to the negotiated
+//     StreamCipher (exact, from nil);
+//   - incoming: the accepting loop runs the receiving side (root
+//     encryption.go) and hands the fd, the negotiated cipher, the
+//     receiver's last message and the decrypted leftovers to
+//     AdoptEncrypted on the owning loop, which sends that message in
+//     plaintext and switches both ciphers before anything else is queued.
+
+// StreamCipher is the cipher an MSE handshake negotiated (ext/mse's RC4):
+// it encrypts what the connection sends and decrypts what it receives, in
+// place. It belongs to one connection, so to one loop: loop only.
+type StreamCipher interface {
+	loop.SendCipher
+	loop.RecvCipher
+}
+
+// Handshaker is the initiating side of an outgoing MSE handshake in
+// progress: a socket-free state machine the peer feeds with the bytes it
+// receives and whose output it sends (ext/mse's Initiator). It belongs to
+// one peer: loop only.
+type Handshaker interface {
+	// Step consumes a prefix of in and returns its length. It never
+	// consumes bytes past the end of the handshake. After an error the
+	// peer is disconnected and the Handshaker dropped.
+	Step(in []byte) (n int, err error)
+	// Output returns the bytes to send now and forgets them; they are
+	// valid until the next Step.
+	Output() []byte
+	// Done reports whether the handshake finished.
+	Done() bool
+	// Cipher is the negotiated cipher once Done, positioned right after
+	// the handshake; nil means the stream goes on in plaintext.
+	Cipher() StreamCipher
+}
+
+// HandshakerFactory starts an outgoing MSE handshake for the torrent whose
+// wire info-hash is infoHash, offering the crypto methods level allows,
+// drawing keys and padding from rand, and carrying initialPayload (our
+// BitTorrent handshake) encrypted. Its first Output is sent at once. It is
+// called on the dialling shard's loop and may be shared by every shard, so
+// it must be safe for concurrent use.
+type HandshakerFactory func(infoHash [20]byte, level EncLevel, rand io.Reader, initialPayload []byte) (Handshaker, error)
+
+// MSEResult is an incoming connection's finished MSE handshake, as the
+// accepting loop hands it to AdoptEncrypted. Owned by the adopting peer
+// from then on.
+type MSEResult struct {
+	// InfoHash is the torrent the peer asked for (wire info-hash).
+	InfoHash [20]byte
+	// Cipher is the negotiated cipher, positioned right after the
+	// handshake; nil when only the handshake was encrypted.
+	Cipher StreamCipher
+	// InitialPayload is the initiator's initial payload, decrypted: the
+	// start of its BitTorrent handshake (nil if empty).
+	InitialPayload []byte
+	// Prelude is the receiver's last message (its crypto_select), not
+	// sent yet: the peer sends it in plaintext before switching ciphers.
+	Prelude []byte
+}
 
 // EncPolicy is libtorrent's in_enc_policy / out_enc_policy. The zero value
 // is EncEnabled, libtorrent's default.
@@ -97,22 +153,11 @@ func ParseEncLevel(s string) (EncLevel, error) {
 	return 0, fmt.Errorf("shard: unknown encryption level %q (want plaintext, rc4 or both)", s)
 }
 
-// Methods maps the level to the MSE crypto methods offered (outgoing) or
-// accepted (incoming).
-func (l EncLevel) Methods() mse.CryptoMethod {
-	switch l {
-	case EncLevelPlaintext:
-		return mse.MethodPlaintext
-	case EncLevelRC4:
-		return mse.MethodRC4
-	}
-	return mse.MethodBoth
-}
-
 // ErrEncryptionHandshake matches (errors.Is) every *EncryptionError.
 var ErrEncryptionHandshake = errors.New("shard: encryption handshake failed")
 
-// Causes of an EncryptionError that are not mse.Error values.
+// Causes of an EncryptionError that are not the handshake's own errors
+// (ext/mse's Error values).
 var (
 	// ErrPlaintextRefused: a plaintext handshake reached a session whose
 	// incoming policy is EncForced.
@@ -123,10 +168,13 @@ var (
 	// ErrEncryptionTimeout: the MSE handshake did not finish within the
 	// handshake timeout.
 	ErrEncryptionTimeout = errors.New("shard: encryption handshake timed out")
+	// ErrEncryptionUnavailable: the outgoing policy is EncForced but the
+	// shard has no Config.NewHandshaker, so no MSE handshake can start.
+	ErrEncryptionUnavailable = errors.New("shard: encryption forced but no MSE handshake is available")
 )
 
 // EncryptionError is an MSE handshake that failed: the peer's bytes were
-// refused by ext/mse (Err is an mse.Error), the peer closed or stalled, or
+// refused by the handshake (Err is an ext/mse Error), the peer closed or stalled, or
 // the policy refused the connection. It is carried by PeerErrorAlert,
 // PeerDisconnectedAlert reasons and IncomingRefusedAlert.
 type EncryptionError struct {
@@ -138,8 +186,8 @@ func newEncryptionError(err error) *EncryptionError {
 	return &EncryptionError{Op: plugin.OpEncryption, Err: err}
 }
 
-// NewEncryptionError wraps err (an mse.Error or one of this package's
-// causes) as an EncryptionError.
+// NewEncryptionError wraps err (a handshake's error, such as an ext/mse
+// Error, or one of this package's causes) as an EncryptionError.
 func NewEncryptionError(err error) *EncryptionError { return newEncryptionError(err) }
 
 // Error describes the failure with its cause.
@@ -154,11 +202,11 @@ func (e *EncryptionError) Is(target error) bool { return target == ErrEncryption
 // peerMSE is a peer's MSE state until the cipher is in place.
 type peerMSE struct {
 	// init runs the outgoing handshake; nil for incoming connections.
-	init *mse.Initiator
+	init Handshaker
 	// Incoming: what the receiver negotiated. prelude (the receiver's last
 	// message) goes out in plaintext, then ciph (nil for MethodPlaintext)
 	// becomes the send and receive cipher, both in open.
-	ciph    *mse.RC4
+	ciph    StreamCipher
 	prelude []byte
 	// alerted: a PeerErrorAlert for the failure was posted.
 	alerted bool
@@ -172,13 +220,15 @@ func (s *Shard) keyRand() io.Reader {
 	return rand.Reader
 }
 
-// wantMSE reports whether an outgoing connection starts with MSE.
+// wantMSE reports whether an outgoing connection starts with MSE. Without
+// a Config.NewHandshaker only EncForced does (and fails at once, with
+// ErrEncryptionUnavailable); EncEnabled connects in plaintext.
 func (p *peer) wantMSE() bool {
 	switch p.t.s.set.OutEncPolicy {
 	case EncForced:
 		return true
 	case EncEnabled:
-		return p.cand == nil || !p.cand.plainOnly
+		return p.t.s.newHandshaker != nil && (p.cand == nil || !p.cand.plainOnly)
 	}
 	return false
 }
@@ -218,8 +268,14 @@ func (p *peer) encOpen() bool {
 	if !p.wantMSE() {
 		return false
 	}
+	newHS := p.t.s.newHandshaker
+	if newHS == nil {
+		p.mse = &peerMSE{}
+		p.encFail(ErrEncryptionUnavailable)
+		return true
+	}
 	var buf [wire.HandshakeLen]byte
-	init, err := mse.NewInitiator(p.t.wireIH, p.t.s.set.AllowedEncLevel.Methods(), p.t.s.keyRand(), p.appendHandshake(buf[:0]))
+	init, err := newHS(p.t.wireIH, p.t.s.set.AllowedEncLevel, p.t.s.keyRand(), p.appendHandshake(buf[:0]))
 	if err != nil {
 		p.mse = &peerMSE{}
 		p.encFail(err)
@@ -248,9 +304,9 @@ func (p *peer) encData(data []byte) (int, bool) {
 	if !init.Done() {
 		return n, true
 	}
-	res := init.Result()
+	ciph := init.Cipher()
 	p.mse = nil
-	if res.Cipher == nil {
+	if ciph == nil {
 		p.t.s.count(MetricMSEOutgoingPlaintext, 1)
 		return n, false // MethodPlaintext: the stream goes on unchanged
 	}
@@ -264,8 +320,8 @@ func (p *peer) encData(data []byte) (int, bool) {
 	p.mseRC4 = true
 	// Inside OnData: the receive switch applies after the n bytes
 	// consumed, and the loop presents the rest again, decrypted.
-	cc.SetRecvCipher(res.Cipher)
-	cc.SetSendCipher(res.Cipher)
+	cc.SetRecvCipher(ciph)
+	cc.SetSendCipher(ciph)
 	return n, true
 }
 
@@ -328,12 +384,11 @@ func (p *peer) encRetry() {
 
 // AdoptEncrypted takes an incoming connection whose MSE handshake the
 // accepting loop completed (see AdoptIncoming). raw holds the bytes read
-// after the handshake, still as they came off the wire (RC4 ciphertext when
-// res.Cipher is set); prelude is the receiver's last message (its
-// crypto_select), not sent yet. The peer sends prelude, then switches its
-// send and receive ciphers to res.Cipher before queuing anything else.
+// after the handshake, still as they came off the wire (ciphertext when
+// res.Cipher is set). The peer sends res.Prelude, then switches its send
+// and receive ciphers to res.Cipher before queuing anything else.
 // Loop only.
-func (s *Shard) AdoptEncrypted(fd int, raw []byte, res mse.Result, prelude []byte, remote netip.AddrPort) error {
+func (s *Shard) AdoptEncrypted(fd int, raw []byte, res MSEResult, remote netip.AddrPort) error {
 	pending := append([]byte(nil), res.InitialPayload...)
 	if len(raw) > 0 {
 		start := len(pending)
@@ -342,5 +397,5 @@ func (s *Shard) AdoptEncrypted(fd int, raw []byte, res mse.Result, prelude []byt
 			res.Cipher.Decrypt([][]byte{pending[start:]})
 		}
 	}
-	return s.adoptIncoming(fd, pending, res.InfoHash, remote, &peerMSE{ciph: res.Cipher, prelude: prelude})
+	return s.adoptIncoming(fd, pending, res.InfoHash, remote, &peerMSE{ciph: res.Cipher, prelude: res.Prelude})
 }

@@ -32,9 +32,39 @@ type cipherFake struct {
 func (c *cipherFake) SetSendCipher(s loop.SendCipher) { c.send, c.sendAt = s, len(c.out) }
 func (c *cipherFake) SetRecvCipher(r loop.RecvCipher) { c.recv = r }
 
+// mseHandshaker is ext/mse's Initiator as Config.NewHandshaker, as the
+// root package wires it (newMSEHandshaker there): the shard itself never
+// imports ext/mse, only its tests do.
+func mseHandshaker(ih [20]byte, lvl EncLevel, r io.Reader, payload []byte) (Handshaker, error) {
+	methods := map[EncLevel]mse.CryptoMethod{
+		EncLevelBoth: mse.MethodBoth, EncLevelPlaintext: mse.MethodPlaintext, EncLevelRC4: mse.MethodRC4,
+	}
+	init, err := mse.NewInitiator(ih, methods[lvl], r, payload)
+	if err != nil {
+		return nil, err
+	}
+	return testInitiator{init}, nil
+}
+
+type testInitiator struct{ *mse.Initiator }
+
+func (i testInitiator) Cipher() StreamCipher {
+	if c := i.Result().Cipher; c != nil {
+		return c
+	}
+	return nil
+}
+
 // dialMSE opens an outgoing connection to a candidate under policy and
-// level, as connectMore would. Loop only.
+// level, as connectMore would, with ext/mse's handshake wired in. Loop only.
 func (h *harness) dialMSE(tor *Torrent, pol EncPolicy, lvl EncLevel) (*tpeer, *cipherFake) {
+	h.s.newHandshaker = mseHandshaker
+	return h.dialEnc(tor, pol, lvl)
+}
+
+// dialEnc is dialMSE with the shard's Config.NewHandshaker as it is. Loop
+// only.
+func (h *harness) dialEnc(tor *Torrent, pol EncPolicy, lvl EncLevel) (*tpeer, *cipherFake) {
 	h.s.set.OutEncPolicy, h.s.set.AllowedEncLevel = pol, lvl
 	if !h.s.reserveConn() {
 		fatalf("connection limit")
@@ -230,6 +260,49 @@ func TestOutgoingMSE(t *testing.T) {
 	})
 }
 
+// TestOutgoingWithoutHandshaker: a shard given no Config.NewHandshaker
+// connects in plaintext under EncEnabled, and under EncForced fails the
+// connection at once with ErrEncryptionUnavailable instead of falling back
+// to plaintext.
+func TestOutgoingWithoutHandshaker(t *testing.T) {
+	f := makeTorrent(t, 256<<10, 64<<10)
+	t.Run("enabled_is_plaintext", func(t *testing.T) {
+		h := newHarness(t, Settings{})
+		tor := h.leech(f)
+		var tp *tpeer
+		var cf *cipherFake
+		var out []byte
+		h.do(func() {
+			tp, cf = h.dialEnc(tor, EncEnabled, EncLevelBoth)
+			out = append(out, cf.out...)
+		})
+		var hs [wire.HandshakeLen]byte
+		if !bytes.Equal(out, tp.appendHandshake(hs[:0])) {
+			t.Fatalf("opened with %d bytes %q, want our plaintext handshake", len(out), out[:min(20, len(out))])
+		}
+		if errs := alertsOf[*plugin.PeerErrorAlert](h.alerts); len(errs) != 0 || tp.fc.closed {
+			t.Fatalf("alerts %v, closed %v", errs, tp.fc.closed)
+		}
+	})
+	t.Run("forced_fails", func(t *testing.T) {
+		h := newHarness(t, Settings{})
+		tor := h.leech(f)
+		var tp *tpeer
+		var cf *cipherFake
+		h.do(func() { tp, cf = h.dialEnc(tor, EncForced, EncLevelBoth) })
+		if !tp.fc.delivered || len(cf.out) != 0 {
+			t.Fatalf("closed %v after sending %d bytes, want closed before sending", tp.fc.delivered, len(cf.out))
+		}
+		errs := alertsOf[*plugin.PeerErrorAlert](h.alerts)
+		if len(errs) != 1 || !errors.Is(errs[0].Err, ErrEncryptionHandshake) || !errors.Is(errs[0].Err, ErrEncryptionUnavailable) {
+			t.Fatalf("alerts %v, want one EncryptionError(ErrEncryptionUnavailable)", errs)
+		}
+		if tp.cand.plainOnly {
+			t.Fatal("a forced connection was marked for a plaintext retry")
+		}
+	})
+}
+
 // rc4Pair returns the two ends of one RC4 session: ours (as a receiver of
 // MSE) and theirs (the initiator).
 func rc4Pair() (ours, theirs *mse.RC4) {
@@ -377,8 +450,5 @@ func TestEncNames(t *testing.T) {
 	}
 	if _, err := ParseEncLevel("aes"); err == nil {
 		t.Error("ParseEncLevel accepted aes")
-	}
-	if EncLevelRC4.Methods() != mse.MethodRC4 || EncLevelPlaintext.Methods() != mse.MethodPlaintext || EncLevelBoth.Methods() != mse.MethodBoth {
-		t.Error("EncLevel.Methods mapping")
 	}
 }

@@ -65,6 +65,10 @@ type Config struct {
 	// Rates holds the session-wide rate limits (ratelimit.go), shared by
 	// the session's shards; nil means unlimited, owned by this shard.
 	Rates *RateLimits
+	// NewHandshaker starts outgoing MSE handshakes (encryption.go); the
+	// root package passes ext/mse's. Nil means no MSE: outgoing
+	// connections are plaintext, and fail under EncForced.
+	NewHandshaker HandshakerFactory
 }
 
 // tickInterval is the shard's housekeeping period: rates, timeouts, the
@@ -115,6 +119,8 @@ type Shard struct {
 	blockAlerts plugin.BlockAlertBudget
 	// rl is the shard's side of the rate limits (ratelimit.go).
 	rl shardRate
+	// newHandshaker is Config.NewHandshaker (encryption.go).
+	newHandshaker HandshakerFactory
 
 	// ownIdles counts torrents with their own idle limit (seedlimit.go):
 	// the seed-limit check runs while it is not zero.
@@ -150,7 +156,8 @@ func New(cfg Config) *Shard {
 		resume:   cfg.Resume,
 		ipf:      cfg.IPFilter,
 
-		syncBytes: syncBatchBytes,
+		syncBytes:     syncBatchBytes,
+		newHandshaker: cfg.NewHandshaker,
 	}
 	if s.saveEvery = cfg.ResumeSaveInterval; s.saveEvery <= 0 {
 		s.saveEvery = ResumeSaveInterval

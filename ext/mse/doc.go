@@ -3,15 +3,15 @@
 // (Initiator, Receiver) and RC4-drop1024 as a crypto plugin (RC4) that
 // encrypts and decrypts a connection's vectors in place.
 //
-// It depends on the standard library alone. The engine wires it as
-// described below: the root package's encryption.go (incoming, on the
-// accepting loop) and shard/encryption.go (outgoing, and the cipher switch
-// of adopted connections). That makes it the one ext/ package the engine
-// imports, against the layering of STYLE.md (ext/ sits above shard/): MSE
-// negotiation decides how a connection is accepted and routed, which no
-// plugin hook can do, while the cipher itself is an ordinary CryptoPlugin.
-// Being stdlib-only it creates no cycle; moving the handshake state
-// machines under wire/ would restore the layering if it ever matters.
+// It depends on the standard library alone. The session wires it as
+// described below, from the root package's encryption.go: it runs the
+// Receiver itself (incoming, on the accepting loop) and gives the shards
+// the Initiator through the interface shard/encryption.go declares
+// (shard.Handshaker, made by shard.Config.NewHandshaker), so shard/ never
+// imports this package and ext/ stays above shard/ as STYLE.md draws it
+// (the root package's TestLayering checks). MSE negotiation decides how a
+// connection is accepted and routed, which no plugin hook can do, while
+// the cipher itself is an ordinary CryptoPlugin.
 //
 // # Incoming connections
 //

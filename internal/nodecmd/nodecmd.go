@@ -56,7 +56,10 @@ var newSession = shardtorrent.NewSession
 var rpcReady func(rpc.Backend)
 
 // Run runs the node with command-line arguments args (without the program
-// name) and returns the process exit code.
+// name) and returns the process exit code. It parses the flags
+// (newFlagSet), builds the session settings from them (settingsFrom),
+// loads the torrents and starts the session and the node, then runs the
+// node until it is done (node.run).
 func Run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "make" {
 		return runMake(args[1:], stdout, stderr)
@@ -64,166 +67,66 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "rpc-passwd" {
 		return runPasswd(args[1:], stdout, stderr) // service.go
 	}
-	fs := flag.NewFlagSet("node", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: node [flags] [TORRENT_FILE|MAGNET ...]\n       node make -o OUT.torrent [-piece-size N] [-tracker URL] PATH\n       node rpc-passwd -user NAME -o FILE\n\nflags:\n")
-		fs.PrintDefaults()
-	}
-	var (
-		listen    = fs.String("listen", "0.0.0.0:6881", "listen address for peer connections (\"off\" to not listen)")
-		dataDir   = fs.String("data", ".", "save path: a torrent named X lives at DIR/X")
-		watchDir  = fs.String("watch", "", "serve every .torrent file and fetch every .magnet file (one magnet URI) in this directory, picking up new ones")
-		exitDone  = fs.Bool("exit-when-complete", false, "exit 0 once every added torrent is complete and verified (a signal before that exits 128+N: 143 for SIGTERM)")
-		errRetry  = fs.Duration("error-retry", 30*time.Second, "resume a torrent stopped by a disk error (disk full, read-only, I/O) after this long, doubling up to 30 min per retry (0: never; then -exit-when-complete exits 1 on an error)")
-		statusInt = fs.Duration("status", time.Second, "status line interval (0 disables)")
-		shards    = fs.Int("shards", 0, "event loops (0 = one per CPU)")
-		seedMode  = fs.Bool("seed-mode", false, "start seeding without a check: each piece is hashed the first time a peer asks for it, before any byte of it is sent; a bad piece is dropped and fetched again (libtorrent's seed_mode)")
-		logLevel  = fs.String("log", "info", "log level: debug, info, warn, error")
-		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile to this file")
-		memProf   = fs.String("memprofile", "", "write an allocation profile to this file at exit (every allocation is recorded: slower)")
-		reportTo  = fs.String("report", "", "write a JSON report of resource use and payload counters to this file on SIGUSR1 and at exit")
-		listFile  = fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments")
-		maxOutReq = fs.Int("max-out-requests", 0, "cap on our request pipeline to one peer (0 = engine default, 500: libtorrent's max_out_request_queue)")
-		unchoke   = fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8; -1 = unlimited: every interested peer is unchoked)")
-		seedAlg   = fs.String("seed-choker", "round-robin", "how the choker ranks peers while seeding: round-robin, fastest-upload or anti-leech (libtorrent's seed_choking_algorithm)")
-		seedRatio = fs.Float64("seed-ratio", 0, "pause a seed once it has uploaded this many times its size (libtorrent's share_ratio_limit; 0 = no limit)")
-		activeDL  = fs.String("active-downloads", "", "most auto-managed torrents downloading at once; the rest wait in queue order (libtorrent's active_downloads; default unlimited; 0 = none)")
-		activeSd  = fs.String("active-seeds", "", "most auto-managed torrents seeding at once (libtorrent's active_seeds; default unlimited; 0 = none)")
-		activeAll = fs.String("active-limit", "", "most auto-managed torrents running at once, downloads and seeds together (libtorrent's active_limit; default unlimited). Torrents moving no payload for a minute do not count")
-		seedTime  = fs.Duration("seed-time", 0, "pause a torrent once it has seeded this long in this run (libtorrent's seed_time_limit; 0 = no limit)")
-		direct    = fs.Bool("direct-writes", true, "write downloaded pieces with O_DIRECT, past the page cache: a tenth of the write CPU, but re-served pieces come from the disk (-direct-writes=false keeps them in the page cache)")
-		suggest   = fs.Bool("suggest-read-cache", false, "send BEP 6 suggest-piece messages for the pieces most recently read (libtorrent's suggest_read_cache)")
-		builtins  = fs.Bool("builtin-extensions", true, "run the built-in extensions: ut_metadata, ut_pex, lt_donthave, upload_only, and smart_ban unless -smart-ban=false (false turns them all off)")
-		smartBan  = fs.Bool("smart-ban", true, "ban peers that sent corrupt blocks of pieces that failed their hash check (ext/smartban)")
-		noopPlug  = fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)")
-		encPol    = fs.String("encryption", "enabled", "MSE/PE policy, both directions: disabled, enabled (MSE first, plaintext retry; plaintext accepted) or forced (MSE only)")
-		encLevel  = fs.String("enc-level", "both", "what MSE connections carry after the handshake: plaintext, rc4 or both")
-		preferRC4 = fs.Bool("prefer-rc4", false, "with -enc-level both, select RC4 for incoming MSE peers offering both (libtorrent's prefer_rc4)")
-		trackers  multiFlag
-		peers     multiFlag
-		stateFlag = fs.String("state", "", "state directory: every torrent's resume data, saved as it changes and at exit, and resumed at start without hashing (default DATA/.shardtorrent; \"off\": none, every start checks)")
-		resumeInt = fs.Duration("resume-interval", 5*time.Minute, "how often the resume data of torrents that changed is saved to -state (besides completion, pause, removal and exit)")
-		importDir = fs.String("import-resume", "", "adopt a directory of libtorrent-format resume files (qBittorrent's BT_backup: .fastresume with the .torrent beside it) and seed them without a re-hash; they are saved into -state")
-	)
-	rates := addRateFlags(fs) // ratelimit.go
-	seedPol := addSeedPolicyFlags(fs)
-	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
-	fs.Var(&trackers, "tracker", "also announce every public torrent to this tracker URL (http, https or udp; repeatable)")
-	fleetFlag := fs.String("fleet", "", "I/N: serve only the torrents whose info-hash falls to share I of N (0 <= I < N), so N nodes split one catalogue (one shared -watch directory) with no coordinator; see README")
-	// The DHT (BEP 5): on the listen port over UDP; private torrents never use it.
-	ipFilterFile := fs.String("ip-filter", "", "refuse and never dial peers whose address this blocklist blocks (P2P name:first-last, eMule DAT first - last , level , name with level <= 127 blocking, or CIDR lines; gzip or not; bad lines skipped and counted); SIGHUP reloads it")
-	useDHT := fs.Bool("dht", true, "find peers and be found through the DHT, on UDP at the listen address (never for private torrents)")
-	var dhtBoot multiFlag
-	fs.Var(&dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
-	svcFlags := addServiceFlags(fs) // -rpc, -rpc-auth-file, -rpc-allow, -rpc-roots (service.go)
-	configFile := fs.String(configFlag, "", "read flags from this TOML file, one key per flag name (listen = \"0.0.0.0:6881\", peer = [\"...\"]; see docs/node.toml); flags on the command line win")
+	fs, f := newFlagSet(stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if *configFile != "" {
-		if err := applyConfig(fs, *configFile); err != nil {
+	if *f.configFile != "" {
+		if err := applyConfig(fs, *f.configFile); err != nil {
 			fmt.Fprintf(stderr, "node: %v\n", err)
 			return 2
 		}
 	}
-	for _, b := range dhtBoot {
+	for _, b := range f.dhtBoot {
 		if _, _, err := net.SplitHostPort(b); err != nil {
 			fmt.Fprintf(stderr, "node: -dht-bootstrap %q: want HOST:PORT\n", b)
 			return 2
 		}
 	}
-	svcPlan, err := planService(svcFlags)
+	svcPlan, err := planService(f.svc)
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 2
 	}
-	if *cpuProf != "" {
-		f, err := os.Create(*cpuProf)
+	if *f.cpuProf != "" {
+		pf, err := os.Create(*f.cpuProf)
 		if err != nil {
 			fmt.Fprintf(stderr, "node: -cpuprofile: %v\n", err)
 			return 2
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err := pprof.StartCPUProfile(pf); err != nil {
 			fmt.Fprintf(stderr, "node: -cpuprofile: %v\n", err)
 			return 2
 		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
-	if *memProf != "" {
+	if *f.memProf != "" {
 		runtime.MemProfileRate = 1
-		f, err := os.Create(*memProf)
+		pf, err := os.Create(*f.memProf)
 		if err != nil {
 			fmt.Fprintf(stderr, "node: -memprofile: %v\n", err)
 			return 2
 		}
 		defer func() {
 			runtime.GC() // the allocs profile is as of the last GC: include everything up to now
-			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			if err := pprof.Lookup("allocs").WriteTo(pf, 0); err != nil {
 				fmt.Fprintf(stderr, "node: -memprofile: %v\n", err)
 			}
-			f.Close()
+			pf.Close()
 		}()
 	}
-	pol, err := shard.ParseEncPolicy(*encPol)
-	if err != nil {
-		fmt.Fprintf(stderr, "node: -encryption: %v\n", err)
-		return 2
-	}
-	encLvl, err := shard.ParseEncLevel(*encLevel)
-	if err != nil {
-		fmt.Fprintf(stderr, "node: -enc-level: %v\n", err)
-		return 2
-	}
-	seedChoker, err := choker.ParseSeedAlgorithm(*seedAlg)
-	if err != nil {
-		fmt.Fprintf(stderr, "node: -seed-choker: %v\n", err)
-		return 2
-	}
-	var active [3]shardtorrent.Limit
-	for i, f := range []struct{ name, v string }{{"active-downloads", *activeDL}, {"active-seeds", *activeSd}, {"active-limit", *activeAll}} {
-		if active[i], err = shardtorrent.ParseLimit(f.v, false); err != nil {
-			fmt.Fprintf(stderr, "node: -%s: %v\n", f.name, err)
-			return 2
-		}
-	}
-	if *seedRatio < 0 || *seedTime < 0 || math.IsNaN(*seedRatio) || math.IsInf(*seedRatio, 0) {
-		fmt.Fprintf(stderr, "node: -seed-ratio and -seed-time must be positive, or 0 for no limit\n")
-		return 2
-	}
-	seedPolicy, err := seedPol.parse()
+	set, err := settingsFrom(f, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 2
 	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "node: bad -log level %q\n", *logLevel)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
-	var ipf *ipfilter.Filter
-	if *ipFilterFile != "" {
-		var msg string
-		if ipf, msg, err = loadIPFilter(*ipFilterFile); err != nil {
-			fmt.Fprintf(stderr, "node: -ip-filter: %v\n", err)
-			return 2
-		}
-		fmt.Fprintln(stdout, msg)
-	}
-
-	var fleet shardtorrent.Fleet
-	if *fleetFlag != "" {
-		if fleet, err = shardtorrent.ParseFleet(*fleetFlag); err != nil {
-			fmt.Fprintf(stderr, "node: -fleet: %v\n", err)
-			return 2
-		}
-	}
+	log, state := set.Logger, set.ResumeDir
+	fleet, _ := f.fleetShare() // checked by settingsFrom
 	var peerAddrs []netip.AddrPort
-	for _, p := range peers {
+	for _, p := range f.peers {
 		ap, err := netip.ParseAddrPort(p)
 		if err != nil {
 			fmt.Fprintf(stderr, "node: bad -peer %q: want IP:PORT\n", p)
@@ -236,8 +139,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	var metas []*metainfo.MetaInfo
 	var magnets []string
 	args = fs.Args()
-	if *listFile != "" {
-		list, err := readTorrentList(*listFile)
+	if *f.listFile != "" {
+		list, err := readTorrentList(*f.listFile)
 		if err != nil {
 			fmt.Fprintf(stderr, "node: -torrent-list: %v\n", err)
 			return 1
@@ -260,29 +163,28 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		}
 		metas = append(metas, mi)
 	}
-	state := stateDir(*stateFlag, *dataDir, fleet)
-	resumed, err := loadState(state, *importDir, *dataDir, stdout)
+	resumed, err := loadState(state, *f.importDir, *f.dataDir, stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 1
 	}
-	if *exitDone && len(metas)+len(magnets)+len(resumed) == 0 && *watchDir == "" {
+	if *f.exitDone && len(metas)+len(magnets)+len(resumed) == 0 && *f.watchDir == "" {
 		fmt.Fprintln(stderr, "node: -exit-when-complete needs at least one torrent")
 		return 2
 	}
-	for _, u := range trackers {
+	for _, u := range f.trackers {
 		if !tracker.ValidURL(u) {
 			fmt.Fprintf(stderr, "node: -tracker %q: not an http, https or udp tracker URL\n", u)
 			return 2
 		}
 	}
-	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+	if err := os.MkdirAll(*f.dataDir, 0o755); err != nil {
 		fmt.Fprintf(stderr, "node: -data: %v\n", err)
 		return 1
 	}
 	var rpcRoots *httpguard.Roots
 	if svcPlan != nil {
-		if rpcRoots, err = svcFlags.rootsOr(*dataDir); err != nil {
+		if rpcRoots, err = f.svc.rootsOr(*f.dataDir); err != nil {
 			fmt.Fprintf(stderr, "node: %v\n", err)
 			return 2
 		}
@@ -298,32 +200,6 @@ func Run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, gotSignal, stop := signalContext(context.Background()) // exit.go
 	defer stop()
-	set := shardtorrent.Settings{
-		ListenAddr: *listen,
-		Shards:     *shards,
-		Logger:     log,
-		AlertMask:  plugin.CategoryDefault,
-		Engine: shard.Settings{UnchokeSlots: *unchoke, MaxOutRequests: *maxOutReq, DirectWrites: *direct, SuggestReadCache: *suggest,
-			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *preferRC4,
-			SeedChoker: seedChoker, ShareRatioLimit: *seedRatio, SeedTimeLimit: *seedTime},
-		ActiveDownloads:    active[0],
-		ActiveSeeds:        active[1],
-		ActiveLimit:        active[2],
-		Extensions:         noopplugin.Sessions(*noopPlug),
-		SmartBan:           *smartBan && *builtins,
-		DisableUTMetadata:  !*builtins,
-		DisablePEX:         !*builtins,
-		DisableDontHave:    !*builtins,
-		DisableUploadOnly:  !*builtins,
-		Trackers:           trackers,
-		DisableDHT:         !*useDHT,
-		DHTBootstrap:       dhtBoot,
-		ResumeDir:          state,
-		ResumeSaveInterval: *resumeInt,
-		IPFilter:           ipf,
-	}
-	rates.apply(&set)
-	applySeedPolicy(&set.Engine, seedPolicy)
 	sess, err := newSession(ctx, set)
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
@@ -338,10 +214,10 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "listening on %s\n", a)
 	}
 
-	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode, ipFilter: *ipFilterFile,
-		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *errRetry}
+	n := &node{sess: sess, out: stdout, log: log, data: *f.dataDir, peers: peerAddrs, seedMode: *f.seedMode, ipFilter: *f.ipFilterFile,
+		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *f.errRetry}
 	// The RPC's requests are served by this goroutine's select (rpcnode.go).
-	n.rpc = newRPCNode(n, rpcSettings(sess, *dataDir, state, *useDHT, *builtins))
+	n.rpc = newRPCNode(n, rpcSettings(sess, *f.dataDir, state, *f.useDHT, *f.builtins))
 	if svcPlan != nil {
 		svc := startService(ctx, svcPlan, n.serviceMounts(rpcRoots, svcPlan.guard), sess, stdout, log) // service.go
 		// Stopped after stopServing: requests in flight finish, waiting ones
@@ -352,46 +228,249 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	if rpcReady != nil {
 		rpcReady(n.rpc)
 	}
+	return n.run(ctx, runArgs{
+		flags: f, gotSignal: gotSignal, stderr: stderr,
+		resumed: resumed, metas: metas, magnets: magnets,
+	})
+}
+
+// nodeFlags are the node's flags, as newFlagSet defines them; Parse (and
+// applyConfig) fill them in.
+type nodeFlags struct {
+	listen, dataDir, watchDir     *string
+	exitDone                      *bool
+	errRetry, statusInt           *time.Duration
+	shards                        *int
+	seedMode                      *bool
+	logLevel, cpuProf, memProf    *string
+	reportTo, listFile            *string
+	maxOutReq, unchoke            *int
+	seedAlg                       *string
+	seedRatio                     *float64
+	activeDL, activeSd, activeAll *string
+	seedTime                      *time.Duration
+	direct, suggest               *bool
+	builtins, smartBan            *bool
+	noopPlug                      *int
+	encPol, encLevel              *string
+	preferRC4                     *bool
+	trackers, peers, dhtBoot      multiFlag
+	stateFlag                     *string
+	resumeInt                     *time.Duration
+	importDir, fleetFlag          *string
+	ipFilterFile                  *string
+	useDHT                        *bool
+	rates                         *rateFlags       // ratelimit.go
+	seedPol                       *seedPolicyFlags // seedpolicy.go
+	svc                           *serviceFlags    // service.go
+	configFile                    *string
+}
+
+// newFlagSet defines the node's flags on a new FlagSet that reports to
+// stderr. Every flag is also a key of the -config file (config.go).
+func newFlagSet(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: node [flags] [TORRENT_FILE|MAGNET ...]\n       node make -o OUT.torrent [-piece-size N] [-tracker URL] PATH\n       node rpc-passwd -user NAME -o FILE\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	f := &nodeFlags{
+		listen:    fs.String("listen", "0.0.0.0:6881", "listen address for peer connections (\"off\" to not listen)"),
+		dataDir:   fs.String("data", ".", "save path: a torrent named X lives at DIR/X"),
+		watchDir:  fs.String("watch", "", "serve every .torrent file and fetch every .magnet file (one magnet URI) in this directory, picking up new ones"),
+		exitDone:  fs.Bool("exit-when-complete", false, "exit 0 once every added torrent is complete and verified (a signal before that exits 128+N: 143 for SIGTERM)"),
+		errRetry:  fs.Duration("error-retry", 30*time.Second, "resume a torrent stopped by a disk error (disk full, read-only, I/O) after this long, doubling up to 30 min per retry (0: never; then -exit-when-complete exits 1 on an error)"),
+		statusInt: fs.Duration("status", time.Second, "status line interval (0 disables)"),
+		shards:    fs.Int("shards", 0, "event loops (0 = one per CPU)"),
+		seedMode:  fs.Bool("seed-mode", false, "start seeding without a check: each piece is hashed the first time a peer asks for it, before any byte of it is sent; a bad piece is dropped and fetched again (libtorrent's seed_mode)"),
+		logLevel:  fs.String("log", "info", "log level: debug, info, warn, error"),
+		cpuProf:   fs.String("cpuprofile", "", "write a CPU profile to this file"),
+		memProf:   fs.String("memprofile", "", "write an allocation profile to this file at exit (every allocation is recorded: slower)"),
+		reportTo:  fs.String("report", "", "write a JSON report of resource use and payload counters to this file on SIGUSR1 and at exit"),
+		listFile:  fs.String("torrent-list", "", "file of .torrent paths, one a line, added like arguments"),
+		maxOutReq: fs.Int("max-out-requests", 0, "cap on our request pipeline to one peer (0 = engine default, 500: libtorrent's max_out_request_queue)"),
+		unchoke:   fs.Int("unchoke-slots", 0, "regular upload slots per torrent (0 = engine default, 8; -1 = unlimited: every interested peer is unchoked)"),
+		seedAlg:   fs.String("seed-choker", "round-robin", "how the choker ranks peers while seeding: round-robin, fastest-upload or anti-leech (libtorrent's seed_choking_algorithm)"),
+		seedRatio: fs.Float64("seed-ratio", 0, "pause a seed once it has uploaded this many times its size (libtorrent's share_ratio_limit; 0 = no limit)"),
+		activeDL:  fs.String("active-downloads", "", "most auto-managed torrents downloading at once; the rest wait in queue order (libtorrent's active_downloads; default unlimited; 0 = none)"),
+		activeSd:  fs.String("active-seeds", "", "most auto-managed torrents seeding at once (libtorrent's active_seeds; default unlimited; 0 = none)"),
+		activeAll: fs.String("active-limit", "", "most auto-managed torrents running at once, downloads and seeds together (libtorrent's active_limit; default unlimited). Torrents moving no payload for a minute do not count"),
+		seedTime:  fs.Duration("seed-time", 0, "pause a torrent once it has seeded this long in this run (libtorrent's seed_time_limit; 0 = no limit)"),
+		direct:    fs.Bool("direct-writes", true, "write downloaded pieces with O_DIRECT, past the page cache: a tenth of the write CPU, but re-served pieces come from the disk (-direct-writes=false keeps them in the page cache)"),
+		suggest:   fs.Bool("suggest-read-cache", false, "send BEP 6 suggest-piece messages for the pieces most recently read (libtorrent's suggest_read_cache)"),
+		builtins:  fs.Bool("builtin-extensions", true, "run the built-in extensions: ut_metadata, ut_pex, lt_donthave, upload_only, and smart_ban unless -smart-ban=false (false turns them all off)"),
+		smartBan:  fs.Bool("smart-ban", true, "ban peers that sent corrupt blocks of pieces that failed their hash check (ext/smartban)"),
+		noopPlug:  fs.Int("noop-plugins", 0, "attach this many no-op peer plugins to every connection (benchmarks the plugin dispatch)"),
+		encPol:    fs.String("encryption", "enabled", "MSE/PE policy, both directions: disabled, enabled (MSE first, plaintext retry; plaintext accepted) or forced (MSE only)"),
+		encLevel:  fs.String("enc-level", "both", "what MSE connections carry after the handshake: plaintext, rc4 or both"),
+		preferRC4: fs.Bool("prefer-rc4", false, "with -enc-level both, select RC4 for incoming MSE peers offering both (libtorrent's prefer_rc4)"),
+		stateFlag: fs.String("state", "", "state directory: every torrent's resume data, saved as it changes and at exit, and resumed at start without hashing (default DATA/.shardtorrent; \"off\": none, every start checks)"),
+		resumeInt: fs.Duration("resume-interval", 5*time.Minute, "how often the resume data of torrents that changed is saved to -state (besides completion, pause, removal and exit)"),
+		importDir: fs.String("import-resume", "", "adopt a directory of libtorrent-format resume files (qBittorrent's BT_backup: .fastresume with the .torrent beside it) and seed them without a re-hash; they are saved into -state"),
+	}
+	f.rates = addRateFlags(fs)         // ratelimit.go
+	f.seedPol = addSeedPolicyFlags(fs) // seedpolicy.go
+	fs.Var(&f.peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
+	fs.Var(&f.trackers, "tracker", "also announce every public torrent to this tracker URL (http, https or udp; repeatable)")
+	f.fleetFlag = fs.String("fleet", "", "I/N: serve only the torrents whose info-hash falls to share I of N (0 <= I < N), so N nodes split one catalogue (one shared -watch directory) with no coordinator; see README")
+	// The DHT (BEP 5): on the listen port over UDP; private torrents never use it.
+	f.ipFilterFile = fs.String("ip-filter", "", "refuse and never dial peers whose address this blocklist blocks (P2P name:first-last, eMule DAT first - last , level , name with level <= 127 blocking, or CIDR lines; gzip or not; bad lines skipped and counted); SIGHUP reloads it")
+	f.useDHT = fs.Bool("dht", true, "find peers and be found through the DHT, on UDP at the listen address (never for private torrents)")
+	fs.Var(&f.dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
+	f.svc = addServiceFlags(fs) // -rpc, -rpc-auth-file, -rpc-allow, -rpc-roots (service.go)
+	f.configFile = fs.String(configFlag, "", "read flags from this TOML file, one key per flag name (listen = \"0.0.0.0:6881\", peer = [\"...\"]; see docs/node.toml); flags on the command line win")
+	return fs, f
+}
+
+// fleetShare parses -fleet; the zero Fleet (every torrent) when unset.
+func (f *nodeFlags) fleetShare() (shardtorrent.Fleet, error) {
+	if *f.fleetFlag == "" {
+		return shardtorrent.Fleet{}, nil
+	}
+	fleet, err := shardtorrent.ParseFleet(*f.fleetFlag)
+	if err != nil {
+		return fleet, fmt.Errorf("-fleet: %w", err)
+	}
+	return fleet, nil
+}
+
+// settingsFrom builds the session settings from the parsed flags: every
+// flag that is a session setting is mapped here and nowhere else, and a
+// bad value is an error naming its flag. Besides parsing, it makes the
+// logger (-log, writing to stderr), loads the -ip-filter blocklist (its
+// summary line goes to stdout) and picks the state directory (-state,
+// -data and -fleet), as the session needs them.
+func settingsFrom(f *nodeFlags, stdout, stderr io.Writer) (shardtorrent.Settings, error) {
+	pol, err := shard.ParseEncPolicy(*f.encPol)
+	if err != nil {
+		return shardtorrent.Settings{}, fmt.Errorf("-encryption: %w", err)
+	}
+	encLvl, err := shard.ParseEncLevel(*f.encLevel)
+	if err != nil {
+		return shardtorrent.Settings{}, fmt.Errorf("-enc-level: %w", err)
+	}
+	seedChoker, err := choker.ParseSeedAlgorithm(*f.seedAlg)
+	if err != nil {
+		return shardtorrent.Settings{}, fmt.Errorf("-seed-choker: %w", err)
+	}
+	var active [3]shardtorrent.Limit
+	for i, a := range []struct{ name, v string }{{"active-downloads", *f.activeDL}, {"active-seeds", *f.activeSd}, {"active-limit", *f.activeAll}} {
+		if active[i], err = shardtorrent.ParseLimit(a.v, false); err != nil {
+			return shardtorrent.Settings{}, fmt.Errorf("-%s: %w", a.name, err)
+		}
+	}
+	if *f.seedRatio < 0 || *f.seedTime < 0 || math.IsNaN(*f.seedRatio) || math.IsInf(*f.seedRatio, 0) {
+		return shardtorrent.Settings{}, errors.New("-seed-ratio and -seed-time must be positive, or 0 for no limit")
+	}
+	seedPolicy, err := f.seedPol.parse()
+	if err != nil {
+		return shardtorrent.Settings{}, err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*f.logLevel)); err != nil {
+		return shardtorrent.Settings{}, fmt.Errorf("bad -log level %q", *f.logLevel)
+	}
+	var ipf *ipfilter.Filter
+	if *f.ipFilterFile != "" {
+		var msg string
+		if ipf, msg, err = loadIPFilter(*f.ipFilterFile); err != nil {
+			return shardtorrent.Settings{}, fmt.Errorf("-ip-filter: %w", err)
+		}
+		fmt.Fprintln(stdout, msg)
+	}
+	fleet, err := f.fleetShare()
+	if err != nil {
+		return shardtorrent.Settings{}, err
+	}
+	set := shardtorrent.Settings{
+		ListenAddr: *f.listen,
+		Shards:     *f.shards,
+		Logger:     slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
+		AlertMask:  plugin.CategoryDefault,
+		Engine: shard.Settings{UnchokeSlots: *f.unchoke, MaxOutRequests: *f.maxOutReq, DirectWrites: *f.direct, SuggestReadCache: *f.suggest,
+			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *f.preferRC4,
+			SeedChoker: seedChoker, ShareRatioLimit: *f.seedRatio, SeedTimeLimit: *f.seedTime},
+		ActiveDownloads:    active[0],
+		ActiveSeeds:        active[1],
+		ActiveLimit:        active[2],
+		Extensions:         noopplugin.Sessions(*f.noopPlug),
+		SmartBan:           *f.smartBan && *f.builtins,
+		DisableUTMetadata:  !*f.builtins,
+		DisablePEX:         !*f.builtins,
+		DisableDontHave:    !*f.builtins,
+		DisableUploadOnly:  !*f.builtins,
+		Trackers:           f.trackers,
+		DisableDHT:         !*f.useDHT,
+		DHTBootstrap:       f.dhtBoot,
+		ResumeDir:          stateDir(*f.stateFlag, *f.dataDir, fleet),
+		ResumeSaveInterval: *f.resumeInt,
+		IPFilter:           ipf,
+	}
+	f.rates.apply(&set)
+	applySeedPolicy(&set.Engine, seedPolicy)
+	return set, nil
+}
+
+// runArgs is what node.run needs besides the node: the flags it reads
+// while running, the signal the context was cancelled by, and the
+// torrents loaded at start.
+type runArgs struct {
+	flags     *nodeFlags
+	gotSignal func() os.Signal // which signal cancelled run's context (exit.go)
+	stderr    io.Writer
+	resumed   []shardtorrent.AddTorrentParams
+	metas     []*metainfo.MetaInfo
+	magnets   []string
+}
+
+// run adds the torrents loaded at start, then serves until ctx is
+// cancelled (a signal), the RPC closes the session or, with
+// -exit-when-complete, every torrent is complete, and returns the exit
+// code: the run loop. It runs on Run's goroutine, which the RPC's requests
+// run on too (rpcnode.go).
+func (n *node) run(ctx context.Context, a runArgs) int {
+	f, stdout, stderr, gotSignal := a.flags, n.out, a.stderr, a.gotSignal
 	var rep *reporter
-	if *reportTo != "" {
-		rep = &reporter{path: *reportTo, start: time.Now()}
+	if *f.reportTo != "" {
+		rep = &reporter{path: *f.reportTo, start: time.Now()}
 		rep.base.RSSBeforeAdd, rep.base.HeapBeforeAdd = currentRSS(), heapInuse()
 	}
 	addStart := time.Now()
 	// Resumed torrents first: one also given as an argument keeps its
 	// resume data (addAll skips what is already added).
-	if err := n.addResumed(ctx, resumed); err != nil {
+	if err := n.addResumed(ctx, a.resumed); err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 1
 	}
-	resumed = nil
-	if err := n.addAll(ctx, metas); err != nil {
+	a.resumed = nil
+	if err := n.addAll(ctx, a.metas); err != nil {
 		if sig := gotSignal(); sig != nil { // stopped while adding
-			return signalExitCode(sig, *exitDone)
+			return signalExitCode(sig, *f.exitDone)
 		}
 		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 1
 	}
-	for _, uri := range magnets {
+	for _, uri := range a.magnets {
 		if err := n.addMagnet(ctx, uri, ""); err != nil {
 			if sig := gotSignal(); sig != nil {
-				return signalExitCode(sig, *exitDone)
+				return signalExitCode(sig, *f.exitDone)
 			}
 			fmt.Fprintf(stderr, "node: %s: %v\n", uri, err)
 			return 1
 		}
 	}
-	if len(metas) >= 1000 {
+	if len(a.metas) >= 1000 {
 		// Parsing thousands of .torrent files at start-up is a one-off
 		// burst of garbage (every file's bytes and piece hashes; the
 		// session keeps its own copies): collect it and give the pages
 		// back now rather than carrying them until the scavenger gets
 		// there. Measured with the many scenario: 10,000 torrents, RSS
 		// after adding 91 MiB without this.
-		metas = nil
+		a.metas = nil
 		debug.FreeOSMemory()
 	}
-	metas = nil // the session keeps what it needs
+	a.metas = nil // the session keeps what it needs
 	if rep != nil {
 		rep.base.AddSeconds = time.Since(addStart).Seconds()
 		rep.base.RSSAfterAdd, rep.base.HeapAfterAdd = currentRSS(), heapInuse()
@@ -414,17 +493,17 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		signal.Notify(usr1, syscall.SIGUSR1)
 		defer signal.Stop(usr1)
 	}
-	if *watchDir != "" {
-		n.scanWatch(ctx, *watchDir)
+	if *f.watchDir != "" {
+		n.scanWatch(ctx, *f.watchDir)
 	}
-	if fleet.N > 0 {
-		fmt.Fprintf(stdout, "fleet %s: serving %d torrents, %d left to the other nodes\n", fleet, len(n.order), n.skipped)
+	if n.fleet.N > 0 {
+		fmt.Fprintf(stdout, "fleet %s: serving %d torrents, %d left to the other nodes\n", n.fleet, len(n.order), n.skipped)
 	}
 
 	var statusC <-chan time.Time
-	n.ps.statusOn = *statusInt > 0
-	if *statusInt > 0 {
-		tk := time.NewTicker(*statusInt)
+	n.ps.statusOn = *f.statusInt > 0
+	if *f.statusInt > 0 {
+		tk := time.NewTicker(*f.statusInt)
 		defer tk.Stop()
 		statusC = tk.C
 	}
@@ -437,7 +516,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	defer soon.Stop()
 	soonArmed := true
 	poll := func() (int, bool) {
-		code, done := n.poll(ctx, time.Now(), *exitDone)
+		code, done := n.poll(ctx, time.Now(), *f.exitDone)
 		if done {
 			n.handleAlerts() // log what is queued before the last word
 			if code == 0 {
@@ -456,7 +535,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	alertC := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {
-			err := sess.WaitForAlert(ctx)
+			err := n.sess.WaitForAlert(ctx)
 			if errors.Is(err, shardtorrent.ErrClosed) {
 				return
 			}
@@ -472,7 +551,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		select {
 		case <-ctx.Done():
 			fmt.Fprintln(stdout, "stopping")
-			return finish(signalExitCode(gotSignal(), *exitDone))
+			return finish(signalExitCode(gotSignal(), *f.exitDone))
 		case <-alertC:
 			if n.handleAlerts() && !soonArmed {
 				soon.Reset(pollSoon)
@@ -499,11 +578,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "stopping: session-close over RPC")
 			return finish(0)
 		case <-watchT.C:
-			if *watchDir != "" {
-				n.scanWatch(ctx, *watchDir)
+			if *f.watchDir != "" {
+				n.scanWatch(ctx, *f.watchDir)
 			}
 		case <-hup:
-			n.reload(ctx, *watchDir)
+			n.reload(ctx, *f.watchDir)
 		}
 	}
 }
