@@ -222,6 +222,9 @@ func (t *Torrent) SetMetadata(info []byte) error {
 	if err == nil {
 		err = t.initMetadata(parsed, bytes.Clone(info))
 	}
+	if err == nil {
+		err = t.applyPending() // priorities set before the metadata (priority.go)
+	}
 	if err != nil {
 		// The right hash but an unusable dictionary: no peer can give a
 		// better one, so the torrent stops, as in libtorrent.

@@ -209,6 +209,9 @@ func (t *Torrent) ResumeData() *resume.Data {
 	if !t.rs.completed.IsZero() {
 		d.CompletedTime = t.rs.completed.Unix()
 	}
+	if t.info != nil {
+		t.resumePriorities(d) // priority.go
+	}
 	if t.info == nil || t.checking || t.dur.stats == nil {
 		return d
 	}
@@ -284,8 +287,7 @@ func (s *Shard) saveChanged(now time.Time) {
 func (t *Torrent) filesReady(n int) {
 	t.s.post(&plugin.TorrentCheckedAlert{TorrentAlert: t.alertBase(), Have: n, Total: t.info.NumPieces()})
 	if t.pk.Complete() {
-		t.setState(plugin.StateSeeding)
-		t.onFinishedOnce = true
+		t.finishedAtLoad() // priority.go
 		_ = t.st.CreateEmptyFiles()
 	} else {
 		t.setState(plugin.StateDownloading)

@@ -56,6 +56,11 @@ type AddParams struct {
 	// Trackers are the torrent's tracker tiers (BEP 12), kept for the
 	// announcers (see Events); the shard itself never reads them.
 	Trackers [][]string
+	// FilePriorities are the priorities of the torrent's files, by
+	// visible index (pad files left out), 0 (skip) to 7 (priority.go);
+	// files past the end keep PriorityDefault. They override Resume's
+	// file_priority. Nil sets none.
+	FilePriorities []uint8
 }
 
 // Intervals of the choker, in shard ticks (seconds), as libtorrent's
@@ -163,6 +168,8 @@ type Torrent struct {
 	deleteFiles bool
 
 	agg torrentAgg // its share of the shard's published aggregate (aggregate.go)
+
+	prio prioState // file and piece priorities (priority.go)
 }
 
 type chokeScratch struct {
@@ -211,6 +218,9 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		// interested); initMetadata replaces it with the real quota.
 		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, Seeding: s.set.SeedChoker, PieceQuota: 20 * wire.BlockSize})
 	}
+	if err := t.initPriorities(p.FilePriorities, p.Resume); err != nil {
+		return nil, err
+	}
 	s.torrents[ih] = t
 	t.noteState()
 	// Chain order as in libtorrent: the add parameters' extensions, then
@@ -239,10 +249,9 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		}
 		return t, nil
 	}
-	if p.SeedMode {
+	if p.SeedMode && !t.skipsAny() { // as libtorrent: no seed mode with a skipped file or piece
 		t.enterSeedMode()
-		t.setState(plugin.StateSeeding)
-		t.onFinishedOnce = true
+		t.finishedAtLoad()
 		t.setFilesChecked()
 		t.startAnnouncing()
 		t.connectMore(s.now())
@@ -416,6 +425,9 @@ func (t *Torrent) wantPeers() bool {
 	return !t.paused && !t.removed && !t.draining && !t.checking && (t.info == nil || t.filesChecked)
 }
 
+// isSeed reports whether the torrent has every wanted piece: libtorrent's
+// is_finished, which is a seed (doneState) unless a file or piece is
+// skipped (priority.go).
 func (t *Torrent) isSeed() bool { return t.pk != nil && t.pk.Complete() }
 
 // roomToDial is how many connections the torrent may start now: within
@@ -842,20 +854,21 @@ func (t *Torrent) requestFromAll() {
 	}
 }
 
-// finished runs once when the last wanted piece passes.
+// finished runs when the last wanted piece passes (again after a skipped
+// piece became wanted: priority.go).
 func (t *Torrent) finished() {
 	if err := t.st.CreateEmptyFiles(); err != nil {
 		t.fail(err)
 		return
 	}
-	t.setState(plugin.StateSeeding)
+	t.setState(t.doneState()) // finished, or seeding with every piece (priority.go)
 	if !t.onFinishedOnce {
 		t.onFinishedOnce = true
 		t.s.post(&plugin.TorrentFinishedAlert{TorrentAlert: t.alertBase()})
-		t.announceCompleted()
 		t.rs.completed = t.s.now()
 		t.resumeChanged(true)
 	}
+	t.announceCompletedOnce()
 	for i := 0; i < len(t.peers); i++ {
 		p := t.peers[i]
 		if !p.active() {
@@ -973,8 +986,12 @@ type Status struct {
 	Progress      float64 // 0..1, by pieces
 	Pieces        int     // pieces we have
 	NumPieces     int
-	TotalWanted   int64
-	TotalDone     int64
+	// TotalWanted and TotalWantedDone are the bytes of the pieces not
+	// skipped, and of those had (libtorrent's total_wanted and
+	// total_wanted_done; priority.go); TotalDone counts every piece had.
+	TotalWanted     int64
+	TotalWantedDone int64
+	TotalDone       int64
 	DownloadRate  int64 // payload bytes/s
 	UploadRate    int64
 	TotalDownload int64 // payload bytes this session
@@ -1019,6 +1036,10 @@ func (t *Torrent) Status() Status {
 		done += t.info.PieceSize(st.NumPieces-1) - t.info.PieceLength
 	}
 	st.TotalDone = done
+	st.TotalWanted, st.TotalWantedDone = t.wantedBytes(t.info.TotalLength, done)
+	if t.prio.custom && st.TotalWanted > 0 { // libtorrent: progress of what is wanted
+		st.Progress = float64(st.TotalWantedDone) / float64(st.TotalWanted)
+	}
 	for _, p := range t.peers {
 		switch {
 		case p.active():
