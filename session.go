@@ -480,6 +480,12 @@ type AddTorrentParams struct {
 	// in full. Its "info", if any, gives a torrent added by info-hash its
 	// metadata.
 	Resume *resume.Data
+	// FilePriorities are the priorities of the torrent's files, in the
+	// order of Torrent.Files (pad files not counted); files past the end
+	// keep PriorityDefault, and PriorityDontDownload skips a file (see
+	// Priority). They apply from the start, before the metadata arrives
+	// for a magnet, and override the priorities in Resume. Nil sets none.
+	FilePriorities []Priority
 }
 
 // Errors of the session API.
@@ -673,6 +679,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 		Info: info, InfoBytes: infoBytes, Name: p.Name, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
 		Paused: p.Paused, NotAutoManaged: p.NotAutoManaged, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
 		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath), About: about,
+		FilePriorities: toShardPrios(p.FilePriorities),
 	}, nil
 }
 

@@ -986,12 +986,8 @@ type Status struct {
 	Progress      float64 // 0..1, by pieces
 	Pieces        int     // pieces we have
 	NumPieces     int
-	// TotalWanted and TotalWantedDone are the bytes of the pieces not
-	// skipped, and of those had (libtorrent's total_wanted and
-	// total_wanted_done; priority.go); TotalDone counts every piece had.
-	TotalWanted     int64
-	TotalWantedDone int64
-	TotalDone       int64
+	TotalWanted   int64
+	TotalDone     int64
 	DownloadRate  int64 // payload bytes/s
 	UploadRate    int64
 	TotalDownload int64 // payload bytes this session
@@ -1003,6 +999,12 @@ type Status struct {
 	// ResumeRejected is set when resume data given at add did not fit and
 	// the torrent was checked in full instead.
 	ResumeRejected bool
+	// TotalWantedDone is the bytes had of the pieces not skipped, and
+	// TotalWanted the bytes of those pieces (libtorrent's
+	// total_wanted_done and total_wanted, priority.go); TotalDone counts
+	// every piece had. Once a priority was set, Progress is
+	// TotalWantedDone / TotalWanted, as libtorrent's.
+	TotalWantedDone int64
 }
 
 // Status returns a snapshot. Loop only.
