@@ -492,14 +492,22 @@ func (t *Torrent) announceCompletedOnce() {
 // resumeDownload takes a finished torrent back to downloading after a
 // skipped piece became wanted again (libtorrent's resume_download): its
 // next finish posts TorrentFinishedAlert again, its completion time is
-// cleared, and seeds, dropped as redundant when it finished, may be dialled
-// again.
+// cleared, and seeds, dropped as redundant when it finished, are dialled
+// again at once.
 func (t *Torrent) resumeDownload() {
 	t.setState(plugin.StateDownloading)
 	t.onFinishedOnce = false
 	t.rs.completed = time.Time{}
 	if t.paused {
 		return
+	}
+	// Seeds were dropped as redundant when the torrent finished: that was
+	// no failure, and its reason is gone, so they are due at once rather
+	// than after MinReconnectTime.
+	for _, c := range t.cands {
+		if c.seed && !c.connected {
+			c.lastTried = zeroTime
+		}
 	}
 	now := t.s.now()
 	t.nextDial = now
