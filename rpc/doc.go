@@ -43,11 +43,13 @@
 // # What is honest
 //
 // Values the engine does not have are answered with Transmission's
-// neutral value and are listed in the method docs: no speed limits, seed
-// ratios, file priorities or wanted flags exist before issues 13 and 14,
-// so session-set and torrent-set refuse those arguments by name (result
-// `argument "X" is not supported`) unless the value asked for is what the
-// engine already does (a limit set to "disabled"). port-test answers
+// neutral value and are listed in the method docs: arguments for what the
+// engine does not have (alternative speed limits, idle-seeding limits,
+// labels) are refused by name (result `argument "X" is not supported`)
+// unless the value asked for is what the engine already does (a limit set
+// to "disabled"). File selection (files-wanted, files-unwanted,
+// priority-high/normal/low in torrent-add and torrent-set) maps onto the
+// engine's file priorities as files.go describes. port-test answers
 // port-is-open false: the node does not probe itself from outside.
 //
 // torrent-get answers every field of the 4.0 spec but "availability"
@@ -59,7 +61,7 @@
 // haveUnchecked, secondsDownloading, secondsSeeding, editDate,
 // manualAnnounceTime and the limits 0; isFinished and isStalled false;
 // seedRatioMode and seedIdleMode 2 (unlimited: the node seeds on); labels
-// and webseeds []; every file wanted at normal priority; isEncrypted and
+// and webseeds []; isEncrypted and
 // isUTP false for every peer, and a peer's progress 1 for a seed, else 0.
 // "recently-active" compares what each listing sees (state, pieces,
 // payload, peers, errors) with the previous one, so "changed" means

@@ -1002,9 +1002,11 @@ type Status struct {
 	// TotalWantedDone is the bytes had of the pieces not skipped, and
 	// TotalWanted the bytes of those pieces (libtorrent's
 	// total_wanted_done and total_wanted, priority.go); TotalDone counts
-	// every piece had. Once a priority was set, Progress is
-	// TotalWantedDone / TotalWanted, as libtorrent's.
+	// every piece had, of TotalSize, the torrent's length (0 without
+	// metadata). Once a priority was set, Progress is TotalWantedDone /
+	// TotalWanted, as libtorrent's.
 	TotalWantedDone int64
+	TotalSize       int64
 }
 
 // Status returns a snapshot. Loop only.
@@ -1038,6 +1040,7 @@ func (t *Torrent) Status() Status {
 		done += t.info.PieceSize(st.NumPieces-1) - t.info.PieceLength
 	}
 	st.TotalDone = done
+	st.TotalSize = t.info.TotalLength
 	st.TotalWanted, st.TotalWantedDone = t.wantedBytes(t.info.TotalLength, done)
 	if t.prio.custom && st.TotalWanted > 0 { // libtorrent: progress of what is wanted
 		st.Progress = float64(st.TotalWantedDone) / float64(st.TotalWanted)
