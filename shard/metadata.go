@@ -222,15 +222,13 @@ func (t *Torrent) SetMetadata(info []byte) error {
 	if err == nil {
 		err = t.initMetadata(parsed, bytes.Clone(info))
 	}
-	if err == nil {
-		err = t.applyPending() // priorities set before the metadata (priority.go)
-	}
 	if err != nil {
 		// The right hash but an unusable dictionary: no peer can give a
 		// better one, so the torrent stops, as in libtorrent.
 		t.fail(err)
 		return err
 	}
+	t.applyPending() // priorities set before the metadata (priority.go)
 	if t.th != nil {
 		t.th.name.Store(parsed.Name)
 	}

@@ -101,6 +101,13 @@ type prioState struct {
 	// completeSent: the tracker was told "completed" (or the torrent was
 	// complete when added): it is not told again.
 	completeSent bool
+	// wantedBusy: a SetWantedFiles call runs off the loop (sendWanted);
+	// wantedNext is the mask to send when it ends, nil if none; held are
+	// complete pieces whose write waits for it (holdWrite). Invariant:
+	// wantedNext and held are empty unless wantedBusy.
+	wantedBusy bool
+	wantedNext []bool
+	held       []uint32
 }
 
 // clampPrio clamps p to a priority.
@@ -108,7 +115,7 @@ func clampPrio(p int) uint8 { return uint8(max(PriorityDontDownload, min(p, Prio
 
 // initPriorities takes the priorities of AddParams and resume data, and
 // applies them if the metadata is known. Loop only, at add.
-func (t *Torrent) initPriorities(visible []uint8, d *resume.Data) error {
+func (t *Torrent) initPriorities(visible []uint8, d *resume.Data) {
 	if d != nil {
 		if len(d.FilePriority) > 0 {
 			t.prio.pendingFull = make([]uint8, len(d.FilePriority))
@@ -132,10 +139,9 @@ func (t *Torrent) initPriorities(visible []uint8, d *resume.Data) error {
 			t.prio.pendingVisible[i] = clampPrio(int(p))
 		}
 	}
-	if t.info == nil {
-		return nil
+	if t.info != nil {
+		t.applyPending()
 	}
-	return t.applyPending()
 }
 
 // skipsAny reports whether a priority given at add skips something (seed
@@ -161,13 +167,9 @@ func (t *Torrent) skipsAny() bool {
 // applyPending applies the priorities kept while the metadata was unknown
 // (and those given at add): file priorities first, then piece priorities
 // over them, as libtorrent's torrent::init. Loop only; needs the metadata.
-func (t *Torrent) applyPending() error {
+func (t *Torrent) applyPending() {
 	pv, pf, pp := t.prio.pendingVisible, t.prio.pendingFull, t.prio.pendingPieces
 	t.prio.pendingVisible, t.prio.pendingFull, t.prio.pendingPieces = nil, nil, nil
-	if pv == nil && pf == nil && pp == nil {
-		return nil
-	}
-	var err error
 	if pv != nil || pf != nil {
 		files := t.filePrios()
 		for i := range files {
@@ -185,7 +187,7 @@ func (t *Torrent) applyPending() error {
 			}
 			vis++
 		}
-		err = t.setFilePrios(files)
+		t.setFilePrios(files)
 	}
 	if n := t.info.NumPieces(); len(pp) > 0 {
 		for i := range min(len(pp), n) {
@@ -193,7 +195,6 @@ func (t *Torrent) applyPending() error {
 		}
 		t.prio.custom = true
 	}
-	return err
 }
 
 // filePrios returns a copy of the file priorities by metadata index (the
@@ -215,8 +216,8 @@ func (t *Torrent) filePrios() []uint8 {
 // setFilePrios makes files (by metadata index, owned by t from now on)
 // the file priorities: every piece's priority is recomputed from them
 // (libtorrent's update_piece_priorities), and the storage is told which
-// files are wanted. Needs the metadata.
-func (t *Torrent) setFilePrios(files []uint8) error {
+// files are wanted (sendWanted). Needs the metadata.
+func (t *Torrent) setFilePrios(files []uint8) {
 	info := t.info
 	for i, f := range info.Files {
 		if f.IsPad() {
@@ -240,15 +241,91 @@ func (t *Torrent) setFilePrios(files []uint8) error {
 	for p, prio := range prios {
 		t.pk.SetPriority(p, int(prio))
 	}
+	t.sendWanted()
+}
+
+// sendWanted tells the storage which files are wanted, if it can leave
+// skipped files uncreated (fileWanter). SetWantedFiles may block on the
+// disk (it moves bytes out of the part file), so it runs off the loop, one
+// call at a time per torrent, the latest mask last (libtorrent's
+// outstanding file priority and its deferred ones). While a call runs,
+// piece writes wait (holdWrite), so no byte of a newly skipped file
+// reaches that file. A failure stops the torrent (wantedDone).
+//
+// A goroutine per call, not a disk job, so that this compiles against any
+// storage: priority changes are rare. Loop only.
+func (t *Torrent) sendWanted() {
 	fw, ok := any(t.st).(fileWanter)
 	if !ok {
-		return nil
+		return
 	}
-	wanted := make([]bool, len(files))
-	for i, p := range files {
-		wanted[i] = p > 0
+	mask := make([]bool, len(t.prio.files))
+	for i, p := range t.prio.files {
+		mask[i] = p > 0
 	}
-	return fw.SetWantedFiles(wanted)
+	if t.prio.wantedBusy {
+		t.prio.wantedNext = mask
+		return
+	}
+	t.startWanted(fw, mask)
+}
+
+func (t *Torrent) startWanted(fw fileWanter, mask []bool) {
+	t.prio.wantedBusy = true
+	l := t.s.loop
+	if l == nil { // a shard without a loop (tests): nothing else runs
+		t.wantedDone(fw, fw.SetWantedFiles(mask))
+		return
+	}
+	go func() {
+		err := fw.SetWantedFiles(mask)
+		l.Post(func(any) { t.wantedDone(fw, err) }, nil)
+	}()
+}
+
+// wantedDone ends a SetWantedFiles call: the next mask goes out, or the
+// writes held meanwhile are submitted (dropped, to be downloaded again, if
+// the call failed and stopped the torrent).
+func (t *Torrent) wantedDone(fw fileWanter, err error) {
+	t.prio.wantedBusy = false
+	if t.removed {
+		t.prio.wantedNext, t.prio.held = nil, nil
+		return
+	}
+	if err != nil {
+		t.prio.wantedNext = nil
+		t.fail(err)
+	}
+	if next := t.prio.wantedNext; next != nil && err == nil {
+		t.prio.wantedNext = nil
+		t.startWanted(fw, next)
+		return
+	}
+	held := t.prio.held
+	t.prio.held = nil
+	for _, p := range held {
+		pb := t.downloading[p]
+		if pb == nil || pb.got != len(pb.blocks) {
+			continue // dropped meanwhile (a recheck), or already written
+		}
+		if err != nil {
+			t.dropPieceBuf(p)
+			t.pk.PieceFailed(int(p))
+			continue
+		}
+		t.pieceComplete(p)
+	}
+}
+
+// holdWrite keeps a complete piece's blocks (in t.downloading) instead of
+// writing it while the storage is learning which files are wanted; true if
+// held. wantedDone submits it.
+func (t *Torrent) holdWrite(piece uint32) bool {
+	if !t.prio.wantedBusy {
+		return false
+	}
+	t.prio.held = append(t.prio.held, piece)
+	return true
 }
 
 // visibleToFull returns the metadata index of visible file v, or -1.
@@ -312,9 +389,9 @@ func (t *Torrent) SetFilePriorities(prios []uint8) error {
 		}
 		vis++
 	}
-	err := t.setFilePrios(files)
-	t.prioritiesChanged(was, err)
-	return err
+	t.setFilePrios(files)
+	t.prioritiesChanged(was)
+	return nil
 }
 
 // SetFilePriority sets the priority of visible file i (clamped to 0..7).
@@ -341,9 +418,9 @@ func (t *Torrent) SetFilePriority(i int, prio uint8) error {
 	was := t.isSeed()
 	files := t.filePrios()
 	files[full] = clampPrio(int(prio))
-	err := t.setFilePrios(files)
-	t.prioritiesChanged(was, err)
-	return err
+	t.setFilePrios(files)
+	t.prioritiesChanged(was)
+	return nil
 }
 
 // FilePriorities returns the priority of every visible file; without
@@ -392,7 +469,7 @@ func (t *Torrent) SetPiecePriorities(prios []uint8) error {
 		t.pk.SetPriority(i, int(clampPrio(int(p))))
 	}
 	t.prio.custom = true
-	t.prioritiesChanged(was, nil)
+	t.prioritiesChanged(was)
 	return nil
 }
 
@@ -411,7 +488,7 @@ func (t *Torrent) SetPiecePriority(piece int, prio uint8) error {
 	was := t.isSeed()
 	t.pk.SetPriority(piece, int(clampPrio(int(prio))))
 	t.prio.custom = true
-	t.prioritiesChanged(was, nil)
+	t.prioritiesChanged(was)
 	return nil
 }
 
@@ -431,14 +508,9 @@ func (t *Torrent) PiecePriorities() []uint8 {
 // prioritiesChanged follows a change of priorities (wasFinished: the
 // torrent was finished before it): resume data is due, peers' interest and
 // requests follow, and the torrent becomes finished or downloads again
-// (libtorrent's update_peer_interest). A storage error stops the torrent,
-// as libtorrent's set_error + pause.
-func (t *Torrent) prioritiesChanged(wasFinished bool, err error) {
+// (libtorrent's update_peer_interest).
+func (t *Torrent) prioritiesChanged(wasFinished bool) {
 	t.resumeChanged(false)
-	if err != nil {
-		t.fail(err)
-		return
-	}
 	if t.checking || !t.filesChecked || t.removed {
 		return // the end of the check sets the state (filesReady)
 	}

@@ -476,3 +476,107 @@ func TestPrioritiesResume(t *testing.T) {
 		}
 	})
 }
+
+// TestPrioritiesHoldWrites: while the storage is learning which files are
+// wanted (a SetWantedFiles call off the loop), complete pieces wait in
+// memory; they are written when the call ends, or dropped and fetched
+// again if it failed (the torrent stops with the error).
+func TestPrioritiesHoldWrites(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ok", true: "failed"}[fail], func(t *testing.T) {
+			h := newHarness(t, Settings{})
+			f := makeMultiTorrent(t, prioFileSizes, prioPieceLen)
+			tor := h.leech(f)
+			var src *tpeer
+			var reqs []uint32
+			h.do(func() {
+				tor.prio.wantedBusy = true // as sendWanted sets it
+				src = h.handshaken(tor, 1)
+				h.feed(src, join(simple(wire.HaveAll), simple(wire.Unchoke)))
+				var b []byte
+				for _, r := range requestsOf(src.fc.take()) {
+					reqs = append(reqs, r.Piece)
+					b = wire.AppendPiece(b, r.Piece, r.Begin, f.block(r.Piece, r.Begin, r.Length))
+				}
+				h.feed(src, b)
+				if tor.dur.writes != 0 || len(tor.prio.held) != len(reqs) || len(reqs) == 0 {
+					fatalf("%d writes, %d held, for %d complete pieces: want every one held", tor.dur.writes, len(tor.prio.held), len(reqs))
+				}
+				var err error
+				if fail {
+					err = errors.New("part file: no space")
+				}
+				tor.wantedDone(nil, err)
+				if tor.prio.wantedBusy || len(tor.prio.held) != 0 {
+					fatalf("still busy or holding after wantedDone")
+				}
+			})
+			if fail {
+				h.do(func() {
+					if tor.err == nil || tor.dur.writes != 0 || tor.have.Count() != 0 || len(tor.downloading) != 0 {
+						fatalf("after a failed SetWantedFiles: err %v, %d writes, %d had, %d buffered", tor.err, tor.dur.writes, tor.have.Count(), len(tor.downloading))
+					}
+					for _, p := range reqs {
+						if tor.pk.Priority(int(p)) == 0 || tor.pk.Have(int(p)) {
+							fatalf("piece %d not pickable again", p)
+						}
+					}
+				})
+				return
+			}
+			h.waitFor("the held pieces written", func() bool { return tor.have.Count() == len(reqs) })
+		})
+	}
+}
+
+// TestPrioritiesPartFile (with a storage that implements SetWantedFiles,
+// i.e. after the storage branch's part file is merged): a skipped file is
+// never created, though the pieces it shares with its neighbours are
+// downloaded; made wanted again, it gets those bytes and the rest, equal
+// to the source.
+func TestPrioritiesPartFile(t *testing.T) {
+	h := newHarness(t, Settings{})
+	f := makeMultiTorrent(t, prioFileSizes, prioPieceLen)
+	tor := h.addWith(f, AddParams{FilePriorities: []uint8{4, 0, 4}})
+	var ok bool
+	h.do(func() { _, ok = any(tor.st).(fileWanter) })
+	if !ok {
+		t.Skip("the file storage has no SetWantedFiles yet: this test runs once the storage branch (part file) is merged")
+	}
+	var src *tpeer
+	h.do(func() {
+		src = h.handshaken(tor, 1)
+		h.feed(src, join(simple(wire.HaveAll), simple(wire.Unchoke)))
+	})
+	h.serveUntil(f, src, func() bool { return tor.isSeed() && !tor.prio.wantedBusy })
+	h.waitFor("writes", func() bool { return tor.dur.writes == 0 })
+	b := filepath.Join(tor.savePath, "multi", "b.bin")
+	if _, err := os.Stat(b); !os.IsNotExist(err) {
+		t.Fatalf("the skipped file exists (%v)", err)
+	}
+	h.do(func() {
+		if err := tor.SetFilePriority(1, PriorityDefault); err != nil {
+			fatalf("SetFilePriority: %v", err)
+		}
+		src = h.handshaken(tor, 2)
+		h.feed(src, join(simple(wire.HaveAll), simple(wire.Unchoke)))
+	})
+	h.serveUntil(f, src, func() bool { return tor.isSeed() && !tor.prio.wantedBusy })
+	h.waitFor("writes", func() bool { return tor.dur.writes == 0 })
+	h.do(func() {
+		if err := tor.st.CreateEmptyFiles(); err != nil { // what finished() ran; again, now that writes are done
+			fatalf("CreateEmptyFiles: %v", err)
+		}
+	})
+	for i := range prioFileSizes {
+		name := string(rune('a'+i)) + ".bin"
+		got, err := os.ReadFile(filepath.Join(tor.savePath, "multi", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := os.ReadFile(filepath.Join(f.src, "multi", name))
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s differs from the source after the unskip", name)
+		}
+	}
+}

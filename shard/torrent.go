@@ -218,9 +218,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		// interested); initMetadata replaces it with the real quota.
 		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, Seeding: s.set.SeedChoker, PieceQuota: 20 * wire.BlockSize})
 	}
-	if err := t.initPriorities(p.FilePriorities, p.Resume); err != nil {
-		return nil, err
-	}
+	t.initPriorities(p.FilePriorities, p.Resume) // priority.go
 	s.torrents[ih] = t
 	t.noteState()
 	// Chain order as in libtorrent: the add parameters' extensions, then
@@ -734,6 +732,9 @@ func (t *Torrent) dropPieceBuf(piece uint32) {
 // pieceComplete hands a fully received piece to a disk worker, which hashes
 // it and writes it when it passes.
 func (t *Torrent) pieceComplete(piece uint32) {
+	if t.holdWrite(piece) { // the storage is learning which files are wanted (priority.go)
+		return
+	}
 	pb := t.downloading[piece]
 	delete(t.downloading, piece)
 	j := t.s.disk.NewJob()
