@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -34,10 +33,16 @@ func TestFilePrioritiesFromLibtorrent(t *testing.T) {
 	// Without the file storage's part file the engine would create b.bin
 	// to hold the straddling pieces' bytes: this test would then fail
 	// for the wrong reason, or, worse, say nothing about the part file.
-	if _, ok := reflect.TypeFor[*storage.Storage]().MethodByName("SetWantedFiles"); !ok {
-		t.Fatal("storage.Storage has no SetWantedFiles: this test needs the storage branch's part file (run it after merging storage)")
-	}
 	ctx := setup(t, testTimeout)
+	probe, err := storage.Open(t.TempDir(), storage.Layout{PieceLength: 16 << 10, TotalLength: 1, Files: []storage.FileSpec{{Path: "x", Length: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ok := any(probe).(interface{ SetWantedFiles([]bool) error })
+	probe.Close()
+	if !ok {
+		t.Fatal("the file storage has no SetWantedFiles: this test needs the storage branch's part file (run it after merging storage)")
+	}
 	dir := t.TempDir()
 	f := makeFixture(t, dir, "data", 0, prioFiles, 64<<10)
 	ports := freePorts(t, 1)
