@@ -563,11 +563,6 @@ func TestPrioritiesPartFile(t *testing.T) {
 	})
 	h.serveUntil(f, src, func() bool { return tor.isSeed() && !tor.prio.wantedBusy })
 	h.waitFor("writes", func() bool { return tor.dur.writes == 0 })
-	h.do(func() {
-		if err := tor.st.CreateEmptyFiles(); err != nil { // what finished() ran; again, now that writes are done
-			fatalf("CreateEmptyFiles: %v", err)
-		}
-	})
 	for i := range prioFileSizes {
 		name := string(rune('a'+i)) + ".bin"
 		got, err := os.ReadFile(filepath.Join(tor.savePath, "multi", name))
