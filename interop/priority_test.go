@@ -23,17 +23,13 @@ import (
 // files around it.
 var prioFiles = map[string]int64{"a.bin": 1_000_003, "b.bin": 700_001, "c.bin": 1_300_007}
 
-// TestFilePrioritiesFromLibtorrent: a session that skips the middle file of
-// a three-file torrent downloads the other two from a libtorrent 2.0.8
-// seeder, equal to the source, finishes (StateFinished, not seeding), and
-// the skipped file does not exist afterwards, not even half-written: the
-// bytes of the pieces it shares with its neighbours went to the storage's
-// part file.
-func TestFilePrioritiesFromLibtorrent(t *testing.T) {
-	// Without the file storage's part file the engine would create b.bin
-	// to hold the straddling pieces' bytes: this test would then fail
-	// for the wrong reason, or, worse, say nothing about the part file.
-	ctx := setup(t, testTimeout)
+// requireWantedFiles fails the test if the file storage cannot leave a
+// skipped file uncreated (SetWantedFiles, the storage branch's part file):
+// without it the engine creates the skipped file to hold the bytes of the
+// pieces it shares with its neighbours, and a test of skipping would fail
+// for the wrong reason, or say nothing about the part file.
+func requireWantedFiles(t *testing.T) {
+	t.Helper()
 	probe, err := storage.Open(t.TempDir(), storage.Layout{PieceLength: 16 << 10, TotalLength: 1, Files: []storage.FileSpec{{Path: "x", Length: 1}}})
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +39,17 @@ func TestFilePrioritiesFromLibtorrent(t *testing.T) {
 	if !ok {
 		t.Fatal("the file storage has no SetWantedFiles: this test needs the storage branch's part file (run it after merging storage)")
 	}
+}
+
+// TestFilePrioritiesFromLibtorrent: a session that skips the middle file of
+// a three-file torrent downloads the other two from a libtorrent 2.0.8
+// seeder, equal to the source, finishes (StateFinished, not seeding), and
+// the skipped file does not exist afterwards, not even half-written: the
+// bytes of the pieces it shares with its neighbours went to the storage's
+// part file.
+func TestFilePrioritiesFromLibtorrent(t *testing.T) {
+	ctx := setup(t, testTimeout)
+	requireWantedFiles(t)
 	dir := t.TempDir()
 	f := makeFixture(t, dir, "data", 0, prioFiles, 64<<10)
 	ports := freePorts(t, 1)
