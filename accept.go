@@ -52,7 +52,7 @@ func (a *acceptConn) OnOpen(c *loop.Conn) {
 		a.finished = true
 		return
 	}
-	to := a.s.set.Engine.HandshakeTimeout
+	to := a.s.live.Load().Engine.HandshakeTimeout
 	if to <= 0 {
 		to = acceptTimeout
 	}

@@ -22,6 +22,14 @@ type sessionEvents struct{ s *Session }
 
 // TorrentEvent implements shard.Events. Loop only (the torrent's).
 func (e sessionEvents) TorrentEvent(t *shard.Torrent, ev shard.Event) {
+	switch ev {
+	case shard.EventRemoved:
+		e.s.forget(t.InfoHash().Short()) // a seed limit removed it (seedlimit.go)
+		return
+	case shard.EventLimitPaused:
+		e.s.q.nudge() // its queue slot is free (queue.go)
+		return
+	}
 	for _, a := range e.s.announcers {
 		a.TorrentEvent(t, ev)
 	}

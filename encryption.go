@@ -76,7 +76,7 @@ func (s *Session) lookupSKey(h [20]byte) ([20]byte, bool) {
 // handled when it decided what to do with data (n is then OnData's result);
 // otherwise the connection is plaintext and allowed.
 func (a *acceptConn) encData(c *loop.Conn, data []byte) (n int, handled bool) {
-	pol := a.s.set.Engine.InEncPolicy
+	pol := a.s.live.Load().Engine.InEncPolicy
 	if a.rcv == nil {
 		k := min(len(data), len(protocolPrefix))
 		if bytes.Equal(data[:k], protocolPrefix[:k]) {
@@ -93,12 +93,12 @@ func (a *acceptConn) encData(c *loop.Conn, data []byte) (n int, handled bool) {
 			a.refuse(shard.NewEncryptionError(shard.ErrEncryptedRefused))
 			return len(data), true
 		}
-		rcv, err := mse.NewReceiver(a.s.lookupSKey, a.s.set.Engine.AllowedEncLevel.Methods(), a.s.keyRand())
+		rcv, err := mse.NewReceiver(a.s.lookupSKey, a.s.live.Load().Engine.AllowedEncLevel.Methods(), a.s.keyRand())
 		if err != nil {
 			a.refuse(shard.NewEncryptionError(err))
 			return len(data), true
 		}
-		rcv.SetPreferRC4(a.s.set.Engine.PreferRC4)
+		rcv.SetPreferRC4(a.s.live.Load().Engine.PreferRC4)
 		a.rcv = rcv
 	}
 	n, err := a.rcv.Step(data)

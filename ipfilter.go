@@ -24,16 +24,7 @@ import (
 // ctx's error. The session keeps f: do not modify it afterwards. Safe from
 // any goroutine.
 func (s *Session) SetIPFilter(ctx context.Context, f *ipfilter.Filter) error {
-	s.ipf.Store(f)
-	if f == nil {
-		return nil
-	}
-	for _, sh := range s.shards {
-		if err := s.onLoop(ctx, sh, sh.ApplyIPFilter); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.modifySettings(ctx, func(set *Settings) { set.IPFilter = f })
 }
 
 // IPFilter returns the session's current IP filter (nil: none). Safe from

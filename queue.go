@@ -30,7 +30,8 @@ import (
 //
 // The queue order is guarded by a mutex taken by adds, removes, moves and
 // the recalculation, never on the data path. With every limit unlimited
-// (the default) the goroutine does not run.
+// (the default) the goroutine does not run until ApplySettings first sets
+// a limit; from then on it runs until Close.
 
 // Queue defaults. A seeding node keeps every torrent running: libtorrent's
 // 3 downloads / 5 seeds / 15 active would leave a 10,000-torrent node
@@ -220,14 +221,31 @@ func slots(l Limit) int64 {
 // startQueueLoop lets the tests run recalcQueue themselves.
 var startQueueLoop = true
 
-// runQueue recalculates the queue every Settings.AutoManageInterval and
-// when nudged, until the session closes. Started by NewSession when
-// queueLimited.
-func (s *Session) runQueue() {
-	every := s.set.AutoManageInterval
-	if every <= 0 {
-		every = DefaultAutoManageInterval
+// startQueue starts the recalculation goroutine unless it runs: at
+// NewSession when the settings limit the queue, or when ApplySettings
+// first sets a limit. It keeps running until Close (a recalculation every
+// AutoManageInterval with nothing to do costs one round per shard).
+func (s *Session) startQueue() {
+	if !startQueueLoop || !s.queueRunning.CompareAndSwap(false, true) {
+		return
 	}
+	go s.runQueue()
+}
+
+// queueSettingsChanged is ApplySettings' news that the queue's limits,
+// slow-torrent rule or interval changed: the goroutine starts if need be
+// and recalculates at once (also when every limit was lifted, so the
+// torrents the old limits held paused start).
+func (s *Session) queueSettingsChanged() {
+	s.startQueue()
+	s.q.nudge()
+}
+
+// runQueue recalculates the queue every Settings.AutoManageInterval (read
+// again after each recalculation, so ApplySettings can change it) and
+// when nudged, until the session closes.
+func (s *Session) runQueue() {
+	every := s.live.Load().AutoManageInterval
 	tk := time.NewTicker(every)
 	defer tk.Stop()
 	for {
@@ -245,6 +263,10 @@ func (s *Session) runQueue() {
 		}
 		if err != nil {
 			s.log.Warn("queue: recalculation failed", "err", err)
+		}
+		if e := s.live.Load().AutoManageInterval; e != every {
+			every = e
+			tk.Reset(every)
 		}
 	}
 }
@@ -274,7 +296,7 @@ func (s *Session) recalcQueue(ctx context.Context) error {
 		}
 		q.start[i], q.stop[i] = q.start[i][:0], q.stop[i][:0]
 	}
-	q.decide(&s.set)
+	q.decide(s.live.Load())
 
 	for i, sh := range s.shards {
 		start, stop := q.start[i], q.stop[i]
@@ -379,3 +401,33 @@ func (t *Torrent) QueueTop(ctx context.Context) error { return t.queueMove(ctx, 
 // QueueBottom moves the torrent to the end of the queue. Safe from any
 // goroutine.
 func (t *Torrent) QueueBottom(ctx context.Context) error { return t.queueMove(ctx, moveBottom) }
+
+// SetAutoManaged puts the torrent under the queue's control (on: it runs
+// when the queue's limits let it, and is paused when they do not) or
+// takes it out (off: it stays paused or running as it is, as libtorrent's
+// unset_flags(auto_managed)). Unlike Resume, which runs a torrent outside
+// the queue, SetAutoManaged(ctx, true) on a paused torrent leaves it
+// paused until the queue's next recalculation, moments later, starts it
+// (at once when no limit is set: the queue then has nothing to wait for).
+// A torrent stopped by an error is resumed as by Resume (the error
+// cleared, a re-check if needed), since the queue never starts one.
+// Transmission's torrent-start is this; torrent-start-now is Resume. Safe
+// from any goroutine.
+func (t *Torrent) SetAutoManaged(ctx context.Context, on bool) error {
+	defer t.s.q.nudge()
+	limited := queueLimited(t.s.live.Load()) && t.s.queueRunning.Load()
+	return t.do(ctx, func(x *shard.Torrent) {
+		if on && (!limited || x.Status().Err != nil) {
+			x.Resume() // no queue runs to start it, or it would not
+		}
+		x.SetAutoManaged(on)
+	})
+}
+
+// AutoManaged reports whether the queue controls the torrent
+// (SetAutoManaged). Safe from any goroutine.
+func (t *Torrent) AutoManaged(ctx context.Context) (bool, error) {
+	var on bool
+	err := t.do(ctx, func(x *shard.Torrent) { on = x.AutoManaged() })
+	return on, err
+}

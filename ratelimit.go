@@ -39,46 +39,28 @@ func (s *Session) initRateLimits(set *Settings) {
 
 // SetRateLimits changes the session-wide upload and download limits in
 // bytes/s while the session runs (libtorrent's upload_rate_limit and
-// download_rate_limit through apply_settings): an unset Limit leaves that
+// download_rate_limit through apply_settings), as ApplySettings with
+// UploadRateLimit and DownloadRateLimit: an unset Limit leaves that
 // direction as it is, Unlimited() lifts it, LimitTo(0) stops it. Safe from
 // any goroutine.
 func (s *Session) SetRateLimits(ctx context.Context, up, down Limit) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	if up.IsSet() {
-		s.rates.Up.SetRate(limitRate(up))
-	}
-	if down.IsSet() {
-		s.rates.Down.SetRate(limitRate(down))
-	}
-	return s.rateLimitsChanged(ctx)
+	return s.modifySettings(ctx, func(set *Settings) {
+		set.UploadRateLimit = up.Or(set.UploadRateLimit)
+		set.DownloadRateLimit = down.Or(set.DownloadRateLimit)
+	})
 }
 
 // SetLimitLocal applies the limits to local-network peers too (true) or
-// exempts them (false, the default). Safe from any goroutine.
+// exempts them (false, the default), as ApplySettings with LimitLocal.
+// Safe from any goroutine.
 func (s *Session) SetLimitLocal(ctx context.Context, on bool) error {
-	if s.closed.Load() {
-		return ErrClosed
-	}
-	s.rates.LimitLocal.Store(on)
-	return s.rateLimitsChanged(ctx)
+	return s.modifySettings(ctx, func(set *Settings) { set.LimitLocal = on })
 }
 
 // RateLimits returns the session-wide upload and download limits
 // (Unlimited() when none is set). Safe from any goroutine.
 func (s *Session) RateLimits() (up, down Limit) {
 	return rateLimit(s.rates.Up.Rate()), rateLimit(s.rates.Down.Rate())
-}
-
-// rateLimitsChanged tells every shard that the shared limits changed.
-func (s *Session) rateLimitsChanged(ctx context.Context) error {
-	for _, sh := range s.shards {
-		if err := s.onLoop(ctx, sh, sh.RateLimitsChanged); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // SetUploadLimit sets the torrent's own upload limit in bytes/s, under the

@@ -43,6 +43,9 @@ func ParamsFromResume(d *resume.Data) (AddTorrentParams, error) {
 		Trackers: d.Trackers,
 		Paused:   d.Paused,
 		Resume:   d,
+		// Older files of ours always said auto_managed 0: trusted only
+		// with the policy keys (resume.Data.Policy).
+		NotAutoManaged: d.Policy && !d.AutoManaged,
 	}
 	if len(d.Info) > 0 {
 		info, err := metainfo.ParseInfo(d.Info)

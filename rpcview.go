@@ -3,6 +3,7 @@ package shardtorrent
 import (
 	"context"
 	"path/filepath"
+	"time"
 
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/shard"
@@ -25,6 +26,10 @@ type TorrentView struct {
 	// (0: none): its own (View.RatioMode RatioOwn), or the session's
 	// (SeedLimits).
 	SeedRatioLimit float64
+	// SeedIdleLimit is how long the torrent may seed without uploading
+	// (0: no limit): its own (View.IdleMode IdleOwn), or the session's
+	// (SeedPolicy).
+	SeedIdleLimit time.Duration
 }
 
 // TorrentViews returns the view of every torrent in the session with one
@@ -45,10 +50,15 @@ func (s *Session) TorrentViews(ctx context.Context, buf []TorrentView) ([]Torren
 	}
 	s.q.positions(out)
 	ratio, _ := s.SeedLimits()
+	idle := s.SeedPolicy().Idle
 	for i := range out {
 		out[i].SeedRatioLimit = ratio
 		if out[i].RatioMode != shard.RatioGlobal {
 			out[i].SeedRatioLimit = out[i].RatioLimit
+		}
+		out[i].SeedIdleLimit = idle
+		if out[i].IdleMode != shard.IdleGlobal {
+			out[i].SeedIdleLimit = out[i].IdleLimit
 		}
 	}
 	return out, nil

@@ -10,37 +10,31 @@ import (
 )
 
 // SeedLimits returns the share-ratio and seed-time limits in effect
-// (Engine.ShareRatioLimit and Engine.SeedTimeLimit, or the last
-// SetSeedLimits; 0 is no limit). Safe from any goroutine.
+// (Engine.ShareRatioLimit and Engine.SeedTimeLimit; 0 is no limit). Safe
+// from any goroutine.
 func (s *Session) SeedLimits() (ratio float64, seedTime time.Duration) {
-	s.seedMu.Lock()
-	defer s.seedMu.Unlock()
-	return s.set.Engine.ShareRatioLimit, s.set.Engine.SeedTimeLimit
+	set := s.live.Load()
+	return set.Engine.ShareRatioLimit, set.Engine.SeedTimeLimit
 }
 
 // SetSeedLimits changes the share-ratio and seed-time limits while the
-// session runs (0: no limit): each shard's copy of the settings is updated
-// on its loop, and its next tick applies them. A torrent already paused by
-// a limit stays paused. Safe from any goroutine.
+// session runs (0: no limit), as ApplySettings with those two fields:
+// each shard's next tick applies them. A torrent already paused by a limit
+// stays paused. Safe from any goroutine.
 func (s *Session) SetSeedLimits(ctx context.Context, ratio float64, seedTime time.Duration) error {
 	if ratio < 0 || math.IsNaN(ratio) || math.IsInf(ratio, 0) || seedTime < 0 {
 		return fmt.Errorf("%w: seed ratio %v, seed time %v", ErrBadLimit, ratio, seedTime)
 	}
-	s.seedMu.Lock()
-	defer s.seedMu.Unlock()
-	for _, sh := range s.shards {
-		if err := s.onLoop(ctx, sh, func() { sh.SetSeedLimits(ratio, seedTime) }); err != nil {
-			return err
-		}
-	}
-	s.set.Engine.ShareRatioLimit, s.set.Engine.SeedTimeLimit = ratio, seedTime
-	return nil
+	return s.modifySettings(ctx, func(set *Settings) {
+		set.Engine.ShareRatioLimit, set.Engine.SeedTimeLimit = ratio, seedTime
+	})
 }
 
 // QueueLimits returns Settings.ActiveDownloads, ActiveSeeds and
-// ActiveLimit, defaults filled in. Safe from any goroutine.
+// ActiveLimit in effect, defaults filled in. Safe from any goroutine.
 func (s *Session) QueueLimits() (downloads, seeds, total Limit) {
-	return s.set.ActiveDownloads, s.set.ActiveSeeds, s.set.ActiveLimit
+	set := s.live.Load()
+	return set.ActiveDownloads, set.ActiveSeeds, set.ActiveLimit
 }
 
 // SetRatioLimit sets the torrent's share-ratio rule (Transmission's
@@ -61,4 +55,57 @@ func (t *Torrent) SetRatioLimit(ctx context.Context, mode shard.RatioMode, ratio
 func (t *Torrent) RatioLimit(ctx context.Context) (mode shard.RatioMode, ratio float64, err error) {
 	err = t.do(ctx, func(x *shard.Torrent) { mode, ratio = x.RatioLimit() })
 	return mode, ratio, err
+}
+
+// forget takes a torrent its shard removed on its own (a seed limit's
+// remove action) out of the registry and the queue, as Torrent.Remove
+// does after its shard's removal. Safe from any goroutine, the loops
+// included (it takes regMu).
+func (s *Session) forget(key [20]byte) {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	if _, ok := s.registry[key]; ok {
+		s.unregister(key)
+	}
+}
+
+// SeedPolicy returns the seed-time ratio limit, the idle limit and the
+// action taken at any seed limit in effect (Engine.SeedTimeRatioLimit,
+// SeedIdleLimit and SeedLimitAction; 0 is no limit). Safe from any
+// goroutine.
+func (s *Session) SeedPolicy() shard.SeedPolicy {
+	e := &s.live.Load().Engine
+	return shard.SeedPolicy{TimeRatio: e.SeedTimeRatioLimit, Idle: e.SeedIdleLimit, Action: e.SeedLimitAction}
+}
+
+// SetSeedPolicy changes the seed-time ratio limit, the idle limit and
+// the seed-limit action while the session runs, as ApplySettings with
+// those three fields: each shard's next tick applies them. Safe from any
+// goroutine.
+func (s *Session) SetSeedPolicy(ctx context.Context, p shard.SeedPolicy) error {
+	if p.TimeRatio < 0 || math.IsNaN(p.TimeRatio) || math.IsInf(p.TimeRatio, 0) || p.Idle < 0 || p.Action > shard.SeedLimitRemoveData {
+		return fmt.Errorf("%w: seed time ratio %v, idle %v, action %v", ErrBadLimit, p.TimeRatio, p.Idle, p.Action)
+	}
+	return s.modifySettings(ctx, func(set *Settings) {
+		e := &set.Engine
+		e.SeedTimeRatioLimit, e.SeedIdleLimit, e.SeedLimitAction = p.TimeRatio, p.Idle, p.Action
+	})
+}
+
+// SetIdleLimit sets the torrent's idle-seeding rule (Transmission's
+// seedIdleMode and seedIdleLimit): shard.IdleGlobal follows the session's
+// limit, shard.IdleOwn stops the torrent after idle without upload (0:
+// never), shard.IdleUnlimited seeds on. Safe from any goroutine.
+func (t *Torrent) SetIdleLimit(ctx context.Context, mode shard.IdleMode, idle time.Duration) error {
+	if mode > shard.IdleUnlimited || idle < 0 {
+		return fmt.Errorf("%w: idle mode %d, idle %v", ErrBadLimit, mode, idle)
+	}
+	return t.do(ctx, func(x *shard.Torrent) { x.SetIdleLimit(mode, idle) })
+}
+
+// IdleLimit returns the torrent's idle-seeding rule and own limit
+// (SetIdleLimit). Safe from any goroutine.
+func (t *Torrent) IdleLimit(ctx context.Context) (mode shard.IdleMode, idle time.Duration, err error) {
+	err = t.do(ctx, func(x *shard.Torrent) { mode, idle = x.IdleLimit() })
+	return mode, idle, err
 }

@@ -191,8 +191,16 @@ type Session struct {
 	// releases calls that were waiting on one.
 	closed  atomic.Bool
 	stopped chan struct{}
-	q       *queue     // the queue order and its recalculation (queue.go)
-	seedMu  sync.Mutex // guards set.Engine's seed limits (seedlimit.go)
+	q       *queue // the queue order and its recalculation (queue.go)
+	// queueRunning is set once the queue's goroutine is started.
+	queueRunning atomic.Bool
+	// live is the settings in effect, replaced by ApplySettings under
+	// applyMu (settings.go); set keeps what NewSession was given, filled.
+	live    atomic.Pointer[Settings]
+	applyMu sync.Mutex
+	// dials is the session-wide connection_speed budget every shard draws
+	// on (Engine.ConnectionSpeed).
+	dials *shard.DialBudget
 
 	// started is when NewSession began (SessionStats.Uptime).
 	started time.Time
@@ -220,26 +228,9 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if set.Shards <= 0 {
-		set.Shards = runtime.NumCPU()
-	}
-	if set.AlertQueueSize <= 0 {
-		set.AlertQueueSize = 2000
-	}
-	if set.AlertMask == 0 {
-		set.AlertMask = plugin.CategoryDefault
-	}
-	set.ActiveDownloads = set.ActiveDownloads.Or(DefaultActiveDownloads)
-	set.ActiveSeeds = set.ActiveSeeds.Or(DefaultActiveSeeds)
-	set.ActiveLimit = set.ActiveLimit.Or(DefaultActiveLimit)
-	if set.PeerIDPrefix == "" {
-		set.PeerIDPrefix = "-ST0010-"
-	}
-	if set.Pool == nil {
-		set.Pool = bufpool.Default
-	}
-	if set.Logger == nil {
-		set.Logger = slog.Default()
+	set.fill() // settings.go: DefaultSettings is the one place of the defaults
+	if err := set.validate(); err != nil {
+		return nil, err
 	}
 	s := &Session{
 		set:      set,
@@ -282,9 +273,6 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	}
 	if set.ListenAddr != "off" {
 		addr := set.ListenAddr
-		if addr == "" {
-			addr = "0.0.0.0:6881"
-		}
 		ln, err := s.loops[0].Listen("tcp", addr, s.accept)
 		if err != nil {
 			s.alerts.Post(&plugin.ListenFailedAlert{Addr: addr, Err: err})
@@ -298,10 +286,13 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		s.alerts.Post(&plugin.ListenSucceededAlert{Addr: s.listenAddr})
 		if set.Engine.ListenPort == 0 {
 			set.Engine.ListenPort = int(s.listenAddr.Port())
+			s.set.Engine.ListenPort = set.Engine.ListenPort
 		}
 	}
+	live := set
+	s.live.Store(&live)
 	s.startTrackers()
-	dials := shard.NewDialBudget(set.Engine.ConnectionSpeed) // one per session: connection_speed is session-wide
+	s.dials = shard.NewDialBudget(set.Engine.ConnectionSpeed) // one per session: connection_speed is session-wide
 	s.initRateLimits(&set)
 	s.startDHT()
 	var sink shard.ResumeSink
@@ -322,7 +313,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 			Ext:      s.ext,
 			Rand:     set.Rand,
 			Events:   sessionEvents{s},
-			Dials:    dials,
+			Dials:    s.dials,
 			Resume:   sink,
 			IPFilter: &s.ipf,
 			Rates:    s.rates,
@@ -342,8 +333,8 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		_ = s.Close(context.Background())
 		return nil, err
 	}
-	if queueLimited(&s.set) && startQueueLoop {
-		go s.runQueue() // queue.go
+	if queueLimited(&s.set) {
+		s.startQueue() // queue.go
 	}
 	return s, nil
 }
@@ -723,8 +714,12 @@ func (s *Session) WaitForAlert(ctx context.Context) error {
 	return err
 }
 
-// SetAlertMask changes which alert categories are queued.
-func (s *Session) SetAlertMask(m plugin.Category) { s.alerts.setMask(m) }
+// SetAlertMask changes which alert categories are queued (0: the
+// default), as ApplySettings with Settings.AlertMask. Safe from any
+// goroutine.
+func (s *Session) SetAlertMask(m plugin.Category) {
+	_ = s.modifySettings(context.Background(), func(set *Settings) { set.AlertMask = m })
+}
 
 // Close stops the session: torrents stop announcing and drop their peers,
 // the piece writes in flight complete, every storage is synced, resume data

@@ -305,10 +305,8 @@ func listStatus(x specTorrent) string {
 		return "Will Verify"
 	case 2:
 		return "Verifying"
-	case 3:
-		return "Will Download"
-	case 5:
-		return "Will Seed"
+	case 3, 5:
+		return "Queued" // transmission-remote 3.00's word for both waits
 	}
 	switch {
 	case x.PeersGetting > 0 && x.PeersSending > 0:

@@ -135,6 +135,8 @@ type Picker struct {
 	haveCount  int
 	wantedLeft int // pieces with prio > 0 that are not had
 	freeWanted int // free blocks over downloads of wanted (prio > 0) pieces
+
+	deadlines []deadline // time-critical pieces, soonest first (deadline.go)
 }
 
 // New returns a picker for a torrent of numPieces pieces of pieceLength
@@ -214,6 +216,9 @@ func (p *Picker) SetHave(piece int) {
 	}
 	if pc.pos >= 0 {
 		p.remove(piece)
+	}
+	if len(p.deadlines) > 0 {
+		p.ClearDeadline(piece)
 	}
 	pc.have = true
 	p.haveCount++
@@ -851,5 +856,5 @@ func (p *Picker) check() error {
 	case freeWanted != p.freeWanted:
 		return fmt.Errorf("freeWanted %d, recount %d", p.freeWanted, freeWanted)
 	}
-	return nil
+	return p.checkDeadlines()
 }

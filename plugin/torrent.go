@@ -50,8 +50,8 @@ type TorrentTickHook interface {
 	Tick()
 }
 
-// PauseHook is called when the torrent is paused, after it is marked
-// paused. True skips the remaining plugins and the standard pause work
+// PauseHook is called when the torrent is paused (by hand, by the
+// session's queue or by a seed limit), after it is marked paused. True skips the remaining plugins and the standard pause work
 // (disconnecting peers, the TorrentPausedAlert); the torrent still reports
 // paused. Calling Pause or Resume from the hook recurses into the chain.
 type PauseHook interface {

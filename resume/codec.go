@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"strconv"
 
@@ -98,6 +99,27 @@ func Encode(d *Data) ([]byte, error) {
 		"paused":           d.Paused,
 		"auto_managed":     d.AutoManaged,
 		"seed_mode":        d.SeedMode,
+
+		"upload_rate_limit":   rateKey(d.UploadLimit),
+		"download_rate_limit": rateKey(d.DownloadLimit),
+	}
+	if d.Policy {
+		m["shardtorrent-policy"] = 1
+	}
+	if d.ZeroLimits != 0 {
+		m["shardtorrent-zero-limits"] = int(d.ZeroLimits)
+	}
+	if d.RatioMode != 0 {
+		m["shardtorrent-ratio-mode"] = int(d.RatioMode)
+	}
+	if d.RatioLimit != 0 {
+		m["shardtorrent-ratio-limit"] = strconv.FormatFloat(d.RatioLimit, 'g', -1, 64)
+	}
+	if d.IdleMode != 0 {
+		m["shardtorrent-idle-mode"] = int(d.IdleMode)
+	}
+	if d.IdleLimit != 0 {
+		m["shardtorrent-idle-limit"] = d.IdleLimit
 	}
 	if d.InfoHash.HasV2() {
 		m["info-hash2"] = d.InfoHash.V2[:]
@@ -227,6 +249,9 @@ func Decode(b []byte) (*Data, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	if err := r.policy(d); err != nil {
+		return nil, err
+	}
 	// Count-bounded lists: the count and types are checked on the raw bytes
 	// (r.list) before anything is allocated for them.
 	if raw, ok := r.list("unfinished", MaxPieces); ok {
@@ -313,6 +338,51 @@ func Decode(b []byte) (*Data, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// rateKey is how Encode writes a rate limit: -1 for none, as libtorrent.
+func rateKey(v int64) int64 {
+	if v <= 0 {
+		return -1
+	}
+	return v
+}
+
+// policy reads the torrent's own policy keys into d, checking each.
+func (r *reader) policy(d *Data) error {
+	var up, down, zero, rmode, imode, idle int64
+	var ratio string
+	r.int("upload_rate_limit", &up)
+	r.int("download_rate_limit", &down)
+	r.bool("shardtorrent-policy", &d.Policy)
+	r.int("shardtorrent-zero-limits", &zero)
+	r.int("shardtorrent-ratio-mode", &rmode)
+	r.str("shardtorrent-ratio-limit", &ratio)
+	r.int("shardtorrent-idle-mode", &imode)
+	r.int("shardtorrent-idle-limit", &idle)
+	if r.err != nil {
+		return r.err
+	}
+	d.UploadLimit, d.DownloadLimit = max(up, 0), max(down, 0)
+	switch {
+	case zero < 0 || zero > int64(ZeroUploadLimit|ZeroDownloadLimit):
+		return fmtErr(ErrBadField, "shardtorrent-zero-limits", strconv.FormatInt(zero, 10))
+	case rmode < 0 || rmode > MaxPolicyMode:
+		return fmtErr(ErrBadField, "shardtorrent-ratio-mode", strconv.FormatInt(rmode, 10))
+	case imode < 0 || imode > MaxPolicyMode:
+		return fmtErr(ErrBadField, "shardtorrent-idle-mode", strconv.FormatInt(imode, 10))
+	case idle < 0:
+		return fmtErr(ErrBadField, "shardtorrent-idle-limit", strconv.FormatInt(idle, 10))
+	}
+	d.ZeroLimits, d.RatioMode, d.IdleMode, d.IdleLimit = uint8(zero), uint8(rmode), uint8(imode), idle
+	if ratio != "" {
+		v, err := strconv.ParseFloat(ratio, 64)
+		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			return fmtErr(ErrBadField, "shardtorrent-ratio-limit", strconv.Quote(ratio))
+		}
+		d.RatioLimit = v
+	}
+	return nil
 }
 
 // checkInfo checks that raw is a valid info dictionary hashing to ih.

@@ -91,8 +91,34 @@ type Data struct {
 	PiecePriority []byte // "piece_priority"
 
 	Paused      bool // "paused"
-	AutoManaged bool // "auto_managed"
+	AutoManaged bool // "auto_managed" (trusted from our files only with Policy)
 	SeedMode    bool // "seed_mode"
+
+	// The torrent's own policy (Policy below says whether it was saved).
+	// UploadLimit and DownloadLimit are its own rate limits in bytes/s
+	// ("upload_rate_limit", "download_rate_limit", as libtorrent): 0 or
+	// less is none, as libtorrent reads them. ZeroLimits holds what those
+	// keys cannot say, a limit of 0 (nothing moves): bit 0 upload, bit 1
+	// download ("shardtorrent-zero-limits"; ours).
+	UploadLimit   int64
+	DownloadLimit int64
+	ZeroLimits    uint8
+	// RatioMode, RatioLimit, IdleMode and IdleLimit are the share-ratio
+	// and idle-seeding rules (shard.RatioMode and shard.IdleMode values,
+	// at most MaxPolicyMode; the own ratio limit and the own idle limit
+	// in seconds): "shardtorrent-ratio-mode", "shardtorrent-ratio-limit"
+	// (a decimal string: bencoding has no floats),
+	// "shardtorrent-idle-mode", "shardtorrent-idle-limit"; ours.
+	RatioMode  uint8
+	RatioLimit float64
+	IdleMode   uint8
+	IdleLimit  int64
+	// Policy ("shardtorrent-policy"; ours) marks data that records the
+	// fields above and AutoManaged. Files of ours from before them always
+	// said auto_managed 0, so without Policy AutoManaged is not to be
+	// trusted (shardtorrent.ParamsFromResume then keeps the torrent
+	// auto-managed).
+	Policy bool
 
 	// Info is the raw bencoded info dictionary ("info"), optional: with it
 	// the resume file alone can re-add the torrent.
@@ -105,6 +131,16 @@ type Data struct {
 	// the pieces are trusted as libtorrent trusts them.
 	Files []FileStat
 }
+
+// MaxPolicyMode is the largest RatioMode and IdleMode Decode accepts
+// (global, own, unlimited).
+const MaxPolicyMode = 2
+
+// Bits of Data.ZeroLimits.
+const (
+	ZeroUploadLimit   uint8 = 1
+	ZeroDownloadLimit uint8 = 2
+)
 
 // Unfinished is one partly downloaded piece: Bitmask has a bit per 16 KiB
 // block, most significant bit first, as libtorrent writes it.

@@ -241,18 +241,23 @@ func (b offlineBackend) AddTorrent(ctx context.Context, p shardtorrent.AddTorren
 // newFixtureWith makes a fixture; offline turns the tracker client off
 // and drops added peers, so arbitrary input never reaches the network.
 func newFixtureWith(t testing.TB, listen string, offline bool) *fixture {
-	t.Helper()
-	sess, err := shardtorrent.NewSession(context.Background(), shardtorrent.Settings{
+	return newFixtureSet(t, shardtorrent.Settings{
 		ListenAddr: listen, Shards: 2, Pool: bufpool.New(), DisableDHT: true,
 		Tracker: shardtorrent.TrackerSettings{Disable: offline},
-	})
+	}, offline)
+}
+
+// newFixtureSet makes a fixture over a session with settings set.
+func newFixtureSet(t testing.TB, set shardtorrent.Settings, offline bool) *fixture {
+	t.Helper()
+	sess, err := shardtorrent.NewSession(context.Background(), set)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sess.Close(context.Background()) })
 	root := t.TempDir()
 	f := &fixture{t: t, sess: sess, root: root, closed: make(chan struct{}), clock: &fakeClock{now: time.Now()}}
-	be := &rpc.SessionBackend{S: sess, Set: rpc.Settings{Version: "test", DownloadDir: root, PeerPort: 6881, Encryption: "preferred", PEX: true},
+	be := &rpc.SessionBackend{S: sess, Set: rpc.Settings{Version: "test", DownloadDir: root, PeerPort: 6881, PEX: true},
 		OnClose: func() { close(f.closed) }}
 	var b rpc.Backend = be
 	if offline {

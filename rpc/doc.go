@@ -44,8 +44,7 @@
 //
 // Values the engine does not have are answered with Transmission's
 // neutral value and are listed in the method docs: arguments for what the
-// engine does not have (alternative speed limits, idle-seeding limits,
-// labels) are refused by name (result `argument "X" is not supported`)
+// engine does not have (alternative speed limits, labels) are refused by name (result `argument "X" is not supported`)
 // unless the value asked for is what the engine already does (a limit set
 // to "disabled"). File selection (files-wanted, files-unwanted,
 // priority-high/normal/low in torrent-add and torrent-set) maps onto the
@@ -60,9 +59,15 @@
 // corruptEver, desiredAvailable,
 // haveUnchecked, secondsDownloading, secondsSeeding, editDate,
 // manualAnnounceTime and the limits 0; isFinished and isStalled false;
-// seedRatioMode and seedIdleMode 2 (unlimited: the node seeds on); labels
+// seedRatioMode, seedRatioLimit, seedIdleMode and seedIdleLimit are the
+// torrent's rules (the limits the effective ones: its own, or the
+// session's); labels
 // and webseeds []; isEncrypted and
 // isUTP false for every peer, and a peer's progress 1 for a seed, else 0.
+// A paused torrent the queue controls (auto-managed) has status 3 or 5
+// (queued to download or to seed). torrent-start queues a torrent: it runs
+// when the session's active limits let it; torrent-start-now runs it at
+// once, outside the queue, as does a manual resume in libtorrent.
 // "recently-active" compares what each listing sees (state, pieces,
 // payload, peers, errors) with the previous one, so "changed" means
 // "changed between two requests", and a torrent first seen counts from its

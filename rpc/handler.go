@@ -68,15 +68,8 @@ type Settings struct {
 	DownloadDir string
 	// PeerPort is the port peers connect to.
 	PeerPort int
-	// Encryption is Transmission's name of the node's MSE policy:
-	// "required", "preferred" or "tolerated".
-	Encryption string
 	// DHT and PEX say whether the node runs them.
 	DHT, PEX bool
-	// PeerLimitGlobal and PeerLimitPerTorrent are the engine's connection
-	// caps (shard.Settings MaxConns, MaxConnsPerTorrent); 0 leaves the
-	// keys out.
-	PeerLimitGlobal, PeerLimitPerTorrent int
 }
 
 // Config configures a Handler. The zero value is usable.
@@ -109,8 +102,6 @@ type Handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	started time.Time
-	// peerLimit is Settings.PeerLimitPerTorrent, torrent-get's "peer-limit".
-	peerLimit int64
 
 	// mu serialises the methods that read or change the set of torrents
 	// (the registry must see listings, adds and removals in order) and
@@ -125,7 +116,10 @@ type Handler struct {
 	// torrentKB the torrents' (upload, download) by wire info-hash
 	// (speed.go).
 	upKB, downKB int64
-	torrentKB    map[[20]byte][2]int64
+	// queueSize are the download and seed queue sizes while the queue is
+	// off (Transmission keeps them; its defaults are 5 and 10).
+	queueSize [2]int64
+	torrentKB map[[20]byte][2]int64
 }
 
 // New returns a Handler serving b. Safe from any goroutine.
@@ -148,7 +142,7 @@ func New(b Backend, cfg Config) *Handler {
 	set := b.Settings()
 	h := &Handler{
 		b: b, sess: b.Session(), cfg: cfg, sid: sid, log: cfg.Logger, now: cfg.Now,
-		peerLimit: int64(set.PeerLimitPerTorrent), downloadDir: set.DownloadDir, startAdded: true,
+		queueSize: [2]int64{5, 10}, downloadDir: set.DownloadDir, startAdded: true,
 	}
 	h.started = h.now()
 	h.reg.init()
@@ -283,8 +277,10 @@ func (h *Handler) call(ctx context.Context, method string, args json.RawMessage,
 		return h.torrentAdd(ctx, args, out)
 	case "torrent-remove":
 		return h.torrentRemove(ctx, args, out)
-	case "torrent-start", "torrent-start-now":
+	case "torrent-start":
 		return h.torrentAction(ctx, args, out, actStart)
+	case "torrent-start-now":
+		return h.torrentAction(ctx, args, out, actStartNow)
 	case "torrent-stop":
 		return h.torrentAction(ctx, args, out, actStop)
 	case "torrent-verify":

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/metainfo"
@@ -19,12 +20,15 @@ import (
 // Reasons arguments are refused, by the issue that brings them.
 const (
 	whySpeed      = "alternative (turtle) speed limits, bandwidth priorities and groups are not in the engine; speed-limit-up/down and a torrent's uploadLimit/downloadLimit are"
-	whyRatio      = "seed idle limits are not in the engine (issue 13 has ratio and seed-time limits: seedRatioLimit, the node's -seed-time)"
 	whySequential = "sequential download is not in the engine"
 	whyQueue      = "the queue limits are set when the node starts (-active-downloads, -active-seeds, -active-limit); move torrents with queue-move-*"
 	whyReadOnly   = "read-only"
 	whyAbsent     = "the engine has no such setting"
 )
+
+// maxIdleMinutes bounds idle-seeding-limit and seedIdleLimit (a year):
+// larger values would overflow a time.Duration on the way.
+const maxIdleMinutes = 366 * 24 * 60
 
 // sessionFixed are session keys whose value is fixed by what the engine
 // does; session-set accepts them only with that value.
@@ -36,8 +40,6 @@ var sessionFixed = map[string]struct {
 	"alt-speed-enabled":                    {false, whySpeed},
 	"alt-speed-time-enabled":               {false, whySpeed},
 	"alt-speed-up":                         {0, whySpeed},
-	"idle-seeding-limit-enabled":           {false, whyRatio},
-	"queue-stalled-enabled":                {false, "the engine counts stalled torrents out of the queue after a minute, always"},
 	"blocklist-enabled":                    {false, whyAbsent},
 	"incomplete-dir-enabled":               {false, whyAbsent},
 	"lpd-enabled":                          {false, "local peer discovery is not in the engine"},
@@ -72,15 +74,10 @@ func (h *Handler) sessionValues() map[string]any {
 	for k, f := range sessionFixed {
 		m[k] = f.val
 	}
-	enc := set.Encryption
-	if enc == "" {
-		enc = "preferred"
-	}
 	m["version"] = set.Version
 	m["config-dir"] = set.ConfigDir
 	m["download-dir"] = h.downloadDir
 	m["peer-port"] = set.PeerPort
-	m["encryption"] = enc
 	m["dht-enabled"] = set.DHT
 	m["pex-enabled"] = set.PEX
 	m["session-id"] = h.sid
@@ -90,21 +87,10 @@ func (h *Handler) sessionValues() map[string]any {
 	ratio, _ := h.sess.SeedLimits()
 	m["seedRatioLimit"] = ratio
 	m["seedRatioLimited"] = ratio > 0
-	downloads, seeds, _ := h.sess.QueueLimits()
-	for _, q := range []struct {
-		name string
-		l    shardtorrent.Limit
-	}{{"download-queue", downloads}, {"seed-queue", seeds}} {
-		v, ok := q.l.Value()
-		m[q.name+"-enabled"] = ok
-		m[q.name+"-size"] = v
-	}
-	if set.PeerLimitGlobal > 0 {
-		m["peer-limit-global"] = set.PeerLimitGlobal
-	}
-	if set.PeerLimitPerTorrent > 0 {
-		m["peer-limit-per-torrent"] = set.PeerLimitPerTorrent
-	}
+	idle := h.sess.SeedPolicy().Idle
+	m["idle-seeding-limit"] = int64(idle / time.Minute)
+	m["idle-seeding-limit-enabled"] = idle > 0
+	h.putEngineSettings(m) // sessionset.go
 	return m
 }
 
@@ -161,8 +147,11 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 	dir, haveDir := "", false
 	var start *bool
 	var up, down speedArgs // speed.go
+	var eng engineArgs     // sessionset.go
 	ratio, _ := h.sess.SeedLimits()
 	newRatio, ratioOn := ratio, ratio > 0
+	pol := h.sess.SeedPolicy()
+	newIdle, idleOn := pol.Idle, pol.Idle > 0
 	for _, k := range sortedKeys(a) {
 		v := a[k]
 		if ok, err := parseSpeed(k, v, "speed-limit-up", "speed-limit-up-enabled", &up); ok {
@@ -172,6 +161,12 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 			continue
 		}
 		if ok, err := parseSpeed(k, v, "speed-limit-down", "speed-limit-down-enabled", &down); ok {
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
+		if ok, err := parseEngineArg(k, v, &eng); ok {
 			if err != nil {
 				return out, err
 			}
@@ -204,8 +199,17 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 			if err := json.Unmarshal(v, &ratioOn); err != nil {
 				return out, &ArgError{Arg: k, Reason: "want a boolean"}
 			}
-		case "peer-limit-global", "peer-limit-per-torrent", "encryption", "peer-port", "dht-enabled", "pex-enabled",
-			"download-queue-enabled", "download-queue-size", "seed-queue-enabled", "seed-queue-size":
+		case "idle-seeding-limit":
+			var m int64
+			if err := json.Unmarshal(v, &m); err != nil || m < 0 || m > maxIdleMinutes {
+				return out, &ArgError{Arg: k, Reason: "want minutes, 0 or more"}
+			}
+			newIdle = time.Duration(m) * time.Minute
+		case "idle-seeding-limit-enabled":
+			if err := json.Unmarshal(v, &idleOn); err != nil {
+				return out, &ArgError{Arg: k, Reason: "want a boolean"}
+			}
+		case "peer-port", "dht-enabled", "pex-enabled":
 			// Set at start (flags); accepted only unchanged.
 			cur := h.sessionValuesLocked()[k]
 			if err := acceptFixed(k, v, map[string]struct {
@@ -231,8 +235,20 @@ func (h *Handler) sessionSet(ctx context.Context, raw json.RawMessage, out []byt
 			return out, err
 		}
 	}
+	if !idleOn {
+		newIdle = 0
+	}
+	if newIdle != pol.Idle { // as the ratio: one number, 0 for none
+		pol.Idle = newIdle
+		if err := h.sess.SetSeedPolicy(ctx, pol); err != nil {
+			return out, err
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.applyEngineArgs(ctx, &eng); err != nil {
+		return out, err
+	}
 	if err := h.setSessionSpeeds(ctx, up, down); err != nil {
 		return out, err
 	}
@@ -585,16 +601,19 @@ type action int
 
 const (
 	actStart action = iota
+	actStartNow
 	actStop
 	actVerify
 	actReannounce
 )
 
 // torrentAction answers torrent-start(-now), -stop, -verify and
-// -reannounce. Start and start-now are the same: both resume the torrent
-// by hand, which (as a manual resume in libtorrent) takes it out of the
-// auto-managed queue, so it starts now whatever the queue's limits;
-// Transmission's plain start would queue it instead.
+// -reannounce, with Transmission's meaning of the two starts:
+// torrent-start (actStart) puts the torrent in the queue (auto-managed),
+// where it runs when the queue's limits let it; torrent-start-now
+// (actStartNow) resumes it by hand, outside the queue, whatever its
+// limits (as a manual resume in libtorrent). torrent-stop pauses it by
+// hand, which also takes it out of the queue.
 func (h *Handler) torrentAction(ctx context.Context, raw json.RawMessage, out []byte, act action) ([]byte, error) {
 	var a struct {
 		IDs json.RawMessage `json:"ids"`
@@ -607,6 +626,8 @@ func (h *Handler) torrentAction(ctx context.Context, raw json.RawMessage, out []
 	err := h.each(ctx, a.IDs, func(t *shardtorrent.Torrent, _ [20]byte) error {
 		switch act {
 		case actStart:
+			return t.SetAutoManaged(ctx, true)
+		case actStartNow:
 			return t.Resume(ctx)
 		case actStop:
 			return t.Pause(ctx)
@@ -629,13 +650,12 @@ var torrentFixed = map[string]struct {
 	why string
 }{
 	"honorsSessionLimits": {true, whySpeed},
-	"seedIdleMode":        {2, whyRatio},
 	"bandwidthPriority":   {0, whySpeed},
 }
 
 // torrentSetRefused names why other torrent-set keys are refused.
 var torrentSetRefused = map[string]string{
-	"seedIdleLimit": whyRatio, "peer-limit": whyAbsent, "queuePosition": whyQueue, "labels": "the engine has no labels",
+	"peer-limit": whyAbsent, "queuePosition": whyQueue, "labels": "the engine has no labels",
 	"group": whySpeed, "location": "moving a torrent's data is not supported", "trackerRemove": "trackers cannot be removed yet",
 	"trackerReplace": "trackers cannot be replaced yet", "trackerList": "trackers cannot be replaced yet; use trackerAdd",
 }
@@ -653,6 +673,8 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 	var up, down speedArgs // speed.go
 	var ratioMode *shard.RatioMode
 	var ratioLimit *float64
+	var idleMode *shard.IdleMode
+	var idleLimit *time.Duration
 	var fa fileArgs // files.go
 	for _, k := range sortedKeys(a) {
 		v := a[k]
@@ -689,6 +711,20 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 				return out, &ArgError{Arg: k, Reason: "want a ratio, 0 or more"}
 			}
 			ratioLimit = &r
+		case "seedIdleMode":
+			var m int
+			if err := json.Unmarshal(v, &m); err != nil || m < 0 || m > 2 {
+				return out, &ArgError{Arg: k, Reason: "want 0 (the session's), 1 (this torrent's seedIdleLimit) or 2 (unlimited)"}
+			}
+			im := shard.IdleMode(m)
+			idleMode = &im
+		case "seedIdleLimit":
+			var m int64
+			if err := json.Unmarshal(v, &m); err != nil || m < 0 || m > maxIdleMinutes {
+				return out, &ArgError{Arg: k, Reason: "want minutes, 0 or more"}
+			}
+			d := time.Duration(m) * time.Minute
+			idleLimit = &d
 		case "trackerAdd":
 			if err := json.Unmarshal(v, &add); err != nil {
 				return out, &ArgError{Arg: k, Reason: "want a list of announce URLs"}
@@ -723,8 +759,23 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 				return err
 			}
 		}
+		if idleMode != nil || idleLimit != nil {
+			mode, idle, err := t.IdleLimit(ctx)
+			if err != nil {
+				return err
+			}
+			if idleMode != nil {
+				mode = *idleMode
+			}
+			if idleLimit != nil {
+				idle = *idleLimit
+			}
+			if err := t.SetIdleLimit(ctx, mode, idle); err != nil {
+				return err
+			}
+		}
 		if fa.any() {
-			if err := setFilePriorities(ctx, t, &fa); err != nil {
+			if err := setFilePriorities(ctx, t, &fa); err != nil { // files.go
 				return err
 			}
 		}

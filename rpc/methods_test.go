@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/shard"
 )
 
 // addSeed makes a torrent whose data is in f.root, adds it over RPC and
@@ -342,7 +344,7 @@ func TestSessionSet(t *testing.T) {
 		t.Fatalf("added after session-set: dir %s status %d", *ts[0].DownloadDir, *ts[0].Status)
 	}
 	for arg, val := range map[string]any{"alt-speed-enabled": true,
-		"seed-queue-size": 7, "peer-limit-global": 50, "no-such-argument": 1, "version": "x"} {
+		"utp-enabled": true, "lpd-enabled": true, "no-such-argument": 1, "version": "x"} {
 		res := f.c.call("session-set", map[string]any{arg: val, "start-added-torrents": true}, nil)
 		if !strings.Contains(res, `argument "`+arg+`" is not supported`) {
 			t.Errorf("session-set %s=%v: result %q", arg, val, res)
@@ -354,13 +356,58 @@ func TestSessionSet(t *testing.T) {
 	}
 }
 
-// TestTorrentSet: idle limits, bad ratio modes and labels are refused by
+// TestSessionSetEngine: the keys that map onto the engine's run-time
+// settings change them in the running session (Session.ApplySettings),
+// and session-get reads them back from it; bad values are refused by name
+// and change nothing.
+func TestSessionSetEngine(t *testing.T) {
+	f := newFixture(t, "off")
+	f.c.mustCall("session-set", map[string]any{
+		"peer-limit-global": 50, "peer-limit-per-torrent": 20, "encryption": "required",
+		"seed-queue-enabled": true, "seed-queue-size": 7, "download-queue-size": 3,
+		"queue-stalled-enabled": false, "queue-stalled-minutes": 5,
+	}, nil)
+	set := f.sess.Settings()
+	e := set.Engine
+	if e.MaxConns != 50 || e.MaxConnsPerTorrent != 20 || e.InEncPolicy != shard.EncForced || e.OutEncPolicy != shard.EncForced {
+		t.Errorf("engine after session-set: conns %d/%d, enc %v/%v", e.MaxConns, e.MaxConnsPerTorrent, e.InEncPolicy, e.OutEncPolicy)
+	}
+	if set.ActiveSeeds != shardtorrent.LimitTo(7) || !set.ActiveDownloads.IsUnlimited() || !set.CountSlowTorrents || e.AutoManageInactiveTime != 5*time.Minute {
+		t.Errorf("queue after session-set: seeds %v downloads %v count slow %v inactive %v", set.ActiveSeeds, set.ActiveDownloads, set.CountSlowTorrents, e.AutoManageInactiveTime)
+	}
+	var ss map[string]any
+	f.c.mustCall("session-get", map[string]any{"fields": []string{"peer-limit-global", "peer-limit-per-torrent", "encryption",
+		"seed-queue-enabled", "seed-queue-size", "download-queue-enabled", "download-queue-size", "queue-stalled-enabled", "queue-stalled-minutes"}}, &ss)
+	want := map[string]any{"peer-limit-global": 50.0, "peer-limit-per-torrent": 20.0, "encryption": "required",
+		"seed-queue-enabled": true, "seed-queue-size": 7.0, "download-queue-enabled": false, "download-queue-size": 3.0,
+		"queue-stalled-enabled": false, "queue-stalled-minutes": 5.0}
+	for k, v := range want {
+		if ss[k] != v {
+			t.Errorf("session-get %s = %v, want %v", k, ss[k], v)
+		}
+	}
+	f.c.mustCall("session-set", map[string]any{"download-queue-enabled": true, "encryption": "tolerated"}, nil)
+	if set := f.sess.Settings(); set.ActiveDownloads != shardtorrent.LimitTo(3) || set.Engine.OutEncPolicy != shard.EncDisabled {
+		t.Errorf("after download-queue-enabled: %v, out policy %v", set.ActiveDownloads, set.Engine.OutEncPolicy)
+	}
+	for arg, val := range map[string]any{"encryption": "sometimes", "peer-limit-global": 0, "seed-queue-size": -1, "queue-stalled-minutes": 0} {
+		res := f.c.call("session-set", map[string]any{arg: val, "peer-limit-per-torrent": 99}, nil)
+		if !strings.Contains(res, `"`+arg+`"`) {
+			t.Errorf("session-set %s=%v: result %q", arg, val, res)
+		}
+	}
+	if got := f.sess.Settings().Engine.MaxConnsPerTorrent; got != 20 {
+		t.Errorf("a refused session-set changed peer-limit-per-torrent to %d", got)
+	}
+}
+
+// TestTorrentSet: bad ratio and idle modes and labels are refused by
 // name (file selection: files_test.go); trackerAdd adds a tracker that
 // trackerStats shows.
 func TestTorrentSet(t *testing.T) {
 	f := newFixture(t, "off")
 	id, _ := f.addSeed("ts.bin", 10_000)
-	for arg, val := range map[string]any{"seedIdleLimit": 5, "seedRatioMode": 3, "labels": []string{"x"}} {
+	for arg, val := range map[string]any{"seedIdleMode": 3, "seedRatioMode": 3, "labels": []string{"x"}} {
 		res := f.c.call("torrent-set", map[string]any{"ids": id, arg: val}, nil)
 		if !strings.Contains(res, `argument "`+arg+`"`) {
 			t.Errorf("torrent-set %s: result %q", arg, res)

@@ -125,11 +125,10 @@ func TestSeedRatioLimitRPC(t *testing.T) {
 	if r, _ := f.sess.SeedLimits(); r != 0 {
 		t.Fatalf("seedRatioLimited false left the limit at %v", r)
 	}
-	for arg, val := range map[string]any{"seedRatioLimit": -1, "seed-queue-enabled": true, "download-queue-size": 3} {
+	for arg, val := range map[string]any{"seedRatioLimit": -1, "seedRatioLimited": 3} {
 		res := f.c.call("session-set", map[string]any{arg: val}, nil)
 		if !strings.Contains(res, `argument "`+arg+`"`) {
 			t.Errorf("session-set %s=%v: result %q", arg, val, res)
 		}
 	}
-	f.c.mustCall("session-set", map[string]any{"seed-queue-enabled": false}, nil) // unchanged: accepted
 }

@@ -155,12 +155,17 @@ const (
 
 // trStatus maps a torrent's state to Transmission's number.
 func trStatus(v *shardtorrent.TorrentView) int {
+	seed := v.State == plugin.StateSeeding || v.State == plugin.StateFinished
 	switch {
+	case v.Paused && v.AutoManaged && v.Err == nil && seed:
+		return statusSeedWait // queued (torrent-start under a queue limit)
+	case v.Paused && v.AutoManaged && v.Err == nil:
+		return statusDownloadWait
 	case v.Paused || v.Err != nil:
 		return statusStopped
 	case v.Checking || v.State == plugin.StateCheckingFiles || v.State == plugin.StateCheckingResume:
 		return statusCheck
-	case v.State == plugin.StateSeeding || v.State == plugin.StateFinished:
+	case seed:
 		return statusSeed
 	default:
 		return statusDownload
@@ -296,6 +301,7 @@ func (h *Handler) torrentGet(ctx context.Context, raw json.RawMessage, out []byt
 		out = append(out, ']')
 	}
 	var hv heavy
+	peerLimit := int64(h.sess.Settings().Engine.MaxConnsPerTorrent)
 	for i, s := range l.sel {
 		v := &l.views[s.vi]
 		if need != 0 {
@@ -319,7 +325,7 @@ func (h *Handler) torrentGet(ctx context.Context, raw json.RawMessage, out []byt
 			} else if j > 0 {
 				out = append(out, ',')
 			}
-			out = appendField(out, f, v, s.id, e, &hv, now, h.peerLimit)
+			out = appendField(out, f, v, s.id, e, &hv, now, peerLimit)
 		}
 		if table {
 			out = append(out, ']')
@@ -412,7 +418,7 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 	case fDownloadLimited:
 		return strconv.AppendBool(b, v.DownloadLimit >= 0)
 	case fBandwidthPriority, fCorruptEver, fDesiredAvailable, fEditDate,
-		fHaveUnchecked, fSecondsDownloading, fSecondsSeeding, fSeedIdleLimit,
+		fHaveUnchecked, fSecondsDownloading, fSecondsSeeding,
 		fWebseedsSendingToUs, fManualAnnounceTime:
 		return append(b, '0')
 	case fMaxConnectedPeers, fPeerLimit:
@@ -422,7 +428,9 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 	case fSeedRatioMode:
 		return appendInt(b, int64(v.RatioMode)) // TR_RATIOLIMIT_GLOBAL, _SINGLE, _UNLIMITED
 	case fSeedIdleMode:
-		return append(b, '2') // TR_IDLELIMIT_UNLIMITED: we seed on
+		return appendInt(b, int64(v.IdleMode)) // TR_IDLELIMIT_GLOBAL, _SINGLE, _UNLIMITED
+	case fSeedIdleLimit:
+		return appendInt(b, int64(v.SeedIdleLimit/time.Minute)) // minutes
 	case fGroup, fPrimaryMimeType, fTorrentFile:
 		return append(b, `""`...)
 	case fDoneDate:

@@ -37,6 +37,16 @@ const (
 	// EventMetadata: a torrent added without metadata received it;
 	// Private and the info are known from now on.
 	EventMetadata
+	// EventRemoved: the shard removed the torrent on its own (a seed
+	// limit with SeedLimitRemove or SeedLimitRemoveData, seedlimit.go),
+	// after its EventStopped; the session forgets it. A removal asked for
+	// through the session does not send it.
+	EventRemoved
+	// EventLimitPaused: a seed limit paused the torrent (seedlimit.go),
+	// which took it out of the queue; the session recalculates the queue
+	// so that another torrent may take its slot. Announcers ignore it (the
+	// pause sent EventStopped before it).
+	EventLimitPaused
 )
 
 func (e Event) String() string {
@@ -49,6 +59,10 @@ func (e Event) String() string {
 		return "stopped"
 	case EventMetadata:
 		return "metadata"
+	case EventRemoved:
+		return "removed"
+	case EventLimitPaused:
+		return "limit-paused"
 	}
 	return "unknown"
 }

@@ -847,7 +847,13 @@ func (p *peer) fillRequests() {
 		}
 		has, seed = p.allowedFastBits(), false
 	}
-	blocks := t.pk.Pick(t.pickBuf[:0], p.pid, has, seed, want)
+	blocks := t.pickBuf[:0]
+	if t.pk.NumDeadlines() > 0 {
+		blocks = t.pickDeadline(p, blocks, has, seed, want) // deadline.go
+	}
+	if n := want - len(blocks); n > 0 {
+		blocks = t.pk.Pick(blocks, p.pid, has, seed, n)
+	}
 	for _, b := range blocks {
 		p.outstanding = append(p.outstanding, b)
 		if p.hx != nil && p.writeRequestHooks(b.Piece, b.Begin, b.Length) {
@@ -948,6 +954,8 @@ func (p *peer) onPiece(m *wire.Message) {
 				q.sent(wire.Cancel, b.Piece, b.Begin, b.Length)
 			}
 		}
+	} else if t.pk.NumDeadlines() > 0 {
+		t.cancelDuplicates(b, p) // a late deadline piece's copies (deadline.go)
 	}
 	if complete {
 		t.pieceComplete(m.Index)

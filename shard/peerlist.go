@@ -373,7 +373,7 @@ func peerPriority(a, b netip.AddrPort) uint32 {
 // in it, so shards take from it without a lock. Safe from any goroutine.
 type DialBudget struct {
 	v     atomic.Uint64 // second<<32 | attempts made in that second
-	limit uint32
+	limit atomic.Uint32
 }
 
 // NewDialBudget returns a budget of perSecond attempts a second (the
@@ -382,7 +382,21 @@ func NewDialBudget(perSecond int) *DialBudget {
 	if perSecond <= 0 {
 		perSecond = Defaults().ConnectionSpeed
 	}
-	return &DialBudget{limit: uint32(perSecond)}
+	b := &DialBudget{}
+	b.limit.Store(uint32(perSecond))
+	return b
+}
+
+// Limit returns the attempts allowed a second. Safe from any goroutine.
+func (b *DialBudget) Limit() int { return int(b.limit.Load()) }
+
+// SetLimit changes the attempts allowed a second (the default, 30, if
+// perSecond <= 0), from the next take on. Safe from any goroutine.
+func (b *DialBudget) SetLimit(perSecond int) {
+	if perSecond <= 0 {
+		perSecond = Defaults().ConnectionSpeed
+	}
+	b.limit.Store(uint32(perSecond))
 }
 
 // take takes up to n attempts from the second of now and returns how many
@@ -398,7 +412,8 @@ func (b *DialBudget) take(now time.Time, n int) int {
 		if old>>32 != sec {
 			used = 0
 		}
-		got := min(uint32(n), b.limit-min(used, b.limit))
+		limit := b.limit.Load()
+		got := min(uint32(n), limit-min(used, limit))
 		if got == 0 {
 			return 0
 		}

@@ -16,8 +16,12 @@ import (
 //
 // A queue stop is a pause that resume data does not record (the torrent
 // is saved running and auto-managed, so a restart puts it back in the
-// queue), and it skips the plugins' PauseHook and ResumeHook, which are
-// about the user's pause.
+// queue). Queue stops and starts run the plugins' PauseHook and
+// ResumeHook as a manual Pause and Resume do, as libtorrent's
+// auto-managed pauses go through torrent::do_pause / do_resume: the hooks
+// run after the paused flag flipped, and one returning true skips the
+// rest of the standard work (disconnects, announces, alerts) while the
+// torrent still reports paused or resumed.
 
 // Defaults for the auto-manager's activity test, libtorrent's
 // inactive_down_rate / inactive_up_rate and inactivity_timeout.
@@ -54,7 +58,12 @@ func (t *Torrent) AutoManaged() bool { return t.autoManaged }
 
 // SetAutoManaged puts t under the queue's control or takes it out (a
 // manual Pause or Resume does). Loop only.
-func (t *Torrent) SetAutoManaged(on bool) { t.autoManaged = on }
+func (t *Torrent) SetAutoManaged(on bool) {
+	if t.autoManaged != on {
+		t.autoManaged = on
+		t.rs.dirty = true // saved in resume data (policy.go)
+	}
+}
 
 // noteActivity records a second with payload moving faster than
 // InactiveRate; onTick calls it before the second's counters reset.
@@ -62,6 +71,10 @@ func (t *Torrent) noteActivity(now time.Time) {
 	if t.secDown >= InactiveRate || t.secUp >= InactiveRate {
 		t.lastActive = now
 	}
+	if t.secUp > 0 {
+		t.sl.lastUp = now // the idle limit's activity (seedlimit.go)
+	}
+	t.advanceDownClock(now)
 }
 
 // AppendQueueInfo appends a QueueInfo for every auto-managed torrent of s
@@ -86,21 +99,29 @@ func (s *Shard) AppendQueueInfo(dst []QueueInfo) []QueueInfo {
 }
 
 // QueueStop pauses t for the queue: peers disconnected, announcing
-// stopped, a TorrentPausedAlert; t stays auto-managed. Nothing if t is
-// paused or not auto-managed. Loop only.
+// stopped, a TorrentPausedAlert; t stays auto-managed. The torrent
+// plugins' OnPause run first (after t is marked paused); one returning
+// true skips the rest. Nothing if t is paused or not auto-managed. Loop
+// only.
 func (t *Torrent) QueueStop() {
 	if t.paused || !t.autoManaged || t.removed {
 		return
 	}
 	defer t.noteState()
 	t.stopSeedClock(t.s.now())
-	t.pauseInternal()
 	t.rs.dirty = true
+	t.paused = true
+	if t.pauseHooks() {
+		return
+	}
+	t.pauseInternal()
 }
 
 // QueueStart resumes t for the queue, which then counts it active for
-// Settings.AutoManageInactiveTime (its startup grace). Nothing if t runs
-// or is not auto-managed. Loop only.
+// Settings.AutoManageInactiveTime (its startup grace): a
+// TorrentResumedAlert, announcing and connecting. The torrent plugins'
+// OnResume run first (after t is marked running); one returning true
+// skips the rest. Nothing if t runs or is not auto-managed. Loop only.
 func (t *Torrent) QueueStart() {
 	if !t.paused || !t.autoManaged || t.removed {
 		return
@@ -109,9 +130,27 @@ func (t *Torrent) QueueStart() {
 	t.paused = false
 	t.lastActive = t.s.now()
 	t.rs.dirty = true
+	if t.resumeHooks() {
+		return
+	}
 	t.s.post(&plugin.TorrentResumedAlert{TorrentAlert: t.alertBase()})
 	if !t.checking && (t.info == nil || t.filesChecked) {
 		t.startAnnouncing()
 	}
 	t.connectMore(t.s.now())
+}
+
+// pauseHooks runs the torrent plugins' OnPause in chain order and reports
+// whether one returned true (libtorrent's on_pause: handled).
+func (t *Torrent) pauseHooks() bool {
+	tx := t.tx
+	return tx != nil && len(tx.pause) > 0 &&
+		eachBool(t, tx.pause, "OnPause", func(h plugin.PauseHook) bool { return h.OnPause() })
+}
+
+// resumeHooks is pauseHooks for OnResume.
+func (t *Torrent) resumeHooks() bool {
+	tx := t.tx
+	return tx != nil && len(tx.resume) > 0 &&
+		eachBool(t, tx.resume, "OnResume", func(h plugin.ResumeHook) bool { return h.OnResume() })
 }

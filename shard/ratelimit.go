@@ -264,6 +264,7 @@ func (t *Torrent) SetUploadLimit(rate int64) {
 	t.rlUpB.setRate(rate, t.s.rateNow())
 	t.rateFlags()
 	t.s.rateWake()
+	t.rs.dirty = true // saved in resume data (policy.go)
 }
 
 // SetDownloadLimit sets the torrent's own download limit in bytes/s
@@ -272,6 +273,7 @@ func (t *Torrent) SetDownloadLimit(rate int64) {
 	t.rlDownB.setRate(rate, t.s.rateNow())
 	t.rateFlags()
 	t.s.rateWake()
+	t.rs.dirty = true // saved in resume data (policy.go)
 }
 
 // UploadLimit and DownloadLimit return the torrent's own limits in

@@ -209,6 +209,7 @@ func (t *Torrent) ResumeData() *resume.Data {
 	if !t.rs.completed.IsZero() {
 		d.CompletedTime = t.rs.completed.Unix()
 	}
+	t.savePolicy(d) // policy.go
 	if t.info != nil {
 		t.resumePriorities(d) // priority.go
 	}
@@ -293,6 +294,7 @@ func (t *Torrent) filesReady(n int) {
 		t.setState(plugin.StateDownloading)
 	}
 	t.setFilesChecked()
+	t.wakeHad() // readers waiting for pieces the check found (stream.go)
 	if t.removed || t.paused {
 		return
 	}

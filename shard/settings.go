@@ -31,6 +31,20 @@ type Settings struct {
 	// not paused) this long in this session (libtorrent's seed_time_limit).
 	// 0 (the default) means no limit. See seedlimit.go.
 	SeedTimeLimit time.Duration
+	// SeedTimeRatioLimit stops a seed once its seeding time is this many
+	// times its downloading time (libtorrent's seed_time_ratio_limit); a
+	// torrent that never downloaded for more than a second (added
+	// complete) has no such ratio and is not stopped by it. 0 (the
+	// default) means no limit. See seedlimit.go.
+	SeedTimeRatioLimit float64
+	// SeedIdleLimit stops a seed that uploaded no payload for this long
+	// (Transmission's idle-seeding-limit). 0 (the default) means no
+	// limit. See seedlimit.go.
+	SeedIdleLimit time.Duration
+	// SeedLimitAction is what reaching any seed limit does: pause (the
+	// zero value, as libtorrent), remove the torrent, or remove it with
+	// its files (plugin.SeedLimitAction).
+	SeedLimitAction SeedLimitAction
 	// AutoManageInactiveTime is how long a running auto-managed torrent
 	// may move no payload (faster than InactiveRate) before the queue
 	// counts it slow (libtorrent's inactivity_timeout); also the startup
@@ -122,6 +136,8 @@ func Defaults() Settings {
 		ConnectionSpeed:    30,
 		MinReconnectTime:   60 * time.Second,
 		MaxFailCount:       3,
+
+		AutoManageInactiveTime: DefaultAutoManageInactiveTime,
 	}
 }
 
@@ -160,3 +176,39 @@ func (s *Settings) fill() {
 		s.ClientName = d.ClientName
 	}
 }
+
+// ApplySettings replaces the shard's settings while it runs (the root
+// package's Session.ApplySettings, which has refused the fields that
+// cannot change: ClientName, ListenPort and DirectWrites keep their
+// values here whatever set says). Everything that reads s.set on the loop
+// sees the new values from its next use; the chokers of every torrent are
+// rebuilt when UnchokeSlots or SeedChoker changed, so the next choker
+// round uses them. Loop only.
+func (s *Shard) ApplySettings(set Settings) {
+	set.fill()
+	old := s.set
+	set.ClientName, set.ListenPort, set.DirectWrites = old.ClientName, old.ListenPort, old.DirectWrites
+	s.set = set
+	if set.UnchokeSlots != old.UnchokeSlots || set.SeedChoker != old.SeedChoker {
+		for _, t := range s.torrents {
+			t.resetChoker()
+		}
+	}
+}
+
+// resetChoker rebuilds t's choker from the shard's settings, keeping its
+// piece quota and piece count. Loop only.
+func (t *Torrent) resetChoker() {
+	cfg := t.choker.Config()
+	t.choker = choker.New(choker.Config{Slots: t.s.set.UnchokeSlots, Seeding: t.s.set.SeedChoker, NumPieces: cfg.NumPieces, PieceQuota: cfg.PieceQuota})
+}
+
+// FillDefaults replaces s's zero fields with Defaults' values, as the shard
+// does at New; the root package's DefaultSettings and NewSession use it so
+// that the engine's defaults are written down once. Safe from any
+// goroutine.
+func (s *Settings) FillDefaults() { s.fill() }
+
+// ChokerConfig returns the configuration of t's choker, defaults filled
+// in. Loop only.
+func (t *Torrent) ChokerConfig() choker.Config { return t.choker.Config() }

@@ -115,6 +115,10 @@ type Shard struct {
 	blockAlerts plugin.BlockAlertBudget
 	// rl is the shard's side of the rate limits (ratelimit.go).
 	rl shardRate
+
+	// ownIdles counts torrents with their own idle limit (seedlimit.go):
+	// the seed-limit check runs while it is not zero.
+	ownIdles int
 }
 
 // New creates a shard. Its loop must be running (or about to run); New
@@ -215,10 +219,13 @@ func (s *Shard) onTick() {
 	// aggregate (aggregate.go): the others have no peers and no rates.
 	g := &s.agg
 	g.begin()
-	seedLimits := s.set.ShareRatioLimit > 0 || s.set.SeedTimeLimit > 0 || s.ownRatios > 0
+	seedLimits := s.seedLimitsSet() // seedlimit.go
 	for _, t := range s.torrents {
 		if seedLimits {
 			t.checkSeedLimits(now) // seedlimit.go
+			if t.removed {
+				continue // removed by a limit
+			}
 		}
 		if t.wantTick(now) {
 			t.onTick(now)

@@ -169,6 +169,8 @@ type Torrent struct {
 
 	agg torrentAgg // its share of the shard's published aggregate (aggregate.go)
 
+	stream streamState // piece deadlines and readers (deadline.go, stream.go)
+
 	prio prioState // file and piece priorities (priority.go)
 }
 
@@ -220,6 +222,9 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 	}
 	t.initPriorities(p.FilePriorities, p.Resume) // priority.go
 	s.torrents[ih] = t
+	if p.Resume != nil {
+		t.restorePolicy(p.Resume) // policy.go
+	}
 	t.noteState()
 	// Chain order as in libtorrent: the add parameters' extensions, then
 	// every session plugin's NewTorrent in registration order.
@@ -625,6 +630,7 @@ func (t *Torrent) onTick(now time.Time) {
 	if t.ticks%optimisticEvery == 0 {
 		t.runOptimistic(now)
 	}
+	t.deadlineTick() // deadline.go
 	t.connectMore(now)
 }
 
@@ -819,6 +825,7 @@ func onPieceWritten(j *storage.Job) {
 	}
 	t.s.count(MetricPiecesPassed, 1)
 	t.endParole(contrib)
+	t.deadlinePiecePassed(piece) // times it, wakes readers (deadline.go)
 	t.pk.PiecePassed(piece)
 	t.have.Set(piece)
 	t.pieceWritten(piece)
@@ -862,7 +869,8 @@ func (t *Torrent) finished() {
 		t.fail(err)
 		return
 	}
-	t.setState(t.doneState()) // finished, or seeding with every piece (priority.go)
+	t.setState(t.doneState())  // finished, or seeding with every piece (priority.go)
+	t.stopSeedClock(t.s.now()) // the downloading stretch ends (seedlimit.go)
 	if !t.onFinishedOnce {
 		t.onFinishedOnce = true
 		t.s.post(&plugin.TorrentFinishedAlert{TorrentAlert: t.alertBase()})
@@ -960,6 +968,7 @@ func (t *Torrent) Remove() {
 	}
 	delete(t.s.torrents, t.wireIH)
 	t.SetRatioLimit(RatioGlobal, 0) // uncounted from ownRatios (seedlimit.go)
+	t.SetIdleLimit(IdleGlobal, 0)   // and from ownIdles
 	t.dropAggregate()
 	t.s.post(&plugin.TorrentRemovedAlert{TorrentAlert: t.alertBase()})
 }
@@ -972,6 +981,7 @@ func (t *Torrent) shutdown(r DisconnectReason) {
 		t.dropPieceBuf(piece)
 	}
 	t.failWaiters(ErrUnknownTorrent)
+	t.failStreams(ErrUnknownTorrent) // stream.go
 	t.closeStorage()
 }
 

@@ -43,6 +43,13 @@ type View struct {
 	// (SetRatioLimit).
 	RatioMode  RatioMode
 	RatioLimit float64
+	// IdleMode and IdleLimit are the torrent's idle-seeding rule
+	// (SetIdleLimit).
+	IdleMode  IdleMode
+	IdleLimit time.Duration
+	// AutoManaged: the session's queue starts and stops the torrent
+	// (queue.go); paused and auto-managed is "queued".
+	AutoManaged bool
 }
 
 // View returns the torrent's View. Loop only.
@@ -62,6 +69,9 @@ func (t *Torrent) View() View {
 		DownloadLimit:  t.rlDownB.rate,
 		RatioMode:      t.sl.mode,
 		RatioLimit:     t.sl.ratio,
+		IdleMode:       t.sl.idleMode,
+		IdleLimit:      t.sl.idle,
+		AutoManaged:    t.autoManaged,
 	}
 	for _, p := range t.peers {
 		if !p.active() {

@@ -107,6 +107,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		importDir = fs.String("import-resume", "", "adopt a directory of libtorrent-format resume files (qBittorrent's BT_backup: .fastresume with the .torrent beside it) and seed them without a re-hash; they are saved into -state")
 	)
 	rates := addRateFlags(fs) // ratelimit.go
+	seedPol := addSeedPolicyFlags(fs)
 	fs.Var(&peers, "peer", "HOST:PORT to connect every torrent to (repeatable)")
 	fs.Var(&trackers, "tracker", "also announce every public torrent to this tracker URL (http, https or udp; repeatable)")
 	fleetFlag := fs.String("fleet", "", "I/N: serve only the torrents whose info-hash falls to share I of N (0 <= I < N), so N nodes split one catalogue (one shared -watch directory) with no coordinator; see README")
@@ -190,6 +191,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *seedRatio < 0 || *seedTime < 0 || math.IsNaN(*seedRatio) || math.IsInf(*seedRatio, 0) {
 		fmt.Fprintf(stderr, "node: -seed-ratio and -seed-time must be positive, or 0 for no limit\n")
+		return 2
+	}
+	seedPolicy, err := seedPol.parse()
+	if err != nil {
+		fmt.Fprintf(stderr, "node: %v\n", err)
 		return 2
 	}
 	var lvl slog.Level
@@ -316,6 +322,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		IPFilter:           ipf,
 	}
 	rates.apply(&set)
+	applySeedPolicy(&set.Engine, seedPolicy)
 	sess, err := newSession(ctx, set)
 	if err != nil {
 		fmt.Fprintf(stderr, "node: %v\n", err)
@@ -333,7 +340,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	n := &node{sess: sess, out: stdout, log: log, data: *dataDir, peers: peerAddrs, seedMode: *seedMode, ipFilter: *ipFilterFile,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *errRetry}
 	// The RPC's requests are served by this goroutine's select (rpcnode.go).
-	n.rpc = newRPCNode(n, rpcSettings(sess, *dataDir, state, pol, *useDHT, *builtins))
+	n.rpc = newRPCNode(n, rpcSettings(sess, *dataDir, state, *useDHT, *builtins))
 	if svcPlan != nil {
 		svc := startService(ctx, svcPlan, n.serviceMounts(rpcRoots, svcPlan.guard), sess, stdout, log) // service.go
 		// Stopped after stopServing: requests in flight finish, waiting ones

@@ -11,7 +11,6 @@ import (
 	shardtorrent "github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/rpc"
-	"github.com/shardtorrent/shardtorrent/shard"
 )
 
 // The node's side of the Transmission RPC (package rpc). Torrents added or
@@ -51,22 +50,13 @@ func newRPCNode(n *node, set rpc.Settings) *rpcNode {
 }
 
 // rpcSettings are the node's settings as session-get reports them.
-func rpcSettings(sess *shardtorrent.Session, dataDir, stateDir string, pol shard.EncPolicy, dht, pex bool) rpc.Settings {
+func rpcSettings(sess *shardtorrent.Session, dataDir, stateDir string, dht, pex bool) rpc.Settings {
 	data, err := filepath.Abs(dataDir)
 	if err != nil {
 		data = dataDir
 	}
-	enc := "preferred"
-	switch pol {
-	case shard.EncForced:
-		enc = "required"
-	case shard.EncDisabled:
-		enc = "tolerated"
-	}
-	d := shard.Defaults() // the node sets no connection caps of its own
 	return rpc.Settings{Version: Version, ConfigDir: stateDir, DownloadDir: data,
-		PeerPort: int(sess.ListenAddr().Port()), Encryption: enc, DHT: dht, PEX: pex,
-		PeerLimitGlobal: d.MaxConns, PeerLimitPerTorrent: d.MaxConnsPerTorrent}
+		PeerPort: int(sess.ListenAddr().Port()), DHT: dht, PEX: pex}
 }
 
 // stopServing is called by Run as its main loop ends: requests waiting

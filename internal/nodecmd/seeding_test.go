@@ -10,6 +10,7 @@ import (
 
 	"github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/choker"
+	"github.com/shardtorrent/shardtorrent/shard"
 )
 
 // TestSeedingFlags: -seed-choker, -seed-ratio, -seed-time and an unlimited
@@ -59,6 +60,10 @@ func TestSeedingFlagsRefused(t *testing.T) {
 		{[]string{"-seed-time", "-1s"}, "-seed-time"},
 		{[]string{"-active-seeds", "five"}, "-active-seeds"},
 		{[]string{"-active-limit", "-2"}, "-active-limit"},
+		{[]string{"-seed-limit-action", "delete"}, "-seed-limit-action"},
+		{[]string{"-seed-time-ratio", "-1"}, "-seed-time-ratio"},
+		{[]string{"-seed-time-ratio", "Inf"}, "-seed-time-ratio"},
+		{[]string{"-seed-idle", "-1m"}, "-seed-idle"},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer
@@ -66,5 +71,28 @@ func TestSeedingFlagsRefused(t *testing.T) {
 		if code != 2 || !strings.Contains(errb.String(), c.want) || strings.Count(errb.String(), "\n") != 1 {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and one line with %q", c.args, code, errb.String(), c.want)
 		}
+	}
+}
+
+// TestSeedPolicyFlags: -seed-limit-action, -seed-time-ratio and
+// -seed-idle reach the engine settings from the command line and the
+// config file; the defaults are pause and no limits.
+func TestSeedPolicyFlags(t *testing.T) {
+	got := sessionSettings(t)
+	if e := got.Engine; e.SeedLimitAction != shard.SeedLimitPause || e.SeedTimeRatioLimit != 0 || e.SeedIdleLimit != 0 {
+		t.Errorf("defaults: action %v, time ratio %v, idle %v", e.SeedLimitAction, e.SeedTimeRatioLimit, e.SeedIdleLimit)
+	}
+	got = sessionSettings(t, "-seed-limit-action", "remove-data", "-seed-time-ratio", "7", "-seed-idle", "30m")
+	if e := got.Engine; e.SeedLimitAction != shard.SeedLimitRemoveData || e.SeedTimeRatioLimit != 7 || e.SeedIdleLimit != 30*time.Minute {
+		t.Errorf("flags: action %v, time ratio %v, idle %v", e.SeedLimitAction, e.SeedTimeRatioLimit, e.SeedIdleLimit)
+	}
+	path := filepath.Join(t.TempDir(), "node.toml")
+	conf := "seed-limit-action = \"remove\"\nseed-time-ratio = 2.5\nseed-idle = \"1h\"\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got = sessionSettings(t, "-config", path)
+	if e := got.Engine; e.SeedLimitAction != shard.SeedLimitRemove || e.SeedTimeRatioLimit != 2.5 || e.SeedIdleLimit != time.Hour {
+		t.Errorf("config file: action %v, time ratio %v, idle %v", e.SeedLimitAction, e.SeedTimeRatioLimit, e.SeedIdleLimit)
 	}
 }
