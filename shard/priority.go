@@ -528,6 +528,21 @@ func (t *Torrent) prioritiesChanged(wasFinished bool) {
 	}
 }
 
+// wantDeadlinePiece raises a skipped piece that was given a deadline to
+// PriorityTop, as libtorrent's set_piece_deadline does ("just in case this
+// piece had priority 0"): peers that have it become interesting, and a
+// finished torrent downloads again, so a reader of a skipped file gets its
+// bytes. The raise stays after the deadline goes, as in libtorrent.
+func (t *Torrent) wantDeadlinePiece(piece int) {
+	if t.pk.Priority(piece) != PriorityDontDownload || t.have.Has(piece) {
+		return
+	}
+	was := t.isSeed()
+	t.pk.SetPriority(piece, PriorityTop)
+	t.prio.custom = true
+	t.prioritiesChanged(was)
+}
+
 // wantPiece reports whether piece i is one the torrent still wants: not
 // had, and not skipped. Needs the metadata.
 func (t *Torrent) wantPiece(i int) bool { return !t.have.Has(i) && t.pk.Priority(i) > 0 }

@@ -575,3 +575,38 @@ func TestPrioritiesPartFile(t *testing.T) {
 		}
 	}
 }
+
+// TestPrioritiesDeadlineOnSkipped: a deadline on a piece of a skipped file
+// (a reader of that file, or SetPieceDeadline) raises it to PriorityTop,
+// as libtorrent's set_piece_deadline: the finished torrent downloads
+// again, that piece only, and is finished once more when it has it.
+func TestPrioritiesDeadlineOnSkipped(t *testing.T) {
+	h := newHarness(t, Settings{})
+	f := makeMultiTorrent(t, prioFileSizes, prioPieceLen)
+	tor := h.addWith(f, AddParams{FilePriorities: []uint8{4, 0, 4}})
+	var src *tpeer
+	h.do(func() {
+		src = h.handshaken(tor, 1)
+		h.feed(src, join(simple(wire.HaveAll), simple(wire.Unchoke)))
+	})
+	h.serveUntil(f, src, func() bool { return tor.isSeed() })
+	h.do(func() {
+		if err := tor.SetPieceDeadline(3, time.Second); err != nil {
+			fatalf("SetPieceDeadline: %v", err)
+		}
+		if tor.pk.Priority(3) != PriorityTop || tor.state != plugin.StateDownloading {
+			fatalf("after a deadline on skipped piece 3: priority %d, state %v", tor.pk.Priority(3), tor.state)
+		}
+		src = h.handshaken(tor, 2)
+		h.feed(src, join(simple(wire.HaveAll), simple(wire.Unchoke)))
+	})
+	got := h.serveUntil(f, src, func() bool { return tor.isSeed() })
+	if want := pieceSet(3); !maps.Equal(got, want) {
+		t.Fatalf("requested %v after the deadline, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	h.do(func() {
+		if tor.state != plugin.StateFinished || tor.pk.Priority(4) != 0 {
+			fatalf("state %v, piece 4 priority %d: want finished with piece 4 still skipped", tor.state, tor.pk.Priority(4))
+		}
+	})
+}
