@@ -2,7 +2,6 @@ package shardtorrent
 
 import (
 	"context"
-	"errors"
 
 	"github.com/shardtorrent/shardtorrent/shard"
 )
@@ -43,15 +42,11 @@ const (
 	PriorityTop Priority = shard.PriorityTop
 )
 
-// Errors of the priority calls.
-var (
-	// ErrPriorityArg matches a file or piece index out of range, or piece
-	// priorities that are not one per piece (*shard.PriorityArgError).
-	ErrPriorityArg = shard.ErrPriorityArg
-	// ErrNoInfo: piece priorities need the torrent's metadata, which a
-	// torrent added by magnet does not have yet.
-	ErrNoInfo = errors.New("shardtorrent: the torrent's metadata is not known yet")
-)
+// ErrPriorityArg matches a file or piece index out of range, or piece
+// priorities that are not one per piece (*shard.PriorityArgError). Piece
+// priorities before a magnet's metadata arrives fail with
+// ErrMetadataPending.
+var ErrPriorityArg = shard.ErrPriorityArg
 
 func toShardPrios(ps []Priority) []uint8 {
 	if ps == nil {
@@ -75,14 +70,6 @@ func fromShardPrios(ps []uint8) []Priority {
 	return out
 }
 
-// priorityErr turns the shard's missing-metadata error into ErrNoInfo.
-func priorityErr(err error) error {
-	if errors.Is(err, shard.ErrNoMetadata) {
-		return ErrNoInfo
-	}
-	return err
-}
-
 // SetFilePriorities sets the priority of every file: prios[i] for file i
 // of Files (pad files are not counted), PriorityDefault for the files past
 // the end of prios. Before the metadata arrives (a magnet) they are kept
@@ -93,7 +80,7 @@ func (t *Torrent) SetFilePriorities(ctx context.Context, prios []Priority) error
 	if derr := t.do(ctx, func(x *shard.Torrent) { err = x.SetFilePriorities(ps) }); derr != nil {
 		return derr
 	}
-	return err
+	return shardErr(err) // reader.go
 }
 
 // SetFilePriority sets the priority of file i of Files. Before the
@@ -104,7 +91,7 @@ func (t *Torrent) SetFilePriority(ctx context.Context, file int, prio Priority) 
 	if derr := t.do(ctx, func(x *shard.Torrent) { err = x.SetFilePriority(file, uint8(prio)) }); derr != nil {
 		return derr
 	}
-	return err
+	return shardErr(err) // reader.go
 }
 
 // FilePriorities returns the priority of every file of Files; before the
@@ -117,24 +104,24 @@ func (t *Torrent) FilePriorities(ctx context.Context) ([]Priority, error) {
 
 // SetPiecePriorities sets the priority of every piece, one per piece,
 // overriding what the file priorities gave them. It needs the metadata
-// (ErrNoInfo). Safe from any goroutine.
+// (ErrMetadataPending). Safe from any goroutine.
 func (t *Torrent) SetPiecePriorities(ctx context.Context, prios []Priority) error {
 	ps := toShardPrios(prios)
 	var err error
 	if derr := t.do(ctx, func(x *shard.Torrent) { err = x.SetPiecePriorities(ps) }); derr != nil {
 		return derr
 	}
-	return priorityErr(err)
+	return shardErr(err) // reader.go
 }
 
 // SetPiecePriority sets the priority of one piece. It needs the metadata
-// (ErrNoInfo). Safe from any goroutine.
+// (ErrMetadataPending). Safe from any goroutine.
 func (t *Torrent) SetPiecePriority(ctx context.Context, piece int, prio Priority) error {
 	var err error
 	if derr := t.do(ctx, func(x *shard.Torrent) { err = x.SetPiecePriority(piece, uint8(prio)) }); derr != nil {
 		return derr
 	}
-	return priorityErr(err)
+	return shardErr(err) // reader.go
 }
 
 // PiecePriorities returns the priority of every piece; nil while the

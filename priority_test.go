@@ -106,7 +106,7 @@ func TestFilePrioritiesBetweenSessions(t *testing.T) {
 
 // TestPiecePrioritiesNeedMetadata: a magnet's file priorities are kept
 // until its metadata arrives; its piece priorities are refused with
-// ErrNoInfo.
+// ErrMetadataPending.
 func TestPiecePrioritiesNeedMetadata(t *testing.T) {
 	s := newTestSession(t, bufpool.New(), 1)
 	defer s.Close(context.Background())
@@ -116,8 +116,8 @@ func TestPiecePrioritiesNeedMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.SetPiecePriorities(ctx, []Priority{PriorityTop}); !errors.Is(err, ErrNoInfo) {
-		t.Fatalf("SetPiecePriorities before metadata: %v, want ErrNoInfo", err)
+	if err := h.SetPiecePriorities(ctx, []Priority{PriorityTop}); !errors.Is(err, ErrMetadataPending) {
+		t.Fatalf("SetPiecePriorities before metadata: %v, want ErrMetadataPending", err)
 	}
 	if err := h.SetFilePriority(ctx, 2, PriorityTop); err != nil {
 		t.Fatal(err)
