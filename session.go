@@ -472,10 +472,11 @@ type AddTorrentParams struct {
 	// metadata.
 	Resume *resume.Data
 	// FilePriorities are the priorities of the torrent's files, in the
-	// order of Torrent.Files (pad files not counted); files past the end
-	// keep PriorityDefault, and PriorityDontDownload skips a file (see
-	// Priority). They apply from the start, before the metadata arrives
-	// for a magnet, and override the priorities in Resume. Nil sets none.
+	// order of Torrent.Files (pad files not counted); PriorityDontDownload
+	// skips a file (see Priority). They apply from the start, before the
+	// metadata arrives for a magnet, and override the priorities in
+	// Resume; files past their end keep Resume's, else PriorityDefault.
+	// Nil sets none.
 	FilePriorities []Priority
 }
 

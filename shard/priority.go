@@ -31,6 +31,7 @@ package shard
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/picker"
@@ -144,14 +145,18 @@ func (t *Torrent) initPriorities(visible []uint8, d *resume.Data) {
 	}
 }
 
-// skipsAny reports whether a priority given at add skips something (seed
-// mode is then refused, as libtorrent does).
+// skipsAny reports whether a priority given at add skips a file or a
+// piece (seed mode is then refused, as libtorrent does). Pad files, always
+// 0, do not count.
 func (t *Torrent) skipsAny() bool {
-	for _, l := range [][]uint8{t.prio.files, t.prio.pendingVisible, t.prio.pendingFull, t.prio.pendingPieces} {
-		for _, p := range l {
-			if p == 0 {
-				return true
-			}
+	for i, p := range t.prio.files {
+		if p == 0 && !t.info.Files[i].IsPad() {
+			return true
+		}
+	}
+	for _, l := range [][]uint8{t.prio.pendingVisible, t.prio.pendingFull, t.prio.pendingPieces} {
+		if slices.Contains(l, 0) {
+			return true
 		}
 	}
 	if t.pk != nil {

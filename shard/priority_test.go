@@ -418,6 +418,15 @@ func TestPrioritiesPadFiles(t *testing.T) {
 		if !slices.Equal(d.FilePriority, []int{0, 0, 4, 4}) {
 			fatalf("resume file_priority %v, want libtorrent's indexing (pads included)", d.FilePriority)
 		}
+		// A pad file's priority 0 skips nothing: seed mode is taken.
+		sm, err := h.s.AddTorrent(AddParams{Info: &info, InfoHash: metainfo.InfoHash{V1: metainfo.HashV1{10}}, SavePath: t.TempDir(),
+			FilePriorities: []uint8{4, 4, 4}, SeedMode: true, Paused: true})
+		if err != nil {
+			fatalf("AddTorrent: %v", err)
+		}
+		if !sm.Unverified(0) || sm.state != plugin.StateSeeding {
+			fatalf("seed mode refused with a pad file and no file skipped (state %v)", sm.state)
+		}
 	})
 }
 

@@ -57,9 +57,9 @@ type AddParams struct {
 	// announcers (see Events); the shard itself never reads them.
 	Trackers [][]string
 	// FilePriorities are the priorities of the torrent's files, by
-	// visible index (pad files left out), 0 (skip) to 7 (priority.go);
-	// files past the end keep PriorityDefault. They override Resume's
-	// file_priority. Nil sets none.
+	// visible index (pad files left out), 0 (skip) to 7 (priority.go).
+	// They override Resume's file_priority; files past their end keep
+	// Resume's, else PriorityDefault. Nil sets none.
 	FilePriorities []uint8
 }
 
