@@ -178,7 +178,7 @@ func TestDiskFullMidDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := storage.NewFaultPlan(storage.FaultRule{Op: storage.FaultWrite, After: miA.Info.NumPieces() / 3, Err: unix.ENOSPC})
-	if err := hA.do(ctx, func(x *shard.Torrent) { x.Storage().SetFaults(plan) }); err != nil {
+	if err := hA.do(ctx, func(x *shard.Torrent) { x.Storage().(*storage.FileStorage).SetFaults(plan) }); err != nil {
 		t.Fatal(err)
 	}
 	hB, err := leecher.AddTorrent(ctx, AddTorrentParams{MetaInfo: miB, SavePath: dst, Peers: peers})
@@ -222,7 +222,7 @@ func TestDiskFullMidDownload(t *testing.T) {
 
 	// The disk has room again: Resume continues (no check: the pieces
 	// written are still there) and finishes.
-	hA.do(ctx, func(x *shard.Torrent) { x.Storage().SetFaults(nil) })
+	hA.do(ctx, func(x *shard.Torrent) { x.Storage().(*storage.FileStorage).SetFaults(nil) })
 	if err := hA.Resume(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -61,9 +61,10 @@ func ParamsFromResume(d *resume.Data) (AddTorrentParams, error) {
 // resumeStat stats the files resume data d is to be compared with, here,
 // off the loops (AddTorrents runs it in parallel): nil when there is
 // nothing to compare or the stat failed (the shard then stats, and
-// rejects, itself).
-func resumeStat(d *resume.Data, info *metainfo.Info, savePath string) []storage.FileStat {
-	if d == nil || d.Files == nil || info == nil {
+// rejects, itself). A torrent with its own storage (open non-nil) is
+// statted by that storage, on the loop.
+func resumeStat(d *resume.Data, info *metainfo.Info, savePath string, open storage.Opener) []storage.FileStat {
+	if d == nil || d.Files == nil || info == nil || open != nil {
 		return nil
 	}
 	st, err := shard.StatFiles(info, savePath)

@@ -471,6 +471,12 @@ type AddTorrentParams struct {
 	// in full. Its "info", if any, gives a torrent added by info-hash its
 	// metadata.
 	Resume *resume.Data
+	// Storage opens where the torrent's pieces live, once its metadata is
+	// known: any storage.Storage (storage.MemoryOpener keeps them in
+	// memory, within a byte budget). It runs on a shard's loop and must
+	// not block. Nil is the file storage under SavePath
+	// (storage.OpenFiles, with Settings.DirectWrites).
+	Storage storage.Opener
 	// FilePriorities are the priorities of the torrent's files, in the
 	// order of Torrent.Files (pad files not counted); PriorityDontDownload
 	// skips a file (see Priority). They apply from the start, before the
@@ -670,8 +676,8 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 	return shard.AddParams{
 		Info: info, InfoBytes: infoBytes, Name: p.Name, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
 		Paused: p.Paused, NotAutoManaged: p.NotAutoManaged, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
-		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath), About: about,
-		FilePriorities: toShardPrios(p.FilePriorities),
+		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath, p.Storage), About: about,
+		Storage: p.Storage, FilePriorities: toShardPrios(p.FilePriorities),
 	}, nil
 }
 

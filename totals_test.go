@@ -177,7 +177,7 @@ func TestTotalsFollowSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := storage.NewFaultPlan(storage.FaultRule{Op: storage.FaultWrite, After: miA.Info.NumPieces() / 3, Err: unix.ENOSPC})
-	if err := lA.do(ctx, func(x *shard.Torrent) { x.Storage().SetFaults(plan) }); err != nil {
+	if err := lA.do(ctx, func(x *shard.Torrent) { x.Storage().(*storage.FileStorage).SetFaults(plan) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := leecher.AddTorrent(ctx, AddTorrentParams{MetaInfo: miB, SavePath: dst, Peers: peers}); err != nil {
@@ -201,7 +201,7 @@ func TestTotalsFollowSession(t *testing.T) {
 
 	// The disk has room again: A resumes and completes.
 	lseq = tt.StateSeq
-	if err := lA.do(ctx, func(x *shard.Torrent) { x.Storage().SetFaults(nil) }); err != nil {
+	if err := lA.do(ctx, func(x *shard.Torrent) { x.Storage().(*storage.FileStorage).SetFaults(nil) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := lA.Resume(ctx); err != nil {

@@ -15,31 +15,12 @@ import (
 	"github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/internal/refpeer"
 	"github.com/shardtorrent/shardtorrent/plugin"
-	"github.com/shardtorrent/shardtorrent/storage"
 )
 
 // prioFiles are three files whose boundaries fall inside pieces of 64 KiB,
 // so the skipped middle file shares its first and last piece with the
 // files around it.
 var prioFiles = map[string]int64{"a.bin": 1_000_003, "b.bin": 700_001, "c.bin": 1_300_007}
-
-// requireWantedFiles fails the test if the file storage cannot leave a
-// skipped file uncreated (SetWantedFiles, the storage branch's part file):
-// without it the engine creates the skipped file to hold the bytes of the
-// pieces it shares with its neighbours, and a test of skipping would fail
-// for the wrong reason, or say nothing about the part file.
-func requireWantedFiles(t *testing.T) {
-	t.Helper()
-	probe, err := storage.Open(t.TempDir(), storage.Layout{PieceLength: 16 << 10, TotalLength: 1, Files: []storage.FileSpec{{Path: "x", Length: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, ok := any(probe).(interface{ SetWantedFiles([]bool) error })
-	probe.Close()
-	if !ok {
-		t.Fatal("the file storage has no SetWantedFiles: this test needs the storage branch's part file (run it after merging storage)")
-	}
-}
 
 // TestFilePrioritiesFromLibtorrent: a session that skips the middle file of
 // a three-file torrent downloads the other two from a libtorrent 2.0.8
@@ -49,7 +30,6 @@ func requireWantedFiles(t *testing.T) {
 // part file.
 func TestFilePrioritiesFromLibtorrent(t *testing.T) {
 	ctx := setup(t, testTimeout)
-	requireWantedFiles(t)
 	dir := t.TempDir()
 	f := makeFixture(t, dir, "data", 0, prioFiles, 64<<10)
 	ports := freePorts(t, 1)

@@ -120,6 +120,7 @@ func (t *Torrent) recheckAfterError() {
 func (t *Torrent) ErrorFile() string { return t.diskErr.file }
 
 // Storage returns the torrent's storage, nil before its metadata is
-// known: tests inject disk faults through it (storage.SetFaults). Loop
+// known: tests inject disk faults through it (the file storage's
+// SetFaults). Loop
 // only; the Storage's own methods are safe from any goroutine.
-func (t *Torrent) Storage() *storage.Storage { return t.st }
+func (t *Torrent) Storage() storage.Storage { return t.st }

@@ -52,9 +52,12 @@ func TestReadErrorStopsTheTorrent(t *testing.T) {
 		{"truncated, left so", func(tor *Torrent, path string) error { return os.Truncate(path, seedPieceLen) }, io.ErrUnexpectedEOF,
 			func(tor *Torrent, tf *tfile, path string) error { return nil }, true, 1},
 		{"EIO", func(tor *Torrent, path string) error {
-			tor.st.SetFaults(storage.NewFaultPlan(storage.FaultRule{Op: storage.FaultRead, Err: unix.EIO}))
+			tor.st.(*storage.FileStorage).SetFaults(storage.NewFaultPlan(storage.FaultRule{Op: storage.FaultRead, Err: unix.EIO}))
 			return nil
-		}, unix.EIO, func(tor *Torrent, tf *tfile, path string) error { tor.st.SetFaults(nil); return nil }, false, 5},
+		}, unix.EIO, func(tor *Torrent, tf *tfile, path string) error {
+			tor.st.(*storage.FileStorage).SetFaults(nil)
+			return nil
+		}, false, 5},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -145,7 +148,7 @@ func TestWriteErrorLosesNoPiece(t *testing.T) {
 	var src *tpeer
 	pieces := map[uint32]bool{}
 	h.do(func() {
-		tor.st.SetFaults(storage.NewFaultPlan(storage.FaultRule{Op: storage.FaultWrite, Err: unix.ENOSPC}))
+		tor.st.(*storage.FileStorage).SetFaults(storage.NewFaultPlan(storage.FaultRule{Op: storage.FaultWrite, Err: unix.ENOSPC}))
 		src = h.handshaken(tor, 1)
 		h.feed(src, join(simple(wire.HaveAll), simple(wire.Unchoke)))
 		var b []byte
@@ -170,7 +173,7 @@ func TestWriteErrorLosesNoPiece(t *testing.T) {
 		t.Fatalf("%d torrent errors, want 1", n)
 	}
 	h.do(func() {
-		tor.st.SetFaults(nil)
+		tor.st.(*storage.FileStorage).SetFaults(nil)
 		tor.Resume()
 		if tor.checking {
 			fatalf("Resume after a write error checks the files")

@@ -156,7 +156,7 @@ func (t *Torrent) startSync() {
 // syncResult carries a sync's outcome from the disk worker to the loop.
 type syncResult struct {
 	t     *Torrent
-	st    *storage.Storage
+	st    storage.Storage
 	disk  *storage.Disk
 	loop  *loop.Loop
 	err   error

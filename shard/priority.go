@@ -37,6 +37,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/picker"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/resume"
+	"github.com/shardtorrent/shardtorrent/storage"
 )
 
 // Priorities, libtorrent's download_priority_t values.
@@ -75,13 +76,6 @@ func (e *PriorityArgError) Error() string {
 
 // Is makes errors.Is(err, ErrPriorityArg) true.
 func (e *PriorityArgError) Is(target error) bool { return target == ErrPriorityArg }
-
-// fileWanter is what the torrent asks of a storage that can leave skipped
-// files uncreated (pieces straddling their boundary go to a part file).
-// A storage without it simply creates every file.
-type fileWanter interface {
-	SetWantedFiles(wanted []bool) error
-}
 
 // prioState is a torrent's priorities. Owned by the loop.
 type prioState struct {
@@ -249,21 +243,16 @@ func (t *Torrent) setFilePrios(files []uint8) {
 	t.sendWanted()
 }
 
-// sendWanted tells the storage which files are wanted, if it can leave
-// skipped files uncreated (fileWanter). SetWantedFiles may block on the
-// disk (it moves bytes out of the part file), so it runs off the loop, one
-// call at a time per torrent, the latest mask last (libtorrent's
-// outstanding file priority and its deferred ones). While a call runs,
-// piece writes wait (holdWrite), so no byte of a newly skipped file
-// reaches that file. A failure stops the torrent (wantedDone).
-//
-// A goroutine per call, not a disk job, so that this compiles against any
-// storage: priority changes are rare. Loop only.
+// sendWanted tells the storage which files are wanted (its
+// SetWantedFiles: a skipped file is never created, the bytes of pieces
+// straddling its boundary go to the file storage's part file). The call
+// may block on the disk (it moves bytes out of the part file), so it runs
+// as a JobSetWanted on a disk worker, one at a time per torrent, the
+// latest mask last (libtorrent's outstanding file priority and its
+// deferred ones). While one runs, piece writes wait (holdWrite), so no
+// byte of a newly skipped file reaches that file. A failure stops the
+// torrent (wantedDone). Loop only.
 func (t *Torrent) sendWanted() {
-	fw, ok := any(t.st).(fileWanter)
-	if !ok {
-		return
-	}
 	mask := make([]bool, len(t.prio.files))
 	for i, p := range t.prio.files {
 		mask[i] = p > 0
@@ -272,26 +261,32 @@ func (t *Torrent) sendWanted() {
 		t.prio.wantedNext = mask
 		return
 	}
-	t.startWanted(fw, mask)
+	t.startWanted(mask)
 }
 
-func (t *Torrent) startWanted(fw fileWanter, mask []bool) {
+func (t *Torrent) startWanted(mask []bool) {
 	t.prio.wantedBusy = true
-	l := t.s.loop
-	if l == nil { // a shard without a loop (tests): nothing else runs
-		t.wantedDone(fw, fw.SetWantedFiles(mask))
-		return
-	}
-	go func() {
-		err := fw.SetWantedFiles(mask)
-		l.Post(func(any) { t.wantedDone(fw, err) }, nil)
-	}()
+	j := t.s.disk.NewJob()
+	j.Kind = storage.JobSetWanted
+	j.Storage = t.st
+	j.Wanted = mask
+	j.Poster = t.s.loop
+	j.User = t
+	j.Done = onWantedSet
+	t.s.disk.Submit(j)
+}
+
+func onWantedSet(j *storage.Job) {
+	t := j.User.(*Torrent)
+	err := j.Err
+	t.s.disk.Free(j)
+	t.wantedDone(err)
 }
 
 // wantedDone ends a SetWantedFiles call: the next mask goes out, or the
 // writes held meanwhile are submitted (dropped, to be downloaded again, if
 // the call failed and stopped the torrent).
-func (t *Torrent) wantedDone(fw fileWanter, err error) {
+func (t *Torrent) wantedDone(err error) {
 	t.prio.wantedBusy = false
 	if t.removed {
 		t.prio.wantedNext, t.prio.held = nil, nil
@@ -303,7 +298,7 @@ func (t *Torrent) wantedDone(fw fileWanter, err error) {
 	}
 	if next := t.prio.wantedNext; next != nil && err == nil {
 		t.prio.wantedNext = nil
-		t.startWanted(fw, next)
+		t.startWanted(next)
 		return
 	}
 	held := t.prio.held

@@ -515,7 +515,7 @@ func TestPrioritiesHoldWrites(t *testing.T) {
 				if fail {
 					err = errors.New("part file: no space")
 				}
-				tor.wantedDone(nil, err)
+				tor.wantedDone(err)
 				if tor.prio.wantedBusy || len(tor.prio.held) != 0 {
 					fatalf("still busy or holding after wantedDone")
 				}
@@ -538,20 +538,14 @@ func TestPrioritiesHoldWrites(t *testing.T) {
 	}
 }
 
-// TestPrioritiesPartFile (with a storage that implements SetWantedFiles,
-// i.e. after the storage branch's part file is merged): a skipped file is
-// never created, though the pieces it shares with its neighbours are
+// TestPrioritiesPartFile: with the file storage's part file, a skipped
+// file is never created, though the pieces it shares with its neighbours are
 // downloaded; made wanted again, it gets those bytes and the rest, equal
 // to the source.
 func TestPrioritiesPartFile(t *testing.T) {
 	h := newHarness(t, Settings{})
 	f := makeMultiTorrent(t, prioFileSizes, prioPieceLen)
 	tor := h.addWith(f, AddParams{FilePriorities: []uint8{4, 0, 4}})
-	var ok bool
-	h.do(func() { _, ok = any(tor.st).(fileWanter) })
-	if !ok {
-		t.Skip("the file storage has no SetWantedFiles yet: this test runs once the storage branch (part file) is merged")
-	}
 	var src *tpeer
 	h.do(func() {
 		src = h.handshaken(tor, 1)

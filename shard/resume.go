@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/metainfo"
@@ -81,16 +80,22 @@ type resumeState struct {
 const ResumeSaveInterval = 5 * time.Minute
 
 // layoutOf is the storage layout of info.
-func layoutOf(info *metainfo.Info) storage.Layout {
-	layout := storage.Layout{PieceLength: info.PieceLength, TotalLength: info.TotalLength}
-	for _, f := range info.Files {
-		layout.Files = append(layout.Files, storage.FileSpec{
-			Path:   filepath.Join(f.Path...),
-			Length: f.Length,
-			Pad:    strings.Contains(f.Attr, "p"),
-		})
+func layoutOf(info *metainfo.Info) storage.Layout { return storage.LayoutOf(info) }
+
+// openStorage opens the torrent's storage with its Opener (AddParams.Storage),
+// or the file storage with the session's direct-write setting. Loop only;
+// an Opener must not block.
+func (t *Torrent) openStorage(info *metainfo.Info) (storage.Storage, error) {
+	p := storage.OpenParams{InfoHash: t.ih, Info: info, Layout: layoutOf(info), Dir: t.savePath}
+	if t.opener != nil {
+		return t.opener(p)
 	}
-	return layout
+	st, err := storage.OpenFiles(p)
+	if err != nil {
+		return nil, err
+	}
+	st.(*storage.FileStorage).SetDirectWrites(t.s.set.DirectWrites)
+	return st, nil
 }
 
 // StatFiles stats the files of info under savePath, as AddParams.ResumeStat
@@ -369,7 +374,7 @@ func (t *Torrent) closeStorage() {
 type closeJob struct {
 	sink   AlertSink
 	base   plugin.TorrentAlert
-	st     *storage.Storage
+	st     storage.Storage
 	disk   *storage.Disk
 	delete bool
 }

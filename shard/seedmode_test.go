@@ -60,7 +60,7 @@ func TestSeedModeHashesBeforeServing(t *testing.T) {
 		if tor.state != plugin.StateSeeding || !tor.Unverified(piece) {
 			fatalf("seed mode: state %v unverified %v", tor.state, tor.Unverified(piece))
 		}
-		tor.st.SetFaults(reads)
+		tor.st.(*storage.FileStorage).SetFaults(reads)
 		a = h.handshaken(tor, 1, simple(wire.HaveNone), simple(wire.Interested))
 		b = h.handshaken(tor, 2, simple(wire.HaveNone), simple(wire.Interested))
 		a.fc.take()

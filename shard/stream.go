@@ -33,7 +33,7 @@ const StreamStep = 100 * time.Millisecond
 // method is loop only (the loop of the torrent that opened it).
 type Stream struct {
 	t  *Torrent
-	st *storage.Storage // the torrent's; its reads are safe from any goroutine
+	st storage.Storage // the torrent's; its reads are safe from any goroutine
 
 	// The window (loop only): pieces [first, end) have deadlines counted
 	// from at; empty when first == end.

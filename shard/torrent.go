@@ -56,6 +56,10 @@ type AddParams struct {
 	// Trackers are the torrent's tracker tiers (BEP 12), kept for the
 	// announcers (see Events); the shard itself never reads them.
 	Trackers [][]string
+	// Storage opens the torrent's storage when its metadata is known (on
+	// the loop, so it must not block); nil is storage.OpenFiles, the
+	// file storage with Settings.DirectWrites.
+	Storage storage.Opener
 	// FilePriorities are the priorities of the torrent's files, by
 	// visible index (pad files left out), 0 (skip) to 7 (priority.go).
 	// They override Resume's file_priority; files past their end keep
@@ -93,7 +97,8 @@ type Torrent struct {
 	savePath string
 	user     any
 	about    About // AddParams.About
-	st       *storage.Storage
+	st       storage.Storage
+	opener   storage.Opener // AddParams.Storage; nil: the file storage
 	pk       *picker.Picker
 	have     *bitfield.Bitfield
 	hashes   [][20]byte
@@ -199,6 +204,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		savePath:    p.SavePath,
 		user:        p.UserData,
 		about:       p.About,
+		opener:      p.Storage,
 		paused:      p.Paused,
 		autoManaged: !p.Paused && !p.NotAutoManaged,
 		lastActive:  s.now(),
@@ -267,12 +273,11 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 // initMetadata builds what needs the info dictionary: storage, picker,
 // piece hashes and the choker's quota. Nothing is changed on error.
 func (t *Torrent) initMetadata(info *metainfo.Info, infoBytes []byte) error {
-	st, err := storage.Open(t.savePath, layoutOf(info))
+	st, err := t.openStorage(info)
 	if err != nil {
 		return err
 	}
 	s := t.s
-	st.SetDirectWrites(s.set.DirectWrites)
 	t.info = info
 	t.meta.infoBytes = infoBytes
 	t.st = st

@@ -13,7 +13,7 @@ import (
 )
 
 // benchStorage is one file of size bytes of random data, written and synced.
-func benchStorage(b *testing.B, size, pieceLen int64) (*Storage, []byte) {
+func benchStorage(b *testing.B, size, pieceLen int64) (*FileStorage, []byte) {
 	b.Helper()
 	l := Layout{PieceLength: pieceLen, TotalLength: size, Files: []FileSpec{{Path: "data.bin", Length: size}}}
 	s := openTest(b, l)

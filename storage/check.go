@@ -22,6 +22,10 @@ type checkState struct {
 	sizes   []int64 // file sizes on disk, -1 for missing
 	batch   int     // pieces per turn
 	n       int     // pieces
+	// fs is the Storage when it is a *FileStorage with no part file in
+	// play: its pieces are checked with the size snapshot and reads that
+	// cross pieces. Nil: every piece is read through Storage.ReadAt.
+	fs *FileStorage
 
 	next    atomic.Int64 // first piece not yet claimed
 	checked atomic.Int64 // pieces finished
@@ -30,7 +34,7 @@ type checkState struct {
 }
 
 func (c *checkState) reset(sizes []int64) {
-	c.started, c.sizes, c.batch, c.n = false, sizes, 0, 0
+	c.started, c.sizes, c.batch, c.n, c.fs = false, sizes, 0, 0, nil
 	c.next.Store(0)
 	c.checked.Store(0)
 	c.turns.Store(0)
@@ -50,7 +54,11 @@ func (w *worker) check(j *Job) {
 	a := c.next.Add(int64(c.batch)) - int64(c.batch)
 	if a < n {
 		b := min(a+int64(c.batch), n)
-		w.checkPieces(j, int(a), int(b))
+		if c.fs != nil {
+			w.checkPieces(j, int(a), int(b))
+		} else {
+			w.checkPiecesRead(j, int(a), int(b))
+		}
 		c.checked.Add(b - a)
 		if j.Progress != nil {
 			if j.Poster != nil {
@@ -85,7 +93,8 @@ func (w *worker) startCheck(j *Job) bool {
 		j.Err = fmt.Errorf("storage: %v job without a Storage", j.Kind)
 		return false
 	}
-	n := s.layout.NumPieces()
+	l := s.Layout()
+	n := l.NumPieces()
 	if len(j.Hashes) != n {
 		j.Err = fmt.Errorf("%w: %d hashes for %d pieces", ErrLayout, len(j.Hashes), n)
 		return false
@@ -94,9 +103,18 @@ func (w *worker) startCheck(j *Job) bool {
 		j.Have = make([]bool, n)
 	}
 	j.Have = j.Have[:n]
-	c.sizes = s.fileSizes(c.sizes)
+	if fs, ok := s.(*FileStorage); ok {
+		if err := fs.ensurePart(); err != nil {
+			j.Err = err
+			return false
+		}
+		if !fs.partial.Load() {
+			c.fs = fs
+			c.sizes = fs.fileSizes(c.sizes)
+		}
+	}
 	c.n = n
-	c.batch = int(max(1, checkBatch/s.layout.PieceLength))
+	c.batch = int(max(1, checkBatch/l.PieceLength))
 	turns := min(w.d.workers, (n+c.batch-1)/c.batch)
 	c.started = true
 	if turns == 0 { // no pieces: this turn retires at once
@@ -113,7 +131,8 @@ func (w *worker) startCheck(j *Job) bool {
 // preads that cross piece boundaries, so small pieces cost no extra system
 // calls, but never run into a piece whose files are missing or short.
 func (w *worker) checkPieces(j *Job, a, b int) {
-	s, c := j.Storage, &j.check
+	c := &j.check
+	s := c.fs
 	l := &s.layout
 	if w.buf == nil {
 		w.buf = make([]byte, hashChunk)
@@ -176,4 +195,19 @@ func piecePresent(l *Layout, piece int, sizes []int64) bool {
 		return ok
 	})
 	return ok
+}
+
+// checkPiecesRead hashes pieces [a, b) of any Storage, each read through
+// ReadAt in hashChunk reads. Missing data fails the piece; any other error
+// is the check's error.
+func (w *worker) checkPiecesRead(j *Job, a, b int) {
+	c := &j.check
+	for p := a; p < b; p++ {
+		ok, err := w.hashPiece(j.Storage, p, &j.Hashes[p])
+		if err != nil && !errIsMissing(err) {
+			first := err
+			c.err.CompareAndSwap(nil, &first)
+		}
+		j.Have[p] = ok && err == nil
+	}
 }

@@ -107,7 +107,7 @@ func (e *confineError) Is(target error) bool { return target == ErrUnsafePath }
 
 func unsafePath(errno unix.Errno) error { return &confineError{errno} }
 
-// rootDir is a Storage's hold on its save directory's descriptor.
+// rootDir is a FileStorage's hold on its save directory's descriptor.
 //
 // Descriptors are shared between Storages through savedDirs: a node with
 // 10,000 torrents in one directory holds one descriptor for it, not 10,000
@@ -511,12 +511,23 @@ func fstatatRetry(dirfd int, name string, st *unix.Stat_t) error {
 // openData opens file's data with flags under the save directory; see
 // openBeneath. A file (or save directory) that does not exist is ErrMissing.
 // Errors are *FileError with op.
-func (s *Storage) openData(op string, file int, flags int) (int, error) {
+func (s *FileStorage) openData(op string, file int, flags int) (int, error) {
+	fd, err := s.openRel(s.rel[file], flags)
+	if err != nil {
+		return -1, s.fileError(op, file, err)
+	}
+	return fd, nil
+}
+
+// openRel opens rel, a cleaned path below the save directory, with flags;
+// see openBeneath. A file (or save directory) that does not exist is
+// ErrMissing. The caller wraps errors in a *FileError.
+func (s *FileStorage) openRel(rel string, flags int) (int, error) {
 	for try := 0; ; try++ {
 		d, err := s.root.acquire(flags&unix.O_CREAT != 0)
 		if err == nil {
 			var fd int
-			fd, err = openBeneath(d.fd, s.rel[file], flags)
+			fd, err = openBeneath(d.fd, rel, flags)
 			// A save directory removed since it was opened is resolved
 			// again, once: a write makes it anew, a read finds it if
 			// something else (another torrent's write) made it.
@@ -532,7 +543,7 @@ func (s *Storage) openData(op string, file int, flags int) (int, error) {
 		if errors.Is(err, unix.ENOENT) {
 			err = ErrMissing
 		}
-		return -1, s.fileError(op, file, err)
+		return -1, err
 	}
 }
 

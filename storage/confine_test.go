@@ -158,16 +158,16 @@ func TestConfinementRefusesLinks(t *testing.T) {
 		name   string
 		length int64 // of the torrent's file
 		op     string
-		run    func(s *Storage) error
+		run    func(s *FileStorage) error
 	}{
-		{"write", size, "create", func(s *Storage) error { _, err := s.WriteAt(data, 0, 0); return err }},
-		{"read", size, "open", func(s *Storage) error { _, err := s.ReadAt(make([]byte, size), 0, 0); return err }},
-		{"write blocks", size, "create", func(s *Storage) error {
+		{"write", size, "create", func(s *FileStorage) error { _, err := s.WriteAt(data, 0, 0); return err }},
+		{"read", size, "open", func(s *FileStorage) error { _, err := s.ReadAt(make([]byte, size), 0, 0); return err }},
+		{"write blocks", size, "create", func(s *FileStorage) error {
 			return s.writeBlocks([]BlockRef{{Data: data}}, 0, 0, make([]unix.Iovec, 0, maxIovecs))
 		}},
-		{"create empty files", 0, "create", func(s *Storage) error { return s.CreateEmptyFiles() }},
-		{"stat", size, "stat", func(s *Storage) error { _, err := s.Stat(); return err }},
-		{"delete files", size, "delete", func(s *Storage) error { return s.DeleteFiles() }},
+		{"create empty files", 0, "create", func(s *FileStorage) error { return s.CreateEmptyFiles() }},
+		{"stat", size, "stat", func(s *FileStorage) error { _, err := s.Stat(); return err }},
+		{"delete files", size, "delete", func(s *FileStorage) error { return s.DeleteFiles() }},
 	}
 	bothResolvers(t, func(t *testing.T) {
 		for _, p := range plants {
@@ -581,7 +581,7 @@ func TestSaveDirectoryDescriptorShared(t *testing.T) {
 	save := t.TempDir()
 	const n = 2000
 	before := openFDs(t)
-	var all []*Storage
+	var all []*FileStorage
 	for i := range n {
 		l := Layout{PieceLength: 16, TotalLength: 16, Files: []FileSpec{{Path: fmt.Sprintf("t%04d/f.bin", i), Length: 16}}}
 		s, err := Open(save, l)

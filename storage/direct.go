@@ -42,11 +42,11 @@ import (
 // SetDirectWrites turns direct (O_DIRECT) writes of verified pieces on or
 // off; see the top of direct.go for the trade. Safe from any goroutine;
 // takes effect for pieces written afterwards.
-func (s *Storage) SetDirectWrites(on bool) { s.direct.Store(on) }
+func (s *FileStorage) SetDirectWrites(on bool) { s.direct.Store(on) }
 
 // DirectWrites reports whether verified pieces are written with O_DIRECT:
 // it was turned on and the filesystem has not refused it.
-func (s *Storage) DirectWrites() bool { return s.direct.Load() && !s.noDirect.Load() }
+func (s *FileStorage) DirectWrites() bool { return s.direct.Load() && !s.noDirect.Load() }
 
 // dioAlign returns the direct-I/O alignment of the file behind fd (the
 // larger of the memory and offset alignments), or 0 when the filesystem
@@ -64,7 +64,7 @@ func dioAlign(fd int) int {
 
 // directFD returns h's O_DIRECT descriptor and the alignment to honour,
 // opening it on first use; fd < 0 means write through h.fd.
-func (s *Storage) directFD(h *handle) (fd, align int) {
+func (s *FileStorage) directFD(h *handle) (fd, align int) {
 	if v := h.dfd.Load(); v != 0 {
 		return int(v) - 1, int(h.align.Load()) // v < 0: buffered only
 	}
@@ -116,9 +116,15 @@ func alignedBuf(buf *[]byte, n int) []byte {
 // writePieceDirect writes data, the whole of piece, held in a buffer
 // aligned to 4096: each file segment's aligned middle through the O_DIRECT
 // descriptor, any unaligned head or tail through the buffered one.
-func (s *Storage) writePieceDirect(data []byte, piece int) error {
+func (s *FileStorage) writePieceDirect(data []byte, piece int) error {
 	if err := s.checkRange(piece, 0, len(data)); err != nil {
 		return err
+	}
+	if part, err := s.usePart(); err != nil || part { // the part file may take some of it: buffered
+		if err != nil {
+			return err
+		}
+		return s.WriteBlocks([]BlockRef{{Data: data}}, piece, 0)
 	}
 	var err error
 	pos := 0 // data offset of the current segment
@@ -140,7 +146,7 @@ func (s *Storage) writePieceDirect(data []byte, piece int) error {
 }
 
 // writeSegment writes seg at file offset off of h's file.
-func (s *Storage) writeSegment(h *handle, seg []byte, off int64) error {
+func (s *FileStorage) writeSegment(h *handle, seg []byte, off int64) error {
 	dfd, a := -1, 0
 	if !s.noDirect.Load() {
 		dfd, a = s.directFD(h)
@@ -187,7 +193,7 @@ func (s *Storage) writeSegment(h *handle, seg []byte, off int64) error {
 
 // pwriteFull writes every byte of p at off, resuming after short writes,
 // and returns how many it wrote.
-func (s *Storage) pwriteFull(fd, file int, p []byte, off int64) (int, error) {
+func (s *FileStorage) pwriteFull(fd, file int, p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) {
 		allow, err := s.fault(FaultWrite, file, len(p)-n)

@@ -46,6 +46,9 @@ const (
 	JobSync
 	// JobClose closes the Storage's files (after syncing them).
 	JobClose
+	// JobSetWanted calls the Storage's SetWantedFiles(Wanted), off the
+	// loop: it may move bytes between the part file and the files.
+	JobSetWanted
 )
 
 func (k JobKind) String() string {
@@ -64,6 +67,8 @@ func (k JobKind) String() string {
 		return "sync"
 	case JobClose:
 		return "close"
+	case JobSetWanted:
+		return "set-wanted"
 	}
 	return fmt.Sprintf("JobKind(%d)", uint8(k))
 }
@@ -80,8 +85,12 @@ type BlockRef struct {
 // the loop then hands them to Disk.Free. Between Submit and Done the job
 // belongs to the Disk and the loop must not touch it.
 type Job struct {
-	Kind    JobKind
-	Storage *Storage
+	Kind JobKind
+	// Storage is the torrent's storage the job works on: any
+	// implementation; the file storage's own fast paths (a worker's
+	// iovec scratch, direct writes, the check's size snapshot) are taken
+	// when it is a *FileStorage.
+	Storage Storage
 	Piece   int
 	Begin   int64
 	Length  int
@@ -120,6 +129,9 @@ type Job struct {
 	// Progress, if set, is called on the loop (through Poster) after every
 	// batch of checked pieces, with how many pieces are checked so far.
 	Progress func(j *Job, checked int)
+	// Wanted is JobSetWanted's mask, one flag per file; read during the
+	// job, never kept past Free.
+	Wanted []bool
 
 	// Invariant: state is jobFree in the pool, jobFilled between NewJob and
 	// Submit, jobQueued from Submit until completion, jobDone after it.
@@ -211,7 +223,7 @@ func (d *Disk) Free(j *Job) {
 	j.Kind, j.Storage, j.Piece, j.Begin, j.Length = 0, nil, 0, 0, 0
 	j.Span, j.Blocks, j.Hash, j.Pass, j.Err = nil, blocks[:0], [20]byte{}, false, nil
 	j.Done, j.Poster, j.User = nil, nil, nil
-	j.Hashes, j.Have, j.Progress = nil, nil, nil
+	j.Hashes, j.Have, j.Progress, j.Wanted = nil, nil, nil, nil
 	j.check.reset(sizes)
 	d.jobs.Put(j)
 }
@@ -382,7 +394,7 @@ func (w *worker) do(j *Job) {
 	switch j.Kind {
 	case JobRead:
 		// Check the length before taking a span for it.
-		if err := s.checkRange(j.Piece, j.Begin, j.Length); err != nil {
+		if err := checkRange(s.Layout(), j.Piece, j.Begin, j.Length); err != nil {
 			j.Err = err
 			return
 		}
@@ -395,22 +407,23 @@ func (w *worker) do(j *Job) {
 		w.stats.readBytes.Add(uint64(j.Length))
 		j.Span = sp
 	case JobWritePiece:
-		if total := blocksLen(j.Blocks); total != s.layout.PieceSize(j.Piece) {
+		if total := blocksLen(j.Blocks); total != s.Layout().PieceSize(j.Piece) {
 			j.Err = fmt.Errorf("%w: %d bytes of blocks for piece %d", ErrRange, total, j.Piece)
 			return
 		}
 		w.sha.Reset()
-		if s.DirectWrites() {
+		fs, _ := s.(*FileStorage)
+		if fs != nil && fs.DirectWrites() {
 			// One copy into aligned memory, hashed there, written past
 			// the page cache (direct.go says why).
-			buf := alignedBuf(&w.pbuf, int(s.layout.PieceSize(j.Piece)))
+			buf := alignedBuf(&w.pbuf, int(fs.layout.PieceSize(j.Piece)))
 			n := 0
 			for _, b := range j.Blocks {
 				n += copy(buf[n:], b.Data)
 			}
 			w.sha.Write(buf)
 			if j.Pass = [20]byte(w.sha.Sum(w.sum[:0])) == j.Hash; j.Pass {
-				j.Err = s.writePieceDirect(buf, j.Piece)
+				j.Err = fs.writePieceDirect(buf, j.Piece)
 				w.countWrite(len(buf), j.Err)
 			}
 			return
@@ -420,20 +433,23 @@ func (w *worker) do(j *Job) {
 		}
 		j.Pass = [20]byte(w.sha.Sum(w.sum[:0])) == j.Hash
 		if j.Pass {
-			j.Err = s.writeBlocks(j.Blocks, j.Piece, 0, w.iov)
+			j.Err = w.write(s, fs, j)
 			w.countWrite(int(blocksLen(j.Blocks)), j.Err)
 		}
 	case JobWrite:
-		j.Err = s.writeBlocks(j.Blocks, j.Piece, j.Begin, w.iov)
+		fs, _ := s.(*FileStorage)
+		j.Err = w.write(s, fs, j)
 		w.countWrite(int(blocksLen(j.Blocks)), j.Err)
 	case JobHashPiece:
-		if s.layout.PieceSize(j.Piece) == 0 {
+		if s.Layout().PieceSize(j.Piece) == 0 {
 			j.Err = fmt.Errorf("%w: piece %d", ErrRange, j.Piece)
 			return
 		}
 		j.Pass, j.Err = w.hashPiece(s, j.Piece, &j.Hash)
 	case JobSync:
 		j.Err = s.Sync()
+	case JobSetWanted:
+		j.Err = s.SetWantedFiles(j.Wanted)
 	case JobClose:
 		j.Err = s.Sync()
 		if err := s.Close(); j.Err == nil {
@@ -444,12 +460,21 @@ func (w *worker) do(j *Job) {
 	}
 }
 
+// write writes j's blocks at (Piece, Begin) into s; fs is s when it is the
+// file storage, which then uses the worker's iovec scratch.
+func (w *worker) write(s Storage, fs *FileStorage, j *Job) error {
+	if fs != nil {
+		return fs.writeBlocks(j.Blocks, j.Piece, j.Begin, w.iov)
+	}
+	return s.WriteBlocks(j.Blocks, j.Piece, j.Begin)
+}
+
 // hashPiece reads piece in hashChunk reads and compares its SHA-1 to want.
-func (w *worker) hashPiece(s *Storage, piece int, want *[20]byte) (bool, error) {
+func (w *worker) hashPiece(s Storage, piece int, want *[20]byte) (bool, error) {
 	if w.buf == nil {
 		w.buf = make([]byte, hashChunk)
 	}
-	size := s.layout.PieceSize(piece)
+	size := s.Layout().PieceSize(piece)
 	w.sha.Reset()
 	for off := int64(0); off < size; off += hashChunk {
 		b := w.buf[:min(hashChunk, size-off)]

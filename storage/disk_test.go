@@ -86,7 +86,7 @@ func (f *diskFixture) onDone(j *Job) {
 	f.done <- j
 }
 
-func (f *diskFixture) job(kind JobKind, s *Storage, piece int) *Job {
+func (f *diskFixture) job(kind JobKind, s *FileStorage, piece int) *Job {
 	j := f.disk.NewJob()
 	j.Kind, j.Storage, j.Piece = kind, s, piece
 	j.Done, j.Poster = f.doneFn, f.loop
@@ -231,7 +231,7 @@ func TestJobCheck(t *testing.T) {
 	ref := reference(l, 6)
 	hashes := pieceHashes(&l, ref)
 
-	check := func(t *testing.T, f *diskFixture, s *Storage) []bool {
+	check := func(t *testing.T, f *diskFixture, s *FileStorage) []bool {
 		t.Helper()
 		var progress []int
 		j := f.job(JobCheck, s, 0)

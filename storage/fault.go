@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Fault injection, for tests: a Storage with Faults set asks them before
+// Fault injection, for tests: a FileStorage with Faults set asks them before
 // each system call on a data file (open, pread, pwrite/pwritev, fdatasync)
 // whether the call fails, or, for writes, how many bytes it may write.
 // It needs no root and no special filesystem: the fault is an errno
@@ -47,7 +47,7 @@ func (o FaultOp) String() string {
 	return "FaultOp(?)"
 }
 
-// Faults decides the fate of a Storage's system calls. Fault is called
+// Faults decides the fate of a FileStorage's system calls. Fault is called
 // just before the call, on whatever goroutine makes it (disk workers,
 // concurrently), so implementations must be safe from any goroutine.
 //
@@ -69,7 +69,7 @@ type faultBox struct{ f Faults }
 // faults. Safe from any goroutine; calls already past their check are not
 // affected. While faults are set, TryReadNoWait declines (the loop's
 // page-cache read would bypass them) and reads go to the disk workers.
-func (s *Storage) SetFaults(f Faults) {
+func (s *FileStorage) SetFaults(f Faults) {
 	if f == nil {
 		s.faults.Store(nil)
 		return
@@ -79,12 +79,12 @@ func (s *Storage) SetFaults(f Faults) {
 
 // fault asks the Storage's faults about one call on file. With no faults
 // set it returns (n, nil) after one atomic load.
-func (s *Storage) fault(op FaultOp, file int, n int) (int, error) {
+func (s *FileStorage) fault(op FaultOp, file int, n int) (int, error) {
 	b := s.faults.Load()
 	if b == nil {
 		return n, nil
 	}
-	allow, err := b.f.Fault(op, s.layout.Files[file].Path, n)
+	allow, err := b.f.Fault(op, s.filePath(file), n)
 	if err != nil {
 		return 0, err
 	}
@@ -151,7 +151,7 @@ func (p *FaultPlan) Hits() int64 { return p.hits.Load() }
 
 // pwritevFault is pwritev with the faults asked first: an error fails the
 // call, a short allowance writes only that many bytes of iov.
-func (s *Storage) pwritevFault(fd, file int, iov []unix.Iovec, off int64) (int, error) {
+func (s *FileStorage) pwritevFault(fd, file int, iov []unix.Iovec, off int64) (int, error) {
 	total := 0
 	for i := range iov {
 		total += int(iov[i].Len)

@@ -26,21 +26,21 @@ func TestFaultsFailTheirCall(t *testing.T) {
 		name   string
 		rule   FaultRule
 		direct bool
-		run    func(f *diskFixture, s *Storage) error
+		run    func(f *diskFixture, s *FileStorage) error
 		op     string
 		errno  error
 	}{
-		{"ENOSPC on WriteAt", FaultRule{Op: FaultWrite, Err: unix.ENOSPC}, false, func(f *diskFixture, s *Storage) error {
+		{"ENOSPC on WriteAt", FaultRule{Op: FaultWrite, Err: unix.ENOSPC}, false, func(f *diskFixture, s *FileStorage) error {
 			_, err := s.WriteAt(data[:100], piece, 0)
 			return err
 		}, "write", unix.ENOSPC},
-		{"EIO on a piece write (pwritev)", FaultRule{Op: FaultWrite, Path: "c.bin", Err: unix.EIO}, false, func(f *diskFixture, s *Storage) error {
+		{"EIO on a piece write (pwritev)", FaultRule{Op: FaultWrite, Path: "c.bin", Err: unix.EIO}, false, func(f *diskFixture, s *FileStorage) error {
 			return writePieceJob(f, s, piece, data, hashes[piece])
 		}, "write", unix.EIO},
-		{"ENOSPC on a direct piece write", FaultRule{Op: FaultWrite, Path: "c.bin", Err: unix.ENOSPC}, true, func(f *diskFixture, s *Storage) error {
+		{"ENOSPC on a direct piece write", FaultRule{Op: FaultWrite, Path: "c.bin", Err: unix.ENOSPC}, true, func(f *diskFixture, s *FileStorage) error {
 			return writePieceJob(f, s, piece, data, hashes[piece])
 		}, "write", unix.ENOSPC},
-		{"third write fails", FaultRule{Op: FaultWrite, After: 2, Err: unix.ENOSPC}, false, func(f *diskFixture, s *Storage) error {
+		{"third write fails", FaultRule{Op: FaultWrite, After: 2, Err: unix.ENOSPC}, false, func(f *diskFixture, s *FileStorage) error {
 			for i := range 3 {
 				if _, err := s.WriteAt(data[i*10:i*10+10], piece, int64(i*10)); err != nil {
 					if i != 2 {
@@ -51,15 +51,15 @@ func TestFaultsFailTheirCall(t *testing.T) {
 			}
 			return nil
 		}, "write", unix.ENOSPC},
-		{"EROFS on create", FaultRule{Op: FaultOpen, Err: unix.EROFS}, false, func(f *diskFixture, s *Storage) error {
+		{"EROFS on create", FaultRule{Op: FaultOpen, Err: unix.EROFS}, false, func(f *diskFixture, s *FileStorage) error {
 			_, err := s.WriteAt(data[:100], piece, 0)
 			return err
 		}, "create", unix.EROFS},
-		{"EACCES on open for a read", FaultRule{Op: FaultOpen, Err: unix.EACCES}, false, func(f *diskFixture, s *Storage) error {
+		{"EACCES on open for a read", FaultRule{Op: FaultOpen, Err: unix.EACCES}, false, func(f *diskFixture, s *FileStorage) error {
 			_, err := s.ReadAt(make([]byte, 100), 0, 0)
 			return err
 		}, "open", unix.EACCES},
-		{"EIO on a read job", FaultRule{Op: FaultRead, Err: unix.EIO}, false, func(f *diskFixture, s *Storage) error {
+		{"EIO on a read job", FaultRule{Op: FaultRead, Err: unix.EIO}, false, func(f *diskFixture, s *FileStorage) error {
 			j := f.job(JobRead, s, 0)
 			j.Length = 100
 			f.run(j)
@@ -67,7 +67,7 @@ func TestFaultsFailTheirCall(t *testing.T) {
 			f.disk.Free(j)
 			return err
 		}, "read", unix.EIO},
-		{"EIO on a hash job", FaultRule{Op: FaultRead, Path: "a.bin", Err: unix.EIO}, false, func(f *diskFixture, s *Storage) error {
+		{"EIO on a hash job", FaultRule{Op: FaultRead, Path: "a.bin", Err: unix.EIO}, false, func(f *diskFixture, s *FileStorage) error {
 			j := f.job(JobHashPiece, s, 0)
 			j.Hash = hashes[0]
 			f.run(j)
@@ -75,7 +75,7 @@ func TestFaultsFailTheirCall(t *testing.T) {
 			f.disk.Free(j)
 			return err
 		}, "read", unix.EIO},
-		{"EIO on sync", FaultRule{Op: FaultSync, Err: unix.EIO}, false, func(f *diskFixture, s *Storage) error {
+		{"EIO on sync", FaultRule{Op: FaultSync, Err: unix.EIO}, false, func(f *diskFixture, s *FileStorage) error {
 			if _, err := s.WriteAt(data[:100], piece, 0); err != nil {
 				t.Fatal(err)
 			}
@@ -229,7 +229,7 @@ func TestFaultsOffCostNothing(t *testing.T) {
 }
 
 // writePieceJob hashes and writes data as piece through a JobWritePiece.
-func writePieceJob(f *diskFixture, s *Storage, piece int, data []byte, hash [20]byte) error {
+func writePieceJob(f *diskFixture, s *FileStorage, piece int, data []byte, hash [20]byte) error {
 	j := f.job(JobWritePiece, s, piece)
 	j.Hash = hash
 	f.blocks(j, data)

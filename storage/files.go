@@ -6,7 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxOpenFiles bounds the descriptors a Storage keeps open between
+// MaxOpenFiles bounds the descriptors a FileStorage keeps open between
 // operations; the least recently used one is closed to make room. A handle
 // in use when it is evicted stays open until its last user lets go, so the
 // true peak is MaxOpenFiles plus the number of concurrent operations.
@@ -39,7 +39,7 @@ type handle struct {
 // need be: O_RDWR|O_CREAT (and parent directories) for writes, O_RDONLY for
 // reads, where a missing file is ErrMissing. No I/O happens under s.mu, so
 // TryReadNoWait never waits behind a slow open.
-func (s *Storage) acquire(file int, write bool) (*handle, error) {
+func (s *FileStorage) acquire(file int, write bool) (*handle, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -111,7 +111,7 @@ func (s *Storage) acquire(file int, write bool) (*handle, error) {
 
 // peek returns the open handle for file with one reference, or nil if none
 // is open. It never opens anything, so it never touches the disk.
-func (s *Storage) peek(file int) *handle {
+func (s *FileStorage) peek(file int) *handle {
 	s.mu.Lock()
 	h := s.handles[file]
 	if h != nil && !s.closed {
@@ -125,7 +125,7 @@ func (s *Storage) peek(file int) *handle {
 }
 
 // release drops a reference from acquire or peek.
-func (s *Storage) release(h *handle) {
+func (s *FileStorage) release(h *handle) {
 	s.mu.Lock()
 	h.refs--
 	last := h.retired && h.refs == 0
@@ -138,7 +138,7 @@ func (s *Storage) release(h *handle) {
 // closeRetired closes a handle taken out of the table, syncing it first if
 // it was written since its last sync; a failure of that sync is kept for
 // the next Sync to return, so no piece is called durable on its word.
-func (s *Storage) closeRetired(h *handle) {
+func (s *FileStorage) closeRetired(h *handle) {
 	if h.dirty.Swap(false) {
 		if err := s.syncHandle(h); err != nil {
 			s.mu.Lock()
@@ -154,27 +154,36 @@ func (s *Storage) closeRetired(h *handle) {
 // openFile opens file's data for reading, or for writing (creating it and
 // its directories), under the save directory and never through a link
 // (confine.go).
-func (s *Storage) openFile(file int, write bool) (int, error) {
+func (s *FileStorage) openFile(file int, write bool) (int, error) {
 	if !write {
 		return s.openData("open", file, unix.O_RDONLY)
 	}
 	return s.openData("create", file, unix.O_RDWR|unix.O_CREAT)
 }
 
-func (s *Storage) fileError(op string, file int, err error) error {
-	return &FileError{Op: op, Path: s.layout.Files[file].Path, Err: err}
+func (s *FileStorage) fileError(op string, file int, err error) error {
+	return &FileError{Op: op, Path: s.filePath(file), Err: err}
+}
+
+// filePath is file's path as its FileSpec gives it, or the part file's
+// name for partFileIndex.
+func (s *FileStorage) filePath(file int) string {
+	if file == partFileIndex {
+		return s.part.name
+	}
+	return s.layout.Files[file].Path
 }
 
 // The LRU is a circular doubly linked list through s.lru, most recent first.
 
-func (s *Storage) pushFrontLocked(h *handle) {
+func (s *FileStorage) pushFrontLocked(h *handle) {
 	h.prev, h.next = &s.lru, s.lru.next
 	s.lru.next.prev = h
 	s.lru.next = h
 	s.open++
 }
 
-func (s *Storage) touchLocked(h *handle) {
+func (s *FileStorage) touchLocked(h *handle) {
 	if s.lru.next == h {
 		return
 	}
@@ -186,7 +195,7 @@ func (s *Storage) touchLocked(h *handle) {
 
 // retireLocked takes h out of the table and the LRU and reports whether the
 // caller must close its descriptor now (no one is using it).
-func (s *Storage) retireLocked(h *handle) bool {
+func (s *FileStorage) retireLocked(h *handle) bool {
 	h.prev.next, h.next.prev = h.next, h.prev
 	h.prev, h.next = nil, nil
 	s.handles[h.file] = nil

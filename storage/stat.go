@@ -22,7 +22,7 @@ type FileStat struct {
 // through one, fails with a *FileError matching ErrUnsafePath, as does one
 // that is not a regular file; any other failure is a *FileError too. Works
 // after Close. Safe from any goroutine; blocks on the disk.
-func (s *Storage) Stat() ([]FileStat, error) {
+func (s *FileStorage) Stat() ([]FileStat, error) {
 	out := make([]FileStat, len(s.layout.Files))
 	dfd := -1
 	d, err := s.root.acquire(false)
@@ -68,7 +68,7 @@ func (s *Storage) Stat() ([]FileStat, error) {
 // ErrUnsafePath, as is one whose path runs through a link. Files that do
 // not exist are not an error. Returns the first error, after trying every
 // file. Safe from any goroutine; blocks on the disk.
-func (s *Storage) DeleteFiles() error {
+func (s *FileStorage) DeleteFiles() error {
 	d, err := s.root.acquire(false) // before Close, so the same descriptor
 	_ = s.Close()
 	if err == unix.ENOENT {
@@ -91,6 +91,9 @@ func (s *Storage) DeleteFiles() error {
 		for d := filepath.Dir(s.rel[i]); d != "."; d = filepath.Dir(d) {
 			dirs[d] = true
 		}
+	}
+	if err := unlinkBeneath(dfd, s.part.name, false); err != nil && !errors.Is(err, unix.ENOENT) && first == nil {
+		first = &FileError{Op: "delete", Path: s.part.name, Err: err}
 	}
 	// Deepest first (a longer path sorts first among its ancestors); one
 	// still holding other files stays (ENOTEMPTY), as does a link (ENOTDIR).

@@ -21,7 +21,7 @@ const (
 	LatencyWrite                    // JobWritePiece (hash and write), JobWrite
 	LatencyHash                     // JobHashPiece
 	LatencyCheck                    // one batch of a JobCheck (up to 4 MiB hashed)
-	LatencySync                     // JobSync, JobClose
+	LatencySync                     // JobSync, JobClose, JobSetWanted
 	NumLatencyKinds
 )
 

@@ -1,9 +1,16 @@
 // Package storage puts a torrent's pieces onto its files and runs the disk
 // and hashing work for the engine's event loops.
 //
-// Storage maps (piece, offset) to (file, offset) and does positional I/O
-// (pread, pwrite, pwritev) on descriptors it opens lazily and keeps in a
-// small LRU. Disk is a pool of worker goroutines: a loop submits pooled Jobs
+// Storage (interface.go) is what the engine needs of a torrent's storage,
+// in the spirit of libtorrent's disk_interface; an Opener in the add
+// parameters supplies one. FileStorage, the default (OpenFiles), maps
+// (piece, offset) to (file, offset) and does positional I/O (pread,
+// pwrite, pwritev) on descriptors it opens lazily and keeps in a small
+// LRU; bytes of unwanted files go to its part file (partfile.go).
+// MemoryStorage keeps pieces in memory within a MemoryBudget. Package
+// storagetest is the conformance suite both pass.
+//
+// Disk is a pool of worker goroutines: a loop submits pooled Jobs
 // and gets each one back, on the loop, through a Poster it supplies, so the
 // loop never waits for the disk. TryReadNoWait lets a loop serve a read
 // straight from the page cache when it can, without a worker round trip.
@@ -28,9 +35,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Storage is one torrent's files under a save directory. All methods are
-// safe from any goroutine; disk workers call them concurrently.
-type Storage struct {
+// FileStorage is one torrent's files under a save directory: the default
+// Storage. All methods are safe from any goroutine; disk workers call them
+// concurrently.
+type FileStorage struct {
 	dir    string
 	layout Layout   // private copy, with offs filled; immutable
 	rel    []string // file i's cleaned path below dir; "" for pad files
@@ -53,6 +61,22 @@ type Storage struct {
 	// faults is SetFaults' (fault.go): nil in production.
 	faults atomic.Pointer[faultBox]
 
+	// partial is set while a read or write may need the part file
+	// (partfile.go): until the part file has been looked for, and while
+	// a file is unwanted or the part file holds a piece. When it is
+	// clear, the data path is what it was before part files: one atomic
+	// load more per call.
+	partial atomic.Bool
+	// wmu orders the data path against SetWantedFiles: calls that take
+	// the partial path hold it for reading, SetWantedFiles (which moves
+	// bytes and frees slots) for writing. wanted (nil: all) and part are
+	// guarded by it; part's slot table also by part.mu.
+	wmu    sync.RWMutex
+	wanted []bool
+	part   partFile
+	// maskSet is set by the first SetWantedFiles. Guarded by wmu.
+	maskSet bool
+
 	mu sync.Mutex
 	// Guarded by mu. Invariant: handles[i] is nil or a live, unretired
 	// handle of file i linked into lru; open counts them and is at most
@@ -66,13 +90,36 @@ type Storage struct {
 	syncErr error
 }
 
-// Open returns the Storage of layout l under dir. It checks the layout (the
+// Open returns the FileStorage of layout l under dir. It checks the layout (the
 // file lengths add up to TotalLength, PieceLength > 0, no two files share a
 // path) and that every non-pad path stays inside dir, refusing absolute
 // paths and ".." components with an *UnsafePathError. It creates nothing:
 // files appear on the first write, or through CreateEmptyFiles. Every file
 // is then resolved below dir without following links (confine.go).
-func Open(dir string, l Layout) (*Storage, error) {
+func Open(dir string, l Layout) (*FileStorage, error) { return OpenWith(dir, l, Options{}) }
+
+// Options are a FileStorage's settings beyond its directory and layout.
+type Options struct {
+	// PartFile names the part file in the save directory that holds the
+	// bytes of written pieces that fall in unwanted files (partfile.go);
+	// "" is ".parts". OpenFiles sets PartFileName(infohash), as
+	// libtorrent does; torrents sharing a save directory need distinct
+	// names.
+	PartFile string
+	// DirectWrites starts the storage with SetDirectWrites(true).
+	DirectWrites bool
+}
+
+// OpenWith is Open with options. It touches no disk. Safe from any
+// goroutine.
+func OpenWith(dir string, l Layout, o Options) (*FileStorage, error) {
+	part := o.PartFile
+	if part == "" {
+		part = ".parts"
+	}
+	if _, err := localPath(part); err != nil || filepath.Base(part) != part {
+		return nil, &UnsafePathError{Path: part}
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -82,42 +129,69 @@ func Open(dir string, l Layout) (*Storage, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Storage{dir: abs, layout: l, rel: rel, handles: make([]*handle, len(l.Files))}
+	for i, r := range rel {
+		if r == part {
+			return nil, fmt.Errorf("%w: file %d is the part file %q", ErrLayout, i, part)
+		}
+	}
+	s := &FileStorage{dir: abs, layout: l, rel: rel, handles: make([]*handle, len(l.Files))}
 	s.root.init(abs)
 	s.lru.prev, s.lru.next = &s.lru, &s.lru
+	s.part.init(part)
+	s.partial.Store(true) // until the part file has been looked for
+	s.direct.Store(o.DirectWrites)
 	return s, nil
 }
 
 // Layout returns the storage's layout. The caller must not modify it.
 // Safe from any goroutine.
-func (s *Storage) Layout() *Layout { return &s.layout }
+func (s *FileStorage) Layout() *Layout { return &s.layout }
 
 // Dir returns the absolute save directory. Safe from any goroutine.
-func (s *Storage) Dir() string { return s.dir }
+func (s *FileStorage) Dir() string { return s.dir }
 
 // checkRange validates a request a peer may control before any work is
 // done for it.
-func (s *Storage) checkRange(piece int, begin int64, n int) error {
-	size := s.layout.PieceSize(piece)
+func (s *FileStorage) checkRange(piece int, begin int64, n int) error {
+	return checkRange(&s.layout, piece, begin, n)
+}
+
+// checkRange fails with ErrRange unless [begin, begin+n) lies inside
+// piece of l. Every Storage checks its ranges with it.
+func checkRange(l *Layout, piece int, begin int64, n int) error {
+	size := l.PieceSize(piece)
 	if size == 0 || begin < 0 || n < 0 || begin > size || int64(n) > size-begin {
-		return fmt.Errorf("%w: piece %d [%d, +%d) of %d", ErrRange, piece, begin, n, s.layout.NumPieces())
+		return fmt.Errorf("%w: piece %d [%d, +%d) of %d", ErrRange, piece, begin, n, l.NumPieces())
 	}
 	return nil
+}
+
+// CheckRange fails with an error matching ErrRange unless the n bytes at
+// begin lie inside piece of l: the check every Storage makes before a read
+// or a write. Safe from any goroutine; allocates only for the error.
+func CheckRange(l *Layout, piece int, begin int64, n int) error {
+	return checkRange(l, piece, begin, n)
 }
 
 // ReadAt reads len(p) bytes of piece starting at begin, with pread. Pad
 // files read as zeros. A file that does not exist fails with ErrMissing and
 // one too short with io.ErrUnexpectedEOF (both wrapped in *FileError).
 // Safe from any goroutine; blocks on the disk.
-func (s *Storage) ReadAt(p []byte, piece int, begin int64) (int, error) {
+func (s *FileStorage) ReadAt(p []byte, piece int, begin int64) (int, error) {
 	if err := s.checkRange(piece, begin, len(p)); err != nil {
 		return 0, err
+	}
+	if part, err := s.usePart(); err != nil || part {
+		if err != nil {
+			return 0, err
+		}
+		return s.readPartial(p, piece, begin)
 	}
 	return s.readAbs(p, int64(piece)*s.layout.PieceLength+begin)
 }
 
 // readAbs reads p at torrent offset off, which the caller has checked.
-func (s *Storage) readAbs(p []byte, off int64) (int, error) {
+func (s *FileStorage) readAbs(p []byte, off int64) (int, error) {
 	var n int
 	var err error
 	s.layout.segmentsAbs(off, int64(len(p)), func(file int, off, sz int64) bool {
@@ -135,7 +209,7 @@ func (s *Storage) readAbs(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-func (s *Storage) readFile(file int, p []byte, off int64) (int, error) {
+func (s *FileStorage) readFile(file int, p []byte, off int64) (int, error) {
 	h, err := s.acquire(file, false)
 	if err != nil {
 		return 0, err
@@ -163,9 +237,18 @@ func (s *Storage) readFile(file int, p []byte, off int64) (int, error) {
 // WriteAt writes p into piece at begin, with pwrite, creating parent
 // directories and files (sparse) as needed. Writes to pad files are dropped.
 // Safe from any goroutine; blocks on the disk.
-func (s *Storage) WriteAt(p []byte, piece int, begin int64) (int, error) {
+func (s *FileStorage) WriteAt(p []byte, piece int, begin int64) (int, error) {
 	if err := s.checkRange(piece, begin, len(p)); err != nil {
 		return 0, err
+	}
+	if part, err := s.usePart(); err != nil || part {
+		if err != nil {
+			return 0, err
+		}
+		if err := s.WriteBlocks([]BlockRef{{Data: p}}, piece, begin); err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	var n int
 	var err error
@@ -183,7 +266,7 @@ func (s *Storage) WriteAt(p []byte, piece int, begin int64) (int, error) {
 	return n, err
 }
 
-func (s *Storage) writeFile(file int, p []byte, off int64) (int, error) {
+func (s *FileStorage) writeFile(file int, p []byte, off int64) (int, error) {
 	h, err := s.acquire(file, true)
 	if err != nil {
 		return 0, err
@@ -195,10 +278,25 @@ func (s *Storage) writeFile(file int, p []byte, off int64) (int, error) {
 // maxIovecs is the most iovecs one pwritev takes (Linux's IOV_MAX).
 const maxIovecs = 1024
 
+// iovPool holds iovec scratch for WriteBlocks calls that come without a
+// worker's (a custom caller's): pooled pointers, so a call allocates
+// nothing once the pool is warm.
+var iovPool = sync.Pool{New: func() any { v := make([]unix.Iovec, 0, maxIovecs); return &v }}
+
+// WriteBlocks writes blocks back to back into piece from begin, one
+// pwritev per file segment. The blocks' spans stay the caller's. Safe from
+// any goroutine; blocks on the disk.
+func (s *FileStorage) WriteBlocks(blocks []BlockRef, piece int, begin int64) error {
+	iov := iovPool.Get().(*[]unix.Iovec)
+	err := s.writeBlocks(blocks, piece, begin, (*iov)[:0])
+	iovPool.Put(iov)
+	return err
+}
+
 // writeBlocks writes blocks back to back into piece from begin, one
 // pwritev per file segment (more if a segment spans over maxIovecs blocks).
 // iov is the caller's scratch, of capacity maxIovecs.
-func (s *Storage) writeBlocks(blocks []BlockRef, piece int, begin int64, iov []unix.Iovec) error {
+func (s *FileStorage) writeBlocks(blocks []BlockRef, piece int, begin int64, iov []unix.Iovec) error {
 	total := 0
 	for _, b := range blocks {
 		total += len(b.Data)
@@ -206,10 +304,22 @@ func (s *Storage) writeBlocks(blocks []BlockRef, piece int, begin int64, iov []u
 	if err := s.checkRange(piece, begin, total); err != nil {
 		return err
 	}
+	if part, err := s.usePart(); err != nil || part {
+		if err != nil {
+			return err
+		}
+		return s.writePartial(blocks, piece, begin, total, iov)
+	}
+	return s.writeFiles(blocks, piece, begin, total, nil, iov)
+}
+
+// writeFiles writes blocks (total bytes) into the files under piece from
+// begin, skipping pad files and the files wanted marks false (nil: none).
+func (s *FileStorage) writeFiles(blocks []BlockRef, piece int, begin int64, total int, wanted []bool, iov []unix.Iovec) error {
 	bi, bo := 0, 0 // cursor: block index and offset inside it
 	var err error
 	s.layout.Segments(piece, begin, int64(total), func(file int, off, sz int64) bool {
-		if s.layout.Files[file].Pad {
+		if s.layout.Files[file].Pad || wanted != nil && !wanted[file] {
 			for sz > 0 { // skip sz bytes of blocks
 				k := min(int64(len(blocks[bi].Data)-bo), sz)
 				sz -= k
@@ -251,7 +361,7 @@ func (s *Storage) writeBlocks(blocks []BlockRef, piece int, begin int64, iov []u
 }
 
 // pwritevFull writes every byte of iov at off, resuming after short writes.
-func (s *Storage) pwritevFull(fd, file int, iov []unix.Iovec, off int64) error {
+func (s *FileStorage) pwritevFull(fd, file int, iov []unix.Iovec, off int64) error {
 	for len(iov) > 0 {
 		var n int
 		var err error
@@ -291,9 +401,25 @@ func (s *Storage) pwritevFull(fd, file int, iov []unix.Iovec, off int64) error {
 // Then p may hold part of the data and the caller submits a JobRead instead.
 // It never blocks on disk I/O, so a loop may call it; a miss costs about a
 // microsecond and starts no I/O (see cached). Safe from any goroutine.
-func (s *Storage) TryReadNoWait(p []byte, piece int, begin int64) (n int, ok bool) {
+func (s *FileStorage) TryReadNoWait(p []byte, piece int, begin int64) (n int, ok bool) {
 	if s.noWait.Load() || s.faults.Load() != nil || s.checkRange(piece, begin, len(p)) != nil {
 		return 0, false
+	}
+	if s.partial.Load() {
+		// A piece in the part file, a part file not looked for yet, or
+		// SetWantedFiles at work: a worker reads it (partfile.go).
+		if !s.part.loaded.Load() || !s.wmu.TryRLock() {
+			return 0, false
+		}
+		defer s.wmu.RUnlock()
+		if !s.part.mu.TryLock() {
+			return 0, false
+		}
+		slot := s.part.slots[piece]
+		s.part.mu.Unlock()
+		if slot >= 0 {
+			return 0, false
+		}
 	}
 	ok = true
 	s.layout.Segments(piece, begin, int64(len(p)), func(file int, off, sz int64) bool {
@@ -353,7 +479,7 @@ const distrustReads = 64
 // here, about 47 µs of page allocation and I/O submission on the caller's
 // thread, against about 1 µs for cachestat. Without cachestat (Linux < 6.5)
 // it answers true and the read finds out.
-func (s *Storage) cached(fd int, off, n int64) bool {
+func (s *FileStorage) cached(fd int, off, n int64) bool {
 	if s.noCachestat.Load() {
 		return true
 	}
@@ -367,12 +493,31 @@ func (s *Storage) cached(fd int, off, n int64) bool {
 	return full
 }
 
-// CreateEmptyFiles creates the torrent's zero-length files (and their
-// directories), which no write ever touches. Call it once the download
-// completes. Safe from any goroutine; blocks on the disk.
-func (s *Storage) CreateEmptyFiles() error {
+// CreateEmptyFiles creates the torrent's wanted zero-length files (and
+// their directories), which no write ever touches, after moving into the
+// wanted files whatever bytes of theirs a part file left by an earlier run
+// holds, when SetWantedFiles was not called since Open (partfile.go). Call
+// it once the download completes. Safe from any goroutine; blocks on the
+// disk.
+func (s *FileStorage) CreateEmptyFiles() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	// The torrent is complete: whatever the part file holds of wanted
+	// files goes into them now (partfile.go). Once SetWantedFiles has
+	// run, it moved those bytes and every later write of a slotted piece
+	// also went to the wanted files, so there is nothing to move (and no
+	// disk work for the loop that calls this); only a part file left by
+	// an earlier run, with no mask set since, has.
+	if err := s.ensurePartLocked(); err != nil {
+		return err
+	}
+	if s.part.n > 0 && !s.maskSet {
+		if err := s.settleLocked(nil); err != nil {
+			return err
+		}
+	}
 	for i, f := range s.layout.Files {
-		if f.Length != 0 || f.Pad {
+		if f.Length != 0 || f.Pad || s.wanted != nil && !s.wanted[i] {
 			continue
 		}
 		fd, err := s.openData("create", i, unix.O_WRONLY|unix.O_CREAT)
@@ -389,7 +534,7 @@ func (s *Storage) CreateEmptyFiles() error {
 // evicted meanwhile were synced when evicted; a failure there is returned
 // here). Files not written are not touched. Safe from any goroutine;
 // blocks on the disk.
-func (s *Storage) Sync() error {
+func (s *FileStorage) Sync() error {
 	var open []*handle
 	s.mu.Lock()
 	for h := s.lru.next; h != &s.lru; h = h.next {
@@ -402,6 +547,9 @@ func (s *Storage) Sync() error {
 	first := s.syncErr
 	s.syncErr = nil
 	s.mu.Unlock()
+	if err := s.part.sync(); err != nil && first == nil {
+		first = err
+	}
 	for _, h := range open {
 		// Cleared before the sync: a write racing with it sets it again.
 		if !h.dirty.Swap(false) {
@@ -420,7 +568,7 @@ func (s *Storage) Sync() error {
 }
 
 // syncHandle fdatasyncs one handle's file.
-func (s *Storage) syncHandle(h *handle) error {
+func (s *FileStorage) syncHandle(h *handle) error {
 	if _, err := s.fault(FaultSync, h.file, 0); err != nil {
 		return s.fileError("sync", h.file, err)
 	}
@@ -435,7 +583,7 @@ func (s *Storage) syncHandle(h *handle) error {
 // written since its last sync is synced before it is closed (the eviction
 // rule, files.go), so a Close after a failed or skipped Sync still leaves
 // the data durable or reports why not. Safe from any goroutine.
-func (s *Storage) Close() error {
+func (s *FileStorage) Close() error {
 	var dead []*handle
 	s.mu.Lock()
 	if s.closed {
@@ -450,8 +598,12 @@ func (s *Storage) Close() error {
 		}
 	}
 	s.mu.Unlock()
+	// With wmu held no part-file read or write is in flight, so none
+	// uses the descriptor after it is closed (or its number reused).
+	s.wmu.Lock()
+	first := s.part.close()
+	s.wmu.Unlock()
 	s.root.close()
-	var first error
 	for _, h := range dead {
 		if h.dirty.Swap(false) {
 			if err := s.syncHandle(h); err != nil && first == nil {
@@ -468,7 +620,7 @@ func (s *Storage) Close() error {
 // fileSizes stats every non-pad file for a check: sizes[i] is file i's size
 // on disk, or -1 if it does not exist, cannot be statted or is not a
 // regular file below the save directory reached without links (confine.go).
-func (s *Storage) fileSizes(sizes []int64) []int64 {
+func (s *FileStorage) fileSizes(sizes []int64) []int64 {
 	sizes = sizes[:0]
 	d, derr := s.root.acquire(false)
 	if derr == nil {

@@ -44,7 +44,7 @@ func reference(l Layout, seed uint64) []byte {
 	return ref
 }
 
-func openTest(t testing.TB, l Layout) *Storage {
+func openTest(t testing.TB, l Layout) *FileStorage {
 	t.Helper()
 	s, err := Open(t.TempDir(), l)
 	if err != nil {
@@ -55,7 +55,7 @@ func openTest(t testing.TB, l Layout) *Storage {
 }
 
 // writeAll writes ref piece by piece, in blocks of blk bytes.
-func writeAll(t testing.TB, s *Storage, ref []byte, blk int) {
+func writeAll(t testing.TB, s *FileStorage, ref []byte, blk int) {
 	t.Helper()
 	l := s.Layout()
 	for p := range l.NumPieces() {
