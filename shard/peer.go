@@ -275,6 +275,15 @@ func (p *peer) data(data []byte) int {
 			p.recvSwitched = false
 			break
 		}
+		if p.rlWaitDown {
+			// Out of download quota (ratelimit.go): reads are paused, and
+			// the rest stays in the conn's buffer until rateWake resumes
+			// them and the loop presents it again. Taking it now would
+			// let a limited peer have a whole socket buffer at once
+			// (about 240 KiB on loopback, 2.4 s at 100 kB/s) and the
+			// rate come in lumps of that size.
+			break
+		}
 	}
 	if p.closing {
 		return len(data)
@@ -980,6 +989,14 @@ func (p *peer) onRequest(m *wire.Message) {
 	}
 	if p.upHead > 0 && p.upHead == len(p.upQ) {
 		p.upQ, p.upHead = p.upQ[:0], 0
+	} else if len(p.upQ) == cap(p.upQ) && p.upHead >= len(p.upQ)/2 {
+		// Under a rate limit (or a slow socket) the queue may never drain:
+		// appending behind the served head would grow the array by every
+		// request ever served. Move the queued half (at most) to the
+		// front instead, so the array stays within a few times the
+		// requests outstanding (TestUploadQueueCompactsUnderLimit).
+		n := copy(p.upQ, p.upQ[p.upHead:])
+		p.upQ, p.upHead = p.upQ[:n], 0
 	}
 	p.upQ = append(p.upQ, request{m.Index, m.Begin, m.Length})
 }

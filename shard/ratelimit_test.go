@@ -293,3 +293,113 @@ func TestRateCostOverhead(t *testing.T) {
 		}
 	})
 }
+
+// TestUploadQueueCompactsUnderLimit: under an upload limit a peer that
+// keeps requests queued never lets its queue drain, so the queue has to
+// reuse its array: a request queued and served allocates nothing, and the
+// array stays within a few times the requests outstanding rather than
+// growing by every request ever served (a seed under a limit for a day
+// would hold megabytes per peer).
+func TestUploadQueueCompactsUnderLimit(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("measures allocations (not under -race, which adds some)")
+	}
+	const (
+		rate        = 1 << 20 // 64 blocks a second
+		outstanding = 32
+		rounds      = 4000
+	)
+	h, tp := uploadLimited(t, rate, true)
+	var reqs [8][]byte // 4 pieces of 2 blocks, built once
+	for i := range reqs {
+		reqs[i] = wire.AppendRequest(nil, uint32(i/2), uint32(i%2)*blk, blk)
+	}
+	next := 0
+	perBlock := wire.PieceHeaderLen + blk
+	h.do(func() {
+		for range outstanding {
+			h.feed(tp, reqs[next%len(reqs)])
+			next++
+		}
+	})
+	h.waitFor("the burst", func() bool { return tp.fc.written > 0 && tp.readsInFlight == 0 })
+	// One round: a block's worth of time, the retry, and a new request
+	// for each block served, so the queue holds about outstanding.
+	round := func() {
+		h.clock.now = h.clock.now.Add(time.Second / (rate / blk))
+		h.s.rateWake()
+		for tp.upHead < len(tp.upQ) && len(tp.upQ)-tp.upHead < outstanding {
+			h.feed(tp, reqs[next%len(reqs)])
+			next++
+		}
+	}
+	h.do(func() {
+		for range 200 { // past the array's first growth
+			round()
+		}
+		before := tp.fc.written
+		allocs := testing.AllocsPerRun(1, func() {
+			for range rounds {
+				round()
+			}
+		})
+		served := (tp.fc.written - before) / perBlock
+		if served < 2*rounds*9/10 { // two passes: AllocsPerRun warms up once
+			fatalf("served %d blocks in %d rounds of one block's worth each", served, 2*rounds)
+		}
+		if tp.upHead == len(tp.upQ) {
+			fatalf("the queue drained: the test does not hold it full")
+		}
+		if allocs != 0 {
+			fatalf("%v allocations over %d requests queued and served under a limit", allocs, rounds)
+		}
+		if c := cap(tp.upQ); c > 4*outstanding {
+			fatalf("request queue array of %d for %d outstanding after %d requests", c, outstanding, next)
+		}
+	})
+}
+
+// TestDownloadLimitStopsMidBuffer: blocks already read from the socket
+// past the quota stay in the conn's buffer (for the loop to present again
+// when reads resume) instead of being taken at once: otherwise a limited
+// peer takes a whole socket buffer per wake-up, and at 100 kB/s the rate
+// comes in lumps of 240 KiB every 2.4 s.
+func TestDownloadLimitStopsMidBuffer(t *testing.T) {
+	const rate = 64 << 10
+	h := newHarness(t, Settings{})
+	f := makeTorrent(t, seedSize, seedPieceLen)
+	tor := h.leech(f)
+	h.do(func() {
+		h.s.rl.lim.Down.SetRate(rate)
+		h.s.rl.lim.LimitLocal.Store(true)
+		h.s.RateLimitsChanged()
+		tp := h.handshaken(tor, 1, simple(wire.HaveAll))
+		var buf []byte
+		var frame int
+		for i := range 16 {
+			piece, begin := uint32(i/2)%4, uint32(i%2)*blk
+			b := append(wire.AppendPieceHeader(nil, piece, begin, blk), f.block(piece, begin, blk)...)
+			frame = len(b)
+			buf = append(buf, b...)
+		}
+		n := tp.data(buf)
+		if n%frame != 0 {
+			fatalf("consumed %d bytes: not whole blocks of %d", n, frame)
+		}
+		if max := int(burstOf(rate)/blk) + 1; n/frame > max || n == len(buf) {
+			fatalf("took %d of 16 blocks from one buffer under a %d B/s limit, want at most %d", n/frame, rate, max)
+		}
+		if !tp.fc.readPaused || !tp.rlWaitDown {
+			fatalf("out of quota but reads not paused")
+		}
+		// A second's refill lets the rest through.
+		h.clock.now = h.clock.now.Add(time.Second)
+		h.s.rateWake()
+		if tp.fc.readPaused {
+			fatalf("reads still paused after a second's refill")
+		}
+		if m := tp.data(buf[n:]); m == 0 {
+			fatalf("nothing taken after the refill")
+		}
+	})
+}

@@ -161,6 +161,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		defer func() {
+			runtime.GC() // the allocs profile is as of the last GC: include everything up to now
 			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 				fmt.Fprintf(stderr, "node: -memprofile: %v\n", err)
 			}

@@ -130,6 +130,12 @@ type LTOptions struct {
 	Log        io.Writer
 	Name       string // label for logs; default "lt-seed"/"lt-leech"
 
+	// MoreTorrents (leech only) are further .torrent files added to the
+	// same libtorrent session, saved under SaveDir too: one session
+	// leeching many torrents. Status then sums over all of them and lists
+	// each in Status.Torrents; WaitFinished waits for all.
+	MoreTorrents []string
+
 	// UploadRateLimit is libtorrent's session upload_rate_limit in
 	// bytes/s (0 = unlimited), e.g. to keep a download running long
 	// enough for a test to act during it.
@@ -153,6 +159,18 @@ type Status struct {
 	Samples    []string `json:"samples,omitempty"` // info-hashes, hex
 	NumSamples int      `json:"num_samples,omitempty"`
 	NumNodes   int      `json:"num_nodes,omitempty"`
+	// With LTOptions.MoreTorrents: each torrent, in the order given
+	// (Torrent first); the fields above are then sums (Progress the mean).
+	Torrents []TorrentStatus `json:"torrents,omitempty"`
+}
+
+// TorrentStatus is one torrent's part of a Status of a session leeching
+// several (LTOptions.MoreTorrents).
+type TorrentStatus struct {
+	Progress      float64 `json:"progress"`
+	TotalDownload int64   `json:"total_download"`
+	TotalUpload   int64   `json:"total_upload"`
+	NumPeers      int     `json:"num_peers"`
 }
 
 // LTPeer is a running libtorrent peer process.
@@ -180,10 +198,16 @@ func StartLT(ctx context.Context, o LTOptions) (*LTPeer, error) {
 	}
 	script, _ := ScriptPath()
 	args := []string{script, "--mode", o.Mode, "--save", o.SaveDir, "--listen", strconv.Itoa(o.ListenPort)}
+	if len(o.MoreTorrents) > 0 && (o.Mode != "leech" || o.Magnet != "") {
+		return nil, errors.New("refpeer: LTOptions.MoreTorrents needs Mode leech and Torrent")
+	}
 	if o.Magnet != "" {
 		args = append(args, "--magnet", o.Magnet)
 	} else {
 		args = append(args, "--torrent", o.Torrent)
+	}
+	for _, t := range o.MoreTorrents {
+		args = append(args, "--torrent", t)
 	}
 	for _, p := range o.Peers {
 		args = append(args, "--peer", p)
@@ -361,4 +385,22 @@ func MakeTorrent(ctx context.Context, path, out string, pieceSize int, trackers 
 		return TorrentInfo{}, fmt.Errorf("refpeer: make torrent: bad output %q: %v", b, err)
 	}
 	return ti, nil
+}
+
+// WaitStatus waits for a status line (including lines already printed)
+// that match accepts and returns it; what names the condition in errors.
+func (p *LTPeer) WaitStatus(ctx context.Context, match func(Status) bool, what string) (Status, error) {
+	var st Status
+	_, err := p.WaitLineFunc(ctx, func(line string) bool {
+		if !strings.HasPrefix(line, "{") {
+			return false
+		}
+		var s Status
+		if json.Unmarshal([]byte(line), &s) != nil || !match(s) {
+			return false
+		}
+		st = s
+		return true
+	}, what)
+	return st, err
 }

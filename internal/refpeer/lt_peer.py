@@ -8,7 +8,9 @@ Modes:
   seed   check the data under --save (unless --seed-mode), print
          {"event":"ready"} once seeding, then seed until SIGTERM / stdin EOF.
   leech  download into --save, print {"event":"finished",...} when complete
-         and exit 0 (unless --stay). With --magnet URI instead of --torrent
+         and exit 0 (unless --stay). --torrent may be repeated: every torrent
+         is added to the one session, the status line then sums them and
+         lists each under "torrents", and "finished" waits for all. With --magnet URI instead of --torrent
          the metadata is fetched from the peers first (ut_metadata); a
          {"event":"metadata"} line says when it arrived.
   make   create a v1-only .torrent from --path (no pad files).
@@ -182,6 +184,28 @@ def status_obj(st):
     }
 
 
+def multi_status_obj(sts):
+    """One status line for several torrents: totals summed, each listed."""
+    o = {
+        "state": "multi",
+        "progress": round(sum(s.progress for s in sts) / len(sts), 6),
+        "download_rate": sum(s.download_payload_rate for s in sts),
+        "upload_rate": sum(s.upload_payload_rate for s in sts),
+        "total_download": sum(s.total_payload_download for s in sts),
+        "total_upload": sum(s.total_payload_upload for s in sts),
+        "total_done": sum(s.total_done for s in sts),
+        "num_peers": sum(s.num_peers for s in sts),
+        "elapsed": round(time.monotonic() - start_time, 3),
+    }
+    o["torrents"] = [{
+        "progress": round(s.progress, 6),
+        "total_download": s.total_payload_download,
+        "total_upload": s.total_payload_upload,
+        "num_peers": s.num_peers,
+    } for s in sts]
+    return o
+
+
 def watch_stdin():
     # os.read on the raw fd: a daemon thread blocked in sys.stdin's buffered
     # reader aborts the interpreter at shutdown.
@@ -198,6 +222,9 @@ def run_peer(a):
         fatal("--mode %s needs --torrent (or --magnet) and --save" % a.mode)
     if a.magnet and a.mode != "leech":
         fatal("--magnet only makes sense with --mode leech")
+    torrents = a.torrent or []
+    if len(torrents) > 1 and (a.mode != "leech" or a.magnet):
+        fatal("several --torrent only with --mode leech")
     if a.listen <= 0:
         fatal("--listen PORT is required")
     ti = None
@@ -208,9 +235,9 @@ def run_peer(a):
             fatal("cannot parse magnet %s: %s" % (a.magnet, e))
     else:
         try:
-            ti = lt.torrent_info(a.torrent)
+            ti = lt.torrent_info(torrents[0])
         except RuntimeError as e:
-            fatal("cannot load torrent %s: %s" % (a.torrent, e))
+            fatal("cannot load torrent %s: %s" % (torrents[0], e))
         atp = lt.add_torrent_params()
         atp.ti = ti
     peers = [parse_peer(p) for p in (a.peer or [])]
@@ -238,6 +265,15 @@ def run_peer(a):
         flags |= lt.torrent_flags.seed_mode
     atp.flags = flags
     h = ses.add_torrent(atp)
+    handles = [h]
+    for path in torrents[1:]:
+        try:
+            more = lt.add_torrent_params()
+            more.ti = lt.torrent_info(path)
+        except RuntimeError as e:
+            fatal("cannot load torrent %s: %s" % (path, e))
+        more.save_path, more.storage_mode, more.flags = atp.save_path, atp.storage_mode, flags
+        handles.append(ses.add_torrent(more))
     for n in a.dht_node or []:
         ses.add_dht_node(parse_peer(n))
     sample_to = parse_peer(a.dht_sample) if a.dht_sample else None
@@ -279,11 +315,12 @@ def run_peer(a):
                 log("performance warning: %s" % al.message())
             elif al.category() & lt.alert_category.error:
                 log("error: %s" % al.message())
-        st = h.status()
-        checking = st.state in (
+        sts = [x.status() for x in handles]
+        st = sts[0]
+        checking = any(s.state in (
             lt.torrent_status.states.checking_files,
             lt.torrent_status.states.checking_resume_data,
-        )
+        ) for s in sts)
         now = time.monotonic()
         if sample_to and now - sample_sent >= 1.0:
             sample_sent = now
@@ -291,12 +328,14 @@ def run_peer(a):
         # (Re)connect the configured peers until we have connections. The
         # remote may not listen yet (peers are started in any order), and
         # libtorrent drops peers from its list after failed attempts.
-        if peers and not checking and st.num_peers < len(peers) and now - last_connect >= 1.0:
+        if peers and not checking and now - last_connect >= 1.0:
             last_connect = now
-            if not (a.mode == "leech" and st.is_seeding):
+            for x, s in zip(handles, sts):
+                if s.num_peers >= len(peers) or (a.mode == "leech" and s.is_seeding):
+                    continue
                 for p in peers:
                     try:
-                        h.connect_peer(p)
+                        x.connect_peer(p)
                     except RuntimeError as e:
                         log("connect_peer %s:%d: %s" % (p[0], p[1], e))
         if a.mode == "seed" and not ready_sent and not checking:
@@ -309,32 +348,31 @@ def run_peer(a):
             elif st.state == lt.torrent_status.states.downloading:
                 fatal("seed data incomplete after check: progress %.6f (%d of %d bytes)"
                       % (st.progress, st.total_done, ti.total_size()))
-        if a.mode == "leech" and not finished_sent and not checking and (
-                st.is_finished or st.is_seeding):
+        if a.mode == "leech" and not finished_sent and not checking and all(
+                s.is_finished or s.is_seeding for s in sts):
             finished_sent = True
-            o = status_obj(st)
+            o = status_obj(st) if len(sts) == 1 else multi_status_obj(sts)
             o["event"] = "finished"
             emit(o)
             if not a.stay:
                 break
         if now - last_print >= a.interval:
             last_print = now
-            emit(status_obj(st))
+            emit(status_obj(st) if len(sts) == 1 else multi_status_obj(sts))
 
     # Flush and close files before exiting so the Go side can hash the data
     # as soon as the process is gone.
     ses.pause()
-    ses.remove_torrent(h)
+    for x in handles:
+        ses.remove_torrent(x)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    removed = 0
+    while time.monotonic() < deadline and removed < len(handles):
         ses.wait_for_alert(100)
-        done = False
         for al in ses.pop_alerts():
             if isinstance(al, lt.torrent_removed_alert):
-                done = True
-        if done:
-            break
-    del h
+                removed += 1
+    del h, handles
     del ses
     return exit_code
 
@@ -343,7 +381,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mode", required=True, choices=["seed", "leech", "make"])
-    ap.add_argument("--torrent")
+    ap.add_argument("--torrent", action="append", help="repeatable in leech mode: one session, many torrents")
     ap.add_argument("--magnet", help="leech: a magnet URI instead of --torrent")
     ap.add_argument("--save")
     ap.add_argument("--listen", type=int, default=0)
