@@ -27,7 +27,7 @@ const handshakePrefixLen = 48
 const acceptTimeout = 10 * time.Second
 
 // ErrUnknownInfoHash refuses an incoming handshake for a torrent we do not have.
-var ErrUnknownInfoHash = errors.New("incoming handshake for an unknown info-hash")
+var ErrUnknownInfoHash = errors.New("shardtorrent: incoming handshake for an unknown info-hash")
 
 // errAcceptTimeout refuses an accepted socket that did not send the start
 // of its handshake within the handshake timeout.
@@ -142,12 +142,11 @@ func (s *Session) adoptUnknown(ih [20]byte, c *loop.Conn) (*shard.Shard, *shard.
 		return nil, nil, errAdoptMismatch
 	}
 	sh := s.shardFor(ih)
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
-	if cur, ok := s.registry[ih]; ok {
-		return cur, nil, nil // added meanwhile: just route to it
+	t := s.newTorrent(sh, ih, &ap)
+	if cur, added := s.handles.add(t); !added {
+		return cur.sh, nil, nil // added meanwhile: just route to it
 	}
-	s.register(ih, sh)
+	s.registerTorrent(t)
 	return sh, &ap, nil
 }
 
@@ -184,9 +183,9 @@ func handOff(arg any) {
 	sh.Loop().Post(func(any) {
 		if r.add != nil && sh.Torrent(r.ih) == nil {
 			if _, err := sh.AddTorrent(*r.add); err != nil {
-				a.s.regMu.Lock()
-				a.s.unregister(r.ih)
-				a.s.regMu.Unlock()
+				if t, ok := r.add.Owner.(*Torrent); ok {
+					a.s.forgetTorrent(t)
+				}
 				closeFd(fd)
 				a.s.alerts.Post(&plugin.IncomingRefusedAlert{Addr: remote, Reason: err})
 				return

@@ -32,7 +32,7 @@ func batchTorrents(t *testing.T, dir string, n int) []*metainfo.MetaInfo {
 }
 
 // TestAddTorrents: results come back in order over two shards, a repeat
-// within the batch and one already in the session are ErrDuplicate, a bad
+// within the batch and one already in the session are ErrDuplicateTorrent, a bad
 // params fails alone, and every added torrent is in the session.
 func TestAddTorrents(t *testing.T) {
 	s := newTestSession(t, bufpool.New(), 2)
@@ -54,19 +54,23 @@ func TestAddTorrents(t *testing.T) {
 		var want error
 		switch {
 		case i == 0, i == len(mis):
-			want = ErrDuplicate
+			want = ErrDuplicateTorrent
 		case i == len(mis)+1:
 			want = ErrNeedSavePath
 		}
 		if !errors.Is(errs[i], want) {
 			t.Errorf("params %d: err %v, want %v", i, errs[i], want)
 		}
-		if (hs[i] == nil) != (want != nil) {
+		// A duplicate comes back with the existing torrent's handle.
+		if (hs[i] == nil) != (want != nil && want != ErrDuplicateTorrent) {
 			t.Errorf("params %d: handle %v with err %v", i, hs[i], errs[i])
 		}
 		if hs[i] != nil && hs[i].InfoHash() != ps[i].MetaInfo.InfoHash {
 			t.Errorf("params %d: handle for %v, want %v", i, hs[i].InfoHash(), ps[i].MetaInfo.InfoHash)
 		}
+	}
+	if h0, _ := s.Torrent(mis[0].InfoHash); hs[0] != h0 || hs[len(mis)] != hs[5] {
+		t.Errorf("duplicates' handles %p, %p; want %p, %p", hs[0], hs[len(mis)], h0, hs[5])
 	}
 	all, err := s.Torrents(ctx)
 	if err != nil || len(all) != len(mis) {

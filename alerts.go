@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
 )
@@ -25,6 +26,9 @@ type alertQueue struct {
 	// synchronously on the posting goroutine, outside mu (so a plugin may
 	// post from OnAlert).
 	ext *shard.Extensions
+	// ref finds the handle of a torrent alert posted without one (by a
+	// plugin, say); nil in tests of the queue alone. See fillHandle.
+	ref func(metainfo.InfoHash) plugin.TorrentRef
 }
 
 func newAlertQueue(max int, mask plugin.Category) *alertQueue {
@@ -68,6 +72,7 @@ func alertPriority(a plugin.Alert) int {
 // Post queues a, or counts it as dropped when the queue is full for its
 // priority (see alertPriority).
 func (q *alertQueue) Post(a plugin.Alert) {
+	q.fillHandle(a)
 	q.mu.Lock()
 	if q.mask&a.Category() == 0 {
 		q.mu.Unlock()
@@ -98,6 +103,19 @@ func (q *alertQueue) Post(a plugin.Alert) {
 	select {
 	case q.notify <- struct{}{}:
 	default:
+	}
+}
+
+// fillHandle sets the Handle of a torrent alert posted without one, from
+// its info-hash, before anyone else sees the alert. The engine's own
+// alerts carry their handle already (shard.AddParams.Owner), so this costs
+// them one type assertion; a plugin's look the torrent up, outside q.mu.
+func (q *alertQueue) fillHandle(a plugin.Alert) {
+	if q.ref == nil {
+		return
+	}
+	if ta := plugin.TorrentAlertOf(a); ta != nil && ta.Handle == nil && !ta.InfoHash.IsZero() {
+		ta.Handle = q.ref(ta.InfoHash)
 	}
 }
 

@@ -31,7 +31,7 @@ func (d dhtAnnouncer) TorrentEvent(t *shard.Torrent, ev shard.Event) {
 	switch ev {
 	case shard.EventStarted:
 		if !t.Private() {
-			d.n.Start(ih.Short(), plugin.TorrentAlert{InfoHash: ih, Torrent: t.Name()})
+			d.n.Start(ih.Short(), t.AlertBase())
 		}
 	case shard.EventMetadata:
 		if t.Private() {
@@ -91,8 +91,11 @@ var ErrNoDHT = errors.New("shardtorrent: the session has no DHT")
 // AddDHTNode adds a DHT node ("host:port") to the routing table and to the
 // nodes lookups start from; it is what seeds a DHT whose nodes know no
 // router (libtorrent's add_dht_node). A host name is resolved before it
-// returns. Safe from any goroutine.
+// returns. After Close it returns ErrClosed. Safe from any goroutine.
 func (s *Session) AddDHTNode(addr string) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
 	if s.dht == nil {
 		return ErrNoDHT
 	}
@@ -100,8 +103,11 @@ func (s *Session) AddDHTNode(addr string) error {
 }
 
 // DHTStats returns the DHT's counters (nodes, queries in and out, peers
-// stored ...). Safe from any goroutine.
+// stored ...). After Close it returns ErrClosed. Safe from any goroutine.
 func (s *Session) DHTStats() (dht.Stats, error) {
+	if s.closed.Load() {
+		return dht.Stats{}, ErrClosed
+	}
 	if s.dht == nil {
 		return dht.Stats{}, ErrNoDHT
 	}

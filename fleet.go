@@ -24,7 +24,7 @@ import (
 // Fleet is one node's share of a fleet: it serves the torrents for which
 // Has is true. The zero value (N 0) is no fleet: every torrent.
 type Fleet struct {
-	I, N int
+	I, N int // this node is number I (from 0) of N
 }
 
 // ParseFleet parses "I/N" (0 <= I < N), as the node's -fleet flag takes it.

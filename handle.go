@@ -3,22 +3,33 @@ package shardtorrent
 import (
 	"context"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
 )
 
-// Torrent is a handle to a torrent in a session. Its methods are safe from
-// any goroutine: each posts to the loop that owns the torrent and waits for
-// the answer (or for ctx). A handle to a removed torrent returns
-// ErrTorrentGone.
+// Torrent is a handle to a torrent in a session. There is one handle per
+// torrent, kept by the session: AddTorrent, Session.Torrent, Torrents and
+// the alerts (plugin.TorrentAlert.Handle, TorrentOf) all give the same
+// pointer, so handles compare equal with ==. Its methods are safe from any
+// goroutine: those that take a ctx post to the loop that owns the torrent
+// and wait for the answer (or for ctx). A handle to a removed torrent
+// returns ErrTorrentGone; after the session's Close, ErrClosed.
 type Torrent struct {
-	s    *Session
-	sh   *shard.Shard
-	ih   metainfo.InfoHash
-	key  [20]byte
-	name string
+	s   *Session
+	sh  *shard.Shard
+	ih  metainfo.InfoHash
+	key [20]byte
+	dn  string // display name until the metadata is known (a magnet's dn)
+
+	// info is the metadata, set once by the owning loop (gotInfo) and
+	// read from any goroutine; gotInfo is closed when it is set.
+	info    atomic.Pointer[metainfo.Info]
+	gotInfo chan struct{}
+	// gone is closed when the torrent leaves the session (forgetTorrent).
+	gone chan struct{}
 }
 
 // Status is a snapshot of a torrent's state.
@@ -27,13 +38,21 @@ type Status = shard.Status
 // PeerInfo describes one peer connection.
 type PeerInfo = shard.PeerInfo
 
-// InfoHash returns the torrent's info-hash.
+// InfoHash returns the torrent's info-hash. Safe from any goroutine.
 func (t *Torrent) InfoHash() metainfo.InfoHash { return t.ih }
 
-// Name returns the torrent's name.
-func (t *Torrent) Name() string { return t.name }
+// Name returns the torrent's name: its metadata's once known, before that
+// the name it was added with (a magnet's dn, untrusted). Safe from any
+// goroutine.
+func (t *Torrent) Name() string {
+	if info := t.info.Load(); info != nil {
+		return info.Name
+	}
+	return t.dn
+}
 
 // Shard returns the index of the shard (event loop) that owns the torrent.
+// Safe from any goroutine.
 func (t *Torrent) Shard() int { return t.sh.ID() }
 
 func (t *Torrent) do(ctx context.Context, fn func(*shard.Torrent)) error {
@@ -102,9 +121,7 @@ func (t *Torrent) Remove(ctx context.Context, opts ...RemoveOption) error {
 		}
 	})
 	if err == nil {
-		t.s.regMu.Lock()
-		t.s.unregister(t.key)
-		t.s.regMu.Unlock()
+		t.s.forgetTorrent(t)
 	}
 	return err
 }

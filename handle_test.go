@@ -78,8 +78,8 @@ func TestPauseResumeRemove(t *testing.T) {
 	if _, err := leecher.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: t.TempDir(), Paused: true}); err != nil {
 		t.Fatalf("re-adding after remove: %v", err)
 	}
-	if _, err := leecher.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: t.TempDir()}); !errors.Is(err, ErrDuplicate) {
-		t.Fatalf("adding twice: %v, want ErrDuplicate", err)
+	if _, err := leecher.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: t.TempDir()}); !errors.Is(err, ErrDuplicateTorrent) {
+		t.Fatalf("adding twice: %v, want ErrDuplicateTorrent", err)
 	}
 }
 

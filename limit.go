@@ -74,7 +74,7 @@ func (l Limit) String() string {
 }
 
 // ErrBadLimit is wrapped by ParseLimit's errors.
-var ErrBadLimit = errors.New("bad limit")
+var ErrBadLimit = errors.New("shardtorrent: bad limit")
 
 // ParseLimit parses a limit as people write them: "" is unset;
 // "unlimited", "none", "inf" or "-1" is Unlimited; otherwise a

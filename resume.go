@@ -271,7 +271,7 @@ func (t *Torrent) SaveResumeData(ctx context.Context) ([]byte, error) {
 	case <-t.s.stopped:
 		return nil, ErrClosed
 	}
-	base := plugin.TorrentAlert{InfoHash: t.ih, Torrent: t.name}
+	base := plugin.TorrentAlert{InfoHash: t.ih, Torrent: t.Name(), Handle: t}
 	if r.err != nil {
 		err := r.err
 		switch {

@@ -69,27 +69,21 @@ func aboutOf(mi *metainfo.MetaInfo) shard.About {
 	return shard.About{Comment: mi.Comment, CreatedBy: mi.CreatedBy, CreationDate: mi.CreationDate}
 }
 
-// FindTorrent returns a handle to the torrent whose wire info-hash (the
-// v1 hash, or the v2 hash truncated) is ih, or ErrTorrentGone. Safe from
-// any goroutine.
+// FindTorrent returns the handle of the torrent whose wire info-hash (the
+// v1 hash, or the v2 hash truncated) is ih, or ErrTorrentGone; see also
+// Session.Torrent. After Close it returns ErrClosed. Safe from any
+// goroutine; it does not wait for a loop.
 func (s *Session) FindTorrent(ctx context.Context, ih [20]byte) (*Torrent, error) {
-	sh := s.lookup(ih)
-	if sh == nil {
-		return nil, ErrTorrentGone
+	if s.closed.Load() {
+		return nil, ErrClosed
 	}
-	var h *Torrent
-	err := s.onLoop(ctx, sh, func() {
-		if t := sh.Torrent(ih); t != nil {
-			h = &Torrent{s: s, sh: sh, ih: t.InfoHash(), key: ih, name: t.Name()}
-		}
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if h == nil {
-		return nil, ErrTorrentGone
+	if t := s.handle(ih); t != nil {
+		return t, nil
 	}
-	return h, nil
+	return nil, ErrTorrentGone
 }
 
 // File is one file of a torrent: its path relative to the torrent's save
@@ -97,10 +91,10 @@ func (s *Session) FindTorrent(ctx context.Context, ih [20]byte) (*Torrent, error
 // the torrent has, and its download priority (SetFilePriority). Pad files
 // (BEP 47) are left out.
 type File struct {
-	Path      string
-	Size      int64
-	Completed int64
-	Priority  Priority
+	Path      string   // relative to the save path, the torrent's name first
+	Size      int64    // bytes
+	Completed int64    // bytes of the file in pieces the torrent has
+	Priority  Priority // SetFilePriority; PriorityDontDownload: skipped
 }
 
 // Files lists the torrent's files; nil while it has no metadata. Safe

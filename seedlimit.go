@@ -59,13 +59,11 @@ func (t *Torrent) RatioLimit(ctx context.Context) (mode shard.RatioMode, ratio f
 
 // forget takes a torrent its shard removed on its own (a seed limit's
 // remove action) out of the registry and the queue, as Torrent.Remove
-// does after its shard's removal. Safe from any goroutine, the loops
-// included (it takes regMu).
+// does after its shard's removal, and its handle out of the handle table
+// (torrents.go). Safe from any goroutine, the loops included.
 func (s *Session) forget(key [20]byte) {
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
-	if _, ok := s.registry[key]; ok {
-		s.unregister(key)
+	if t := s.handles.get(key); t != nil {
+		s.forgetTorrent(t)
 	}
 }
 

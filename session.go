@@ -172,6 +172,8 @@ type Session struct {
 	// skeys maps mse.SKeyHash(info-hash) to the info-hash, for incoming
 	// MSE handshakes; kept with registry (register, unregister).
 	skeys map[[20]byte][20]byte
+	// handles holds the one handle of each torrent (torrents.go).
+	handles torrentTable
 
 	ln         *loop.Listener
 	listenAddr netip.AddrPort
@@ -252,6 +254,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	}
 	s.ext = shard.NewExtensions(s.alerts.Post)
 	s.alerts.ext = s.ext
+	s.alerts.ref = s.torrentRef // torrents.go
 	s.peerID = makePeerID(set.PeerIDPrefix)
 	s.disk = storage.NewDisk(set.DiskWorkers, s.pool)
 	var seed [8]byte
@@ -341,8 +344,12 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 
 // AddExtension registers a session plugin: its Features are read once, it
 // is offered every torrent added from now on (TorrentCreator), and Added is
-// called. Plugins added here never get LoadState. Safe from any goroutine.
+// called. Plugins added here never get LoadState. After Close it does
+// nothing. Safe from any goroutine.
 func (s *Session) AddExtension(p plugin.Plugin) {
+	if s.closed.Load() {
+		return
+	}
 	s.ext.Add(p)
 	if a, ok := p.(plugin.AddedHook); ok {
 		callPlugin(s, p, "Added", func() { a.Added(sessionHandle{s}) })
@@ -488,15 +495,20 @@ type AddTorrentParams struct {
 
 // Errors of the session API.
 var (
-	ErrClosed       = errors.New("shardtorrent: session closed")
-	ErrNoMetadata   = errors.New("shardtorrent: add parameters carry no metadata or info-hash (TorrentFile, MetaInfo, Info or InfoHash)")
-	ErrTorrentGone  = errors.New("shardtorrent: torrent was removed")
-	ErrDuplicate    = shard.ErrDuplicate
-	ErrNeedSavePath = errors.New("shardtorrent: SavePath is required")
+	ErrClosed      = errors.New("shardtorrent: session closed")
+	ErrNoMetadata  = errors.New("shardtorrent: add parameters carry no metadata or info-hash (TorrentFile, MetaInfo, Info or InfoHash)")
+	ErrTorrentGone = errors.New("shardtorrent: torrent was removed")
+	// ErrDuplicateTorrent: the torrent is in the session already.
+	// AddTorrent returns it with the existing torrent's handle.
+	ErrDuplicateTorrent = errors.New("shardtorrent: torrent already in the session")
+	ErrNeedSavePath     = errors.New("shardtorrent: SavePath is required")
 )
 
 // AddTorrent adds a torrent and starts checking (or, in seed mode, seeding)
-// it. The returned handle stays valid until the torrent is removed.
+// it. The returned handle stays valid until the torrent is removed. If the
+// torrent is in the session already, AddTorrent returns its handle and
+// ErrDuplicateTorrent (as libtorrent's add_torrent with
+// duplicate_is_error). Safe from any goroutine.
 func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent, error) {
 	hs, errs := s.AddTorrents(ctx, []AddTorrentParams{p})
 	return hs[0], errs[0]
@@ -506,8 +518,8 @@ func (s *Session) AddTorrent(ctx context.Context, p AddTorrentParams) (*Torrent,
 // loop rather than one per torrent, and reads .torrent files (TorrentFile)
 // in parallel: a node restarting with 10,000 torrents waits for two loops,
 // not 10,000 wake-ups. The results are in the order of ps: a handle, or the
-// error AddTorrent would have returned (ErrDuplicate also for a repeat
-// within ps). If ctx ends before a shard ran its batch, that batch's
+// error AddTorrent would have returned (ErrDuplicateTorrent, with the
+// existing handle, also for a repeat within ps). If ctx ends before a shard ran its batch, that batch's
 // torrents are not added and get ctx's error; a batch already running is
 // waited for. Safe from any goroutine.
 func (s *Session) AddTorrents(ctx context.Context, ps []AddTorrentParams) ([]*Torrent, []error) {
@@ -522,25 +534,24 @@ func (s *Session) AddTorrents(ctx context.Context, ps []AddTorrentParams) ([]*To
 	resolveParallel(ps, aps, errs)
 
 	type item struct {
-		i   int
-		key [20]byte
+		i int
+		t *Torrent
 	}
 	batches := make(map[*shard.Shard][]item)
-	s.regMu.Lock()
 	for i := range ps {
 		if errs[i] != nil {
 			continue
 		}
 		key := aps[i].InfoHash.Short()
-		if _, dup := s.registry[key]; dup {
-			errs[i] = ErrDuplicate
+		sh := s.shardFor(key)
+		t := s.newTorrent(sh, key, &aps[i])
+		if cur, added := s.handles.add(t); !added {
+			hs[i], errs[i] = cur, ErrDuplicateTorrent
 			continue
 		}
-		sh := s.shardFor(key)
-		s.register(key, sh)
-		batches[sh] = append(batches[sh], item{i, key})
+		s.registerTorrent(t)
+		batches[sh] = append(batches[sh], item{i, t})
 	}
-	s.regMu.Unlock()
 
 	var wg sync.WaitGroup
 	for sh, items := range batches {
@@ -558,17 +569,10 @@ func (s *Session) AddTorrents(ctx context.Context, ps []AddTorrentParams) ([]*To
 				}
 				if err != nil {
 					errs[it.i] = err
-					s.regMu.Lock()
-					s.unregister(it.key)
-					s.regMu.Unlock()
+					s.forgetTorrent(it.t)
 					continue
 				}
-				ap := &aps[it.i]
-				name := ap.Name
-				if ap.Info != nil {
-					name = ap.Info.Name
-				}
-				hs[it.i] = &Torrent{s: s, sh: sh, ih: ap.InfoHash, key: it.key, name: name}
+				hs[it.i] = it.t
 			}
 		})
 	}
@@ -679,21 +683,6 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath, p.Storage), About: about,
 		Storage: p.Storage, FilePriorities: toShardPrios(p.FilePriorities),
 	}, nil
-}
-
-// Torrents returns handles to every torrent in the session.
-func (s *Session) Torrents(ctx context.Context) ([]*Torrent, error) {
-	var out []*Torrent
-	for _, sh := range s.shards {
-		var ts []*shard.Torrent
-		if err := s.onLoop(ctx, sh, func() { ts = sh.Torrents() }); err != nil {
-			return nil, err
-		}
-		for _, t := range ts {
-			out = append(out, &Torrent{s: s, sh: sh, ih: t.InfoHash(), key: t.InfoHash().Short(), name: t.Name()})
-		}
-	}
-	return out, nil
 }
 
 // PopAlerts returns every queued alert and empties the queue.

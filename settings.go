@@ -118,7 +118,7 @@ var ErrSettingFixed = errors.New("shardtorrent: setting cannot change while the 
 // that NewSession or ApplySettings refused, and why: Err is ErrBadSetting
 // or ErrSettingFixed, matchable with errors.Is.
 type SettingError struct {
-	Field string
+	Field string // the field's path, as "Engine.MaxConns"
 	Err   error
 	// Detail says what was wrong with the value, if anything.
 	Detail string

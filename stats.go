@@ -29,16 +29,16 @@ import (
 
 // Totals are session-wide aggregates. Safe to read from any goroutine.
 type Totals struct {
-	Torrents     int // every torrent in the session
-	Checking     int // checking files or waiting for metadata
-	Downloading  int // not complete, not paused, not in error
-	Seeding      int // complete, not paused, not in error
-	Paused       int
+	Torrents     int   // every torrent in the session
+	Checking     int   // checking files or waiting for metadata
+	Downloading  int   // not complete, not paused, not in error
+	Seeding      int   // complete, not paused, not in error
+	Paused       int   // paused
 	Errored      int   // stopped by an error (Status.Err set)
 	Peers        int   // connections past the handshake
 	Connecting   int   // outgoing connections not yet past the handshake
 	UploadRate   int64 // payload bytes/s, summed over torrents
-	DownloadRate int64
+	DownloadRate int64 // payload bytes/s, summed over torrents
 	// TotalUpload and TotalDownload are payload bytes this session.
 	TotalUpload, TotalDownload int64
 	// StateSeq changes whenever any torrent is added or removed or
@@ -49,8 +49,8 @@ type Totals struct {
 
 // ShardStats is one shard's (one event loop's) load and counters.
 type ShardStats struct {
-	ID       int
-	Torrents int
+	ID       int // the shard's index, as Torrent.Shard
+	Torrents int // torrents the shard owns
 	Peers    int // connections past the handshake
 	// Busy is the share of wall time the loop spent running callbacks
 	// (not waiting in epoll_wait) over its last complete measurement
@@ -82,7 +82,7 @@ type EngineMetrics = shard.Metrics
 // IncomingStats count the connections the listening loop accepted and
 // those it refused before any shard owned them.
 type IncomingStats struct {
-	Accepted uint64
+	Accepted uint64 // every connection the listener accepted
 	// Refused by reason: BadProtocol (neither a BitTorrent nor an MSE
 	// handshake), UnknownTorrent (no torrent with that info-hash),
 	// Timeout (no handshake within the handshake timeout),
@@ -110,11 +110,11 @@ const PluginCostSampleEvery = 64
 
 // SessionStats is a snapshot of the session's counters.
 type SessionStats struct {
-	At      time.Time
-	Uptime  time.Duration
-	Totals  Totals
-	Shards  []ShardStats
-	Plugins []PluginCost
+	At      time.Time     // when the snapshot was taken
+	Uptime  time.Duration // since NewSession
+	Totals  Totals        // as Session.Totals
+	Shards  []ShardStats  // one per shard, in shard order
+	Plugins []PluginCost  // the plugins' hook costs (plugincost.go)
 	// AlertsDropped counts alerts the full queue dropped since the session
 	// started, by alert type name (plugin.Alert.Name); nil if none.
 	AlertsDropped map[string]uint64

@@ -105,7 +105,7 @@ func (e trackerEvents) TorrentEvent(t *shard.Torrent, ev shard.Event) {
 	switch ev {
 	case shard.EventStarted:
 		m.Started(tracker.Torrent{
-			InfoHash: ih, ID: t.InfoHash(), Name: t.Name(), Tiers: t.Trackers(), Private: t.Private(),
+			InfoHash: ih, ID: t.InfoHash(), Name: t.Name(), Handle: t.AlertBase().Handle, Tiers: t.Trackers(), Private: t.Private(),
 			Counters: shardCounters{t.Counters()},
 		})
 	case shard.EventCompleted:

@@ -97,10 +97,44 @@ const (
 	TypePeerBanned
 )
 
+// TorrentRef is the application's handle to a torrent, as alerts carry it
+// (libtorrent's torrent_alert::handle). The session fills it with its own
+// handle type (*shardtorrent.Torrent: use shardtorrent.TorrentOf or a type
+// assertion); there is one handle per torrent, so handles compare equal
+// with ==. Its methods are safe from any goroutine.
+type TorrentRef interface {
+	// InfoHash is the torrent's info-hash.
+	InfoHash() metainfo.InfoHash
+	// Name is the torrent's name (its metadata's, or the magnet's dn
+	// until the metadata is known).
+	Name() string
+}
+
 // TorrentAlert is embedded by every alert about a torrent.
 type TorrentAlert struct {
-	InfoHash metainfo.InfoHash
-	Torrent  string // the torrent's name
+	InfoHash metainfo.InfoHash // the torrent's info-hash
+	Torrent  string            // the torrent's name when the alert was posted
+	// Handle is the torrent's handle, set by the session when the alert
+	// is posted: by the engine for its own alerts, and by the alert
+	// queue, from InfoHash, for alerts a plugin posts without one. Nil
+	// only for a torrent that was not in the session when its alert was
+	// posted.
+	Handle TorrentRef
+}
+
+// torrentAlert returns the TorrentAlert a (pointer to an) alert embeds;
+// see TorrentAlertOf.
+func (t *TorrentAlert) torrentAlert() *TorrentAlert { return t }
+
+// TorrentAlertOf returns the TorrentAlert embedded in a, or nil if a is
+// not about a torrent (or is not a pointer, as every built-in alert is).
+// The result points into a: read it, never write it after a was posted.
+// Safe from any goroutine.
+func TorrentAlertOf(a Alert) *TorrentAlert {
+	if x, ok := a.(interface{ torrentAlert() *TorrentAlert }); ok {
+		return x.torrentAlert()
+	}
+	return nil
 }
 
 func (t TorrentAlert) prefix() string {
@@ -113,8 +147,8 @@ func (t TorrentAlert) prefix() string {
 // PeerAlert is embedded by every alert about one peer of a torrent.
 type PeerAlert struct {
 	TorrentAlert
-	Addr   netip.AddrPort
-	PeerID [20]byte
+	Addr   netip.AddrPort // the peer's address
+	PeerID [20]byte       // the peer's id, zero before its handshake
 }
 
 func (p PeerAlert) prefix() string {
@@ -171,7 +205,7 @@ func (a *TorrentRemovedAlert) Message() string  { return a.prefix() + " removed"
 // StateChangedAlert: a torrent moved from one state to another.
 type StateChangedAlert struct {
 	TorrentAlert
-	From, To TorrentState
+	From, To TorrentState // the state before and after
 }
 
 func (*StateChangedAlert) Type() AlertType    { return TypeStateChanged }
@@ -192,7 +226,7 @@ func (a *TorrentFinishedAlert) Message() string  { return a.prefix() + " finishe
 // TorrentCheckedAlert: the torrent's existing data was checked.
 type TorrentCheckedAlert struct {
 	TorrentAlert
-	Have, Total int
+	Have, Total int // pieces found on disk, of the torrent's pieces
 }
 
 func (*TorrentCheckedAlert) Type() AlertType    { return TypeTorrentChecked }
@@ -205,7 +239,7 @@ func (a *TorrentCheckedAlert) Message() string {
 // PieceFinishedAlert: a piece passed its hash check and was written.
 type PieceFinishedAlert struct {
 	TorrentAlert
-	Piece int
+	Piece int // the piece's index
 }
 
 func (*PieceFinishedAlert) Type() AlertType    { return TypePieceFinished }
@@ -218,7 +252,7 @@ func (a *PieceFinishedAlert) Message() string {
 // HashFailedAlert: a downloaded piece failed its hash check.
 type HashFailedAlert struct {
 	TorrentAlert
-	Piece int
+	Piece int // the piece's index
 }
 
 func (*HashFailedAlert) Type() AlertType    { return TypeHashFailed }
@@ -231,7 +265,7 @@ func (a *HashFailedAlert) Message() string {
 // PeerConnectedAlert: a peer completed the BitTorrent handshake.
 type PeerConnectedAlert struct {
 	PeerAlert
-	Incoming bool
+	Incoming bool // the peer connected to us
 }
 
 func (*PeerConnectedAlert) Type() AlertType    { return TypePeerConnected }
@@ -248,7 +282,7 @@ func (a *PeerConnectedAlert) Message() string {
 // PeerDisconnectedAlert: a peer connection closed, with the reason.
 type PeerDisconnectedAlert struct {
 	PeerAlert
-	Reason error
+	Reason error // why: a *shard.DisconnectError with its reason and cause
 }
 
 func (*PeerDisconnectedAlert) Type() AlertType    { return TypePeerDisconnected }
@@ -261,7 +295,7 @@ func (a *PeerDisconnectedAlert) Message() string {
 // PeerErrorAlert: a peer violated the protocol and was disconnected.
 type PeerErrorAlert struct {
 	PeerAlert
-	Err error
+	Err error // the violation: a *wire.MessageError, *shard.ProtocolError ...
 }
 
 func (*PeerErrorAlert) Type() AlertType    { return TypePeerError }
@@ -274,8 +308,8 @@ func (a *PeerErrorAlert) Message() string {
 // IncomingRefusedAlert: an incoming connection was refused before it was
 // attached to a torrent (unknown info-hash, bad handshake, limits).
 type IncomingRefusedAlert struct {
-	Addr   netip.AddrPort
-	Reason error
+	Addr   netip.AddrPort // the remote address
+	Reason error          // why, e.g. shardtorrent.ErrUnknownInfoHash
 }
 
 func (*IncomingRefusedAlert) Type() AlertType    { return TypeIncomingRefused }
@@ -295,8 +329,8 @@ func (a *ListenSucceededAlert) Message() string  { return fmt.Sprintf("listening
 
 // ListenFailedAlert: the session could not listen on Addr.
 type ListenFailedAlert struct {
-	Addr string
-	Err  error
+	Addr string // the address as configured
+	Err  error  // the listen error
 }
 
 func (*ListenFailedAlert) Type() AlertType    { return TypeListenFailed }
@@ -310,7 +344,7 @@ func (a *ListenFailedAlert) Message() string {
 // full, unreadable files) and was paused.
 type TorrentErrorAlert struct {
 	TorrentAlert
-	Err error
+	Err error // the error, as Status.Err
 }
 
 func (*TorrentErrorAlert) Type() AlertType    { return TypeTorrentError }
@@ -391,9 +425,9 @@ func (a *PluginDisabledAlert) Message() string {
 // PeerLogAlert is a line written with PeerConn.PeerLog (CategoryPeerLog).
 type PeerLogAlert struct {
 	PeerAlert
-	Direction uint8
-	Event     string
-	Text      string
+	Direction uint8  // a LogDirection
+	Event     string // the event's short name, as PeerLog was given it
+	Text      string // the formatted line
 }
 
 func (*PeerLogAlert) Type() AlertType    { return TypePeerLog }

@@ -39,7 +39,7 @@ func (a *DHTReplyAlert) Message() string {
 // announced.
 type DHTAnnounceAlert struct {
 	Addr     netip.AddrPort
-	InfoHash [20]byte
+	InfoHash [20]byte // the info-hash announced
 }
 
 func (*DHTAnnounceAlert) Type() AlertType    { return TypeDHTAnnounce }
@@ -52,7 +52,7 @@ func (a *DHTAnnounceAlert) Message() string {
 // DHTGetPeersAlert: a node asked us for the peers of an info-hash (incoming
 // get_peers; libtorrent's dht_get_peers_alert).
 type DHTGetPeersAlert struct {
-	InfoHash [20]byte
+	InfoHash [20]byte // the info-hash asked about
 }
 
 func (*DHTGetPeersAlert) Type() AlertType    { return TypeDHTGetPeers }

@@ -13,7 +13,7 @@ const TypePeerBlocked AlertType = 54
 // ErrIPFiltered is the reason a connection was refused or closed because
 // the session's IP filter blocks its address (IncomingRefusedAlert.Reason,
 // PeerDisconnectedAlert's error).
-var ErrIPFiltered = errors.New("blocked by the IP filter")
+var ErrIPFiltered = errors.New("plugin: blocked by the IP filter")
 
 // BlockReason says why a peer was blocked (libtorrent's
 // peer_blocked_alert::reason_t; only the IP filter exists here).
@@ -42,8 +42,8 @@ func (r BlockReason) String() string {
 // not alerted since the previous alert, so none go unaccounted.
 type PeerBlockedAlert struct {
 	TorrentAlert
-	Addr       netip.AddrPort
-	Reason     BlockReason
+	Addr       netip.AddrPort // the blocked address
+	Reason     BlockReason    // what blocked it
 	Incoming   bool
 	Closed     bool
 	Suppressed uint64
@@ -66,7 +66,7 @@ func (a *PeerBlockedAlert) Message() string {
 		what = "closed connection to blocked peer"
 	}
 	msg := fmt.Sprintf("%s %s (%v)", what, a.Addr, a.Reason)
-	if a.TorrentAlert != (TorrentAlert{}) {
+	if !a.InfoHash.IsZero() || a.Torrent != "" {
 		msg = a.TorrentAlert.prefix() + ": " + msg
 	}
 	if a.Suppressed > 0 {

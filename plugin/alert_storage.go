@@ -55,7 +55,7 @@ func (a *SaveResumeDataAlert) Message() string {
 // torrent went away.
 type SaveResumeDataFailedAlert struct {
 	TorrentAlert
-	Err error
+	Err error // why
 }
 
 func (*SaveResumeDataFailedAlert) Type() AlertType    { return TypeSaveResumeDataFailed }
@@ -72,7 +72,7 @@ func (a *SaveResumeDataFailedAlert) Message() string {
 type FastresumeRejectedAlert struct {
 	TorrentAlert
 	File string
-	Err  error
+	Err  error // why the resume data did not fit
 }
 
 func (*FastresumeRejectedAlert) Type() AlertType    { return TypeFastresumeRejected }
@@ -98,7 +98,7 @@ func (a *TorrentDeletedAlert) Message() string  { return a.prefix() + " deleted"
 // (libtorrent's torrent_delete_failed_alert).
 type TorrentDeleteFailedAlert struct {
 	TorrentAlert
-	Err error
+	Err error // the error deleting the files
 }
 
 func (*TorrentDeleteFailedAlert) Type() AlertType    { return TypeTorrentDeleteFailed }

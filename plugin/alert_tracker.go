@@ -62,7 +62,7 @@ func (a *TrackerReplyAlert) Message() string {
 // (libtorrent's tracker_warning_alert); the reply was used.
 type TrackerWarningAlert struct {
 	TrackerAlert
-	Warning string
+	Warning string // the tracker's text
 }
 
 func (*TrackerWarningAlert) Type() AlertType    { return TypeTrackerWarning }
@@ -95,7 +95,7 @@ func (a *TrackerErrorAlert) Message() string {
 // scrape_reply_alert); -1 means the tracker did not say.
 type ScrapeReplyAlert struct {
 	TrackerAlert
-	Complete, Incomplete, Downloaded int
+	Complete, Incomplete, Downloaded int // seeds, leechers, completed downloads
 }
 
 func (*ScrapeReplyAlert) Type() AlertType    { return TypeScrapeReply }
@@ -108,7 +108,7 @@ func (a *ScrapeReplyAlert) Message() string {
 // ScrapeFailedAlert: a scrape failed (libtorrent's scrape_failed_alert).
 type ScrapeFailedAlert struct {
 	TrackerAlert
-	Err error
+	Err error // why the scrape failed
 }
 
 func (*ScrapeFailedAlert) Type() AlertType    { return TypeScrapeFailed }

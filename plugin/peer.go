@@ -25,9 +25,9 @@ type PeerPlugin interface {
 
 // Request is a block request: piece index, offset and length.
 type Request struct {
-	Piece  int
-	Begin  int
-	Length int
+	Piece  int // the piece's index
+	Begin  int // the block's offset in the piece
+	Length int // the block's length in bytes
 }
 
 // Handshake hooks.
@@ -184,27 +184,28 @@ const (
 
 // PeerInfo is what PeerConn.PeerInfo reports.
 type PeerInfo struct {
-	Addr          netip.AddrPort
-	PeerID        [20]byte
-	Client        string
-	Outgoing      bool
-	Seed          bool
-	AmChoking     bool
-	AmInterested  bool
-	PeerChoking   bool
-	PeerInterest  bool
-	DownloadRate  int64
-	UploadRate    int64
-	TotalDownload int64
-	TotalUpload   int64
-	Source        PeerSource
-	Outstanding   int // our requests in flight to the peer
-	QueueDepth    int // the request pipeline we aim for with the peer
+	Addr          netip.AddrPort // the peer's address
+	PeerID        [20]byte       // zero before the handshake
+	Client        string         // the client, from the peer id or the "v" key of BEP 10
+	Outgoing      bool           // we connected to it
+	Seed          bool           // it has every piece
+	AmChoking     bool           // we choke it
+	AmInterested  bool           // we are interested in it
+	PeerChoking   bool           // it chokes us
+	PeerInterest  bool           // it is interested in us
+	DownloadRate  int64          // payload bytes/s from it
+	UploadRate    int64          // payload bytes/s to it
+	TotalDownload int64          // payload bytes from it
+	TotalUpload   int64          // payload bytes to it
+	Source        PeerSource     // where its address came from
+	Outstanding   int            // our requests in flight to the peer
+	QueueDepth    int            // the request pipeline we aim for with the peer
 }
 
 // ErrCryptoUnsupported is returned by SwitchSendCrypto and SwitchRecvCrypto
-// while the loop cannot run crypto transforms.
-var ErrCryptoUnsupported = errors.New("plugin: this engine cannot switch connection crypto yet")
+// when the connection cannot run crypto transforms (one that is not a
+// loop connection, as in the engine's own tests).
+var ErrCryptoUnsupported = errors.New("plugin: the connection cannot switch crypto")
 
 // ErrHandleClosed is returned by PeerConn methods that return an error when
 // the connection is gone.
@@ -226,7 +227,8 @@ type PeerConn interface {
 	Less(o PeerConn) bool
 	// Valid reports whether the connection is still open.
 	Valid() bool
-
+	// Type is the kind of connection (ConnBitTorrent: the engine has no
+	// web seeds).
 	Type() ConnectionType
 	// AddExtension attaches a peer plugin at the end of the chain.
 	AddExtension(pp PeerPlugin)
@@ -322,7 +324,11 @@ type PeerConn interface {
 // CryptoPlugin transforms a connection's byte stream (libtorrent's
 // crypto_plugin). Called on the connection's loop only.
 type CryptoPlugin interface {
+	// SetOutgoingKey keys the direction Encrypt serves (the bytes we
+	// send), before its first call.
 	SetOutgoingKey(key []byte)
+	// SetIncomingKey keys the direction Decrypt serves (the bytes we
+	// receive), before its first call.
 	SetIncomingKey(key []byte)
 	// Encrypt rewrites vecs in place; they are the connection's queued
 	// bytes, owned by the engine and valid during the call only.

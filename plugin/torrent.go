@@ -120,16 +120,16 @@ type AddPeerHook interface {
 
 // TorrentStatus is the part of a torrent's state a plugin may read.
 type TorrentStatus struct {
-	State         TorrentState
-	Paused        bool
-	Seeding       bool
-	Pieces        int // pieces we have
-	NumPieces     int
-	NumPeers      int // connections past the handshake
-	DownloadRate  int64
-	UploadRate    int64
-	TotalDownload int64
-	TotalUpload   int64
+	State         TorrentState // as in StateChangedAlert
+	Paused        bool         // paused (by the application or the queue)
+	Seeding       bool         // it has every piece
+	Pieces        int          // pieces we have
+	NumPieces     int          // pieces in the torrent; 0 before the metadata
+	NumPeers      int          // connections past the handshake
+	DownloadRate  int64        // payload bytes/s
+	UploadRate    int64        // payload bytes/s
+	TotalDownload int64        // payload bytes this session
+	TotalUpload   int64        // payload bytes this session
 }
 
 // TorrentHandle is a plugin's view of its torrent. Methods are "loop only"

@@ -10,14 +10,14 @@ import (
 // errors.Is and errors.As.
 var (
 	// ErrUnknownMethod: the method is not one this server speaks.
-	ErrUnknownMethod = errors.New("method name not recognized")
+	ErrUnknownMethod = errors.New("rpc: method name not recognized")
 	// ErrBadRequest is the kind of every *ArgError and of a body that is
 	// not a JSON request object.
-	ErrBadRequest = errors.New("bad request")
+	ErrBadRequest = errors.New("rpc: bad request")
 	// ErrUnsupported is the kind of every *UnsupportedError.
-	ErrUnsupported = errors.New("not supported")
+	ErrUnsupported = errors.New("rpc: not supported")
 	// ErrOutsideRoots is the kind of a path Config.Confine refused.
-	ErrOutsideRoots = errors.New("path outside the allowed roots")
+	ErrOutsideRoots = errors.New("rpc: path outside the allowed roots")
 )
 
 // ArgError is a request argument with a bad value: a wrong type, an id
@@ -36,7 +36,8 @@ func (e *ArgError) Is(target error) bool { return target == ErrBadRequest }
 // by name rather than silently ignored.
 type UnsupportedError struct {
 	Arg string
-	// Why says what is missing, e.g. "speed limits come with issue 13".
+	// Why says what is missing, e.g. "moving a torrent's data is not
+	// supported".
 	Why string
 }
 

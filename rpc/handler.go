@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,8 +47,8 @@ const DefaultMaxBody = 16 << 20
 type Backend interface {
 	// Session is the engine every read goes to.
 	Session() *shardtorrent.Session
-	// AddTorrent adds a torrent; shardtorrent.ErrDuplicate if it is
-	// there already.
+	// AddTorrent adds a torrent; shardtorrent.ErrDuplicateTorrent (with
+	// the existing handle, or nil) if it is there already.
 	AddTorrent(ctx context.Context, p shardtorrent.AddTorrentParams) (*shardtorrent.Torrent, error)
 	// RemoveTorrent removes a torrent, with its files if deleteData.
 	RemoveTorrent(ctx context.Context, h *shardtorrent.Torrent, deleteData bool) error
@@ -201,7 +202,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.log.Debug("rpc", "method", req.Method, "err", err, "took", h.now().Sub(start))
 	if err != nil {
 		putBuf(out)
-		writeResult(w, http.StatusOK, tag, err.Error())
+		// The result is the error's text without the package prefix
+		// ("method name not recognized", as Transmission says it).
+		writeResult(w, http.StatusOK, tag, strings.TrimPrefix(err.Error(), "rpc: "))
 		return
 	}
 	resp := append(getBuf(), `{"arguments":`...)

@@ -508,10 +508,12 @@ func (h *Handler) torrentAdd(ctx context.Context, raw json.RawMessage, out []byt
 	key := "torrent-added"
 	t, err := h.b.AddTorrent(ctx, p)
 	switch {
-	case errors.Is(err, shardtorrent.ErrDuplicate):
+	case errors.Is(err, shardtorrent.ErrDuplicateTorrent):
 		key = "torrent-duplicate"
-		if t, err = h.sess.FindTorrent(ctx, ih.Short()); err != nil {
-			return out, err
+		if t == nil { // the backend knew it before the session did
+			if t, err = h.sess.FindTorrent(ctx, ih.Short()); err != nil {
+				return out, err
+			}
 		}
 		name = t.Name()
 	case err != nil:

@@ -110,19 +110,19 @@ func (l EncLevel) Methods() mse.CryptoMethod {
 }
 
 // ErrEncryptionHandshake matches (errors.Is) every *EncryptionError.
-var ErrEncryptionHandshake = errors.New("encryption handshake failed")
+var ErrEncryptionHandshake = errors.New("shard: encryption handshake failed")
 
 // Causes of an EncryptionError that are not mse.Error values.
 var (
 	// ErrPlaintextRefused: a plaintext handshake reached a session whose
 	// incoming policy is EncForced.
-	ErrPlaintextRefused = errors.New("plaintext handshake refused: encryption is forced")
+	ErrPlaintextRefused = errors.New("shard: plaintext handshake refused: encryption is forced")
 	// ErrEncryptedRefused: an MSE handshake reached a session whose
 	// incoming policy is EncDisabled.
-	ErrEncryptedRefused = errors.New("encrypted handshake refused: encryption is disabled")
+	ErrEncryptedRefused = errors.New("shard: encrypted handshake refused: encryption is disabled")
 	// ErrEncryptionTimeout: the MSE handshake did not finish within the
 	// handshake timeout.
-	ErrEncryptionTimeout = errors.New("encryption handshake timed out")
+	ErrEncryptionTimeout = errors.New("shard: encryption handshake timed out")
 )
 
 // EncryptionError is an MSE handshake that failed: the peer's bytes were

@@ -353,6 +353,7 @@ func (h *torrentHandle) Name() string       { return h.name.Load().(string) }
 func (h *torrentHandle) Valid() bool        { return h.live() != nil }
 func (h *torrentHandle) InLoop() bool       { return h.t.s.loop.InLoop() }
 func (h *torrentHandle) PostAlert(a plugin.Alert) {
+	h.t.fillOwner(a) // owner.go
 	h.t.s.post(a)
 }
 

@@ -123,7 +123,7 @@ func (p *peer) handleNoMeta(m *wire.Message) {
 		p.peerInterested = false
 	case wire.Have:
 		if m.Index >= maxPiecesNoMeta {
-			p.protocolError(protoErr("have for piece %d before metadata (bound %d)", m.Index, maxPiecesNoMeta))
+			p.protocolError(protoErr(ErrPieceIndex, "have for piece %d before metadata (bound %d)", m.Index, maxPiecesNoMeta))
 			return
 		}
 		if !p.pre.haveAll {
@@ -134,7 +134,7 @@ func (p *peer) handleNoMeta(m *wire.Message) {
 		p.pre = preMeta{bits: append(p.pre.bits[:0], m.Payload...)}
 	case wire.HaveAll, wire.HaveNone:
 		if !p.fast {
-			p.protocolError(protoErr("%v without the fast extension", m.ID))
+			p.protocolError(protoErr(ErrNeedFast, "%v without the fast extension", m.ID))
 			return
 		}
 		p.pre = preMeta{haveAll: m.ID == wire.HaveAll}
@@ -145,14 +145,14 @@ func (p *peer) handleNoMeta(m *wire.Message) {
 		}
 	case wire.AllowedFast, wire.Reject:
 		if !p.fast {
-			p.protocolError(protoErr("%v without the fast extension", m.ID))
+			p.protocolError(protoErr(ErrNeedFast, "%v without the fast extension", m.ID))
 		}
 		// Nothing was requested: nothing to apply.
 	case wire.Piece, wire.Cancel, wire.Suggest, wire.Port:
 		// We requested and queued nothing; a hint we cannot use yet.
 	default:
 		if !p.unknownHooks(len(m.Payload)+1, int(m.ID), m.Payload) && !p.closing {
-			p.protocolError(protoErr("unknown message id %d", uint8(m.ID)))
+			p.protocolError(protoErr(ErrUnknownMessage, "unknown message id %d", uint8(m.ID)))
 		}
 	}
 }
@@ -178,7 +178,7 @@ func (p *peer) applyPre() {
 				b &^= 0x80 >> k
 				bit := i*8 + k
 				if bit >= np {
-					p.protocolError(protoErr("announced piece %d of %d before metadata", bit, np))
+					p.protocolError(protoErr(ErrPieceIndex, "announced piece %d of %d before metadata", bit, np))
 					return
 				}
 				bf.Set(bit)

@@ -3,6 +3,7 @@ package shard
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"slices"
@@ -253,7 +254,7 @@ func (p *peer) data(data []byte) int {
 				p.c.Reserve(total)
 			}
 			if !p.fragment(data[n:]) {
-				p.protocolError(protoErr("extended or unknown message %d not claimed by any plugin", data[n+4]))
+				p.protocolError(protoErr(ErrUnclaimedExtension, "extended or unknown message %d not claimed by any plugin", data[n+4]))
 				return len(data)
 			}
 			break
@@ -402,7 +403,7 @@ func (p *peer) onHandshake(b []byte) error {
 	t := p.t
 	if hs.InfoHash != t.wireIH {
 		t.s.count(MetricHandshakeInfoHash, 1)
-		err := protoErr("handshake for info-hash %x, want %x", hs.InfoHash, t.wireIH)
+		err := protoErr(ErrWrongInfoHash, "handshake for info-hash %x, want %x", hs.InfoHash, t.wireIH)
 		p.protocolError(err)
 		return err
 	}
@@ -620,7 +621,7 @@ func (p *peer) handle(m *wire.Message) {
 		}
 	case wire.Have:
 		if m.Index >= np {
-			p.protocolError(protoErr("have for piece %d of %d", m.Index, np))
+			p.protocolError(protoErr(ErrPieceIndex, "have for piece %d of %d", m.Index, np))
 			return
 		}
 		p.onHave(int(m.Index))
@@ -633,7 +634,7 @@ func (p *peer) handle(m *wire.Message) {
 		p.setBitfield(bf, false)
 	case wire.HaveAll, wire.HaveNone:
 		if !p.fast {
-			p.protocolError(protoErr("%v without the fast extension", m.ID))
+			p.protocolError(protoErr(ErrNeedFast, "%v without the fast extension", m.ID))
 			return
 		}
 		bf := bitfield.New(int(np))
@@ -648,15 +649,17 @@ func (p *peer) handle(m *wire.Message) {
 	case wire.Cancel:
 		p.onCancel(m)
 	case wire.Port:
-		// DHT is a later issue; the port is noted by nobody yet.
+		// The peer's DHT port (BEP 5). Ignored: the DHT (package dht)
+		// finds its nodes through its own lookups, not from peers
+		// (libtorrent would add the node to its routing table).
 	case wire.Suggest:
 		if m.Index >= np {
-			p.protocolError(protoErr("suggest for piece %d of %d", m.Index, np))
+			p.protocolError(protoErr(ErrPieceIndex, "suggest for piece %d of %d", m.Index, np))
 		}
 		// Suggestions are a hint we do not act on.
 	case wire.AllowedFast:
 		if !p.fast {
-			p.protocolError(protoErr("allowed fast without the fast extension"))
+			p.protocolError(protoErr(ErrNeedFast, "allowed fast without the fast extension"))
 			return
 		}
 		if m.Index < np && len(p.allowedFast) < maxAllowedFastIn && !slices.Contains(p.allowedFast, m.Index) {
@@ -668,7 +671,7 @@ func (p *peer) handle(m *wire.Message) {
 		}
 	case wire.Reject:
 		if !p.fast {
-			p.protocolError(protoErr("reject without the fast extension"))
+			p.protocolError(protoErr(ErrNeedFast, "reject without the fast extension"))
 			return
 		}
 		b := picker.Block{Piece: m.Index, Begin: m.Begin, Length: m.Length}
@@ -678,7 +681,7 @@ func (p *peer) handle(m *wire.Message) {
 		}
 	case wire.Extended:
 		if !p.extended {
-			p.protocolError(protoErr("extended message without the extension protocol"))
+			p.protocolError(protoErr(ErrNeedExtended, "extended message without the extension protocol"))
 			return
 		}
 		switch m.ExtID {
@@ -688,13 +691,13 @@ func (p *peer) handle(m *wire.Message) {
 			// Plugins choose the ids they advertise; a message none claims
 			// ends the connection, as in libtorrent.
 			if !p.extendedHooks(len(m.Payload), int(m.ExtID), m.Payload) && !p.closing {
-				p.protocolError(protoErr("extended message %d not claimed by any plugin", m.ExtID))
+				p.protocolError(protoErr(ErrUnclaimedExtension, "extended message %d not claimed by any plugin", m.ExtID))
 			}
 		}
 	default:
 		// As in libtorrent, length counts the id byte and body does not.
 		if !p.unknownHooks(len(m.Payload)+1, int(m.ID), m.Payload) && !p.closing {
-			p.protocolError(protoErr("unknown message id %d", uint8(m.ID)))
+			p.protocolError(protoErr(ErrUnknownMessage, "unknown message id %d", uint8(m.ID)))
 		}
 	}
 }
@@ -907,7 +910,7 @@ func (p *peer) onPiece(m *wire.Message) {
 	if m.Index >= np || blen == 0 || blen > maxRequestLen ||
 		int64(m.Begin)+int64(blen) > t.info.PieceSize(int(m.Index)) {
 		t.s.met.V[MetricProtocolReceivedBytes] += uint64(blen)
-		p.protocolError(protoErr("piece %d begin %d length %d out of range", m.Index, m.Begin, blen))
+		p.protocolError(protoErr(ErrBlockRange, "piece %d begin %d length %d out of range", m.Index, m.Begin, blen))
 		return
 	}
 	b := picker.Block{Piece: m.Index, Begin: m.Begin, Length: uint32(blen)}
@@ -976,7 +979,7 @@ func (p *peer) onRequest(m *wire.Message) {
 	np := uint32(t.info.NumPieces())
 	if m.Index >= np || m.Length == 0 || m.Length > maxRequestLen ||
 		int64(m.Begin)+int64(m.Length) > t.info.PieceSize(int(m.Index)) {
-		p.protocolError(protoErr("request piece %d begin %d length %d out of range", m.Index, m.Begin, m.Length))
+		p.protocolError(protoErr(ErrBlockRange, "request piece %d begin %d length %d out of range", m.Index, m.Begin, m.Length))
 		return
 	}
 	t.s.met.V[MetricRequestsReceived]++
@@ -1191,8 +1194,8 @@ func (p *peer) onTick(now time.Time) {
 }
 
 var (
-	errHandshakeTimeout = errors.New("handshake timed out")
-	errInactive         = errors.New("no data received within the inactivity timeout")
+	errHandshakeTimeout = fmt.Errorf("%w: handshake not completed", ErrTimeout)
+	errInactive         = fmt.Errorf("%w: no data received within the inactivity timeout", ErrTimeout)
 )
 
 // clientFromPeerID decodes Azureus-style peer ids ("-LT2080-...").

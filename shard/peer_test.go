@@ -379,19 +379,20 @@ func TestMalformedFrame(t *testing.T) {
 		name    string
 		fast    bool
 		b       []byte
-		msgErr  wire.ErrorKind // a *wire.MessageError of this kind, or 0 for a *ProtocolError
-		partial bool           // the error is visible before the whole frame
+		msgErr  wire.ErrorKind    // a *wire.MessageError of this kind, or 0 for a *ProtocolError
+		partial bool              // the error is visible before the whole frame
+		kind    ProtocolErrorKind // the *ProtocolError's kind, if one is expected
 	}{
-		{"oversized length prefix", true, frame(1 << 24), wire.ErrTooLong, true},
-		{"have with a bad fixed length", true, frame(4, byte(wire.Have), 0, 0, 0), wire.ErrBadLength, false},
-		{"request with a bad fixed length", true, frame(12, byte(wire.Request), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), wire.ErrBadLength, false},
-		{"unknown message id", true, frame(1, 99), 0, false},
-		{"extended id never advertised", true, wire.AppendExtended(nil, 3, []byte("de")), 0, false},
-		{"have for a piece out of range", true, wire.AppendHave(nil, 5), 0, false},
-		{"have all without fast", false, simple(wire.HaveAll), 0, false},
-		{"reject without fast", false, wire.AppendReject(nil, 0, 0, 16384), 0, false},
-		{"bitfield of the wrong size", true, wire.AppendBitfield(nil, []byte{0xff, 0}), 0, false},
-		{"bad extension handshake", true, wire.AppendExtended(nil, 0, []byte("not bencode")), 0, false},
+		{"oversized length prefix", true, frame(1 << 24), wire.ErrTooLong, true, 0},
+		{"have with a bad fixed length", true, frame(4, byte(wire.Have), 0, 0, 0), wire.ErrBadLength, false, 0},
+		{"request with a bad fixed length", true, frame(12, byte(wire.Request), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), wire.ErrBadLength, false, 0},
+		{"unknown message id", true, frame(1, 99), 0, false, ErrUnknownMessage},
+		{"extended id never advertised", true, wire.AppendExtended(nil, 3, []byte("de")), 0, false, ErrUnclaimedExtension},
+		{"have for a piece out of range", true, wire.AppendHave(nil, 5), 0, false, ErrPieceIndex},
+		{"have all without fast", false, simple(wire.HaveAll), 0, false, ErrNeedFast},
+		{"reject without fast", false, wire.AppendReject(nil, 0, 0, 16384), 0, false, ErrNeedFast},
+		{"bitfield of the wrong size", true, wire.AppendBitfield(nil, []byte{0xff, 0}), 0, false, 0},
+		{"bad extension handshake", true, wire.AppendExtended(nil, 0, []byte("not bencode")), 0, false, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -429,6 +430,13 @@ func TestMalformedFrame(t *testing.T) {
 			if tc.msgErr == 0 && !errors.As(errs[0].Err, &pe) && !errors.As(errs[0].Err, &fe) &&
 				!errors.Is(errs[0].Err, wire.ErrBadExtHandshake) {
 				t.Fatalf("error %T %v, want a typed protocol error", errs[0].Err, errs[0].Err)
+			}
+			if tc.kind != 0 {
+				// Matchable by kind, and by no other kind.
+				if !errors.As(errs[0].Err, &pe) || pe.Kind != tc.kind || !errors.Is(errs[0].Err, tc.kind) ||
+					errors.Is(errs[0].Err, tc.kind%ErrWrongInfoHash+1) {
+					t.Fatalf("error %v, want a *ProtocolError matching %v alone", errs[0].Err, tc.kind)
+				}
 			}
 			var de *DisconnectError
 			if !errors.As(bad.fc.closeErr, &de) || !errors.Is(de, errs[0].Err) {

@@ -56,6 +56,15 @@ type AddParams struct {
 	// Trackers are the torrent's tracker tiers (BEP 12), kept for the
 	// announcers (see Events); the shard itself never reads them.
 	Trackers [][]string
+	// Owner is the application's handle to the torrent, put in every
+	// alert about it (plugin.TorrentAlert.Handle); nil for none.
+	Owner plugin.TorrentRef
+	// OnInfo, if set, is called once on the torrent's loop when the
+	// torrent has its metadata: during AddTorrent if it was added with it
+	// (or its resume data held it), otherwise when SetMetadata
+	// (ut_metadata, or a plugin) supplies it. info is never modified
+	// afterwards. It must not block (owner.go).
+	OnInfo func(info *metainfo.Info)
 	// Storage opens the torrent's storage when its metadata is known (on
 	// the loop, so it must not block); nil is storage.OpenFiles, the
 	// file storage with Settings.DirectWrites.
@@ -96,7 +105,9 @@ type Torrent struct {
 	wireIH   [20]byte
 	savePath string
 	user     any
-	about    About // AddParams.About
+	owner    plugin.TorrentRef    // AddParams.Owner (owner.go)
+	onInfo   func(*metainfo.Info) // AddParams.OnInfo
+	about    About                // AddParams.About
 	st       storage.Storage
 	opener   storage.Opener // AddParams.Storage; nil: the file storage
 	pk       *picker.Picker
@@ -203,6 +214,8 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		wireIH:      ih,
 		savePath:    p.SavePath,
 		user:        p.UserData,
+		owner:       p.Owner,
+		onInfo:      p.OnInfo,
 		about:       p.About,
 		opener:      p.Storage,
 		paused:      p.Paused,
@@ -289,11 +302,12 @@ func (t *Torrent) initMetadata(info *metainfo.Info, infoBytes []byte) error {
 	for i, h := range info.Pieces {
 		t.hashes[i] = h
 	}
+	t.gotInfo()
 	return nil
 }
 
 func (t *Torrent) alertBase() plugin.TorrentAlert {
-	return plugin.TorrentAlert{InfoHash: t.ih, Torrent: t.Name()}
+	return plugin.TorrentAlert{InfoHash: t.ih, Torrent: t.Name(), Handle: t.owner}
 }
 
 // InfoHash returns the torrent's info-hash. Loop only.

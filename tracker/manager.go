@@ -281,7 +281,7 @@ func (m *Manager) run() {
 func (m *Manager) do(j job) {
 	defer m.wg.Done()
 	e := j.e // only under m.mu
-	ta := plugin.TrackerAlert{TorrentAlert: plugin.TorrentAlert{InfoHash: j.id, Torrent: j.name}, URL: j.raw}
+	ta := plugin.TrackerAlert{TorrentAlert: plugin.TorrentAlert{InfoHash: j.id, Torrent: j.name, Handle: j.ref}, URL: j.raw}
 	timeout := m.cfg.Timeout
 	if j.req.Event == EventStopped {
 		timeout = m.cfg.StopTimeout

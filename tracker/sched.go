@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/plugin"
 )
 
 // The scheduler is the tracker client without I/O: torrent events, handle
@@ -30,9 +31,10 @@ type Torrent struct {
 	// InfoHash identifies the torrent on the wire (the v1 or truncated v2
 	// hash) and to the Manager.
 	InfoHash [20]byte
-	// ID and Name label its alerts.
-	ID   metainfo.InfoHash
-	Name string
+	// ID, Name and Handle label its alerts (plugin.TorrentAlert).
+	ID     metainfo.InfoHash
+	Name   string
+	Handle plugin.TorrentRef
 	// Tiers are its trackers (BEP 12).
 	Tiers [][]string
 	// Private torrents announce to Tiers only, never to Config.Extra.
@@ -101,6 +103,7 @@ type job struct {
 	raw  string
 	id   metainfo.InfoHash
 	name string
+	ref  plugin.TorrentRef
 }
 
 // Settings tune the scheduler; zero fields take the defaults in brackets.
@@ -158,7 +161,7 @@ func (s *sched) start(t Torrent, now time.Time) {
 		s.torrents[t.InfoHash] = tr
 	} else {
 		// Known already: a resume, or trackers added before the start.
-		tr.Counters, tr.ID, tr.Name, tr.Private = t.Counters, t.ID, t.Name, t.Private
+		tr.Counters, tr.ID, tr.Name, tr.Handle, tr.Private = t.Counters, t.ID, t.Name, t.Handle, t.Private
 	}
 	for i, tier := range t.Tiers {
 		for _, u := range tier {
@@ -390,7 +393,7 @@ func (s *sched) next(now time.Time) []job {
 	for len(s.urgent) > 0 && s.inFlight < s.set.maxInFlight {
 		j := s.urgent[0]
 		s.urgent = s.urgent[1:]
-		j.url, j.raw, j.id, j.name = j.e.u, j.e.raw, j.e.tr.ID, j.e.tr.Name
+		j.url, j.raw, j.id, j.name, j.ref = j.e.u, j.e.raw, j.e.tr.ID, j.e.tr.Name, j.e.tr.Handle
 		if j.kind == JobAnnounce {
 			j.e.inFlight = true // a scrape leaves the entry free to announce
 		}
@@ -409,7 +412,7 @@ func (s *sched) next(now time.Time) []job {
 		e.inFlight = true
 		s.inFlight++
 		s.tokens--
-		out = append(out, job{kind: JobAnnounce, e: e, req: s.request(e, ev), url: e.u, raw: e.raw, id: e.tr.ID, name: e.tr.Name})
+		out = append(out, job{kind: JobAnnounce, e: e, req: s.request(e, ev), url: e.u, raw: e.raw, id: e.tr.ID, name: e.tr.Name, ref: e.tr.Handle})
 	}
 	return out
 }

@@ -28,8 +28,8 @@ const LocalID = 7
 // Errors a peer's lt_donthave message is refused with; each disconnects
 // that peer. Match them with errors.Is on an *Error.
 var (
-	ErrLength = errors.New("lt_donthave: payload is not 4 bytes")
-	ErrPiece  = errors.New("lt_donthave: piece index out of range")
+	ErrLength = errors.New("donthave: lt_donthave payload is not 4 bytes")
+	ErrPiece  = errors.New("donthave: lt_donthave piece index out of range")
 )
 
 // Error is the typed error of a refused lt_donthave message.

@@ -28,7 +28,7 @@ const Name = "upload_only"
 const LocalID = 3
 
 // ErrLength refuses an upload_only message whose payload is not one byte.
-var ErrLength = errors.New("upload_only: payload is not 1 byte")
+var ErrLength = errors.New("uploadonly: upload_only payload is not 1 byte")
 
 // Error is the typed error of a refused upload_only message.
 type Error struct {

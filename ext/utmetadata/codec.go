@@ -16,16 +16,16 @@ const (
 // the *Error carrying them names the detail.
 var (
 	// ErrMessageTooLarge: a message above MaxMessageSize.
-	ErrMessageTooLarge = errors.New("ut_metadata: message too large")
+	ErrMessageTooLarge = errors.New("utmetadata: ut_metadata message too large")
 	// ErrBadMessage: not a bencoded dictionary, or msg_type/piece missing
 	// or not integers.
-	ErrBadMessage = errors.New("ut_metadata: malformed message")
+	ErrBadMessage = errors.New("utmetadata: malformed ut_metadata message")
 	// ErrBadPiece: a data message for a piece past the end, or of the
 	// wrong length.
-	ErrBadPiece = errors.New("ut_metadata: piece out of range")
+	ErrBadPiece = errors.New("utmetadata: ut_metadata piece out of range")
 	// ErrBadTotalSize: total_size missing, not positive, above
 	// MaxMetadataSize or different from the size seen before.
-	ErrBadTotalSize = errors.New("ut_metadata: invalid total_size")
+	ErrBadTotalSize = errors.New("utmetadata: invalid ut_metadata total_size")
 )
 
 // Error is a peer's protocol error; errors.Is matches its Kind.

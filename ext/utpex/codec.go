@@ -39,7 +39,7 @@ type Message struct {
 
 // ErrBadMessage refuses a message that is not a bencoded dictionary of the
 // expected types.
-var ErrBadMessage = errors.New("ut_pex: bad bencode")
+var ErrBadMessage = errors.New("utpex: ut_pex message is bad bencode")
 
 // wireMsg is the bencoded form; unknown keys are ignored.
 type wireMsg struct {

@@ -58,8 +58,8 @@ const (
 // Errors a peer's ut_pex message is refused with; each disconnects that
 // peer. Match them with errors.Is on an *Error.
 var (
-	ErrTooLarge    = errors.New("ut_pex: message too large")
-	ErrTooFrequent = errors.New("ut_pex: messages too frequent")
+	ErrTooLarge    = errors.New("utpex: ut_pex message too large")
+	ErrTooFrequent = errors.New("utpex: ut_pex messages too frequent")
 )
 
 // Error is the typed error of a refused message.

@@ -27,7 +27,7 @@ import (
 // the key (a *ConfigError).
 
 // ErrConfig is matched by every *ConfigError (errors.Is).
-var ErrConfig = errors.New("bad config file")
+var ErrConfig = errors.New("nodecmd: bad config file")
 
 // ConfigError is a config file the node refuses: Key names the offending
 // key ("" for a file that cannot be read or does not parse), Err says why.

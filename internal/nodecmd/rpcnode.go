@@ -102,7 +102,7 @@ func (r *rpcNode) AddTorrent(ctx context.Context, p shardtorrent.AddTorrentParam
 // addFromRPC adds p for the RPC. Main goroutine only.
 func (n *node) addFromRPC(ctx context.Context, ih metainfo.InfoHash, p shardtorrent.AddTorrentParams) (*shardtorrent.Torrent, error) {
 	if _, dup := n.byHash[ih]; dup {
-		return nil, shardtorrent.ErrDuplicate
+		return nil, shardtorrent.ErrDuplicateTorrent
 	}
 	if !n.fleet.Has(ih) {
 		return nil, errFleet

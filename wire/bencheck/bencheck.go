@@ -14,10 +14,10 @@ import "errors"
 
 // Errors of Check and End.
 var (
-	ErrSyntax    = errors.New("bencode syntax error")
-	ErrTruncated = errors.New("bencode value truncated")
-	ErrTooDeep   = errors.New("bencode nested too deeply")
-	ErrTrailing  = errors.New("trailing bytes after bencode value")
+	ErrSyntax    = errors.New("bencheck: bencode syntax error")
+	ErrTruncated = errors.New("bencheck: bencode value truncated")
+	ErrTooDeep   = errors.New("bencheck: bencode nested too deeply")
+	ErrTrailing  = errors.New("bencheck: trailing bytes after bencode value")
 )
 
 // Check verifies that data is exactly one well-formed bencode value, nested
