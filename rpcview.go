@@ -87,12 +87,14 @@ func (s *Session) FindTorrent(ctx context.Context, ih [20]byte) (*Torrent, error
 }
 
 // File is one file of a torrent: its path relative to the torrent's save
-// path (the torrent's name first), its size and the bytes of it in
-// pieces the torrent has. Pad files (BEP 47) are left out.
+// path (the torrent's name first), its size, the bytes of it in pieces
+// the torrent has, and its download priority (SetFilePriority). Pad files
+// (BEP 47) are left out.
 type File struct {
-	Path      string // relative to the save path, the torrent's name first
-	Size      int64  // bytes
-	Completed int64  // bytes of the file in pieces the torrent has
+	Path      string   // relative to the save path, the torrent's name first
+	Size      int64    // bytes
+	Completed int64    // bytes of the file in pieces the torrent has
+	Priority  Priority // SetFilePriority; PriorityDontDownload: skipped
 }
 
 // Files lists the torrent's files; nil while it has no metadata. Safe
@@ -100,9 +102,15 @@ type File struct {
 func (t *Torrent) Files(ctx context.Context) ([]File, error) {
 	var info *metainfo.Info
 	var done []int64
+	var prios []uint8
 	err := t.do(ctx, func(x *shard.Torrent) {
 		info = x.Info()
 		done = x.FileCompleted(nil)
+		if info != nil {
+			for i := range info.Files {
+				prios = append(prios, x.FilePriorityAt(i))
+			}
+		}
 	})
 	if err != nil || info == nil {
 		return nil, err
@@ -112,7 +120,7 @@ func (t *Torrent) Files(ctx context.Context) ([]File, error) {
 		if f.IsPad() {
 			continue
 		}
-		out = append(out, File{Path: filepath.Join(f.Path...), Size: f.Length, Completed: done[i]})
+		out = append(out, File{Path: filepath.Join(f.Path...), Size: f.Length, Completed: done[i], Priority: Priority(prios[i])})
 	}
 	return out, nil
 }

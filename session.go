@@ -476,6 +476,13 @@ type AddTorrentParams struct {
 	// not block. Nil is the file storage under SavePath
 	// (storage.OpenFiles, with Settings.DirectWrites).
 	Storage storage.Opener
+	// FilePriorities are the priorities of the torrent's files, in the
+	// order of Torrent.Files (pad files not counted); PriorityDontDownload
+	// skips a file (see Priority). They apply from the start, before the
+	// metadata arrives for a magnet, and override the priorities in
+	// Resume; files past their end keep Resume's, else PriorityDefault.
+	// Nil sets none.
+	FilePriorities []Priority
 }
 
 // Errors of the session API.
@@ -666,7 +673,7 @@ func (p *AddTorrentParams) shardParams() (shard.AddParams, error) {
 		Info: info, InfoBytes: infoBytes, Name: p.Name, InfoHash: ih, SavePath: p.SavePath, SeedMode: p.SeedMode,
 		Paused: p.Paused, NotAutoManaged: p.NotAutoManaged, Peers: p.Peers, UserData: p.UserData, Extensions: p.Extensions,
 		Trackers: trackers, Resume: p.Resume, ResumeStat: resumeStat(p.Resume, info, p.SavePath, p.Storage), About: about,
-		Storage: p.Storage,
+		Storage: p.Storage, FilePriorities: toShardPrios(p.FilePriorities),
 	}, nil
 }
 

@@ -43,11 +43,12 @@
 // # What is honest
 //
 // Values the engine does not have are answered with Transmission's
-// neutral value and are listed in the method docs: no speed limits, seed
-// ratios, file priorities or wanted flags exist before issues 13 and 14,
-// so session-set and torrent-set refuse those arguments by name (result
-// `argument "X" is not supported`) unless the value asked for is what the
-// engine already does (a limit set to "disabled"). port-test answers
+// neutral value and are listed in the method docs: arguments for what the
+// engine does not have (alternative speed limits, labels) are refused by name (result `argument "X" is not supported`)
+// unless the value asked for is what the engine already does (a limit set
+// to "disabled"). File selection (files-wanted, files-unwanted,
+// priority-high/normal/low in torrent-add and torrent-set) maps onto the
+// engine's file priorities as files.go describes. port-test answers
 // port-is-open false: the node does not probe itself from outside.
 //
 // torrent-get answers every field of the 4.0 spec but "availability"
@@ -61,7 +62,7 @@
 // seedRatioMode, seedRatioLimit, seedIdleMode and seedIdleLimit are the
 // torrent's rules (the limits the effective ones: its own, or the
 // session's); labels
-// and webseeds []; every file wanted at normal priority; isEncrypted and
+// and webseeds []; isEncrypted and
 // isUTP false for every peer, and a peer's progress 1 for a seed, else 0.
 // A paused torrent the queue controls (auto-managed) has status 3 or 5
 // (queued to download or to seed). torrent-start queues a torrent: it runs

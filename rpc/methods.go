@@ -19,11 +19,11 @@ import (
 
 // Reasons arguments are refused, by the issue that brings them.
 const (
-	whySpeed    = "alternative (turtle) speed limits, bandwidth priorities and groups are not in the engine; speed-limit-up/down and a torrent's uploadLimit/downloadLimit are"
-	whyFiles    = "file selection and priorities are not in the engine yet (issue 14)"
-	whyQueue    = "the queue limits are set when the node starts (-active-downloads, -active-seeds, -active-limit); move torrents with queue-move-*"
-	whyReadOnly = "read-only"
-	whyAbsent   = "the engine has no such setting"
+	whySpeed      = "alternative (turtle) speed limits, bandwidth priorities and groups are not in the engine; speed-limit-up/down and a torrent's uploadLimit/downloadLimit are"
+	whySequential = "sequential download is not in the engine"
+	whyQueue      = "the queue limits are set when the node starts (-active-downloads, -active-seeds, -active-limit); move torrents with queue-move-*"
+	whyReadOnly   = "read-only"
+	whyAbsent     = "the engine has no such setting"
 )
 
 // maxIdleMinutes bounds idle-seeding-limit and seedIdleLimit (a year):
@@ -384,10 +384,9 @@ func (h *Handler) sessionStats(ctx context.Context, out []byte) ([]byte, error) 
 
 // torrentAddRefused are torrent-add arguments refused by name.
 var torrentAddRefused = map[string]string{
-	"files-wanted": whyFiles, "files-unwanted": whyFiles, "priority-high": whyFiles, "priority-low": whyFiles,
-	"priority-normal": whyFiles, "bandwidthPriority": whySpeed, "peer-limit": whyAbsent,
+	"bandwidthPriority": whySpeed, "peer-limit": whyAbsent,
 	"labels": "the engine has no labels", "cookies": "fetching .torrent files by URL is not supported",
-	"sequential_download": whyFiles,
+	"sequential_download": whySequential,
 }
 
 // torrentAdd answers torrent-add: "filename" (a path to a .torrent, or a
@@ -402,8 +401,15 @@ func (h *Handler) torrentAdd(ctx context.Context, raw json.RawMessage, out []byt
 	}
 	var filename, meta, dir string
 	var paused *bool
+	var fa fileArgs // files.go
 	for _, k := range sortedKeys(a) {
 		v := a[k]
+		if ok, err := fa.parse(k, v); ok {
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
 		switch k {
 		case "filename", "metainfo", "download-dir":
 			var s string
@@ -465,6 +471,17 @@ func (h *Handler) torrentAdd(ctx context.Context, raw json.RawMessage, out []byt
 		p.MetaInfo, name = mi, mi.Info.Name
 	default:
 		return out, &ArgError{Arg: "filename", Reason: "torrent-add needs \"filename\" or \"metainfo\""}
+	}
+	if fa.any() {
+		n := -1
+		if p.MetaInfo != nil {
+			n = visibleFiles(p.MetaInfo.Info.Files)
+		}
+		prios, err := fa.apply(nil, n)
+		if err != nil {
+			return out, err
+		}
+		p.FilePriorities = prios
 	}
 	if dir != "" {
 		c, err := h.confine("download-dir", dir)
@@ -640,8 +657,7 @@ var torrentFixed = map[string]struct {
 
 // torrentSetRefused names why other torrent-set keys are refused.
 var torrentSetRefused = map[string]string{
-	"files-wanted": whyFiles, "files-unwanted": whyFiles, "priority-high": whyFiles, "priority-low": whyFiles,
-	"priority-normal": whyFiles, "peer-limit": whyAbsent, "queuePosition": whyQueue, "labels": "the engine has no labels",
+	"peer-limit": whyAbsent, "queuePosition": whyQueue, "labels": "the engine has no labels",
 	"group": whySpeed, "location": "moving a torrent's data is not supported", "trackerRemove": "trackers cannot be removed yet",
 	"trackerReplace": "trackers cannot be replaced yet", "trackerList": "trackers cannot be replaced yet; use trackerAdd",
 }
@@ -661,8 +677,15 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 	var ratioLimit *float64
 	var idleMode *shard.IdleMode
 	var idleLimit *time.Duration
+	var fa fileArgs // files.go
 	for _, k := range sortedKeys(a) {
 		v := a[k]
+		if ok, err := fa.parse(k, v); ok {
+			if err != nil {
+				return out, err
+			}
+			continue
+		}
 		if ok, err := parseSpeed(k, v, "uploadLimit", "uploadLimited", &up); ok {
 			if err != nil {
 				return out, err
@@ -750,6 +773,11 @@ func (h *Handler) torrentSet(ctx context.Context, raw json.RawMessage, out []byt
 				idle = *idleLimit
 			}
 			if err := t.SetIdleLimit(ctx, mode, idle); err != nil {
+				return err
+			}
+		}
+		if fa.any() {
+			if err := setFilePriorities(ctx, t, &fa); err != nil { // files.go
 				return err
 			}
 		}

@@ -401,13 +401,13 @@ func TestSessionSetEngine(t *testing.T) {
 	}
 }
 
-// TestTorrentSet: file selection, priorities and ratios are refused by
-// name; trackerAdd adds a tracker that trackerStats shows.
+// TestTorrentSet: bad ratio and idle modes and labels are refused by
+// name (file selection: files_test.go); trackerAdd adds a tracker that
+// trackerStats shows.
 func TestTorrentSet(t *testing.T) {
 	f := newFixture(t, "off")
 	id, _ := f.addSeed("ts.bin", 10_000)
-	for arg, val := range map[string]any{"files-wanted": []int{0},
-		"files-unwanted": []int{0}, "priority-high": []int{0}, "seedIdleMode": 3, "seedRatioMode": 3, "labels": []string{"x"}} {
+	for arg, val := range map[string]any{"seedIdleMode": 3, "seedRatioMode": 3, "labels": []string{"x"}} {
 		res := f.c.call("torrent-set", map[string]any{"ids": id, arg: val}, nil)
 		if !strings.Contains(res, `argument "`+arg+`"`) {
 			t.Errorf("torrent-set %s: result %q", arg, res)

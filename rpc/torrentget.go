@@ -179,7 +179,7 @@ const (
 )
 
 func eta(v *shardtorrent.TorrentView) int64 {
-	left := v.TotalWanted - v.TotalDone
+	left := v.TotalWanted - v.TotalWantedDone
 	switch {
 	case !v.HasMetadata:
 		return etaUnknown
@@ -394,7 +394,7 @@ const (
 // appendField appends field f of torrent v (id, registry entry e, heavy
 // reads hv, the engine's per-torrent connection cap peerLimit).
 func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entry, hv *heavy, now time.Time, peerLimit int64) []byte {
-	left := v.TotalWanted - v.TotalDone
+	left := v.TotalWanted - v.TotalWantedDone
 	switch f {
 	case fActivityDate:
 		if e == nil {
@@ -486,20 +486,27 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 			}
 			b = append(b, `{"bytesCompleted":`...)
 			b = appendInt(b, file.Completed)
-			b = append(b, `,"priority":0,"wanted":true}`...)
+			b = append(b, `,"priority":`...)
+			b = appendTrPriority(b, file.Priority) // files.go
+			b = append(b, `,"wanted":`...)
+			b = strconv.AppendBool(b, file.Priority != shardtorrent.PriorityDontDownload)
+			b = append(b, '}')
 		}
 		return append(b, ']')
 	case fPriorities, fWanted:
-		val := byte('0') // TR_PRI_NORMAL
-		if f == fWanted {
-			val = '1' // every file is wanted: no selection before issue 14
-		}
 		b = append(b, '[')
-		for i := range hv.files {
+		for i, file := range hv.files {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, val)
+			switch {
+			case f == fPriorities:
+				b = appendTrPriority(b, file.Priority) // files.go
+			case file.Priority == shardtorrent.PriorityDontDownload:
+				b = append(b, '0')
+			default:
+				b = append(b, '1')
+			}
 		}
 		return append(b, ']')
 	case fHashString:
@@ -533,11 +540,16 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 		return appendInt(b, int64(v.PeersGettingFromUs))
 	case fPeersSendingToUs:
 		return appendInt(b, int64(v.PeersSendingToUs))
-	case fPercentComplete, fPercentDone:
+	case fPercentComplete: // of the whole torrent
+		if v.TotalSize <= 0 {
+			return append(b, '0')
+		}
+		return appendFloat(b, float64(v.TotalDone)/float64(v.TotalSize))
+	case fPercentDone: // of the files wanted
 		if v.TotalWanted <= 0 {
 			return append(b, '0')
 		}
-		return appendFloat(b, float64(v.TotalDone)/float64(v.TotalWanted))
+		return appendFloat(b, float64(v.TotalWantedDone)/float64(v.TotalWanted))
 	case fPieces:
 		n := base64.StdEncoding.EncodedLen(len(hv.pieces))
 		b = append(b, '"')
@@ -560,8 +572,10 @@ func appendField(b []byte, f field, v *shardtorrent.TorrentView, id int, e *entr
 			return appendFloat(b, v.Progress)
 		}
 		return append(b, '0')
-	case fSizeWhenDone, fTotalSize:
+	case fSizeWhenDone:
 		return appendInt(b, v.TotalWanted)
+	case fTotalSize:
+		return appendInt(b, v.TotalSize)
 	case fStartDate:
 		return appendInt(b, unix(v.StartedAt))
 	case fStatus:

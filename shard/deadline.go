@@ -111,6 +111,7 @@ func (t *Torrent) applyDeadline(piece int) {
 	}
 	if ok {
 		t.pk.SetDeadline(piece, at)
+		t.wantDeadlinePiece(piece) // a skipped piece becomes wanted (priority.go)
 	} else {
 		t.pk.ClearDeadline(piece)
 	}

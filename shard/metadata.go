@@ -228,6 +228,7 @@ func (t *Torrent) SetMetadata(info []byte) error {
 		t.fail(err)
 		return err
 	}
+	t.applyPending() // priorities set before the metadata (priority.go)
 	if t.th != nil {
 		t.th.name.Store(parsed.Name)
 	}

@@ -748,7 +748,7 @@ func (p *peer) onHave(i int) {
 			return
 		}
 	}
-	if !p.amInterested && !t.checking && !t.have.Has(i) {
+	if !p.amInterested && !t.checking && t.wantPiece(i) {
 		p.setInterested(true)
 	}
 }
@@ -760,7 +760,7 @@ func (p *peer) updateInterest() {
 	if p.bf != nil && !t.checking && !t.isSeed() {
 		n := t.info.NumPieces()
 		for i := p.bf.NextSet(0); i >= 0 && i < n; i = p.bf.NextSet(i + 1) {
-			if !t.have.Has(i) {
+			if t.wantPiece(i) { // not had, not skipped (priority.go)
 				want = true
 				break
 			}

@@ -215,6 +215,9 @@ func (t *Torrent) ResumeData() *resume.Data {
 		d.CompletedTime = t.rs.completed.Unix()
 	}
 	t.savePolicy(d) // policy.go
+	if t.info != nil {
+		t.resumePriorities(d) // priority.go
+	}
 	if t.info == nil || t.checking || t.dur.stats == nil {
 		return d
 	}
@@ -290,8 +293,7 @@ func (s *Shard) saveChanged(now time.Time) {
 func (t *Torrent) filesReady(n int) {
 	t.s.post(&plugin.TorrentCheckedAlert{TorrentAlert: t.alertBase(), Have: n, Total: t.info.NumPieces()})
 	if t.pk.Complete() {
-		t.setState(plugin.StateSeeding)
-		t.onFinishedOnce = true
+		t.finishedAtLoad() // priority.go
 		_ = t.st.CreateEmptyFiles()
 	} else {
 		t.setState(plugin.StateDownloading)

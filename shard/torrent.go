@@ -69,6 +69,11 @@ type AddParams struct {
 	// the loop, so it must not block); nil is storage.OpenFiles, the
 	// file storage with Settings.DirectWrites.
 	Storage storage.Opener
+	// FilePriorities are the priorities of the torrent's files, by
+	// visible index (pad files left out), 0 (skip) to 7 (priority.go).
+	// They override Resume's file_priority; files past their end keep
+	// Resume's, else PriorityDefault. Nil sets none.
+	FilePriorities []uint8
 }
 
 // Intervals of the choker, in shard ticks (seconds), as libtorrent's
@@ -181,6 +186,8 @@ type Torrent struct {
 	agg torrentAgg // its share of the shard's published aggregate (aggregate.go)
 
 	stream streamState // piece deadlines and readers (deadline.go, stream.go)
+
+	prio prioState // file and piece priorities (priority.go)
 }
 
 type chokeScratch struct {
@@ -232,6 +239,7 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		// interested); initMetadata replaces it with the real quota.
 		t.choker = choker.New(choker.Config{Slots: s.set.UnchokeSlots, Seeding: s.set.SeedChoker, PieceQuota: 20 * wire.BlockSize})
 	}
+	t.initPriorities(p.FilePriorities, p.Resume) // priority.go
 	s.torrents[ih] = t
 	if p.Resume != nil {
 		t.restorePolicy(p.Resume) // policy.go
@@ -263,10 +271,9 @@ func (s *Shard) AddTorrent(p AddParams) (*Torrent, error) {
 		}
 		return t, nil
 	}
-	if p.SeedMode {
+	if p.SeedMode && !t.skipsAny() { // as libtorrent: no seed mode with a skipped file or piece
 		t.enterSeedMode()
-		t.setState(plugin.StateSeeding)
-		t.onFinishedOnce = true
+		t.finishedAtLoad()
 		t.setFilesChecked()
 		t.startAnnouncing()
 		t.connectMore(s.now())
@@ -440,6 +447,9 @@ func (t *Torrent) wantPeers() bool {
 	return !t.paused && !t.removed && !t.draining && !t.checking && (t.info == nil || t.filesChecked)
 }
 
+// isSeed reports whether the torrent has every wanted piece: libtorrent's
+// is_finished, which is a seed (doneState) unless a file or piece is
+// skipped (priority.go).
 func (t *Torrent) isSeed() bool { return t.pk != nil && t.pk.Complete() }
 
 // roomToDial is how many connections the torrent may start now: within
@@ -747,6 +757,9 @@ func (t *Torrent) dropPieceBuf(piece uint32) {
 // pieceComplete hands a fully received piece to a disk worker, which hashes
 // it and writes it when it passes.
 func (t *Torrent) pieceComplete(piece uint32) {
+	if t.holdWrite(piece) { // the storage is learning which files are wanted (priority.go)
+		return
+	}
 	pb := t.downloading[piece]
 	delete(t.downloading, piece)
 	j := t.s.disk.NewJob()
@@ -868,21 +881,22 @@ func (t *Torrent) requestFromAll() {
 	}
 }
 
-// finished runs once when the last wanted piece passes.
+// finished runs when the last wanted piece passes (again after a skipped
+// piece became wanted: priority.go).
 func (t *Torrent) finished() {
 	if err := t.st.CreateEmptyFiles(); err != nil {
 		t.fail(err)
 		return
 	}
-	t.setState(plugin.StateSeeding)
+	t.setState(t.doneState())  // finished, or seeding with every piece (priority.go)
 	t.stopSeedClock(t.s.now()) // the downloading stretch ends (seedlimit.go)
 	if !t.onFinishedOnce {
 		t.onFinishedOnce = true
 		t.s.post(&plugin.TorrentFinishedAlert{TorrentAlert: t.alertBase()})
-		t.announceCompleted()
 		t.rs.completed = t.s.now()
 		t.resumeChanged(true)
 	}
+	t.announceCompletedOnce()
 	for i := 0; i < len(t.peers); i++ {
 		p := t.peers[i]
 		if !p.active() {
@@ -1015,6 +1029,14 @@ type Status struct {
 	// ResumeRejected is set when resume data given at add did not fit and
 	// the torrent was checked in full instead.
 	ResumeRejected bool
+	// TotalWantedDone is the bytes had of the pieces not skipped, and
+	// TotalWanted the bytes of those pieces (libtorrent's
+	// total_wanted_done and total_wanted, priority.go); TotalDone counts
+	// every piece had, of TotalSize, the torrent's length (0 without
+	// metadata). Once a priority was set, Progress is TotalWantedDone /
+	// TotalWanted, as libtorrent's.
+	TotalWantedDone int64
+	TotalSize       int64
 }
 
 // Status returns a snapshot. Loop only.
@@ -1048,6 +1070,11 @@ func (t *Torrent) Status() Status {
 		done += t.info.PieceSize(st.NumPieces-1) - t.info.PieceLength
 	}
 	st.TotalDone = done
+	st.TotalSize = t.info.TotalLength
+	st.TotalWanted, st.TotalWantedDone = t.wantedBytes(t.info.TotalLength, done)
+	if t.prio.custom && st.TotalWanted > 0 { // libtorrent: progress of what is wanted
+		st.Progress = float64(st.TotalWantedDone) / float64(st.TotalWanted)
+	}
 	for _, p := range t.peers {
 		switch {
 		case p.active():
