@@ -7,6 +7,7 @@ import (
 
 	"github.com/shardtorrent/shardtorrent/ext/mse"
 	"github.com/shardtorrent/shardtorrent/loop"
+	"github.com/shardtorrent/shardtorrent/settings"
 	"github.com/shardtorrent/shardtorrent/shard"
 )
 
@@ -22,24 +23,26 @@ import (
 // (newMSEHandshaker): the shard declares the interface, the session wires
 // the implementation in.
 
-// Aliases of the shard's encryption settings and errors, for Settings.Engine.
+// Aliases of the encryption settings (package settings) and errors, for
+// Settings.Engine.
 type (
-	// EncPolicy is libtorrent's in_enc_policy / out_enc_policy.
-	EncPolicy = shard.EncPolicy
-	// EncLevel is libtorrent's allowed_enc_level.
-	EncLevel = shard.EncLevel
+	// EncPolicy is libtorrent's in_enc_policy / out_enc_policy
+	// (settings.EncPolicy).
+	EncPolicy = settings.EncPolicy
+	// EncLevel is libtorrent's allowed_enc_level (settings.EncLevel).
+	EncLevel = settings.EncLevel
 	// EncryptionError is a failed MSE handshake (see shard.EncryptionError).
 	EncryptionError = shard.EncryptionError
 )
 
-// Encryption policies and levels (see shard.EncPolicy, shard.EncLevel).
+// Encryption policies and levels (see settings.EncPolicy, settings.EncLevel).
 const (
-	EncEnabled        = shard.EncEnabled
-	EncForced         = shard.EncForced
-	EncDisabled       = shard.EncDisabled
-	EncLevelBoth      = shard.EncLevelBoth
-	EncLevelPlaintext = shard.EncLevelPlaintext
-	EncLevelRC4       = shard.EncLevelRC4
+	EncEnabled        = settings.EncEnabled
+	EncForced         = settings.EncForced
+	EncDisabled       = settings.EncDisabled
+	EncLevelBoth      = settings.EncLevelBoth
+	EncLevelPlaintext = settings.EncLevelPlaintext
+	EncLevelRC4       = settings.EncLevelRC4
 )
 
 // ErrEncryptionHandshake matches every *EncryptionError (errors.Is).

@@ -31,15 +31,9 @@ func TestLayering(t *testing.T) {
 		{pkg: "plugin", deps: true, forbidden: []string{"shard", "ext/", "."}},
 		{pkg: "shard", deps: true, forbidden: []string{"ext/", "."}},
 		{pkg: "ext/", deps: true, forbidden: []string{"shard", "."}},
-		{
-			pkg: "internal/nodecmd", forbidden: []string{"shard"},
-			// TODO(lead, issue 14 part 5): remove pending once Settings.Engine is
-			// made of public types. What still imports shard, all of it
-			// Settings.Engine: nodecmd.go's settingsFrom builds a shard.Settings
-			// and parses with shard.ParseEncPolicy/ParseEncLevel; seedpolicy.go
-			// uses shard.SeedPolicy, shard.SeedLimitAction and its constants.
-			pending: "internal/nodecmd still imports shard for Settings.Engine (issue 14 part 5, the lead's Settings work)",
-		},
+		// The node configures a session through the root package and
+		// package settings, never the shard.
+		{pkg: "internal/nodecmd", forbidden: []string{"shard"}},
 	}
 	for _, tc := range cases {
 		t.Run(strings.TrimSuffix(tc.pkg, "/"), func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/shardtorrent/shardtorrent/settings"
 	"github.com/shardtorrent/shardtorrent/shard"
 )
 
@@ -71,16 +72,16 @@ func (s *Session) forget(key [20]byte) {
 // action taken at any seed limit in effect (Engine.SeedTimeRatioLimit,
 // SeedIdleLimit and SeedLimitAction; 0 is no limit). Safe from any
 // goroutine.
-func (s *Session) SeedPolicy() shard.SeedPolicy {
+func (s *Session) SeedPolicy() settings.SeedPolicy {
 	e := &s.live.Load().Engine
-	return shard.SeedPolicy{TimeRatio: e.SeedTimeRatioLimit, Idle: e.SeedIdleLimit, Action: e.SeedLimitAction}
+	return settings.SeedPolicy{TimeRatio: e.SeedTimeRatioLimit, Idle: e.SeedIdleLimit, Action: e.SeedLimitAction}
 }
 
 // SetSeedPolicy changes the seed-time ratio limit, the idle limit and
 // the seed-limit action while the session runs, as ApplySettings with
 // those three fields: each shard's next tick applies them. Safe from any
 // goroutine.
-func (s *Session) SetSeedPolicy(ctx context.Context, p shard.SeedPolicy) error {
+func (s *Session) SetSeedPolicy(ctx context.Context, p settings.SeedPolicy) error {
 	if p.TimeRatio < 0 || math.IsNaN(p.TimeRatio) || math.IsInf(p.TimeRatio, 0) || p.Idle < 0 || p.Action > shard.SeedLimitRemoveData {
 		return fmt.Errorf("%w: seed time ratio %v, idle %v, action %v", ErrBadLimit, p.TimeRatio, p.Idle, p.Action)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/resume"
+	"github.com/shardtorrent/shardtorrent/settings"
 	"github.com/shardtorrent/shardtorrent/shard"
 	"github.com/shardtorrent/shardtorrent/storage"
 	"github.com/shardtorrent/shardtorrent/tracker"
@@ -46,8 +47,9 @@ type Settings struct {
 	AlertMask plugin.Category
 	// PeerIDPrefix starts our peer id (Azureus style); the rest is random.
 	PeerIDPrefix string
-	// Engine holds the per-torrent and per-peer tunables.
-	Engine shard.Settings
+	// Engine holds the per-torrent and per-peer tunables (package
+	// settings; EngineSettings).
+	Engine EngineSettings
 	// Pool supplies buffers; nil means bufpool.Default.
 	Pool *bufpool.Pool
 	// Logger receives the session's log; nil means slog.Default().
@@ -148,6 +150,13 @@ type Settings struct {
 	LimitLocal        bool
 	RateLimitOverhead bool
 }
+
+// EngineSettings are the per-torrent and per-peer tunables every shard
+// reads (settings.Engine): connection caps, unchoke slots and the seeding
+// choker, seed limits, timeouts, request queues, the peer list's policy
+// and the encryption policies. Settings.Engine holds them; a zero field
+// takes settings.DefaultEngine's value.
+type EngineSettings = settings.Engine
 
 // Session is a BitTorrent client: a set of shards, each an event loop that
 // owns some torrents, plus shared disk workers and an alert queue.

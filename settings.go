@@ -15,6 +15,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/bufpool"
 	"github.com/shardtorrent/shardtorrent/choker"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/settings"
 	"github.com/shardtorrent/shardtorrent/shard"
 )
 
@@ -52,7 +53,7 @@ func DefaultSettings() Settings {
 		AlertQueueSize:     2000,
 		AlertMask:          plugin.CategoryDefault,
 		PeerIDPrefix:       "-ST0010-",
-		Engine:             shard.Defaults(),
+		Engine:             settings.DefaultEngine(),
 		Pool:               bufpool.Default,
 		ResumeSaveInterval: shard.ResumeSaveInterval,
 		ActiveDownloads:    DefaultActiveDownloads,

@@ -3,12 +3,12 @@ package shard
 import (
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"io"
 	"net/netip"
 
 	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/settings"
 	"github.com/shardtorrent/shardtorrent/wire"
 )
 
@@ -80,78 +80,25 @@ type MSEResult struct {
 	Prelude []byte
 }
 
-// EncPolicy is libtorrent's in_enc_policy / out_enc_policy. The zero value
-// is EncEnabled, libtorrent's default.
-type EncPolicy uint8
-
-// Encryption policies.
-const (
-	// EncEnabled: incoming peers may use MSE or plaintext; outgoing
-	// connections try MSE first and redial once in plaintext when the
-	// encrypted attempt fails before its handshake completes.
-	EncEnabled EncPolicy = iota
-	// EncForced: only MSE; plaintext incoming handshakes are refused and
-	// outgoing connections never fall back.
-	EncForced
-	// EncDisabled: never start MSE; incoming MSE handshakes are refused.
-	EncDisabled
+// The encryption policies and levels are settings' (Engine.InEncPolicy,
+// OutEncPolicy, AllowedEncLevel); shard names them too.
+type (
+	// EncPolicy is settings.EncPolicy (libtorrent's in_enc_policy /
+	// out_enc_policy).
+	EncPolicy = settings.EncPolicy
+	// EncLevel is settings.EncLevel (libtorrent's allowed_enc_level).
+	EncLevel = settings.EncLevel
 )
 
-var encPolicyNames = [...]string{EncEnabled: "enabled", EncForced: "forced", EncDisabled: "disabled"}
-
-// String returns the policy's name as ParseEncPolicy accepts it.
-func (p EncPolicy) String() string {
-	if int(p) < len(encPolicyNames) {
-		return encPolicyNames[p]
-	}
-	return fmt.Sprintf("EncPolicy(%d)", uint8(p))
-}
-
-// ParseEncPolicy parses "disabled", "enabled" or "forced".
-func ParseEncPolicy(s string) (EncPolicy, error) {
-	for i, n := range encPolicyNames {
-		if n == s {
-			return EncPolicy(i), nil
-		}
-	}
-	return 0, fmt.Errorf("shard: unknown encryption policy %q (want disabled, enabled or forced)", s)
-}
-
-// EncLevel is libtorrent's allowed_enc_level: what an MSE connection may
-// carry after its handshake. The zero value is EncLevelBoth, libtorrent's
-// default.
-type EncLevel uint8
-
-// Encryption levels.
+// The encryption policies and levels (settings' constants).
 const (
-	// EncLevelBoth: plaintext or RC4; a receiver offered both selects
-	// plaintext, or RC4 with Settings.PreferRC4 (as libtorrent).
-	EncLevelBoth EncLevel = iota
-	// EncLevelPlaintext: only the handshake is encrypted.
-	EncLevelPlaintext
-	// EncLevelRC4: the whole stream is RC4.
-	EncLevelRC4
+	EncEnabled        = settings.EncEnabled
+	EncForced         = settings.EncForced
+	EncDisabled       = settings.EncDisabled
+	EncLevelBoth      = settings.EncLevelBoth
+	EncLevelPlaintext = settings.EncLevelPlaintext
+	EncLevelRC4       = settings.EncLevelRC4
 )
-
-var encLevelNames = [...]string{EncLevelBoth: "both", EncLevelPlaintext: "plaintext", EncLevelRC4: "rc4"}
-
-// String returns the level's name as ParseEncLevel accepts it.
-func (l EncLevel) String() string {
-	if int(l) < len(encLevelNames) {
-		return encLevelNames[l]
-	}
-	return fmt.Sprintf("EncLevel(%d)", uint8(l))
-}
-
-// ParseEncLevel parses "plaintext", "rc4" or "both".
-func ParseEncLevel(s string) (EncLevel, error) {
-	for i, n := range encLevelNames {
-		if n == s {
-			return EncLevel(i), nil
-		}
-	}
-	return 0, fmt.Errorf("shard: unknown encryption level %q (want plaintext, rc4 or both)", s)
-}
 
 // ErrEncryptionHandshake matches (errors.Is) every *EncryptionError.
 var ErrEncryptionHandshake = errors.New("shard: encryption handshake failed")

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/settings"
 )
 
 // Auto-management (libtorrent's auto_managed torrents): the session's
@@ -27,11 +28,11 @@ import (
 // inactive_down_rate / inactive_up_rate and inactivity_timeout.
 const (
 	// InactiveRate is the payload rate, either way, below which a second
-	// does not count as activity (2 KiB/s).
-	InactiveRate = 2048
+	// does not count as activity (2 KiB/s; settings.InactiveRate).
+	InactiveRate = settings.InactiveRate
 	// DefaultAutoManageInactiveTime is Settings.AutoManageInactiveTime's
-	// default.
-	DefaultAutoManageInactiveTime = time.Minute
+	// default (settings.DefaultAutoManageInactiveTime).
+	DefaultAutoManageInactiveTime = settings.DefaultAutoManageInactiveTime
 )
 
 // QueueInfo is what the session's queue needs of one torrent.

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/settings"
 )
 
 // Seeding policy: Settings.ShareRatioLimit, SeedTimeLimit,
@@ -286,8 +287,4 @@ func (s *Shard) SetSeedLimits(ratio float64, seedTime time.Duration) {
 // SeedPolicy is the rest of the seeding policy that can change while the
 // session runs (the root package's SeedPolicy and SetSeedPolicy):
 // Settings.SeedTimeRatioLimit, SeedIdleLimit and SeedLimitAction.
-type SeedPolicy struct {
-	TimeRatio float64
-	Idle      time.Duration
-	Action    SeedLimitAction
-}
+type SeedPolicy = settings.SeedPolicy

@@ -130,7 +130,7 @@ type Shard struct {
 // New creates a shard. Its loop must be running (or about to run); New
 // schedules the shard's tick on it.
 func New(cfg Config) *Shard {
-	cfg.Settings.fill()
+	cfg.Settings.FillDefaults()
 	if cfg.Pool == nil {
 		cfg.Pool = bufpool.Default
 	}

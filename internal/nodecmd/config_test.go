@@ -199,7 +199,7 @@ func TestNodeRefusesBadConfig(t *testing.T) {
 	cases := []struct{ file, want string }{
 		{"listen-port = 6881\n", `key "listen-port": unknown key`},
 		{"status = \"often\"\n", `key "status": invalid value "often"`},
-		{"encryption = \"always\"\n", `-encryption: shard: unknown encryption policy "always"`},
+		{"encryption = \"always\"\n", `-encryption: settings: unknown encryption policy "always"`},
 		{"peer = [\"localhost\"]\n", `bad -peer "localhost"`},
 		{"dht = 1\n", `key "dht": want true or false`},
 		// A flag set from the file is checked like one on the command

@@ -36,7 +36,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/rpc"
-	"github.com/shardtorrent/shardtorrent/shard"
+	"github.com/shardtorrent/shardtorrent/settings"
 	"github.com/shardtorrent/shardtorrent/tracker"
 )
 
@@ -342,11 +342,11 @@ func (f *nodeFlags) fleetShare() (shardtorrent.Fleet, error) {
 // summary line goes to stdout) and picks the state directory (-state,
 // -data and -fleet), as the session needs them.
 func settingsFrom(f *nodeFlags, stdout, stderr io.Writer) (shardtorrent.Settings, error) {
-	pol, err := shard.ParseEncPolicy(*f.encPol)
+	pol, err := settings.ParseEncPolicy(*f.encPol)
 	if err != nil {
 		return shardtorrent.Settings{}, fmt.Errorf("-encryption: %w", err)
 	}
-	encLvl, err := shard.ParseEncLevel(*f.encLevel)
+	encLvl, err := settings.ParseEncLevel(*f.encLevel)
 	if err != nil {
 		return shardtorrent.Settings{}, fmt.Errorf("-enc-level: %w", err)
 	}
@@ -388,7 +388,7 @@ func settingsFrom(f *nodeFlags, stdout, stderr io.Writer) (shardtorrent.Settings
 		Shards:     *f.shards,
 		Logger:     slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
 		AlertMask:  plugin.CategoryDefault,
-		Engine: shard.Settings{UnchokeSlots: *f.unchoke, MaxOutRequests: *f.maxOutReq, DirectWrites: *f.direct, SuggestReadCache: *f.suggest,
+		Engine: settings.Engine{UnchokeSlots: *f.unchoke, MaxOutRequests: *f.maxOutReq, DirectWrites: *f.direct, SuggestReadCache: *f.suggest,
 			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *f.preferRC4,
 			SeedChoker: seedChoker, ShareRatioLimit: *f.seedRatio, SeedTimeLimit: *f.seedTime},
 		ActiveDownloads:    active[0],

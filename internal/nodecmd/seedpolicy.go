@@ -6,7 +6,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/shardtorrent/shardtorrent/shard"
+	"github.com/shardtorrent/shardtorrent/plugin"
+	"github.com/shardtorrent/shardtorrent/settings"
 )
 
 // seedPolicyFlags are the node's seeding-policy flags beyond -seed-ratio
@@ -27,8 +28,8 @@ func addSeedPolicyFlags(fs *flag.FlagSet) *seedPolicyFlags {
 }
 
 // parseSeedLimitAction reads -seed-limit-action.
-func parseSeedLimitAction(s string) (shard.SeedLimitAction, error) {
-	for _, a := range []shard.SeedLimitAction{shard.SeedLimitPause, shard.SeedLimitRemove, shard.SeedLimitRemoveData} {
+func parseSeedLimitAction(s string) (plugin.SeedLimitAction, error) {
+	for _, a := range []plugin.SeedLimitAction{plugin.SeedLimitPause, plugin.SeedLimitRemove, plugin.SeedLimitRemoveData} {
 		if a.String() == s {
 			return a, nil
 		}
@@ -38,21 +39,21 @@ func parseSeedLimitAction(s string) (shard.SeedLimitAction, error) {
 
 // parse checks the flags and returns their policy; the error names the
 // flag, for one line on stderr.
-func (f *seedPolicyFlags) parse() (shard.SeedPolicy, error) {
+func (f *seedPolicyFlags) parse() (settings.SeedPolicy, error) {
 	a, err := parseSeedLimitAction(*f.action)
 	if err != nil {
-		return shard.SeedPolicy{}, err
+		return settings.SeedPolicy{}, err
 	}
 	if r := *f.timeRatio; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
-		return shard.SeedPolicy{}, fmt.Errorf("-seed-time-ratio %v: want a ratio, 0 or more", r)
+		return settings.SeedPolicy{}, fmt.Errorf("-seed-time-ratio %v: want a ratio, 0 or more", r)
 	}
 	if *f.idle < 0 {
-		return shard.SeedPolicy{}, fmt.Errorf("-seed-idle %v: want a duration, 0 or more", *f.idle)
+		return settings.SeedPolicy{}, fmt.Errorf("-seed-idle %v: want a duration, 0 or more", *f.idle)
 	}
-	return shard.SeedPolicy{TimeRatio: *f.timeRatio, Idle: *f.idle, Action: a}, nil
+	return settings.SeedPolicy{TimeRatio: *f.timeRatio, Idle: *f.idle, Action: a}, nil
 }
 
 // applySeedPolicy puts p into the engine settings.
-func applySeedPolicy(e *shard.Settings, p shard.SeedPolicy) {
+func applySeedPolicy(e *settings.Engine, p settings.SeedPolicy) {
 	e.SeedTimeRatioLimit, e.SeedIdleLimit, e.SeedLimitAction = p.TimeRatio, p.Idle, p.Action
 }
