@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/shardtorrent/shardtorrent/bitfield"
 	"github.com/shardtorrent/shardtorrent/shard"
+	"github.com/shardtorrent/shardtorrent/storage"
 )
 
 // DefaultReadahead is a new Reader's readahead: the bytes past the read
@@ -74,15 +76,24 @@ func (t *Torrent) ResetPieceDeadline(ctx context.Context, piece int) error {
 // NewReader returns a Reader over the torrent's whole data, the files
 // end to end (pad files read as zeros). See Reader. Safe from any
 // goroutine; it does not block (the reader opens on its first use).
-func (t *Torrent) NewReader() *Reader { return t.newReader(-1) }
+func (t *Torrent) NewReader() *Reader { return newReader(t, -1) }
 
-// NewFileReader returns a Reader over file number file of the torrent's
-// file list (metainfo.Info.Files order); a bad index fails the first read
-// or seek with ErrNoSuchFile. See Reader. Safe from any goroutine; it
-// does not block.
-func (t *Torrent) NewFileReader(file int) *Reader { return t.newReader(file) }
+// NewFileReader returns a Reader over file number file of Files: the
+// numbering of SetFilePriority and the RPC, which leaves BEP 47 pad files
+// out (so it is not metainfo.Info.Files' index once a torrent has pads).
+// An index out of range fails the first read or seek with ErrNoSuchFile.
+// File.NewReader is the same for a File that Files returned. See Reader.
+// Safe from any goroutine; it does not block.
+func (t *Torrent) NewFileReader(file int) *Reader {
+	if file < 0 {
+		file = math.MaxInt // -1 means the whole torrent to newReader
+	}
+	return newReader(t, file)
+}
 
-func (t *Torrent) newReader(file int) *Reader {
+// newReader makes a Reader over file of t's Files, -1 for the whole
+// torrent; with t nil, one whose open fails with ErrNoSuchFile.
+func newReader(t *Torrent, file int) *Reader {
 	r := &Reader{t: t, file: file, closed: make(chan struct{})}
 	r.readahead.Store(DefaultReadahead)
 	return r
@@ -107,8 +118,8 @@ func (t *Torrent) newReader(file int) *Reader {
 // SetReadahead and Close are safe from any goroutine, and Close unblocks a
 // Read waiting for a piece (it returns ErrReaderClosed).
 type Reader struct {
-	t    *Torrent
-	file int // -1: the whole torrent
+	t    *Torrent // nil: a File.NewReader of a File not from Files
+	file int      // in Torrent.Files' numbering; -1: the whole torrent
 
 	readahead atomic.Int64
 	closed    chan struct{}
@@ -144,6 +155,9 @@ func (r *Reader) open(ctx context.Context) error {
 	if r.st != nil {
 		return nil
 	}
+	if r.t == nil {
+		return ErrNoSuchFile // File.NewReader of a File made by hand
+	}
 	var st *shard.Stream
 	var err error
 	if derr := r.t.do(ctx, func(x *shard.Torrent) { st, err = x.OpenStream() }); derr != nil {
@@ -155,19 +169,38 @@ func (r *Reader) open(ctx context.Context) error {
 	l := st.Layout()
 	base, length := int64(0), l.TotalLength
 	if r.file >= 0 {
-		if r.file >= len(l.Files) {
+		full := visibleFile(l.Files, r.file)
+		if full < 0 {
 			r.t.sh.Loop().Post(func(any) { st.Close() }, nil)
 			return ErrNoSuchFile
 		}
-		for _, f := range l.Files[:r.file] {
+		for _, f := range l.Files[:full] {
 			base += f.Length
 		}
-		length = l.Files[r.file].Length
+		length = l.Files[full].Length
 	}
 	r.st, r.base, r.length, r.pieceLen = st, base, length, l.PieceLength
 	r.verified = bitfield.New(l.NumPieces())
 	r.winPiece = -1
 	return nil
+}
+
+// visibleFile returns the index in files of file v of the pad-free
+// numbering (Torrent.Files), or -1 if there is no such file.
+func visibleFile(files []storage.FileSpec, v int) int {
+	if v < 0 {
+		return -1
+	}
+	for i, f := range files {
+		if f.Pad {
+			continue
+		}
+		if v == 0 {
+			return i
+		}
+		v--
+	}
+	return -1
 }
 
 // Read reads into p as ReadContext does, without a deadline. One goroutine

@@ -3,14 +3,19 @@ package shardtorrent
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"errors"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/bencode"
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
 	"github.com/shardtorrent/shardtorrent/metainfo"
@@ -201,5 +206,148 @@ func TestReaderContextCloseAndSessionClose(t *testing.T) {
 	}
 	if err := r2.Close(); err != nil {
 		t.Fatalf("Close after the session closed: %v", err)
+	}
+}
+
+// padTorrent writes three files under dir/p and returns a torrent of them
+// whose files are aligned to pieces with BEP 47 pad files (a.bin, pad,
+// b.bin, pad, c.bin), as libtorrent makes them, and each file's bytes.
+// metainfo.Create makes no pad files, so the info dictionary is built here.
+func padTorrent(t *testing.T, dir string) (*metainfo.MetaInfo, [][]byte) {
+	t.Helper()
+	const pieceLen = 16 << 10
+	sizes := []int{40_000, 50_000, 30_000}
+	names := []string{"a.bin", "b.bin", "c.bin"}
+	writeFiles(t, dir, map[string]int{"p/a.bin": sizes[0], "p/b.bin": sizes[1], "p/c.bin": sizes[2]})
+	var files []any
+	var all []byte
+	var data [][]byte
+	for i, name := range names {
+		b, err := os.ReadFile(filepath.Join(dir, "p", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, b)
+		all = append(all, b...)
+		files = append(files, map[string]any{"length": len(b), "path": []string{name}})
+		if pad := (pieceLen - len(b)%pieceLen) % pieceLen; i < len(names)-1 && pad > 0 {
+			all = append(all, make([]byte, pad)...)
+			files = append(files, map[string]any{"attr": "p", "length": pad, "path": []string{".pad", strconv.Itoa(pad)}})
+		}
+	}
+	var pieces []byte
+	for off := 0; off < len(all); off += pieceLen {
+		h := sha1.Sum(all[off:min(off+pieceLen, len(all))])
+		pieces = append(pieces, h[:]...)
+	}
+	b, err := bencode.Marshal(map[string]any{"info": map[string]any{
+		"files": files, "name": "p", "piece length": pieceLen, "pieces": string(pieces),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, err := metainfo.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mi.Info.Files) != 5 || !mi.Info.Files[1].IsPad() || !mi.Info.Files[3].IsPad() {
+		t.Fatalf("the torrent's files are %+v, want a.bin, pad, b.bin, pad, c.bin", mi.Info.Files)
+	}
+	return mi, data
+}
+
+// TestFileNumberingWithPadFiles guards the one file numbering of the public
+// API: in a torrent with pad files, Files()[i], SetFilePriority(i),
+// FilePriorities()[i], NewFileReader(i) and Files()[i].NewReader() all mean
+// the same file (pads not counted), over a transfer on 127.0.0.1 in which
+// file 2 is skipped: it is never created, and the others read back equal.
+func TestFileNumberingWithPadFiles(t *testing.T) {
+	src := t.TempDir()
+	mi, data := padTorrent(t, src)
+	seeder := newTestSession(t, bufpool.New(), 1)
+	t.Cleanup(func() { closeSession(t, seeder) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := seeder.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: src, SeedMode: true}); err != nil {
+		t.Fatal(err)
+	}
+	leecher := newTestSession(t, bufpool.New(), 1)
+	t.Cleanup(func() { closeSession(t, leecher) })
+	dst := t.TempDir()
+	h, err := leecher.AddTorrent(ctx, AddTorrentParams{MetaInfo: mi, SavePath: dst, Paused: true,
+		Peers: []netip.AddrPort{seeder.ListenAddr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.SetFilePriority(ctx, 2, PriorityDontDownload); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.SetFilePriority(ctx, 3, PriorityDontDownload); !errors.Is(err, ErrPriorityArg) {
+		t.Fatalf("SetFilePriority(3) of 3 files: %v, want ErrPriorityArg", err)
+	}
+	files, err := h.Files(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 3 {
+		t.Fatalf("Files lists %d files, want 3 (pads left out): %+v", len(files), files)
+	}
+	prios, err := h.FilePriorities(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Priority{PriorityDefault, PriorityDefault, PriorityDontDownload}
+	for i, f := range files {
+		name := filepath.Join("p", []string{"a.bin", "b.bin", "c.bin"}[i])
+		if f.Index != i || f.Path != name || f.Size != int64(len(data[i])) || f.Priority != want[i] || prios[i] != want[i] {
+			t.Errorf("Files()[%d] = %+v, FilePriorities()[%d] = %d; want %s of %d bytes, priority %d",
+				i, f, i, prios[i], name, len(data[i]), want[i])
+		}
+	}
+	if err := h.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Read file 0 through its File and file 1 through its number.
+	for i, r := range []*Reader{files[0].NewReader(), h.NewFileReader(1)} {
+		got, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatalf("file %d: %v", i, err)
+		}
+		if !bytes.Equal(got, data[i]) {
+			t.Fatalf("file %d read %d bytes that differ from the source's %d", i, len(got), len(data[i]))
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range []int{3, -1} {
+		if _, err := h.NewFileReader(bad).Read(make([]byte, 1)); !errors.Is(err, ErrNoSuchFile) {
+			t.Errorf("NewFileReader(%d): %v, want ErrNoSuchFile", bad, err)
+		}
+	}
+	if _, err := (File{Index: 1}).NewReader().Read(make([]byte, 1)); !errors.Is(err, ErrNoSuchFile) {
+		t.Errorf("a File made by hand: %v, want ErrNoSuchFile", err)
+	}
+
+	waitAlert(t, leecher, time.Minute, func(a plugin.Alert) bool {
+		_, ok := a.(*plugin.TorrentFinishedAlert)
+		return ok
+	})
+	if files, err = h.Files(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files {
+		if wantDone := int64(len(data[i])) * int64(min(1, int(f.Priority))); f.Completed != wantDone {
+			t.Errorf("file %d (%s) completed %d bytes, want %d", i, f.Path, f.Completed, wantDone)
+		}
+	}
+	for i, name := range []string{"a.bin", "b.bin"} {
+		if b, err := os.ReadFile(filepath.Join(dst, "p", name)); err != nil || !bytes.Equal(b, data[i]) {
+			t.Errorf("%s on disk: %d bytes, %v; want the source's %d", name, len(b), err, len(data[i]))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dst, "p", "c.bin")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the skipped c.bin: %v, want it never created", err)
 	}
 }

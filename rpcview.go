@@ -86,19 +86,36 @@ func (s *Session) FindTorrent(ctx context.Context, ih [20]byte) (*Torrent, error
 	return nil, ErrTorrentGone
 }
 
-// File is one file of a torrent: its path relative to the torrent's save
-// path (the torrent's name first), its size, the bytes of it in pieces
-// the torrent has, and its download priority (SetFilePriority). Pad files
-// (BEP 47) are left out.
+// File is one file of a torrent, as Files lists it: its path relative to
+// the torrent's save path (the torrent's name first), its size, the bytes
+// of it in pieces the torrent has, and its download priority. Pad files
+// (BEP 47) are left out, and a File's Index (its place in Files) is the
+// file number that SetFilePriority, FilePriorities, NewFileReader and the
+// RPC take. A File is a copy made when Files was called: its Completed and
+// Priority do not change after.
 type File struct {
 	Path      string   // relative to the save path, the torrent's name first
 	Size      int64    // bytes
 	Completed int64    // bytes of the file in pieces the torrent has
 	Priority  Priority // SetFilePriority; PriorityDontDownload: skipped
+	Index     int      // the file's number: its index in Files
+
+	t *Torrent // the torrent Files was called on; nil in a File made by hand
 }
 
-// Files lists the torrent's files; nil while it has no metadata. Safe
-// from any goroutine.
+// NewReader returns a Reader over the file, as Torrent.NewFileReader(Index)
+// of the torrent that listed it (anacrolix's File.NewReader). A File not
+// returned by Files has no torrent: its reader's first read or seek fails
+// with ErrNoSuchFile. Safe from any goroutine; it does not block.
+func (f File) NewReader() *Reader {
+	if f.t == nil {
+		return newReader(nil, 0) // its open fails with ErrNoSuchFile
+	}
+	return f.t.NewFileReader(f.Index)
+}
+
+// Files lists the torrent's files, pad files left out; nil while it has
+// no metadata. Safe from any goroutine.
 func (t *Torrent) Files(ctx context.Context) ([]File, error) {
 	var info *metainfo.Info
 	var done []int64
@@ -120,7 +137,8 @@ func (t *Torrent) Files(ctx context.Context) ([]File, error) {
 		if f.IsPad() {
 			continue
 		}
-		out = append(out, File{Path: filepath.Join(f.Path...), Size: f.Length, Completed: done[i], Priority: Priority(prios[i])})
+		out = append(out, File{Path: filepath.Join(f.Path...), Size: f.Length, Completed: done[i],
+			Priority: Priority(prios[i]), Index: len(out), t: t})
 	}
 	return out, nil
 }
