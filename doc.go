@@ -61,21 +61,46 @@
 // Torrent.GotInfo is a channel closed when it arrives, and AwaitInfo waits
 // for it. Torrent.Files lists the files and their progress.
 //
+// # Files and priorities
+//
+// Files are numbered as Torrent.Files lists them, BEP 47 pad files left
+// out; SetFilePriority, FilePriorities, NewFileReader,
+// AddTorrentParams.FilePriorities and the RPC take that number
+// (File.Index). Priorities are libtorrent's (see Priority): 0 skips a
+// file, which is then never created (the bytes of pieces it shares with a
+// wanted file go to the storage's part file); a torrent with every wanted
+// piece is finished, with every piece it is seeding. Piece priorities
+// (SetPiecePriority) override the files' until those change.
+//
 // # Streaming and storage
 //
-// Torrent.NewReader and NewFileReader return an io.ReadSeekCloser over the
-// torrent or one of its files (readable once the metadata is known:
-// AwaitInfo) that blocks until the bytes it reads are verified; its
-// readahead and Torrent.SetPieceDeadline have the pieces
-// needed soonest requested first (libtorrent's set_piece_deadline), so a
-// player reads a file in order while the torrent downloads.
+// Torrent.NewReader, File.NewReader and Torrent.NewFileReader return a
+// Reader, an io.ReadSeekCloser over the torrent or one of its files
+// (readable once the metadata is known: AwaitInfo) that blocks until the
+// bytes it reads are verified; ReadContext adds a context. Its readahead
+// (SetReadahead) and Torrent.SetPieceDeadline have the pieces needed
+// soonest requested first (libtorrent's set_piece_deadline), so a player
+// reads a file in order while the torrent downloads; several readers may
+// read one torrent at once.
+//
 // AddTorrentParams.Storage says where pieces live: the file storage by
-// default, storage.MemoryOpener for a bounded memory storage, or any
-// storage.Storage.
+// default, storage.MemoryOpener for a memory storage bounded by a
+// storage.MemoryBudget, or any storage.Storage of your own, which
+// storagetest.Run checks as it checks the two built in.
+//
+// # Settings
+//
+// Settings configure a session; a zero field takes its default, and
+// DefaultSettings holds every default in one place. NewSession and
+// ApplySettings refuse a bad value with a *SettingError naming the field.
+// Session.Settings returns the settings in effect; change fields and pass
+// them to ApplySettings to change rate limits, the queue, the IP filter
+// and the engine's tunables while the session runs.
 //
 // # Threading
 //
-// Every exported method of Session and Torrent is safe from any goroutine.
+// Every exported method of Session and Torrent is safe from any goroutine
+// (a Reader's Read, ReadContext and Seek are for one goroutine at a time).
 // A method that takes a context posts its work to the loop that owns the
 // torrent and waits for the answer, or for the context; the others read
 // state kept for other goroutines and never wait for a loop. Torrent.Post

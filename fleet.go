@@ -22,7 +22,9 @@ import (
 // 2 running 2 shards would put all of its torrents on one shard.
 
 // Fleet is one node's share of a fleet: it serves the torrents for which
-// Has is true. The zero value (N 0) is no fleet: every torrent.
+// Has is true. The zero value (N 0) is no fleet: every torrent. A Fleet is
+// a value; its methods, ParseFleet and FleetShare are safe from any
+// goroutine.
 type Fleet struct {
 	I, N int // this node is number I (from 0) of N
 }
@@ -38,7 +40,9 @@ func ParseFleet(s string) (Fleet, error) {
 	return Fleet{I: i, N: n}, nil
 }
 
-// FleetShare returns which of n fleet shares serves the torrent.
+// FleetShare returns which of n fleet shares serves the torrent (n must
+// be positive): a hash of the wire info-hash, so every node of a fleet
+// agrees without talking to the others.
 func FleetShare(ih metainfo.InfoHash, n int) int {
 	key := ih.Short()
 	return int((xxhash.Sum64(key[:]) >> 32) % uint64(n))

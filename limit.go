@@ -18,7 +18,8 @@ import (
 //     "no active seeds"); a setting for which 0 means nothing says so and
 //     refuses it.
 //
-// Limits are values: compare them with ==.
+// Limits are values: compare them with ==; they and their functions and
+// methods are safe from any goroutine.
 type Limit struct {
 	kind limitKind
 	v    int64

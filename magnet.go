@@ -12,7 +12,7 @@ import (
 // Peers from "x.pe" and Trackers from "tr", each its own tier as in
 // libtorrent. The caller sets SavePath and anything else. An
 // x.pe that is not a numeric host:port is an error, so a typo does not
-// silently leave the torrent without peers.
+// silently leave the torrent without peers. Safe from any goroutine.
 func ParseMagnet(uri string) (AddTorrentParams, error) {
 	m, err := metainfo.ParseMagnet(uri)
 	if err != nil {

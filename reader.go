@@ -25,12 +25,16 @@ var (
 	// ErrMetadataPending: the torrent's metadata (a magnet's info
 	// dictionary) has not arrived yet, so it has no pieces to read.
 	ErrMetadataPending = errors.New("shardtorrent: torrent metadata not received yet")
-	// ErrNoSuchFile: a file index outside the torrent's file list.
+	// ErrNoSuchFile: a file index outside Torrent.Files (pad files are
+	// not counted).
 	ErrNoSuchFile = errors.New("shardtorrent: no such file in the torrent")
 	// ErrNoSuchPiece: a piece index outside the torrent.
 	ErrNoSuchPiece = errors.New("shardtorrent: no such piece in the torrent")
 	// ErrNegativeOffset: a Seek to before the start.
 	ErrNegativeOffset = errors.New("shardtorrent: seek to a negative offset")
+	// ErrBadWhence: a Seek whence other than io.SeekStart, io.SeekCurrent
+	// and io.SeekEnd.
+	ErrBadWhence = errors.New("shardtorrent: invalid seek whence")
 )
 
 // shardErr turns the shard's errors into the root package's.
@@ -102,8 +106,8 @@ func newReader(t *Torrent, file int) *Reader {
 // Reader reads a torrent's data, or one file's, while it downloads: a read
 // blocks until the pieces it covers have passed their hash check, so it
 // only ever returns verified bytes. The pieces from the read position to
-// Readahead bytes past it get deadlines (Torrent.SetPieceDeadline), the
-// nearest soonest, so a player reading in order gets its bytes in order
+// the readahead past it (SetReadahead; DefaultReadahead) get deadlines
+// (Torrent.SetPieceDeadline), the nearest soonest, so a player reading in order gets its bytes in order
 // without waiting for the whole torrent; Seek moves them, Close drops them.
 // Several readers may read one torrent at once; a piece wanted by two gets
 // the sooner deadline.
@@ -300,7 +304,7 @@ func (r *Reader) wait(ctx context.Context, piece int) error {
 // to the start of the range (io.SeekStart), the current position
 // (io.SeekCurrent) or its end (io.SeekEnd). Seeking past the end is
 // allowed (reads then return io.EOF); before the start fails with
-// ErrNegativeOffset. The readahead window moves with the position at once,
+// ErrNegativeOffset, a bad whence with ErrBadWhence. The readahead window moves with the position at once,
 // so the pieces left behind lose this reader's deadlines. One goroutine at
 // a time (see Reader).
 func (r *Reader) Seek(offset int64, whence int) (int64, error) {
@@ -316,7 +320,7 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekEnd:
 		abs = r.length + offset
 	default:
-		return 0, errors.New("shardtorrent: Seek: invalid whence")
+		return 0, ErrBadWhence
 	}
 	if abs < 0 {
 		return 0, ErrNegativeOffset
