@@ -34,7 +34,11 @@ func ExampleTorrent_NewFileReader() {
 		log.Fatal(err)
 	}
 
-	r := t.NewFileReader(1) // an io.ReadSeekCloser over file 1
+	files, err := t.Files(ctx) // pad files left out: Files()[i] is file i everywhere
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := files[1].NewReader() // the same as t.NewFileReader(1): an io.ReadSeekCloser
 	defer r.Close()
 	r.SetReadahead(1 << 20) // pieces of the next MiB get deadlines
 	size, _ := r.Seek(0, io.SeekEnd)
@@ -44,7 +48,7 @@ func ExampleTorrent_NewFileReader() {
 		log.Fatal(err)
 	}
 	fmt.Printf("file %s: %d bytes, read the last %d, same as the seeder's: %v\n",
-		filepath.Join(mi.Info.Files[1].Path...), size, len(tail), bytes.Equal(tail, want[size/2:]))
+		files[1].Path, size, len(tail), bytes.Equal(tail, want[size/2:]))
 	// Output: file movie/b.mkv: 3000000 bytes, read the last 1500000, same as the seeder's: true
 }
 
