@@ -123,12 +123,7 @@ func (s *Session) adoptUnknown(ih [20]byte, c *loop.Conn) (*shard.AddParams, err
 	if !s.ext.DispatchUnknownTorrent(ih, shard.NewPendingConn(c.RemoteAddr(), c.LocalAddr()), &pp) {
 		return nil, ErrUnknownInfoHash
 	}
-	p := AddTorrentParams{
-		MetaInfo: pp.MetaInfo, Info: pp.Info, InfoHash: pp.InfoHash, SavePath: pp.SavePath,
-		SeedMode: pp.SeedMode, Paused: pp.Paused, Peers: pp.Peers, UserData: pp.UserData,
-		Extensions: pp.Extensions,
-	}
-	ap, err := p.shardParams()
+	ap, err := shardParams(&pp)
 	if err != nil {
 		return nil, err
 	}

@@ -3,43 +3,28 @@ package shardtorrent
 import (
 	"context"
 
+	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
 )
 
-// Priority is the download priority of a file or piece, libtorrent's
-// download_priority_t: PriorityDontDownload (0) skips it; 1 (PriorityLow)
-// to 7 (PriorityTop) are picked highest first; PriorityDefault (4) is what
-// every file and piece has until set. Values above 7 are taken as 7.
-//
-// The rules are libtorrent 2.0.8's:
-//   - A piece's priority is the highest of the files it overlaps (pad files
-//     and empty files aside), so a piece that straddles a skipped file and
-//     a wanted one is downloaded; the skipped file's bytes of it go to the
-//     storage's part file, and the skipped file itself is never created
-//     (when the storage supports it).
-//   - SetPiecePriorities overrides those piece priorities (even to 0 inside
-//     a wanted file) until file priorities are set again, which recomputes
-//     every piece from the files.
-//   - A torrent is finished (StateFinished, TorrentFinishedAlert) when it
-//     has every wanted piece, and seeding (StateSeeding) when it has every
-//     piece. Making a skipped file wanted again takes a finished torrent
-//     back to downloading. Trackers are told "completed" only when every
-//     piece is had, and "left" counts every piece not had.
-//   - Priorities are saved in resume data (libtorrent's file_priority and
-//     piece_priority keys) and restored on add.
-type Priority uint8
+// Priority is the download priority of a file or piece
+// (plugin.Priority, libtorrent's download_priority_t): PriorityDontDownload
+// (0) skips it; 1 (PriorityLow) to 7 (PriorityTop) are picked highest
+// first; PriorityDefault (4) is what every file and piece has until set.
+// See plugin.Priority for the rules.
+type Priority = plugin.Priority
 
 // Priorities by libtorrent's names.
 const (
 	// PriorityDontDownload skips a file or piece (libtorrent's dont_download).
-	PriorityDontDownload Priority = shard.PriorityDontDownload
+	PriorityDontDownload = plugin.PriorityDontDownload
 	// PriorityLow is the lowest priority that downloads (low_priority).
-	PriorityLow Priority = shard.PriorityLow
+	PriorityLow = plugin.PriorityLow
 	// PriorityDefault is every file's and piece's priority until set
 	// (default_priority).
-	PriorityDefault Priority = shard.PriorityDefault
+	PriorityDefault = plugin.PriorityDefault
 	// PriorityTop is the highest priority (top_priority).
-	PriorityTop Priority = shard.PriorityTop
+	PriorityTop = plugin.PriorityTop
 )
 
 // ErrPriorityArg matches a file or piece index out of range, or piece

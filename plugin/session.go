@@ -4,6 +4,8 @@ import (
 	"net/netip"
 
 	"github.com/shardtorrent/shardtorrent/metainfo"
+	"github.com/shardtorrent/shardtorrent/resume"
+	"github.com/shardtorrent/shardtorrent/storage"
 )
 
 // Feature is the set of optional session-plugin hooks a Plugin implements.
@@ -174,21 +176,71 @@ type StateLoader interface {
 	LoadState(m map[string]string)
 }
 
-// AddTorrentParams is what UnknownTorrentHook fills in to adopt a torrent.
-// It is the subset of the session's AddTorrentParams a plugin can set
-// without importing the session package.
+// AddTorrentParams describe a torrent to add: what the session's
+// AddTorrent takes (shardtorrent.AddTorrentParams is this type) and what a
+// session plugin's UnknownTorrentHook fills in to adopt a torrent.
 type AddTorrentParams struct {
-	// MetaInfo, or Info with InfoHash, describe the torrent.
-	MetaInfo *metainfo.MetaInfo
-	Info     *metainfo.Info
-	InfoHash metainfo.InfoHash
-	// SavePath is the directory holding the torrent's files (required).
+	// One of TorrentFile (a path), MetaInfo, or Info with InfoHash; or
+	// InfoHash alone, for a torrent that fetches its metadata from its
+	// peers (a magnet link: see shardtorrent.ParseMagnet). Such a
+	// torrent is in state StateDownloadingMetadata until the ut_metadata
+	// extension gets it.
+	// A torrent added from Info alone has no raw info dictionary, so it
+	// cannot serve its metadata to magnet peers; prefer MetaInfo.
+	TorrentFile string
+	MetaInfo    *metainfo.MetaInfo
+	Info        *metainfo.Info
+	InfoHash    metainfo.InfoHash
+	// Name is the display name of a torrent added without metadata (a
+	// magnet's dn); untrusted, never a path. Ignored once metadata is
+	// known.
+	Name string
+	// SavePath is the directory the torrent's files live in: a torrent named
+	// X is at SavePath/X.
 	SavePath string
+	// SeedMode skips the check at add: every piece counts as present but
+	// unverified, and is hashed the first time a peer asks for it, before
+	// any byte of it is sent; a piece that fails is dropped and the torrent
+	// downloads it again (libtorrent's seed_mode).
 	SeedMode bool
-	Paused   bool
-	Peers    []netip.AddrPort
+	// Paused adds the torrent without connecting to peers; it is then not
+	// auto-managed (the session's queue leaves it paused).
+	Paused bool
+	// NotAutoManaged keeps the torrent out of the queue's control (the
+	// default is auto-managed, as libtorrent's add_torrent_params flags).
+	NotAutoManaged bool
+	// Peers are dialled as soon as the torrent can use them.
+	Peers []netip.AddrPort
+	// Trackers are the torrent's tracker tiers (BEP 12): the URLs of
+	// one tier are tried in turn, the next tier only when a whole tier
+	// failed. Nil takes the metadata's announce-list (or announce); a
+	// magnet's "tr" trackers are here, one tier each (ParseMagnet).
+	Trackers [][]string
+	// UserData is kept with the torrent and available from its handles.
 	UserData any
-	// Extensions are torrent-plugin constructors attached before the
+	// Extensions are torrent-plugin constructors, called with the torrent's
+	// plugin handle and UserData on the torrent's loop; a nil result
+	// attaches nothing. They come first in the torrent's chain, before the
 	// session plugins' NewTorrent results.
 	Extensions []func(TorrentHandle, any) TorrentPlugin
+	// Resume is the torrent's resume data (shardtorrent.ReadResumeData
+	// fills it): the pieces it marks present are trusted without hashing if its
+	// files still have the sizes and times it recorded; otherwise a
+	// FastresumeRejectedAlert names the file and the torrent is checked
+	// in full. Its "info", if any, gives a torrent added by info-hash its
+	// metadata.
+	Resume *resume.Data
+	// Storage opens where the torrent's pieces live, once its metadata is
+	// known: any storage.Storage (storage.MemoryOpener keeps them in
+	// memory, within a byte budget). It runs on a shard's loop and must
+	// not block. Nil is the file storage under SavePath
+	// (storage.OpenFiles, with the session's Engine.DirectWrites).
+	Storage storage.Opener
+	// FilePriorities are the priorities of the torrent's files, in the
+	// order of shardtorrent's Torrent.Files (pad files not counted);
+	// PriorityDontDownload skips a file (see Priority). They apply from the start, before the
+	// metadata arrives for a magnet, and override the priorities in
+	// Resume; files past their end keep Resume's, else PriorityDefault.
+	// Nil sets none.
+	FilePriorities []Priority
 }
