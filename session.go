@@ -250,6 +250,11 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 	}
 	s.registry.q = s.q // the queue follows the registry (registry.go)
 	s.ipf.Store(set.IPFilter)
+	// The accepting loop reads the live settings from its first
+	// connection on, which may come before NewSession returns: store them
+	// before listening (and again once the listen port is known).
+	early := set
+	s.live.Store(&early)
 	if set.ResumeDir != "" {
 		saver, err := newResumeSaver(set.ResumeDir, set.Logger)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	shardtorrent "github.com/shardtorrent/shardtorrent"
 	"github.com/shardtorrent/shardtorrent/internal/refpeer"
@@ -166,12 +167,25 @@ func TestIPFilterLibtorrent(t *testing.T) {
 			if err := flt.AddRule(b, b, ipfilter.Blocked); err != nil {
 				t.Fatal(err)
 			}
-			s, err := shardtorrent.NewSession(ctx, shardtorrent.Settings{ListenAddr: "127.0.0.1:0", Shards: 1,
-				DisableDHT: true, AlertMask: plugin.CategoryAll, IPFilter: flt})
+			set := shardtorrent.Settings{ListenAddr: "127.0.0.1:0", Shards: 1,
+				DisableDHT: true, AlertMask: plugin.CategoryAll, IPFilter: flt}
+			// A dial that fails (libtorrent's listener not accepting yet,
+			// a busy CI machine) is retried after a second, not after
+			// libtorrent's 60 s min_reconnect_time times two: what this
+			// test is about is the filter, not the back-off.
+			set.Engine.MinReconnectTime = time.Second
+			s, err := shardtorrent.NewSession(ctx, set)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close(context.Background())
+			defer func() {
+				if t.Failed() { // what our side saw, for the diagnosis
+					for _, a := range s.PopAlerts() {
+						t.Logf("our alert: %s", a.Message())
+					}
+				}
+			}()
 			tor, err := s.AddTorrent(ctx, shardtorrent.AddTorrentParams{TorrentFile: f.Torrent, SavePath: f.SeedDir})
 			if err != nil {
 				t.Fatal(err)
