@@ -250,8 +250,9 @@ func (r *resumeSaver) close() {
 // file stats after the sync, totals and times, trackers, and its info
 // dictionary. It also posts a SaveResumeDataAlert carrying the bytes. A
 // torrent without metadata gets a SaveResumeDataFailedAlert and an error
-// matching shard.ErrNoMetadata. Safe from any goroutine; the encoding runs on the
-// caller's goroutine, never on the loop.
+// matching ErrMetadataPending (as the readers and priorities give). Safe
+// from any goroutine; the encoding runs on the caller's goroutine, never on
+// the loop.
 func (t *Torrent) SaveResumeData(ctx context.Context) ([]byte, error) {
 	type result struct {
 		d   *resume.Data
@@ -277,6 +278,8 @@ func (t *Torrent) SaveResumeData(ctx context.Context) ([]byte, error) {
 		switch {
 		case errors.Is(err, shard.ErrUnknownTorrent):
 			err = ErrTorrentGone
+		case errors.Is(err, shard.ErrNoMetadata):
+			err = fmt.Errorf("%w: %w", ErrMetadataPending, err)
 		}
 		t.s.alerts.Post(&plugin.SaveResumeDataFailedAlert{TorrentAlert: base, Err: err})
 		return nil, err

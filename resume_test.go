@@ -13,7 +13,6 @@ import (
 	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/resume"
-	"github.com/shardtorrent/shardtorrent/shard"
 )
 
 // checkedFiles reports whether alerts show a full check of ih (a state
@@ -277,7 +276,7 @@ func TestSaveResumeDataWithoutMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.SaveResumeData(ctx); !errors.Is(err, shard.ErrNoMetadata) {
+	if _, err := h.SaveResumeData(ctx); !errors.Is(err, ErrMetadataPending) {
 		t.Fatalf("SaveResumeData without metadata: %v", err)
 	}
 	waitAlert(t, s, 5*time.Second, func(a plugin.Alert) bool { _, ok := a.(*plugin.SaveResumeDataFailedAlert); return ok })
