@@ -307,7 +307,28 @@ func (s *Session) ApplySettings(ctx context.Context, set Settings) error {
 	}
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	return s.applyLocked(ctx, set)
+	return s.applyLocked(ctx, set, nil)
+}
+
+// ApplyRuntimeSettings is ApplySettings for a whole configuration read
+// again (the node's config file on SIGHUP): every setting that can change
+// while the session runs takes set's value, and a setting that cannot
+// keeps its current value instead of failing the call; kept names those
+// (as "ListenAddr", "Engine.ClientName"), for the caller to say that they
+// need a restart. A value out of range still fails the whole call. Safe
+// from any goroutine.
+func (s *Session) ApplyRuntimeSettings(ctx context.Context, set Settings) (kept []string, err error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	kept = []string{}
+	err = s.applyLocked(ctx, set, &kept)
+	return kept, err
 }
 
 // modifySettings applies fn's change to the settings in effect: the
@@ -324,11 +345,13 @@ func (s *Session) modifySettings(ctx context.Context, fn func(*Settings)) error 
 	defer s.applyMu.Unlock()
 	set := s.Settings()
 	fn(&set)
-	return s.applyLocked(ctx, set)
+	return s.applyLocked(ctx, set, nil)
 }
 
-// applyLocked is ApplySettings with s.applyMu held.
-func (s *Session) applyLocked(ctx context.Context, set Settings) error {
+// applyLocked is ApplySettings with s.applyMu held. With keep, a field
+// that cannot change keeps cur's value and is appended to *keep instead of
+// refusing the call.
+func (s *Session) applyLocked(ctx context.Context, set Settings, keep *[]string) error {
 	set.fill()
 	if err := set.validate(); err != nil {
 		return err
@@ -352,6 +375,14 @@ func (s *Session) applyLocked(ctx context.Context, set Settings) error {
 			fixed = append(fixed, &SettingError{Field: f, Err: ErrSettingFixed})
 		}
 	}
+	if keep != nil {
+		for _, e := range fixed {
+			f := e.(*SettingError).Field
+			setField(&set, &cur, f)
+			*keep = append(*keep, f)
+		}
+		fixed = nil
+	}
 	if len(fixed) == 1 {
 		return fixed[0]
 	}
@@ -360,8 +391,8 @@ func (s *Session) applyLocked(ctx context.Context, set Settings) error {
 	}
 
 	// Components that read the settings off the loops take them first,
-	// then the loops; s.live is replaced last, so a failure part-way (ctx,
-	// Close) leaves it naming the old settings for the parts not reached.
+	// then s.live is replaced, then the loops take theirs (see the top of
+	// this file).
 	s.alerts.setMask(set.AlertMask)
 	if set.Engine.ConnectionSpeed != cur.Engine.ConnectionSpeed {
 		s.dials.SetLimit(set.Engine.ConnectionSpeed)
@@ -402,6 +433,15 @@ func (s *Session) applyLocked(ctx context.Context, set Settings) error {
 		s.queueSettingsChanged()
 	}
 	return nil
+}
+
+// setField copies the field at path (as changed names it) from src to dst.
+func setField(dst, src *Settings, path string) {
+	d, sv := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem()
+	for _, name := range strings.Split(path, ".") {
+		d, sv = d.FieldByName(name), sv.FieldByName(name)
+	}
+	d.Set(sv)
 }
 
 // queueChanged reports whether the queue's settings differ.

@@ -338,3 +338,29 @@ func TestApplySettingsEncryption(t *testing.T) {
 		return ok
 	})
 }
+
+// TestApplyRuntimeSettings: a whole configuration applied again takes
+// every run-time change and keeps (and names) the fixed ones; a bad value
+// still fails it whole.
+func TestApplyRuntimeSettings(t *testing.T) {
+	s := offlineSession(t, Settings{})
+	ctx := context.Background()
+	set := s.Settings()
+	set.ListenAddr, set.Engine.ClientName = "127.0.0.1:1", "other/1.0"
+	set.UploadRateLimit, set.Engine.UnchokeSlots = LimitTo(777), 3
+	kept, err := s.ApplyRuntimeSettings(ctx, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(kept, ",") != "ListenAddr,Engine.ClientName" {
+		t.Errorf("kept %v, want ListenAddr and Engine.ClientName", kept)
+	}
+	now := s.Settings()
+	if now.UploadRateLimit != LimitTo(777) || now.Engine.UnchokeSlots != 3 || now.ListenAddr != "off" || now.Engine.ClientName == "other/1.0" {
+		t.Errorf("after: up %v, slots %d, listen %q, client %q", now.UploadRateLimit, now.Engine.UnchokeSlots, now.ListenAddr, now.Engine.ClientName)
+	}
+	set.Engine.ShareRatioLimit = -1
+	if _, err := s.ApplyRuntimeSettings(ctx, set); !errors.Is(err, ErrBadSetting) {
+		t.Errorf("a bad value: err %v", err)
+	}
+}

@@ -67,6 +67,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "rpc-passwd" {
 		return runPasswd(args[1:], stdout, stderr) // service.go
 	}
+	cmdLine := args // read again on SIGHUP with the -config file (reload.go)
 	fs, f := newFlagSet(stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -215,6 +216,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	n := &node{sess: sess, out: stdout, log: log, data: *f.dataDir, peers: peerAddrs, seedMode: *f.seedMode, ipFilter: *f.ipFilterFile,
+		args: cmdLine, configFile: *f.configFile,
 		byHash: map[metainfo.InfoHash]*tracked{}, watched: map[string]bool{}, fleet: fleet, retryFirst: *f.errRetry}
 	// The RPC's requests are served by this goroutine's select (rpcnode.go).
 	n.rpc = newRPCNode(n, rpcSettings(sess, *f.dataDir, state, *f.useDHT, *f.builtins))
@@ -597,11 +599,15 @@ type tracked struct {
 type node struct {
 	sess     *shardtorrent.Session
 	ipFilter string // -ip-filter, reloaded on SIGHUP (ipfilter.go)
-	out      io.Writer
-	log      *slog.Logger
-	data     string
-	peers    []netip.AddrPort
-	seedMode bool
+	// args and configFile are the command line and its -config file,
+	// read again on SIGHUP (reload.go).
+	args       []string
+	configFile string
+	out        io.Writer
+	log        *slog.Logger
+	data       string
+	peers      []netip.AddrPort
+	seedMode   bool
 	// retryFirst is -error-retry (retry.go); last is the latest poll of
 	// every torrent's state and dropped the alerts lost so far (poll.go).
 	retryFirst time.Duration
