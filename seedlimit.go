@@ -39,13 +39,13 @@ func (s *Session) QueueLimits() (downloads, seeds, total Limit) {
 }
 
 // SetRatioLimit sets the torrent's share-ratio rule (Transmission's
-// seedRatioMode and seedRatioLimit): shard.RatioGlobal follows the
-// session's limit, shard.RatioOwn pauses the torrent at ratio (0: never),
-// shard.RatioUnlimited seeds on. A new rule is checked afresh, even on a
+// seedRatioMode and seedRatioLimit): RatioGlobal follows the
+// session's limit, RatioOwn pauses the torrent at ratio (0: never),
+// RatioUnlimited seeds on. A new rule is checked afresh, even on a
 // torrent a limit paused before (resume it to seed again). Safe from any
 // goroutine.
-func (t *Torrent) SetRatioLimit(ctx context.Context, mode shard.RatioMode, ratio float64) error {
-	if mode > shard.RatioUnlimited || ratio < 0 || math.IsNaN(ratio) || math.IsInf(ratio, 0) {
+func (t *Torrent) SetRatioLimit(ctx context.Context, mode RatioMode, ratio float64) error {
+	if mode > RatioUnlimited || ratio < 0 || math.IsNaN(ratio) || math.IsInf(ratio, 0) {
 		return fmt.Errorf("%w: ratio mode %d, ratio %v", ErrBadLimit, mode, ratio)
 	}
 	return t.do(ctx, func(x *shard.Torrent) { x.SetRatioLimit(mode, ratio) })
@@ -53,7 +53,7 @@ func (t *Torrent) SetRatioLimit(ctx context.Context, mode shard.RatioMode, ratio
 
 // RatioLimit returns the torrent's share-ratio rule and own limit
 // (SetRatioLimit). Safe from any goroutine.
-func (t *Torrent) RatioLimit(ctx context.Context) (mode shard.RatioMode, ratio float64, err error) {
+func (t *Torrent) RatioLimit(ctx context.Context) (mode RatioMode, ratio float64, err error) {
 	err = t.do(ctx, func(x *shard.Torrent) { mode, ratio = x.RatioLimit() })
 	return mode, ratio, err
 }
@@ -92,11 +92,11 @@ func (s *Session) SetSeedPolicy(ctx context.Context, p settings.SeedPolicy) erro
 }
 
 // SetIdleLimit sets the torrent's idle-seeding rule (Transmission's
-// seedIdleMode and seedIdleLimit): shard.IdleGlobal follows the session's
-// limit, shard.IdleOwn stops the torrent after idle without upload (0:
-// never), shard.IdleUnlimited seeds on. Safe from any goroutine.
-func (t *Torrent) SetIdleLimit(ctx context.Context, mode shard.IdleMode, idle time.Duration) error {
-	if mode > shard.IdleUnlimited || idle < 0 {
+// seedIdleMode and seedIdleLimit): IdleGlobal follows the session's
+// limit, IdleOwn stops the torrent after idle without upload (0:
+// never), IdleUnlimited seeds on. Safe from any goroutine.
+func (t *Torrent) SetIdleLimit(ctx context.Context, mode IdleMode, idle time.Duration) error {
+	if mode > IdleUnlimited || idle < 0 {
 		return fmt.Errorf("%w: idle mode %d, idle %v", ErrBadLimit, mode, idle)
 	}
 	return t.do(ctx, func(x *shard.Torrent) { x.SetIdleLimit(mode, idle) })
@@ -104,7 +104,26 @@ func (t *Torrent) SetIdleLimit(ctx context.Context, mode shard.IdleMode, idle ti
 
 // IdleLimit returns the torrent's idle-seeding rule and own limit
 // (SetIdleLimit). Safe from any goroutine.
-func (t *Torrent) IdleLimit(ctx context.Context) (mode shard.IdleMode, idle time.Duration, err error) {
+func (t *Torrent) IdleLimit(ctx context.Context) (mode IdleMode, idle time.Duration, err error) {
 	err = t.do(ctx, func(x *shard.Torrent) { mode, idle = x.IdleLimit() })
 	return mode, idle, err
 }
+
+// RatioMode is a torrent's share-ratio rule (settings.RatioMode,
+// Transmission's seedRatioMode); IdleMode its idle-seeding rule
+// (settings.IdleMode, seedIdleMode).
+type (
+	RatioMode = settings.RatioMode
+	IdleMode  = settings.IdleMode
+)
+
+// The rules: follow the session's limit (the default), the torrent's own,
+// or none.
+const (
+	RatioGlobal    = settings.RatioGlobal
+	RatioOwn       = settings.RatioOwn
+	RatioUnlimited = settings.RatioUnlimited
+	IdleGlobal     = settings.IdleGlobal
+	IdleOwn        = settings.IdleOwn
+	IdleUnlimited  = settings.IdleUnlimited
+)

@@ -204,3 +204,29 @@ func (s *Engine) FillDefaults() {
 		s.ClientName = d.ClientName
 	}
 }
+
+// RatioMode is a torrent's share-ratio rule, as Transmission's
+// seedRatioMode.
+type RatioMode uint8
+
+const (
+	// RatioGlobal follows Engine.ShareRatioLimit (the default).
+	RatioGlobal RatioMode = iota
+	// RatioOwn uses the torrent's own limit (the session's Torrent.SetRatioLimit).
+	RatioOwn
+	// RatioUnlimited seeds on whatever the session's limit.
+	RatioUnlimited
+)
+
+// IdleMode is a torrent's idle-seeding rule, as Transmission's
+// seedIdleMode.
+type IdleMode uint8
+
+const (
+	// IdleGlobal follows Engine.SeedIdleLimit (the default).
+	IdleGlobal IdleMode = iota
+	// IdleOwn uses the torrent's own limit (the session's Torrent.SetIdleLimit).
+	IdleOwn
+	// IdleUnlimited seeds on however long it is idle.
+	IdleUnlimited
+)

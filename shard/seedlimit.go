@@ -48,30 +48,21 @@ const (
 	SeedLimitRemoveData = plugin.SeedLimitRemoveData
 )
 
-// RatioMode is a torrent's share-ratio rule, as Transmission's
-// seedRatioMode.
-type RatioMode uint8
-
-const (
-	// RatioGlobal follows Settings.ShareRatioLimit (the default).
-	RatioGlobal RatioMode = iota
-	// RatioOwn uses the torrent's own limit (SetRatioLimit).
-	RatioOwn
-	// RatioUnlimited seeds on whatever the session's limit.
-	RatioUnlimited
+// RatioMode and IdleMode are a torrent's own seed-limit rules
+// (settings.RatioMode, settings.IdleMode).
+type (
+	RatioMode = settings.RatioMode
+	IdleMode  = settings.IdleMode
 )
 
-// IdleMode is a torrent's idle-seeding rule, as Transmission's
-// seedIdleMode.
-type IdleMode uint8
-
+// The rules' values (settings').
 const (
-	// IdleGlobal follows Settings.SeedIdleLimit (the default).
-	IdleGlobal IdleMode = iota
-	// IdleOwn uses the torrent's own limit (SetIdleLimit).
-	IdleOwn
-	// IdleUnlimited seeds on however long it is idle.
-	IdleUnlimited
+	RatioGlobal    = settings.RatioGlobal
+	RatioOwn       = settings.RatioOwn
+	RatioUnlimited = settings.RatioUnlimited
+	IdleGlobal     = settings.IdleGlobal
+	IdleOwn        = settings.IdleOwn
+	IdleUnlimited  = settings.IdleUnlimited
 )
 
 // seedLimitState is a torrent's seeding clock. Loop only.
