@@ -169,7 +169,8 @@ func (p *Picker) PickDeadline(dst []Block, peer Peer, peerHas *bitfield.Bitfield
 }
 
 // pickBusyIn hands out duplicates of d's requested blocks that have fewer
-// than MaxRequesters requesters, none of them peer.
+// than MaxRequesters requesters, none of them peer (end game: pickBusy for
+// every piece, pickDeadline for a late deadline piece).
 func (p *Picker) pickBusyIn(dst []Block, d *download, peer Peer, want int) ([]Block, int) {
 blocks:
 	for k := range d.blocks {

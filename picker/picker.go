@@ -592,21 +592,8 @@ func (p *Picker) pickBusy(dst []Block, peer Peer, peerHas *bitfield.Bitfield, is
 			!p.mayShare(d, peer, false) {
 			continue
 		}
-	blocks:
-		for k := range d.blocks {
-			bi := &d.blocks[k]
-			if bi.state != blockRequested || int(bi.nreq) >= MaxRequesters {
-				continue
-			}
-			for _, r := range bi.req[:bi.nreq] {
-				if r == peer {
-					continue blocks
-				}
-			}
-			dst = append(dst, p.request(d, k, peer))
-			if want--; want == 0 {
-				return dst
-			}
+		if dst, want = p.pickBusyIn(dst, d, peer, want); want == 0 {
+			return dst
 		}
 	}
 	return dst
