@@ -68,6 +68,7 @@ func (t *Torrent) fail(err error) {
 		t.diskErr.recheck = true // the check itself failed
 	}
 	t.s.post(&plugin.TorrentErrorAlert{TorrentAlert: t.alertBase(), Err: err})
+	t.failWaits(err) // readers blocked on a piece get the error (stream.go)
 	if t.paused {
 		t.stopAnnouncing()
 		return

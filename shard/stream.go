@@ -136,7 +136,8 @@ func (s *Stream) deadlineOf(piece int) (time.Time, bool) {
 
 // WaitPiece sends nil on done once piece has passed its hash check: at once
 // if it has, or from the piece-passed path later. done gets an error
-// instead if the stream is closed or the torrent removed first. done needs
+// instead if the stream is closed or the torrent removed first, or the
+// torrent's disk error if it is stopped by one (now or later). done needs
 // room for one value; it gets exactly one. A stream waits for one piece at
 // a time: a new wait replaces (and answers with ErrStreamWaitReplaced) the
 // previous one. Loop only.
@@ -154,6 +155,9 @@ func (s *Stream) WaitPiece(piece int, done chan<- error) {
 		return
 	case t.have.Has(piece):
 		done <- nil
+		return
+	case t.err != nil:
+		done <- t.err // stopped by a disk error (diskerror.go) until Resume
 		return
 	}
 	s.CancelWait(ErrStreamWaitReplaced)
@@ -232,14 +236,21 @@ func (t *Torrent) wakeHad() {
 	t.stream.waiters = kept
 }
 
-// failStreams answers every wait with err and closes the streams: the
-// torrent is going away. Loop only.
-func (t *Torrent) failStreams(err error) {
+// failWaits answers every wait with err and keeps the streams open: the
+// torrent stopped on a disk error (diskerror.go), which Resume may clear;
+// a read after that waits again. Loop only.
+func (t *Torrent) failWaits(err error) {
 	for _, w := range t.stream.waiters {
 		w.done <- err
 	}
 	clear(t.stream.waiters)
 	t.stream.waiters = t.stream.waiters[:0]
+}
+
+// failStreams answers every wait with err and closes the streams: the
+// torrent is going away. Loop only.
+func (t *Torrent) failStreams(err error) {
+	t.failWaits(err)
 	for _, s := range t.stream.streams {
 		s.closed = true
 		s.first, s.end = 0, 0

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shardtorrent/shardtorrent/bufpool"
 	"github.com/shardtorrent/shardtorrent/picker"
+	"github.com/shardtorrent/shardtorrent/storage"
 	"github.com/shardtorrent/shardtorrent/wire"
 )
 
@@ -476,4 +477,43 @@ func TestDeadlineMakesRoom(t *testing.T) {
 			fatalf("%d more cancels with the urgent piece requested", n)
 		}
 	})
+}
+
+// TestStreamDiskError: a disk error answers a pending wait with that
+// error, a new wait gets it at once while the torrent is stopped, and the
+// stream stays open: after Resume a wait waits again.
+func TestStreamDiskError(t *testing.T) {
+	h := newHarness(t, quietSettings)
+	tf := makeTorrent(t, 4*stPieceLen, stPieceLen)
+	tor := h.leech(tf)
+	diskErr := &storage.FileError{Op: "write", Path: "x", Err: errors.New("disk on fire")}
+	first, second, third := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+	var s *Stream
+	h.do(func() {
+		var err error
+		if s, err = tor.OpenStream(); err != nil {
+			fatalf("OpenStream: %v", err)
+		}
+		s.WaitPiece(0, first)
+		tor.fail(diskErr)
+		s.WaitPiece(1, second)
+	})
+	for i, ch := range []chan error{first, second} {
+		if err := waitDone(t, ch); !errors.Is(err, diskErr) {
+			t.Fatalf("wait %d answered %v, want the disk error", i, err)
+		}
+	}
+	h.do(func() {
+		tor.Resume()
+		s.WaitPiece(2, third)
+		select {
+		case err := <-third:
+			fatalf("after Resume the wait was answered at once: %v", err)
+		default:
+		}
+		s.Close()
+	})
+	if err := waitDone(t, third); !errors.Is(err, ErrStreamClosed) {
+		t.Fatalf("wait after Resume answered %v at Close, want ErrStreamClosed", err)
+	}
 }
