@@ -214,7 +214,9 @@ func (r *Reader) Read(p []byte) (int, error) { return r.ReadContext(context.Back
 // ReadContext reads up to len(p) bytes at the read position and advances
 // it. It waits until the piece at the read position has passed its hash
 // check, or until ctx ends (then it returns ctx's error and the reader
-// stays usable). It returns fewer bytes than asked rather than wait for a
+// stays usable), or until the torrent stops on a disk error (it returns
+// that error, Status.Err; after Torrent.Resume the reader reads on). It
+// returns fewer bytes than asked rather than wait for a
 // second piece; at the end of the range it returns io.EOF. One goroutine
 // at a time (see Reader).
 func (r *Reader) ReadContext(ctx context.Context, p []byte) (int, error) {
