@@ -142,10 +142,16 @@ type machine struct {
 	res   Result
 }
 
-func (m *machine) init(rand io.Reader) error {
+// init sets the random source and draws the private key; the public key
+// is computed too unless deferPub (a deferred Receiver computes it in its
+// DHJob).
+func (m *machine) init(rand io.Reader, deferPub bool) error {
 	m.rand = rand
 	m.padLen = m.randPadLen
-	k, err := newDHKey(rand)
+	k, err := drawDHKey(rand)
+	if err == nil && !deferPub {
+		k.computePub()
+	}
 	m.key = k
 	return err
 }
@@ -280,9 +286,29 @@ func NewInitiator(infoHash [20]byte, provide CryptoMethod, rand io.Reader, initi
 	}
 	h := &Initiator{infoHash: infoHash, provide: provide & MethodBoth}
 	h.payload = append([]byte(nil), initialPayload...)
-	if err := h.init(rand); err != nil {
+	if err := h.init(rand, false); err != nil {
 		return nil, err
 	}
+	if err := h.sendPubKey(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// NewInitiatorKey is NewInitiator with a key pair made by GenerateKey
+// instead of a fresh one: one modular exponentiation per handshake instead
+// of two. rand still supplies the padding. See Key for what reusing a key
+// gives up.
+func NewInitiatorKey(infoHash [20]byte, provide CryptoMethod, key *Key, rand io.Reader, initialPayload []byte) (*Initiator, error) {
+	if len(initialPayload) > MaxInitialPayload {
+		return nil, ErrPayloadTooLong
+	}
+	if provide&MethodBoth == 0 {
+		return nil, ErrNoCommonMethod
+	}
+	h := &Initiator{infoHash: infoHash, provide: provide & MethodBoth}
+	h.payload = append([]byte(nil), initialPayload...)
+	h.rand, h.padLen, h.key = rand, h.randPadLen, key.k
 	if err := h.sendPubKey(); err != nil {
 		return nil, err
 	}
@@ -400,6 +426,11 @@ type Receiver struct {
 	req1       [hashLen]byte
 	padC       int
 	iaLen      int
+	// deferDH: Step stops at Ya and leaves both exponentiations to a DHJob
+	// (NewDeferredReceiver); job is that work, draws the keys tried.
+	deferDH bool
+	job     DHJob
+	draws   int
 }
 
 // Receiver states.
@@ -411,6 +442,7 @@ const (
 	rReadPadC
 	rReadIALen
 	rReadIA
+	rWaitDH // deferred: Ya read, waiting for ResumeDH
 )
 
 // NewReceiver starts the accepting side. lookup maps HASH('req2', SKEY)
@@ -423,10 +455,100 @@ func NewReceiver(lookup func(skeyHash [20]byte) (infoHash [20]byte, ok bool), al
 		return nil, ErrNoCommonMethod
 	}
 	h := &Receiver{lookup: lookup, allowed: allowed & MethodBoth}
-	if err := h.init(rand); err != nil {
+	if err := h.init(rand, false); err != nil {
 		return nil, err
 	}
 	return h, nil
+}
+
+// NewDeferredReceiver is NewReceiver for a caller that runs the
+// Diffie-Hellman work elsewhere: the Receiver makes no modular
+// exponentiation itself. Step stops once it has read Ya (WaitingDH then
+// reports true; Step consumes nothing more); the caller runs Job().Compute
+// on any goroutine and hands the job back with ResumeDH on the goroutine
+// that runs the Receiver, then goes on with Step. Output and random draws
+// are exactly NewReceiver's for the same rand.
+func NewDeferredReceiver(lookup func(skeyHash [20]byte) (infoHash [20]byte, ok bool), allowed CryptoMethod, rand io.Reader) (*Receiver, error) {
+	if allowed&MethodBoth == 0 {
+		return nil, ErrNoCommonMethod
+	}
+	h := &Receiver{lookup: lookup, allowed: allowed & MethodBoth, deferDH: true}
+	if err := h.init(rand, true); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// DHJob is the Diffie-Hellman work of a deferred Receiver: our public key
+// Yb = G^x and the secret S = Ya^x mod P, two 768-bit modular
+// exponentiations with a 160-bit exponent. Between Receiver.Job and
+// Receiver.ResumeDH it belongs to whoever computes it; nothing else reads
+// or writes it then. It lives inside the Receiver: no allocation.
+type DHJob struct {
+	key    dhKey
+	ya     [pubKeyLen]byte
+	secret [pubKeyLen]byte
+	err    error
+}
+
+// Compute does the job's exponentiations. Safe from any goroutine (it
+// touches only the job), once per handing-out.
+func (j *DHJob) Compute() {
+	if j.secret, j.err = j.key.secret(j.ya[:]); j.err != nil {
+		return // a bad Ya: no need for our public key
+	}
+	j.key.computePub()
+}
+
+// WaitingDH reports whether Step stopped for the Diffie-Hellman work
+// (deferred receivers only); Job then returns it.
+func (h *Receiver) WaitingDH() bool { return h.state == rWaitDH && h.err == nil }
+
+// Job returns the pending Diffie-Hellman work; valid while WaitingDH.
+func (h *Receiver) Job() *DHJob { return &h.job }
+
+// ResumeDH takes back the job of Job once Compute has run. The handshake
+// then goes on: Output holds Yb and PadB, and Step takes the bytes after
+// Ya. When the secret starts with a zero byte (see pickKey) it draws
+// another key instead, and WaitingDH stays true: compute the job again.
+// After an error the handshake is dead, as with Step.
+func (h *Receiver) ResumeDH(j *DHJob) error {
+	if h.err != nil {
+		return h.err
+	}
+	if h.state != rWaitDH || j != &h.job {
+		panic("mse: ResumeDH without a pending job")
+	}
+	if j.err != nil {
+		h.err = j.err
+		return h.err
+	}
+	h.key, h.secret = j.key, j.secret
+	if h.secret[0] == 0 && h.draws < maxKeyDraws {
+		h.draws++
+		k, err := drawDHKey(h.rand)
+		if err != nil {
+			h.err = err
+			return err
+		}
+		j.key, j.err = k, nil
+		return nil
+	}
+	if err := h.keyed(); err != nil {
+		h.err = err
+		return err
+	}
+	return nil
+}
+
+// keyed sends Yb and PadB once S is known and looks for HASH('req1', S).
+func (h *Receiver) keyed() error {
+	if err := h.sendPubKey(); err != nil {
+		return err
+	}
+	h.req1 = hash([]byte("req1"), h.secret[:])
+	h.state = rSyncReq1
+	return nil
 }
 
 // SetPreferRC4 chooses what the receiver selects when the peer offers both
@@ -447,15 +569,21 @@ func (h *Receiver) step(in []byte) (used int, progress bool, err error) {
 		if !ok {
 			return used, false, nil
 		}
+		if h.deferDH {
+			copy(h.job.ya[:], f)
+			h.job.key, h.draws = h.key, 1
+			h.state = rWaitDH
+			return used, false, nil
+		}
 		if err := h.pickKey(f); err != nil {
 			return used, false, err
 		}
-		if err := h.sendPubKey(); err != nil {
+		if err := h.keyed(); err != nil {
 			return used, false, err
 		}
-		h.req1 = hash([]byte("req1"), h.secret[:])
-		h.state = rSyncReq1
 		return used, true, nil
+	case rWaitDH:
+		return 0, false, nil
 	case rSyncReq1:
 		found, used, err := h.sync(in, h.req1[:], MaxPad+hashLen)
 		if found {
