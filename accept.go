@@ -40,6 +40,7 @@ type acceptConn struct {
 	handing  bool
 	finished bool
 	rcv      *mse.Receiver // an MSE handshake is running (encryption.go)
+	dhBusy   bool          // rcv's DH job is with the pool; reads paused (dhpool.go)
 }
 
 func (s *Session) accept(c *loop.Conn) loop.Handler {

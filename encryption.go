@@ -107,7 +107,7 @@ func (a *acceptConn) encData(c *loop.Conn, data []byte) (n int, handled bool) {
 			a.refuse(shard.NewEncryptionError(shard.ErrEncryptedRefused))
 			return len(data), true
 		}
-		rcv, err := mse.NewReceiver(a.s.registry.lookupSKey, mseMethods(a.s.live.Load().Engine.AllowedEncLevel), a.s.keyRand())
+		rcv, err := mse.NewDeferredReceiver(a.s.registry.lookupSKey, mseMethods(a.s.live.Load().Engine.AllowedEncLevel), a.s.keyRand())
 		if err != nil {
 			a.refuse(shard.NewEncryptionError(err))
 			return len(data), true
@@ -115,7 +115,22 @@ func (a *acceptConn) encData(c *loop.Conn, data []byte) (n int, handled bool) {
 		rcv.SetPreferRC4(a.s.live.Load().Engine.PreferRC4)
 		a.rcv = rcv
 	}
+	if a.dhBusy {
+		return 0, true // reads are paused; the bytes wait for dhDone
+	}
 	n, err := a.rcv.Step(data)
+	// The DH work goes to the pool (dhpool.go) unless it is full.
+	for err == nil && a.rcv.WaitingDH() {
+		if a.startDH() {
+			return n, true
+		}
+		if err = a.rcv.ResumeDH(a.rcv.Job()); err != nil || a.rcv.WaitingDH() {
+			continue
+		}
+		var m int
+		m, err = a.rcv.Step(data[n:])
+		n += m
+	}
 	if err != nil {
 		a.refuse(shard.NewEncryptionError(err))
 		return len(data), true

@@ -216,6 +216,8 @@ type Session struct {
 
 	// incoming counts what the accepting loop refused (stats.go).
 	incoming incomingCounters
+	// dh computes incoming MSE handshakes' DH work off the loops (dhpool.go).
+	dh *dhPool
 	// ipf is the current IP filter, read by the listening loop at accept
 	// and by every shard at offer and dial (ipfilter.go).
 	ipf atomic.Pointer[ipfilter.Filter]
@@ -247,6 +249,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		stopped:  make(chan struct{}),
 		started:  time.Now(),
 		q:        newQueue(set.Shards),
+		dh:       newDHPool(dhWorkers(), dhQueueDepth),
 	}
 	s.registry.q = s.q // the queue follows the registry (registry.go)
 	s.ipf.Store(set.IPFilter)
@@ -709,6 +712,7 @@ func (s *Session) shutdown() {
 	if s.ln != nil {
 		_ = s.ln.Close()
 	}
+	s.dh.close()
 	if s.disk != nil {
 		s.disk.Close()
 	}

@@ -140,6 +140,10 @@ type LTOptions struct {
 	// bytes/s (0 = unlimited), e.g. to keep a download running long
 	// enough for a test to act during it.
 	UploadRateLimit int
+
+	// Settings are further libtorrent settings_pack entries, applied last
+	// (after Perf): name to value, an integer, true/false or a string.
+	Settings map[string]string
 }
 
 // Status is one status line of lt_peer.py. Rates are payload bytes/s,
@@ -226,6 +230,9 @@ func StartLT(ctx context.Context, o LTOptions) (*LTPeer, error) {
 	}
 	if o.Stay {
 		args = append(args, "--stay")
+	}
+	for k, v := range o.Settings {
+		args = append(args, "--set", k+"="+v)
 	}
 	if o.UploadRateLimit > 0 {
 		args = append(args, "--upload-rate-limit", strconv.Itoa(o.UploadRateLimit))

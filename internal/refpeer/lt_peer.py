@@ -137,6 +137,17 @@ def session_settings(a):
     }
     if a.perf:
         s.update(lt.high_performance_seed())
+    for kv in a.set or []:
+        k, sep, v = kv.partition("=")
+        if not sep:
+            fatal("bad --set %r, want NAME=VALUE" % kv)
+        if v in ("true", "false"):
+            s[k] = v == "true"
+        else:
+            try:
+                s[k] = int(v)
+            except ValueError:
+                s[k] = v
     if a.dht:
         # A DHT on 127.0.0.1 (see testing-with-real-peers.md): no routers,
         # loopback nodes accepted, many nodes per IP.
@@ -393,6 +404,7 @@ def main():
     ap.add_argument("--stay", action="store_true", help="leech: keep seeding after completion")
     ap.add_argument("--upload-rate-limit", type=int, default=0,
                     help="session upload_rate_limit, bytes/s (0 = unlimited)")
+    ap.add_argument("--set", action="append", help="NAME=VALUE: a settings_pack entry, applied last; repeatable")
     ap.add_argument("--interval", type=float, default=1.0, help="status line interval, seconds")
     ap.add_argument("--ignore-stdin", action="store_true", help="do not exit on stdin EOF")
     ap.add_argument("--dht", action="store_true", help="run the DHT (loopback settings, no routers)")
