@@ -99,6 +99,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
+	// over reports the end of the window. Not ctx.Err() alone: a dial
+	// whose deadline (the window's end) has passed fails at once with an
+	// i/o timeout while ctx's own timer may not have fired yet, and a
+	// dialer would spin through thousands of such failures.
+	deadline, _ := ctx.Deadline()
+	over := func() bool { return ctx.Err() != nil || !time.Now().Before(deadline) }
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -117,13 +123,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			d.peerID = [20]byte{'-', 'S', 'G', '0', '0', '0', '1', '-', byte(i), byte(i >> 8)}
 			local := make([]time.Duration, 0, 1024)
 			localErrs := map[string]int64{}
-			for ctx.Err() == nil {
+			for !over() {
 				if cfg.Handshakes > 0 && started.Add(1) > cfg.Handshakes {
 					break
 				}
 				t0 := time.Now()
 				err := d.once(ctx)
-				if ctx.Err() != nil {
+				if over() {
 					break // cut by the end of the window: not counted
 				}
 				if err != nil {
