@@ -174,7 +174,6 @@ func run() int {
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up on one transfer after this long")
 	guard := flag.Bool("guard", false, "CI guard: run the guard scenario (transfer lt-lt, st-lt, lt-st interleaved) and exit 1 if our CPU/GiB loses to libtorrent's by more than -guard-margin")
 	guardMargin := flag.Float64("guard-margin", guardMarginDefault, "guard: how much worse than libtorrent's CPU/GiB ours may be (0.5: up to 1.5x)")
-	flag.IntVar(&stormDialers, "storm-dialers", stormDialers, "storm: concurrent dialers (connect, handshake, close)")
 	flag.BoolVar(&ltPerf, "lt-perf", true, "apply libtorrent's high_performance_seed settings to libtorrent peers")
 	flag.Parse()
 	if embedded {

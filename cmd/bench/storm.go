@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,8 +13,22 @@ import (
 	"github.com/shardtorrent/shardtorrent/internal/stormgen"
 )
 
-// stormDialers is -storm-dialers: the storm generator's concurrent dialers.
-var stormDialers = 32
+// The storm scenario's flags, registered here so main.go's list stays
+// short: -storm-dialers, the generator's concurrent dialers; -storm-base, a
+// bench binary built from another commit (e.g. main) whose node is stormed
+// too, interleaved with ours, for before/after figures in one run.
+var (
+	stormDialers = 32
+	stormBase    string
+)
+
+func init() {
+	flag.IntVar(&stormDialers, "storm-dialers", stormDialers, "storm: concurrent dialers (connect, handshake, close)")
+	flag.StringVar(&stormBase, "storm-base", "", "storm: also storm the node of this bench binary (built from another commit), interleaved with ours")
+}
+
+// stormLabel names a target kind in the table.
+var stormLabel = map[string]string{"st": "shardtorrent", "base": "shardtorrent (base)", "lt": "libtorrent"}
 
 // stormServeConns are the load-generator connections of the "serving
 // during a storm" rows: every one gets an upload slot.
@@ -59,7 +74,7 @@ func (e *env) storm() (*table, error) {
 			{"handshakes_per_s", "handshakes/s", "%.0f"}, {"ratio_vs_lt", "vs libtorrent", "%.2fx"},
 			{"p50_ms", "p50 ms", "%.2f"}, {"p99_ms", "p99 ms", "%.2f"},
 			{"target_cores", "target cores busy", "%.2f"}, {"target_cpu_us_per_hs", "target CPU-us/handshake", "%.0f"},
-			{"failures", "failures", "%.0f"},
+			{"failures", "failures", "%.0f"}, {"ratio_vs_base", "vs base", "%.2fx"},
 			{"serve_mb_per_s", "serving MB/s", "%.0f"}, {"serve_ratio", "serving vs no storm", "%.2fx"},
 		},
 		chartSpecs: []chartSpec{
@@ -78,6 +93,9 @@ func (e *env) storm() (*table, error) {
 	defer cleanup()
 	ih := ds.metas[0].InfoHash.Short()
 	kinds := []string{"st"}
+	if stormBase != "" {
+		kinds = append(kinds, "base")
+	}
 	if ltErr == nil {
 		kinds = append(kinds, "lt")
 	}
@@ -93,7 +111,7 @@ func (e *env) storm() (*table, error) {
 	modes := []bool{false, true} // MSE off, on
 	samples := map[string][]map[string]float64{}
 	caseName := func(kind string, mse bool, serving bool) string {
-		s := map[string]string{"st": "shardtorrent", "lt": "libtorrent"}[kind] + map[bool]string{false: " plaintext", true: " MSE"}[mse]
+		s := stormLabel[kind] + map[bool]string{false: " plaintext", true: " MSE"}[mse]
 		if serving {
 			s += ", serving"
 		}
@@ -104,7 +122,7 @@ func (e *env) storm() (*table, error) {
 		// Alternate which target goes first.
 		ks := append([]string(nil), kinds...)
 		if r%2 == 1 {
-			sort.Sort(sort.Reverse(sort.StringSlice(ks)))
+			slices.Reverse(ks)
 		}
 		for _, mse := range modes {
 			for _, k := range ks {
@@ -130,7 +148,7 @@ func (e *env) storm() (*table, error) {
 				if err != nil {
 					return t, fmt.Errorf("%s serving (storm %s) run %d: %w", k, storm, r+1, err)
 				}
-				name := map[string]string{"st": "shardtorrent", "lt": "libtorrent"}[k] + " serving, storm: " + storm
+				name := stormLabel[k] + " serving, storm: " + storm
 				fmt.Printf("  %s run %d: %.0f MB/s served, %.0f handshakes/s, target %.2f cores  [%s]\n",
 					name, r+1, s["serve_mb_per_s"], s["handshakes_per_s"], s["target_cores"], loadAvg())
 				if len(samples[name]) == 0 {
@@ -151,16 +169,26 @@ func (e *env) storm() (*table, error) {
 				}
 				continue
 			}
-			if strings.HasPrefix(name, "shardtorrent") {
-				lt := samples[strings.Replace(name, "shardtorrent", "libtorrent", 1)]
+			mode := strings.TrimPrefix(strings.TrimPrefix(name, stormLabel["base"]), stormLabel["st"])
+			if !strings.HasPrefix(name, "libtorrent") {
+				lt := samples[stormLabel["lt"]+mode]
 				if i < len(lt) && lt[i]["handshakes_per_s"] > 0 {
 					s["ratio_vs_lt"] = s["handshakes_per_s"] / lt[i]["handshakes_per_s"]
 				}
 			}
+			if strings.HasPrefix(name, stormLabel["st"]+" ") {
+				base := samples[stormLabel["base"]+mode]
+				if i < len(base) && base[i]["handshakes_per_s"] > 0 {
+					s["ratio_vs_base"] = s["handshakes_per_s"] / base[i]["handshakes_per_s"]
+				}
+			}
 		}
 		note := ""
-		if strings.HasPrefix(name, "shardtorrent") && targets["st"].shard != "" {
-			note = "torrent on " + targets["st"].shard
+		for _, k := range []string{"base", "st"} {
+			if tg := targets[k]; tg != nil && strings.HasPrefix(name, stormLabel[k]) && tg.shard != "" {
+				note = "torrent on " + tg.shard
+				break
+			}
 		}
 		t.add(name, ss, note)
 	}
@@ -175,19 +203,23 @@ func (e *env) storm() (*table, error) {
 // serves.
 func (e *env) startStormTarget(kind string, ds *dataset, dir string) (*stormTarget, error) {
 	ctx := e.ctx
-	if kind == "st" {
+	if kind == "st" || kind == "base" {
+		bin := e.self
+		if kind == "base" {
+			bin = stormBase
+		}
 		state, err := e.verifiedState(ds, dir)
 		if err != nil {
 			return nil, err
 		}
-		n, err := startNode(ctx, e.self, nodeOpts{name: "st-storm", data: ds.src, torrentList: ds.list, state: state, reportDir: dir})
+		n, err := startNode(ctx, bin, nodeOpts{name: kind + "-storm", data: ds.src, torrentList: ds.list, state: state, reportDir: dir})
 		if err != nil {
 			return nil, err
 		}
 		tg := &stormTarget{kind: kind, pid: n.Pid(), addr: n.addr, stop: func() { _, _ = n.Stop() }}
 		for _, l := range n.Output() {
 			if strings.HasPrefix(l, "added ") {
-				if i := strings.Index(l, " on shard "); i >= 0 {
+				if i := strings.Index(l, " on shard "); i >= 0 && tg.shard == "" {
 					tg.shard = "shard " + strings.TrimSpace(l[i+len(" on shard "):])
 				}
 			}
