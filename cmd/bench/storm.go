@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/shardtorrent/shardtorrent/internal/refpeer"
 	"github.com/shardtorrent/shardtorrent/internal/stormgen"
 )
@@ -196,6 +198,9 @@ func (e *env) storm() (*table, error) {
 		"libtorrent: high_performance_seed (connections_limit 8000, listen_queue_size 3000, connection_speed 500) plus connections_slack 1000, max_peerlist_size 10000; both targets: encryption enabled (plaintext and MSE accepted), MSE offered both methods (the targets select plaintext after the handshake)",
 		"the generator reuses one DH key (one exponentiation per MSE handshake on its side, two on the target's); target CPU is /proc over the window, the generator runs in the harness process",
 		"ratios are within each run (same load), then the median")
+	if tg := targets["st"]; tg.shard != "" {
+		t.notes = append(t.notes, "our nodes: the torrent is on "+tg.shard)
+	}
 	return t, nil
 }
 
@@ -217,12 +222,18 @@ func (e *env) startStormTarget(kind string, ds *dataset, dir string) (*stormTarg
 			return nil, err
 		}
 		tg := &stormTarget{kind: kind, pid: n.Pid(), addr: n.addr, stop: func() { _, _ = n.Stop() }}
-		for _, l := range n.Output() {
-			if strings.HasPrefix(l, "added ") {
-				if i := strings.Index(l, " on shard "); i >= 0 && tg.shard == "" {
-					tg.shard = "shard " + strings.TrimSpace(l[i+len(" on shard "):])
-				}
+		// The session's placement (Session.shardFor) with the node's
+		// default one loop per CPU, unless -node-flags sets -shards; the
+		// accepting loop is shard 0's.
+		shards := numCPU()
+		if f := strings.Fields(extraNodeFlags); slices.Contains(f, "-shards") {
+			if i := slices.Index(f, "-shards"); i+1 < len(f) {
+				shards, _ = strconv.Atoi(f[i+1])
 			}
+		}
+		if shards > 0 {
+			ih := ds.metas[0].InfoHash.Short()
+			tg.shard = fmt.Sprintf("shard %d of %d (the accepting loop is shard 0)", xxhash.Sum64(ih[:])%uint64(shards), shards)
 		}
 		return tg, nil
 	}
