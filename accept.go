@@ -17,7 +17,8 @@ import (
 // and every byte read so far then move to the owning loop, which replies and
 // runs the connection from there. No torrent state is touched off its loop.
 // A connection that does not start like a plaintext handshake runs its MSE
-// handshake on the accepting loop first (encryption.go).
+// handshake on the accepting loop first (encryption.go), with its two
+// modular exponentiations on a bounded worker pool (dhpool.go).
 
 // handshakePrefixLen is what the accepting loop must read to route a peer.
 const handshakePrefixLen = 48

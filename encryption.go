@@ -13,7 +13,8 @@ import (
 
 // Incoming MSE: the accepting loop tells a plaintext handshake (19 then
 // "BitTorrent protocol") from an MSE one by its first bytes and, for MSE,
-// runs an mse.Receiver to the end of the handshake. The obfuscated
+// runs an mse.Receiver to the end of the handshake, its Diffie-Hellman
+// work computed on the session's worker pool (dhpool.go). The obfuscated
 // info-hash is looked up in the session's SKeyHash index (every shard's
 // torrents, registry.go); the fd, the cipher, the receiver's last message
 // and the bytes read past the handshake then go to the owning loop through

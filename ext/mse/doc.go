@@ -20,7 +20,11 @@
 // anything else (when the incoming policy is not disabled) starts a
 // Receiver, with a lookup over every shard's info-hashes: the session
 // registry keeps a map from SKeyHash(infoHash) to the info-hash, updated as
-// torrents are added and removed, safe to read from any loop. The accepting
+// torrents are added and removed, safe to read from any loop. The session
+// makes it with NewDeferredReceiver: when Step has read Ya it stops
+// (WaitingDH), the connection's reads pause, and a worker goroutine runs
+// the DHJob (both modular exponentiations) and posts it back to the loop,
+// which calls ResumeDH and goes on. The accepting
 // loop feeds Step with received bytes, writes Output, and refuses the peer
 // on any error (an alert carries the Error value) or on a timeout (a
 // stalled handshake: the package keeps no clock). Once Done, Result names
