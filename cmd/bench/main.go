@@ -24,6 +24,9 @@
 //   - crypto: encrypted seeding (MSE forced RC4 everywhere) to a libtorrent
 //     leecher, libtorrent's seeder against ours, plus our plaintext seeder
 //     to the same leecher: throughput and seeder CPU-s/GiB;
+//   - storm: connection storms (connect, handshake, close; plaintext and
+//     MSE) against our node and libtorrent, and a transfer served during
+//     them (storm.go; -storm-dialers, -storm-base);
 //   - guard (-guard, what CI runs): transfer pairs lt-lt, st-lt and lt-st
 //     interleaved; exits 1 when our seeder's or leecher's CPU per GiB is
 //     worse than libtorrent's in the same run by more than -guard-margin
