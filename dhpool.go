@@ -31,7 +31,9 @@ import (
 const maxDHQueued = 256
 
 // dhQueueDepth and dhWorkers are what NewSession gives the pool:
-// maxDHQueued and one worker per CPU; tests shrink them.
+// maxDHQueued and one worker per CPU; tests shrink them, and a depth of 0
+// turns the pool off (every job is computed on the accepting loop, as
+// before the pool: BenchmarkMSEStormLoop0 compares the two).
 var dhQueueDepth, dhWorkers = maxDHQueued, defaultDHWorkers
 
 // dhPool runs the MSE receivers' DH jobs on worker goroutines.
@@ -62,8 +64,8 @@ func (p *dhPool) trySubmit(a *acceptConn) bool {
 	p.once.Do(p.start)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return false
+	if p.closed || cap(p.jobs) == 0 {
+		return false // closed, or a pool of depth 0: every job runs inline
 	}
 	select {
 	case p.jobs <- a:
