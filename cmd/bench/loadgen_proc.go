@@ -45,6 +45,8 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 	blocks := fs.Int64("blocks-per-conn", 0, "stop requesting after this many blocks and stay idle (0 = no limit)")
 	rbuf := fs.Int("read-buffer", 256<<10, "receive buffer per connection")
 	encrypt := fs.Bool("encrypt", false, "MSE handshake offering RC4 only on every connection")
+	transport := fs.String("transport", "goroutines", "connection transport: goroutines, gnet")
+	loops := fs.Int("loops", 1, "gnet event loops")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -62,8 +64,13 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	tr, err := loadgen.ParseTransport(*transport)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
 	cfg := loadgen.Config{Addr: *addr, Conns: *conns, Pipeline: *pipeline, Order: ord, Verify: *verify,
-		Duration: *dur, BlocksPerConn: *blocks, ReadBuffer: *rbuf, Encrypt: *encrypt}
+		Duration: *dur, BlocksPerConn: *blocks, ReadBuffer: *rbuf, Encrypt: *encrypt, Transport: tr, Loops: *loops}
 	// Only the torrents the connections use are loaded.
 	for i := 0; i < len(paths) && i < *conns; i++ {
 		mi, err := metainfo.Load(paths[i])
@@ -92,6 +99,13 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// lgTransport and lgLoops are -loadgen-transport and -loadgen-loops: every
+// load-generator child's transport and gnet loop count. Set once by main.
+var (
+	lgTransport = "goroutines"
+	lgLoops     = 1
+)
 
 // lgOpts describe a load-generator child.
 type lgOpts struct {
@@ -130,7 +144,8 @@ func (progressWriter) Write(b []byte) (int, error) {
 // both edges.
 func runLoadgen(ctx context.Context, self string, o lgOpts, onReady, onEnd func()) (lgRun, error) {
 	args := []string{childLoadgenArg, "-addr", o.addr, "-torrent-list", o.torrentList,
-		"-conns", strconv.Itoa(o.conns), "-duration", o.duration.String(), "-order", o.order}
+		"-conns", strconv.Itoa(o.conns), "-duration", o.duration.String(), "-order", o.order,
+		"-transport", lgTransport, "-loops", strconv.Itoa(lgLoops)}
 	if o.pipeline > 0 {
 		args = append(args, "-pipeline", strconv.Itoa(o.pipeline))
 	}

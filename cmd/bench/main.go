@@ -164,6 +164,8 @@ func run() int {
 	unchoke := flag.Int("unchoke-slots", 0, "seed, shards: our seeder's upload slots per torrent (0 = default 8)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the harness process")
 	memProfile := flag.String("memprofile", "", "write a heap profile of the harness process")
+	flag.StringVar(&lgTransport, "loadgen-transport", "goroutines", "load generator: connection transport (goroutines, gnet)")
+	flag.IntVar(&lgLoops, "loadgen-loops", 1, "load generator: gnet event loops (with -loadgen-transport gnet)")
 	flag.StringVar(&extraNodeFlags, "node-flags", "", "extra flags for every node process, space-separated (e.g. \"-direct-writes\")")
 	nodeProfile := flag.String("node-cpuprofile", "", "seed, shards: write a CPU profile of each of our seeders to PREFIX-CASE.pprof")
 	keep := flag.Bool("keep", false, "keep the temporary directory")

@@ -93,6 +93,11 @@ type conn struct {
 	requested   int64
 	peerChoking bool
 	slots       []pieceSlot
+
+	// The gnet transport only (loop-owned once enrolled): the RC4 state
+	// after MSE, and the error that made the handler close the conn.
+	cipherState
+	endErr error
 }
 
 func newConn(g *gen, id, ti, idxOnTorrent int) *conn {
@@ -215,39 +220,12 @@ func (c *conn) handshake() error {
 	return nil
 }
 
-// loop parses what is buffered, tops up the pipeline, writes, and reads.
+// loop parses what is buffered, tops up the pipeline, writes, and reads:
+// the goroutine transport's read loop.
 func (c *conn) loop() error {
 	for {
-		now := time.Since(c.g.start)
-		for {
-			m, n, err := c.dec.Next(c.rbuf[c.r:c.w])
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				break
-			}
-			if err := c.handle(&m, now); err != nil {
-				return err
-			}
-			c.r += n
-		}
-		if c.r == c.w {
-			c.r, c.w = 0, 0
-		} else if need := max(c.dec.Need(), wire.PieceHeaderLen+c.g.cfg.BlockSize); c.r+need > len(c.rbuf) {
-			if need > len(c.rbuf) {
-				// A frame larger than the buffer (a big bitfield): grow once.
-				nb := make([]byte, need)
-				c.w = copy(nb, c.rbuf[c.r:c.w])
-				c.rbuf, c.r = nb, 0
-			} else {
-				c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
-				c.r = 0
-			}
-		}
-		c.fill()
-		if c.g.cfg.BlocksPerConn > 0 && c.requested >= c.g.cfg.BlocksPerConn && c.live == 0 {
-			c.ready()
+		if err := c.step(); err != nil {
+			return err
 		}
 		if len(c.wbuf) > 0 {
 			if _, err := c.nc.Write(c.wbuf); err != nil {
@@ -264,6 +242,45 @@ func (c *conn) loop() error {
 			return err
 		}
 	}
+}
+
+// step handles every whole frame in rbuf[r:w], makes room in rbuf for the
+// rest of the next frame (so rbuf[w:] is never empty afterwards), and tops
+// the pipeline up, appending the requests to wbuf. Both transports call it
+// after each read; it does no I/O.
+func (c *conn) step() error {
+	now := time.Since(c.g.start)
+	for {
+		m, n, err := c.dec.Next(c.rbuf[c.r:c.w])
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		if err := c.handle(&m, now); err != nil {
+			return err
+		}
+		c.r += n
+	}
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	} else if need := max(c.dec.Need(), wire.PieceHeaderLen+c.g.cfg.BlockSize); c.r+need > len(c.rbuf) {
+		if need > len(c.rbuf) {
+			// A frame larger than the buffer (a big bitfield): grow once.
+			nb := make([]byte, need)
+			c.w = copy(nb, c.rbuf[c.r:c.w])
+			c.rbuf, c.r = nb, 0
+		} else {
+			c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
+			c.r = 0
+		}
+	}
+	c.fill()
+	if c.g.cfg.BlocksPerConn > 0 && c.requested >= c.g.cfg.BlocksPerConn && c.live == 0 {
+		c.ready()
+	}
+	return nil
 }
 
 // handle applies one message received at now.

@@ -118,6 +118,11 @@ type Config struct {
 	DialConcurrency int
 	// DialTimeout bounds one connect plus handshake (default 10 s).
 	DialTimeout time.Duration
+	// Transport selects goroutine-per-connection I/O (the default) or
+	// gnet's event loops.
+	Transport Transport
+	// Loops is the number of gnet event loops (Transport Gnet; default 1).
+	Loops int
 	// Ready, if set, is called once every connection has handshaked (and,
 	// with BlocksPerConn, received its blocks) or failed, or ReadyTimeout
 	// (default 60 s) has passed. The window starts then.
@@ -163,6 +168,9 @@ func (c *Config) fill() error {
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = time.Minute
 	}
+	if c.Loops <= 0 {
+		c.Loops = 1
+	}
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = time.Second
 	}
@@ -189,6 +197,7 @@ type Snapshot struct {
 // Ready to its end); latency covers every block.
 type Result struct {
 	Conns     int     `json:"conns"`
+	Transport string  `json:"transport"`
 	Torrents  int     `json:"torrents"`
 	Pipeline  int     `json:"pipeline"`
 	Order     string  `json:"order"`
@@ -236,6 +245,24 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var gr *gnetRunner
+	if cfg.Transport == Gnet {
+		var err error
+		if gr, err = startGnet(g, cfg.Loops); err != nil {
+			return Result{}, fmt.Errorf("loadgen: gnet: %w", err)
+		}
+	}
+	// finish stops the connections; their loop- or goroutine-owned fields
+	// may be read once it returns.
+	var wg sync.WaitGroup
+	finish := func() {
+		cancel()
+		wg.Wait() // every dial and handshake is over, so no enroll is in flight
+		if gr != nil {
+			gr.stop()
+		}
+	}
+	defer finish()
 	g.conns = make([]*conn, cfg.Conns)
 	perTorrent := make([]int, len(cfg.Torrents))
 	for i := range g.conns {
@@ -246,7 +273,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	for _, c := range g.conns {
 		c.peersOnTorrent = perTorrent[c.ti]
 	}
-	var wg sync.WaitGroup
 	sem := make(chan struct{}, cfg.DialConcurrency)
 	go func() {
 		for _, c := range g.conns {
@@ -260,7 +286,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c.run(runCtx, sem)
+				if gr != nil {
+					c.runGnet(runCtx, sem, gr)
+				} else {
+					c.run(runCtx, sem)
+				}
 			}()
 		}
 	}()
@@ -293,8 +323,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		perConnBase[i] = c.bytes.Load()
 	}
 	if snap.Connected == 0 && ctx.Err() == nil {
-		cancel()
-		wg.Wait()
+		finish()
 		return g.result(readyAt, readyAt, base, perConnBase), fmt.Errorf("loadgen: no connection to %s succeeded: %s", cfg.Addr, snap.FirstError)
 	}
 	if cfg.Ready != nil {
@@ -321,8 +350,7 @@ wait:
 	}
 	end := time.Now()
 	res := g.result(readyAt, end, base, perConnBase)
-	cancel()
-	wg.Wait()
+	finish()
 	g.fillTotals(&res)
 	return res, nil
 }
@@ -334,6 +362,8 @@ type gen struct {
 	peerID [20]byte
 	conns  []*conn
 	spread []atomic.Uint64 // per torrent: next piece for Spread
+
+	stopping atomic.Bool // the gnet transport is closing every connection
 
 	nReady   atomic.Int64
 	readyMu  sync.Mutex
@@ -412,7 +442,7 @@ func (g *gen) snapshot() Snapshot {
 func (g *gen) result(from, to time.Time, base [2]int64, perConnBase []int64) Result {
 	snap := g.snapshot()
 	r := Result{
-		Conns: len(g.conns), Torrents: len(g.cfg.Torrents), Pipeline: g.cfg.Pipeline,
+		Conns: len(g.conns), Transport: g.cfg.Transport.String(), Torrents: len(g.cfg.Torrents), Pipeline: g.cfg.Pipeline,
 		Order: g.cfg.Order.String(), Verify: g.cfg.Verify,
 		Connected: snap.Connected, Failed: snap.Failed,
 		ReadyAt: from.Sub(g.start).Seconds(), Seconds: to.Sub(from).Seconds(),

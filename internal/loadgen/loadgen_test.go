@@ -64,45 +64,55 @@ func seedSessionWith(t *testing.T, size, pieceLen int64, eng shard.Settings) (st
 // and checks that pieces arrive, verify, and are counted.
 func TestDownloadsAndVerifies(t *testing.T) {
 	addr, mi := seedSession(t, 8<<20, 256<<10)
-	for _, order := range []Order{Random, Sequential, Spread} {
-		t.Run(order.String(), func(t *testing.T) {
-			var readyCalled, progress bool
-			res, err := Run(context.Background(), Config{
-				Addr: addr, Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 3, Pipeline: 64,
-				Order: order, Verify: true, Duration: 400 * time.Millisecond,
-				Ready:         func(Snapshot) { readyCalled = true },
-				Progress:      func(Snapshot) { progress = true },
-				ProgressEvery: 100 * time.Millisecond,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%+v", res)
-			if !readyCalled || !progress {
-				t.Errorf("ready called %v, progress called %v", readyCalled, progress)
-			}
-			if res.Connected != 3 || res.Failed != 0 {
-				t.Errorf("connected %d failed %d, want 3 and 0", res.Connected, res.Failed)
-			}
-			if len(res.Errors) > 0 {
-				t.Errorf("errors: %v", res.Errors)
-			}
-			if res.Bytes <= 0 || res.Blocks <= 0 || res.TotalBlocks < res.Blocks || res.MBps <= 0 {
-				t.Errorf("counters: bytes %d blocks %d total %d MB/s %.1f", res.Bytes, res.Blocks, res.TotalBlocks, res.MBps)
-			}
-			if res.TotalBytes != res.TotalBlocks*wire.BlockSize {
-				t.Errorf("total bytes %d for %d blocks", res.TotalBytes, res.TotalBlocks)
-			}
-			if res.Verified == 0 || res.HashFails != 0 {
-				t.Errorf("verified %d pieces, %d hash failures", res.Verified, res.HashFails)
-			}
-			if res.LatencyP50 <= 0 || res.LatencyP99 < res.LatencyP50 || res.LatencyMax < res.LatencyP99 {
-				t.Errorf("latency p50 %.3f p99 %.3f max %.3f ms", res.LatencyP50, res.LatencyP99, res.LatencyMax)
-			}
-			if res.Served != 3 || res.Unchokes < 3 {
-				t.Errorf("served %d conns, %d unchokes", res.Served, res.Unchokes)
-			}
-		})
+	for _, tr := range transports {
+		for _, order := range []Order{Random, Sequential, Spread} {
+			t.Run(tr.String()+"/"+order.String(), func(t *testing.T) { testDownloadsAndVerifies(t, addr, mi, tr, order) })
+		}
+	}
+}
+
+// transports are the transports every test runs over.
+var transports = []Transport{Goroutines, Gnet}
+
+func testDownloadsAndVerifies(t *testing.T, addr string, mi *metainfo.MetaInfo, tr Transport, order Order) {
+	var readyCalled, progress bool
+	res, err := Run(context.Background(), Config{
+		Addr: addr, Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 3, Pipeline: 64,
+		Order: order, Transport: tr, Verify: true, Duration: 400 * time.Millisecond,
+		Ready:         func(Snapshot) { readyCalled = true },
+		Progress:      func(Snapshot) { progress = true },
+		ProgressEvery: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if !readyCalled || !progress {
+		t.Errorf("ready called %v, progress called %v", readyCalled, progress)
+	}
+	if res.Connected != 3 || res.Failed != 0 {
+		t.Errorf("connected %d failed %d, want 3 and 0", res.Connected, res.Failed)
+	}
+	if len(res.Errors) > 0 {
+		t.Errorf("errors: %v", res.Errors)
+	}
+	if res.Bytes <= 0 || res.Blocks <= 0 || res.TotalBlocks < res.Blocks || res.MBps <= 0 {
+		t.Errorf("counters: bytes %d blocks %d total %d MB/s %.1f", res.Bytes, res.Blocks, res.TotalBlocks, res.MBps)
+	}
+	if res.TotalBytes != res.TotalBlocks*wire.BlockSize {
+		t.Errorf("total bytes %d for %d blocks", res.TotalBytes, res.TotalBlocks)
+	}
+	if res.Verified == 0 || res.HashFails != 0 {
+		t.Errorf("verified %d pieces, %d hash failures", res.Verified, res.HashFails)
+	}
+	if res.LatencyP50 <= 0 || res.LatencyP99 < res.LatencyP50 || res.LatencyMax < res.LatencyP99 {
+		t.Errorf("latency p50 %.3f p99 %.3f max %.3f ms", res.LatencyP50, res.LatencyP99, res.LatencyMax)
+	}
+	if res.Served != 3 || res.Unchokes < 3 {
+		t.Errorf("served %d conns, %d unchokes", res.Served, res.Unchokes)
+	}
+	if res.Transport != tr.String() {
+		t.Errorf("result transport %q, want %q", res.Transport, tr)
 	}
 }
 
@@ -110,9 +120,15 @@ func TestDownloadsAndVerifies(t *testing.T) {
 // gets exactly its blocks, Ready fires, and the connections stay up idle.
 func TestBlocksPerConnThenIdle(t *testing.T) {
 	addr, mi := seedSession(t, 1<<20, 64<<10)
+	for _, tr := range transports {
+		t.Run(tr.String(), func(t *testing.T) { testBlocksPerConnThenIdle(t, addr, mi, tr) })
+	}
+}
+
+func testBlocksPerConnThenIdle(t *testing.T, addr string, mi *metainfo.MetaInfo, tr Transport) {
 	var atReady Snapshot
 	res, err := Run(context.Background(), Config{
-		Addr: addr, Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 4, BlocksPerConn: 5, Order: Sequential,
+		Addr: addr, Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 4, BlocksPerConn: 5, Order: Sequential, Transport: tr,
 		Verify: true, Duration: 200 * time.Millisecond, Ready: func(s Snapshot) { atReady = s },
 	})
 	if err != nil {
@@ -131,9 +147,11 @@ func TestBlocksPerConnThenIdle(t *testing.T) {
 
 func TestNoSeeder(t *testing.T) {
 	_, mi := seedSession(t, 1<<20, 64<<10)
-	_, err := Run(context.Background(), Config{Addr: "127.0.0.1:1", Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 2, Duration: time.Second})
-	if err == nil {
-		t.Fatal("no error with nothing listening")
+	for _, tr := range transports {
+		_, err := Run(context.Background(), Config{Addr: "127.0.0.1:1", Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 2, Duration: time.Second, Transport: tr})
+		if err == nil {
+			t.Fatalf("%v: no error with nothing listening", tr)
+		}
 	}
 }
 

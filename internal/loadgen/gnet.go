@@ -1,0 +1,233 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+
+	"github.com/shardtorrent/shardtorrent/ext/mse"
+	"github.com/shardtorrent/shardtorrent/wire"
+)
+
+// Transport is how the generator's connections do their I/O.
+type Transport int
+
+// Transports.
+const (
+	// Goroutines gives every connection its own goroutine doing blocking
+	// reads and writes on a net.Conn.
+	Goroutines Transport = iota
+	// Gnet runs every connection, once handshaked, on the event loops of
+	// one gnet client (github.com/panjf2000/gnet/v2), Config.Loops of them.
+	Gnet
+)
+
+// ParseTransport parses "goroutines" (alias "net") or "gnet".
+func ParseTransport(s string) (Transport, error) {
+	switch strings.ToLower(s) {
+	case "goroutines", "goroutine", "net", "":
+		return Goroutines, nil
+	case "gnet":
+		return Gnet, nil
+	}
+	return 0, fmt.Errorf("loadgen: unknown transport %q (goroutines, gnet)", s)
+}
+
+func (t Transport) String() string {
+	if t == Gnet {
+		return "gnet"
+	}
+	return "goroutines"
+}
+
+// gnetReadBuffer is the loops' shared read buffer. gnet-fit.md measured
+// 256 KiB at about 0.7x the CPU per GB of gnet's 64 KiB default: fewer
+// reads, and so bigger request batches and bigger writes at the seeder.
+const gnetReadBuffer = 256 << 10
+
+// errGnetEnroll wraps a failure to hand a handshaked socket to gnet.
+var errGnetEnroll = errors.New("loadgen: gnet enroll")
+
+// gnetRunner is a Run's gnet client. The event handler's callbacks run on
+// the client's loops; each gnet.Conn's Context is its *conn, whose state
+// the loop owns from OnOpen on.
+type gnetRunner struct {
+	gnet.BuiltinEventEngine
+	g        *gen
+	cli      *gnet.Client
+	stopOnce sync.Once
+}
+
+// startGnet starts a client with loops event loops.
+func startGnet(g *gen, loops int) (*gnetRunner, error) {
+	r := &gnetRunner{g: g}
+	cli, err := gnet.NewClient(r,
+		gnet.WithNumEventLoop(loops),
+		gnet.WithReadBufferCap(gnetReadBuffer),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogLevel(logging.ErrorLevel))
+	if err != nil {
+		return nil, err
+	}
+	if err := cli.Start(); err != nil {
+		return nil, err
+	}
+	r.cli = cli
+	return r, nil
+}
+
+// stop closes every connection still on the loops (each OnClose sees
+// g.stopping and ends its conn without an error) and waits for the loops
+// to exit, after which the conns' loop-owned fields may be read. Safe from
+// any goroutine; the second call does nothing.
+func (r *gnetRunner) stop() {
+	r.stopOnce.Do(func() {
+		r.g.stopping.Store(true)
+		_ = r.cli.Stop()
+	})
+}
+
+// OnOpen (loop only) handles what arrived behind the seeder's handshake
+// and sends the first requests.
+func (r *gnetRunner) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	c := gc.Context().(*conn)
+	return nil, c.gnetStep(gc)
+}
+
+// OnTraffic (loop only) copies what gnet read into the conn's own buffer,
+// parses it and writes the refill requests in one Write.
+func (r *gnetRunner) OnTraffic(gc gnet.Conn) gnet.Action {
+	c := gc.Context().(*conn)
+	for gc.InboundBuffered() > 0 {
+		n, _ := gc.Read(c.rbuf[c.w:])
+		if n == 0 {
+			break
+		}
+		if c.cipher != nil {
+			c.vec[0] = c.rbuf[c.w : c.w+n]
+			c.cipher.Decrypt(c.vec[:])
+			c.vec[0] = nil
+		}
+		c.w += n
+		if c.step() != nil {
+			break
+		}
+	}
+	return c.gnetStep(gc)
+}
+
+// OnClose (loop only) ends the conn: without an error when the run is
+// stopping, else with the error that made the handler close it or the
+// socket's.
+func (r *gnetRunner) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c := gc.Context().(*conn)
+	switch {
+	case r.g.stopping.Load():
+		c.fail(nil)
+	case c.endErr != nil:
+		c.fail(fmt.Errorf("conn %d: %w", c.id, c.endErr))
+	case err == nil || errors.Is(err, io.EOF):
+		c.fail(fmt.Errorf("conn %d: %w", c.id, io.ErrUnexpectedEOF))
+	default:
+		c.fail(fmt.Errorf("conn %d: %w", c.id, err))
+	}
+	return gnet.None
+}
+
+// gnetStep (loop only) runs step over what is buffered and writes wbuf.
+// An error is kept in endErr for OnClose, and the conn is closed.
+func (c *conn) gnetStep(gc gnet.Conn) gnet.Action {
+	if c.endErr == nil {
+		c.endErr = c.step()
+	}
+	if c.endErr != nil {
+		return gnet.Close
+	}
+	if len(c.wbuf) > 0 {
+		if c.cipher != nil {
+			c.vec[0] = c.wbuf
+			c.cipher.Encrypt(c.vec[:])
+			c.vec[0] = nil
+		}
+		// Write sends straight from wbuf when gnet's outbound buffer is
+		// empty and copies only what the socket did not take, so wbuf is
+		// free again when it returns.
+		if _, err := gc.Write(c.wbuf); err != nil {
+			c.endErr = err
+			return gnet.Close
+		}
+		c.wbuf = c.wbuf[:0]
+	}
+	return gnet.None
+}
+
+// runGnet dials and handshakes on the calling goroutine (as run does, so
+// MSE and the dial timeout stay simple blocking code), then hands the
+// socket to r's loops, which own the conn from then on. sem holds a token
+// for the dial; it is released once the handshake is done.
+func (c *conn) runGnet(ctx context.Context, sem chan struct{}, r *gnetRunner) {
+	cfg := &c.g.cfg
+	c.state.Store(stateDialing)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			<-sem
+		}
+	}
+	defer release()
+	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	nc, err := c.g.dial(dctx)
+	cancel()
+	if err != nil {
+		c.fail(c.stopErr(ctx, err))
+		return
+	}
+	c.nc = nc
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	c.rbuf = make([]byte, cfg.ReadBuffer)
+	c.wbuf = make([]byte, 0, 17*cfg.Pipeline+wire.HandshakeLen+64)
+	c.ring = make([]outReq, 2*cfg.Pipeline)
+	if err := c.handshake(); err != nil {
+		stop()
+		_ = nc.Close()
+		c.fail(c.stopErr(ctx, err))
+		return
+	}
+	if rc, ok := c.nc.(*rc4Conn); ok {
+		// handshake's first Read took every decrypted byte rc held.
+		c.cipher = rc.c
+	}
+	release()
+	c.handshaked.Store(true)
+	c.state.Store(stateConnected)
+	if cfg.BlocksPerConn <= 0 {
+		c.ready()
+	}
+	if !stop() {
+		// The run stopped while handshaking: the socket is closed.
+		c.fail(nil)
+		return
+	}
+	c.nc = nil
+	// EnrollContext dups the socket onto a loop, closes nc, and returns
+	// after OnOpen ran there; from then on the loop owns c.
+	if _, err := r.cli.EnrollContext(nc, c); err != nil {
+		c.fail(c.stopErr(ctx, fmt.Errorf("%w: %w", errGnetEnroll, err)))
+	}
+}
+
+// cipherState is the gnet transport's RC4 state after an MSE handshake
+// (nil for plaintext): reads are decrypted in place in rbuf, wbuf is
+// encrypted in place before each Write. vec is scratch so neither
+// allocates.
+type cipherState struct {
+	cipher *mse.RC4
+	vec    [1][]byte
+}
