@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/panjf2000/gnet/v2/pkg/logging"
 
 	"github.com/shardtorrent/shardtorrent/ext/mse"
 	"github.com/shardtorrent/shardtorrent/wire"
@@ -71,7 +71,7 @@ func startGnet(g *gen, loops int) (*gnetRunner, error) {
 		gnet.WithNumEventLoop(loops),
 		gnet.WithReadBufferCap(gnetReadBuffer),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLogLevel(logging.ErrorLevel))
+		gnet.WithLogger(gnetLogger{}))
 	if err != nil {
 		return nil, err
 	}
@@ -230,4 +230,22 @@ func (c *conn) runGnet(ctx context.Context, sem chan struct{}, r *gnetRunner) {
 type cipherState struct {
 	cipher *mse.RC4
 	vec    [1][]byte
+}
+
+// gnetLogger sends gnet's warnings and errors to slog's default logger and
+// drops its debug and info lines (a "Starting gnet client" line per Run).
+// Fatalf logs at error level and does not exit: a load generator should
+// report, not end the process it runs in. Safe from any goroutine.
+type gnetLogger struct{}
+
+func (gnetLogger) Debugf(string, ...any) {}
+func (gnetLogger) Infof(string, ...any)  {}
+func (gnetLogger) Warnf(format string, args ...any) {
+	slog.Warn("loadgen: gnet: " + fmt.Sprintf(format, args...))
+}
+func (gnetLogger) Errorf(format string, args ...any) {
+	slog.Error("loadgen: gnet: " + fmt.Sprintf(format, args...))
+}
+func (gnetLogger) Fatalf(format string, args ...any) {
+	slog.Error("loadgen: gnet (fatal): " + fmt.Sprintf(format, args...))
 }
