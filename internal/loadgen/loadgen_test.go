@@ -224,3 +224,19 @@ func TestHistogram(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTransport(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Transport
+		ok   bool
+	}{{"", Goroutines, true}, {"net", Goroutines, true}, {"goroutines", Goroutines, true}, {"GNET", Gnet, true}, {"epoll", 0, false}} {
+		got, err := ParseTransport(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
+			t.Errorf("ParseTransport(%q) = %v, %v", tc.in, got, err)
+		}
+		if tc.ok && got.String() != map[Transport]string{Goroutines: "goroutines", Gnet: "gnet"}[tc.want] {
+			t.Errorf("%v.String() = %q", got, got.String())
+		}
+	}
+}
