@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +48,7 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 	encrypt := fs.Bool("encrypt", false, "MSE handshake offering RC4 only on every connection")
 	transport := fs.String("transport", "goroutines", "connection transport: goroutines, gnet")
 	loops := fs.Int("loops", 1, "gnet event loops")
+	prof := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -90,6 +92,19 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := loadgen.Run(ctx, cfg)
 	b, _ := json.Marshal(res)
 	fmt.Fprintf(stdout, "%s%s\n", lgResultLine, b)
@@ -105,6 +120,8 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 var (
 	lgTransport = "goroutines"
 	lgLoops     = 1
+	lgProfile   string // -loadgen-cpuprofile prefix
+	lgProfileN  int    // children profiled so far
 )
 
 // lgOpts describe a load-generator child.
@@ -146,6 +163,10 @@ func runLoadgen(ctx context.Context, self string, o lgOpts, onReady, onEnd func(
 	args := []string{childLoadgenArg, "-addr", o.addr, "-torrent-list", o.torrentList,
 		"-conns", strconv.Itoa(o.conns), "-duration", o.duration.String(), "-order", o.order,
 		"-transport", lgTransport, "-loops", strconv.Itoa(lgLoops)}
+	if lgProfile != "" {
+		lgProfileN++
+		args = append(args, "-cpuprofile", fmt.Sprintf("%s-%d.pprof", lgProfile, lgProfileN))
+	}
 	if o.pipeline > 0 {
 		args = append(args, "-pipeline", strconv.Itoa(o.pipeline))
 	}

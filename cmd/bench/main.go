@@ -166,6 +166,7 @@ func run() int {
 	memProfile := flag.String("memprofile", "", "write a heap profile of the harness process")
 	flag.StringVar(&lgTransport, "loadgen-transport", "goroutines", "load generator: connection transport (goroutines, gnet)")
 	flag.IntVar(&lgLoops, "loadgen-loops", 1, "load generator: gnet event loops (with -loadgen-transport gnet)")
+	flag.StringVar(&lgProfile, "loadgen-cpuprofile", "", "load generator: write a CPU profile of each child to PREFIX-N.pprof (N counts the children)")
 	flag.StringVar(&extraNodeFlags, "node-flags", "", "extra flags for every node process, space-separated (e.g. \"-direct-writes\")")
 	nodeProfile := flag.String("node-cpuprofile", "", "seed, shards: write a CPU profile of each of our seeders to PREFIX-CASE.pprof")
 	keep := flag.Bool("keep", false, "keep the temporary directory")

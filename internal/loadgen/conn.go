@@ -247,40 +247,63 @@ func (c *conn) loop() error {
 // step handles every whole frame in rbuf[r:w], makes room in rbuf for the
 // rest of the next frame (so rbuf[w:] is never empty afterwards), and tops
 // the pipeline up, appending the requests to wbuf. Both transports call it
-// after each read; it does no I/O.
+// after reading into rbuf; it does no I/O.
 func (c *conn) step() error {
-	now := time.Since(c.g.start)
-	for {
-		m, n, err := c.dec.Next(c.rbuf[c.r:c.w])
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			break
-		}
-		if err := c.handle(&m, now); err != nil {
-			return err
-		}
-		c.r += n
+	n, err := c.parse(c.rbuf[c.r:c.w], time.Since(c.g.start))
+	c.r += n
+	if err != nil {
+		return err
 	}
 	if c.r == c.w {
 		c.r, c.w = 0, 0
-	} else if need := max(c.dec.Need(), wire.PieceHeaderLen+c.g.cfg.BlockSize); c.r+need > len(c.rbuf) {
-		if need > len(c.rbuf) {
-			// A frame larger than the buffer (a big bitfield): grow once.
-			nb := make([]byte, need)
-			c.w = copy(nb, c.rbuf[c.r:c.w])
-			c.rbuf, c.r = nb, 0
-		} else {
-			c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
-			c.r = 0
-		}
+	} else {
+		c.room(max(c.dec.Need(), wire.PieceHeaderLen+c.g.cfg.BlockSize))
 	}
+	c.refill()
+	return nil
+}
+
+// parse handles the whole frames at the front of b, received at now, and
+// returns how many bytes they took. c.dec.Need() then tells what the
+// partial frame after them needs.
+func (c *conn) parse(b []byte, now time.Duration) (int, error) {
+	off := 0
+	for {
+		m, n, err := c.dec.Next(b[off:])
+		if err != nil || n == 0 {
+			return off, err
+		}
+		if err := c.handle(&m, now); err != nil {
+			return off, err
+		}
+		off += n
+	}
+}
+
+// room makes rbuf hold need bytes from r: it moves the partial frame at
+// rbuf[r:w] to the front, or, for a frame larger than rbuf (a big
+// bitfield), grows rbuf once.
+func (c *conn) room(need int) {
+	if c.r+need <= len(c.rbuf) {
+		return
+	}
+	if need > len(c.rbuf) {
+		nb := make([]byte, need)
+		c.w = copy(nb, c.rbuf[c.r:c.w])
+		c.rbuf, c.r = nb, 0
+		return
+	}
+	c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
+	c.r = 0
+}
+
+// refill tops the pipeline up and counts the connection ready once its
+// BlocksPerConn are all answered.
+func (c *conn) refill() {
 	c.fill()
 	if c.g.cfg.BlocksPerConn > 0 && c.requested >= c.g.cfg.BlocksPerConn && c.live == 0 {
 		c.ready()
 	}
-	return nil
 }
 
 // handle applies one message received at now.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -100,26 +101,57 @@ func (r *gnetRunner) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	return nil, c.gnetStep(gc)
 }
 
-// OnTraffic (loop only) copies what gnet read into the conn's own buffer,
-// parses it and writes the refill requests in one Write.
+// OnTraffic (loop only) parses what gnet read in place, in the loop's
+// read buffer: gnet's inbound ring stays empty because every call consumes
+// everything, so Peek(-1) is that buffer and copies nothing. Only a frame
+// cut at the end of a read is copied into the conn's own buffer (no slice
+// of gnet's stays valid after OnTraffic), and completed from the next
+// read. RC4 peers' bytes are decrypted in place first. The refill requests
+// go out in one Write.
 func (r *gnetRunner) OnTraffic(gc gnet.Conn) gnet.Action {
 	c := gc.Context().(*conn)
-	for gc.InboundBuffered() > 0 {
-		n, _ := gc.Read(c.rbuf[c.w:])
-		if n == 0 {
-			break
+	if c.endErr != nil {
+		return gnet.Close
+	}
+	buf, _ := gc.Peek(-1)
+	if c.cipher != nil {
+		c.vec[0] = buf
+		c.cipher.Decrypt(c.vec[:])
+		c.vec[0] = nil
+	}
+	now := time.Since(c.g.start)
+	// Complete the partial frame held in rbuf, if any.
+	for c.w > c.r && len(buf) > 0 {
+		need := c.dec.Need()
+		c.room(need)
+		k := copy(c.rbuf[c.w:c.r+need], buf)
+		c.w += k
+		buf = buf[k:]
+		n, err := c.parse(c.rbuf[c.r:c.w], now)
+		c.r += n
+		if err != nil {
+			c.endErr = err
+			return gnet.Close
 		}
-		if c.cipher != nil {
-			c.vec[0] = c.rbuf[c.w : c.w+n]
-			c.cipher.Decrypt(c.vec[:])
-			c.vec[0] = nil
-		}
-		c.w += n
-		if c.step() != nil {
-			break
+		if c.r == c.w {
+			c.r, c.w = 0, 0
 		}
 	}
-	return c.gnetStep(gc)
+	if c.r == c.w && len(buf) > 0 {
+		n, err := c.parse(buf, now)
+		if err != nil {
+			c.endErr = err
+			return gnet.Close
+		}
+		if buf = buf[n:]; len(buf) > 0 {
+			c.r, c.w = 0, 0
+			c.room(max(c.dec.Need(), len(buf)))
+			c.w = copy(c.rbuf, buf)
+		}
+	}
+	_, _ = gc.Discard(-1)
+	c.refill()
+	return c.flush(gc)
 }
 
 // OnClose (loop only) ends the conn: without an error when the run is
@@ -140,7 +172,7 @@ func (r *gnetRunner) OnClose(gc gnet.Conn, err error) gnet.Action {
 	return gnet.None
 }
 
-// gnetStep (loop only) runs step over what is buffered and writes wbuf.
+// gnetStep (loop only) runs step over what rbuf holds and writes wbuf.
 // An error is kept in endErr for OnClose, and the conn is closed.
 func (c *conn) gnetStep(gc gnet.Conn) gnet.Action {
 	if c.endErr == nil {
@@ -149,21 +181,27 @@ func (c *conn) gnetStep(gc gnet.Conn) gnet.Action {
 	if c.endErr != nil {
 		return gnet.Close
 	}
-	if len(c.wbuf) > 0 {
-		if c.cipher != nil {
-			c.vec[0] = c.wbuf
-			c.cipher.Encrypt(c.vec[:])
-			c.vec[0] = nil
-		}
-		// Write sends straight from wbuf when gnet's outbound buffer is
-		// empty and copies only what the socket did not take, so wbuf is
-		// free again when it returns.
-		if _, err := gc.Write(c.wbuf); err != nil {
-			c.endErr = err
-			return gnet.Close
-		}
-		c.wbuf = c.wbuf[:0]
+	return c.flush(gc)
+}
+
+// flush (loop only) encrypts wbuf for RC4 peers and writes it.
+func (c *conn) flush(gc gnet.Conn) gnet.Action {
+	if len(c.wbuf) == 0 {
+		return gnet.None
 	}
+	if c.cipher != nil {
+		c.vec[0] = c.wbuf
+		c.cipher.Encrypt(c.vec[:])
+		c.vec[0] = nil
+	}
+	// Write sends straight from wbuf when gnet's outbound buffer is empty
+	// and copies only what the socket did not take, so wbuf is free again
+	// when it returns.
+	if _, err := gc.Write(c.wbuf); err != nil {
+		c.endErr = err
+		return gnet.Close
+	}
+	c.wbuf = c.wbuf[:0]
 	return gnet.None
 }
 
