@@ -164,7 +164,7 @@ func run() int {
 	unchoke := flag.Int("unchoke-slots", 0, "seed, shards: our seeder's upload slots per torrent (0 = default 8)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the harness process")
 	memProfile := flag.String("memprofile", "", "write a heap profile of the harness process")
-	flag.StringVar(&lgTransport, "loadgen-transport", "goroutines", "load generator: connection transport (goroutines, gnet)")
+	flag.StringVar(&lgTransport, "loadgen-transport", "gnet", "load generator: connection transport (gnet, goroutines)")
 	flag.IntVar(&lgLoops, "loadgen-loops", 1, "load generator: gnet event loops (with -loadgen-transport gnet)")
 	flag.StringVar(&lgProfile, "loadgen-cpuprofile", "", "load generator: write a CPU profile of each child to PREFIX-N.pprof (N counts the children)")
 	flag.StringVar(&extraNodeFlags, "node-flags", "", "extra flags for every node process, space-separated (e.g. \"-direct-writes\")")

@@ -16,45 +16,43 @@
 //
 // # Transports
 //
-// Config.Transport chooses how the connections do their I/O; both speak
-// the same protocol through the same per-connection state (conn.step) and
-// neither uses the engine's loop/ package, so a flaw in loop/ cannot hide
-// on both ends of a measurement.
+// Config.Transport chooses how the connections do their I/O. Both speak
+// the same protocol through the same per-connection state (conn.parse,
+// conn.refill). Neither uses the engine's loop/ package, so a flaw in loop/
+// cannot hide on both ends of a measurement.
 //
-//   - Goroutines (the default): one goroutine per connection reads,
-//     parses and writes its refill requests in one Write per read batch,
-//     with blocking calls on a net.Conn.
-//   - Gnet: the connections run on the event loops (Config.Loops, default
-//     1) of one gnet client (github.com/panjf2000/gnet/v2, gnet.NewClient).
-//     The dial, the MSE handshake and the BitTorrent handshake still run on
-//     a short-lived goroutine per connection (at most DialConcurrency at
-//     once), with the dial timeout and deadlines of net.Conn; the socket is
-//     then handed to the client with EnrollContext, and from OnOpen on the
-//     connection's state is owned by its loop. OnTraffic copies what gnet
-//     read into the connection's own buffer (gnet's read buffer is shared
-//     by the loop and reused), decrypts it in place for RC4 peers, parses,
-//     and writes the refill requests with one Write.
+//   - Gnet (the default): the connections run on the event loops
+//     (Config.Loops, default 1) of one gnet client
+//     (github.com/panjf2000/gnet/v2, gnet.NewClient). The dial, the MSE
+//     handshake and the BitTorrent handshake still run on a short-lived
+//     goroutine per connection, at most DialConcurrency at once, using
+//     net.Conn's dial timeout and deadlines. The socket is then handed to
+//     the client with EnrollContext, and from OnOpen on the connection's
+//     state is owned by its loop. OnTraffic parses in place in gnet's read
+//     buffer, decrypting RC4 peers' bytes in place first. It copies into
+//     the connection's own buffer only a frame cut at the end of a read,
+//     because no gnet slice stays valid after OnTraffic. It writes the
+//     refill requests with one Write.
+//   - Goroutines: one goroutine per connection reads into the connection's
+//     buffer, parses, and writes its refill requests in one Write per read
+//     batch, with blocking calls on a net.Conn.
 //
-// Both drive 10,000 connections from one process (measured against a
-// seeder allowing 12,000: all 10,000 handshaked, none failed, about 2.0
-// CPU-s for connecting and 5 s idle either way, peak RSS 457 MiB with gnet
-// and 538 MiB with goroutines, at a 64 KiB receive buffer each).
+// Both drive 10,000 connections from one process. This was measured
+// against a seeder allowing 12,000 connections, with a 64 KiB receive
+// buffer per connection: all 10,000 handshaked and none failed. Connecting
+// and a 65 s run cost 2.4 CPU-s with gnet and 2.0 with goroutines. Peak RSS
+// was 309 MiB with gnet and 538 MiB with goroutines.
 //
-// Goroutines stays the default because it measured a little faster. The
-// measurement was the seed scenario on this 2-vCPU machine: 256 MiB, 8
-// peers, an 8 s window, one bench run per transport, alternating, 8 runs
-// each, with a load average of 4 to 9 from other jobs. The load generator's
-// CPU per GiB received had a median of 0.235 s with goroutines and 0.26 s
-// with gnet on one loop (1.11x, inside the 1.2x bound; 1.12x with
-// 64 peers over 3 runs). The seeder's median throughput was 1227 MB/s with
-// goroutines and 1145 MB/s with gnet. A second gnet loop, and edge-
-// triggered mode, did not help in 2 to 3 runs each. The likely cause, from
-// gnet's design (the load generator was not profiled), is an extra copy.
-// Every byte is first read into the loop's shared buffer and then copied
-// into the connection's buffer, because no slice gnet hands out stays valid
-// after OnTraffic and gnet cannot read into a caller's buffer. The
-// goroutine transport reads straight into the connection's buffer. The
-// per-run figures are in NOTES-gnet.md at the repository root.
+// On the seed scenario (256 MiB, an 8 s window, 3 bench runs per
+// transport, alternating, on a 2-vCPU machine at load average 5 to 7), the
+// load generator's CPU per GiB received had these medians: 0.25 s with gnet
+// against 0.24 s with goroutines at 8 peers (1.04x), and 0.24 s against
+// 0.26 s at 64 peers (0.92x). The seeder's median throughput was 1172
+// against 1068 MB/s at 8 peers, and 1272 against 1045 MB/s at 64 peers. An
+// earlier version copied every byte out of gnet's buffer with Conn.Read.
+// It cost 1.11x (0.26 against 0.235 s/GiB over 8 runs), with memmove at 24%
+// of its CPU profile; parsing in place brought memmove to 5%. The per-run
+// figures are in NOTES-gnet.md at the repository root.
 //
 // # Threading and allocation
 //

@@ -21,20 +21,22 @@ type Transport int
 
 // Transports.
 const (
+	// Gnet (the default) runs every connection, once handshaked, on the
+	// event loops of one gnet client (github.com/panjf2000/gnet/v2),
+	// Config.Loops of them.
+	Gnet Transport = iota
 	// Goroutines gives every connection its own goroutine doing blocking
 	// reads and writes on a net.Conn.
-	Goroutines Transport = iota
-	// Gnet runs every connection, once handshaked, on the event loops of
-	// one gnet client (github.com/panjf2000/gnet/v2), Config.Loops of them.
-	Gnet
+	Goroutines
 )
 
-// ParseTransport parses "goroutines" (alias "net") or "gnet".
+// ParseTransport parses "gnet" (or "", the default) or "goroutines"
+// (alias "net").
 func ParseTransport(s string) (Transport, error) {
 	switch strings.ToLower(s) {
-	case "goroutines", "goroutine", "net", "":
+	case "goroutines", "goroutine", "net":
 		return Goroutines, nil
-	case "gnet":
+	case "gnet", "":
 		return Gnet, nil
 	}
 	return 0, fmt.Errorf("loadgen: unknown transport %q (goroutines, gnet)", s)

@@ -118,8 +118,8 @@ type Config struct {
 	DialConcurrency int
 	// DialTimeout bounds one connect plus handshake (default 10 s).
 	DialTimeout time.Duration
-	// Transport selects goroutine-per-connection I/O (the default) or
-	// gnet's event loops.
+	// Transport selects gnet's event loops (the zero value) or
+	// goroutine-per-connection I/O.
 	Transport Transport
 	// Loops is the number of gnet event loops (Transport Gnet; default 1).
 	Loops int

@@ -230,7 +230,7 @@ func TestParseTransport(t *testing.T) {
 		in   string
 		want Transport
 		ok   bool
-	}{{"", Goroutines, true}, {"net", Goroutines, true}, {"goroutines", Goroutines, true}, {"GNET", Gnet, true}, {"epoll", 0, false}} {
+	}{{"", Gnet, true}, {"net", Goroutines, true}, {"goroutines", Goroutines, true}, {"GNET", Gnet, true}, {"epoll", 0, false}} {
 		got, err := ParseTransport(tc.in)
 		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
 			t.Errorf("ParseTransport(%q) = %v, %v", tc.in, got, err)
