@@ -50,7 +50,7 @@ type pieceSlot struct {
 }
 
 // conn is one leecher connection. Everything but the atomics is owned by
-// its goroutine (run); Run reads the rest (lat, unchokes, allowedFast) only
+// its goroutine (run); Run reads the rest (lat, allowedFast) only
 // after that goroutine has returned.
 type conn struct {
 	g              *gen
@@ -70,9 +70,10 @@ type conn struct {
 	chokes     atomic.Int64
 	hashFails  atomic.Int64
 	verified   atomic.Int64
+	unchokes   atomic.Int64 // unchoke messages received
 
-	unchokes, allowedFast int64
-	lat                   histogram
+	allowedFast int64
+	lat         histogram
 
 	nc    net.Conn
 	rbuf  []byte
@@ -315,7 +316,7 @@ func (c *conn) handle(m *wire.Message, now time.Duration) error {
 	case wire.Unchoke:
 		c.peerChoking = false
 		c.unchoked.Store(true)
-		c.unchokes++
+		c.unchokes.Add(1)
 	case wire.Choke:
 		// With the fast extension the seeder rejects what it drops, so the
 		// outstanding requests are settled by its rejects.
@@ -327,7 +328,9 @@ func (c *conn) handle(m *wire.Message, now time.Duration) error {
 		if !ok {
 			return errUnrequested
 		}
-		c.lat.record(int64(now - c.ring[i].sent))
+		if c.g.inWindow(now) {
+			c.lat.record(int64(now - c.ring[i].sent))
+		}
 		c.bytes.Add(int64(len(m.Payload)))
 		c.blocks.Add(1)
 		if c.g.cfg.Verify {

@@ -11,8 +11,10 @@
 // offset, or spread (handed out in turn across the connections of a
 // torrent, so every piece is asked for once before any is asked for twice:
 // what rarest-first gives a swarm of fresh leechers). Received pieces can be
-// checked against the torrent's SHA-1 piece hashes (Config.Verify). Every
-// block's request-to-block latency goes into a histogram (Result.Latency*).
+// checked against the torrent's SHA-1 piece hashes (Config.Verify). The
+// request-to-block latency of every block received in the measurement
+// window goes into a histogram (Result.Latency*), and Result has Jain's
+// fairness index over the connections' bytes in the window (Jain).
 //
 // # Transports
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sort"
 	"strings"
@@ -221,13 +222,23 @@ type Result struct {
 	// Served is how many connections received at least one block in the
 	// window; ConnMBps are the per-connection rates in the window (min,
 	// median, max).
-	Served     int        `json:"conns_served"`
-	ConnMBps   [3]float64 `json:"conn_mb_per_s_min_med_max"`
-	LatencyP50 float64    `json:"latency_p50_ms"`
-	LatencyP90 float64    `json:"latency_p90_ms"`
-	LatencyP99 float64    `json:"latency_p99_ms"`
-	LatencyMax float64    `json:"latency_max_ms"`
-	Errors     []string   `json:"errors,omitempty"` // the first few distinct errors
+	Served   int        `json:"conns_served"`
+	ConnMBps [3]float64 `json:"conn_mb_per_s_min_med_max"`
+	// Unchoked is how many connections were unchoked at some point in the
+	// window (unchoked at its start, unchoked during it, or served in it).
+	// JainAll is Jain's fairness index over every connection's payload
+	// bytes in the window, JainUnchoked over those Unchoked connections'
+	// (Jain).
+	Unchoked     int     `json:"conns_unchoked"`
+	JainAll      float64 `json:"jain_all"`
+	JainUnchoked float64 `json:"jain_unchoked"`
+	// The latency quantiles are of request sent to block received, over
+	// the blocks received in the window.
+	LatencyP50 float64  `json:"latency_p50_ms"`
+	LatencyP90 float64  `json:"latency_p90_ms"`
+	LatencyP99 float64  `json:"latency_p99_ms"`
+	LatencyMax float64  `json:"latency_max_ms"`
+	Errors     []string `json:"errors,omitempty"` // the first few distinct errors
 }
 
 // Run connects, loads the seeder and returns the counters. It returns when
@@ -238,6 +249,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	g := &gen{cfg: cfg, start: time.Now(), spread: make([]atomic.Uint64, len(cfg.Torrents))}
+	g.winFrom.Store(math.MaxInt64) // no latency is recorded before Ready
 	var prefix [12]byte
 	_, _ = rand.Read(prefix[:])
 	copy(g.peerID[:], "-LG0001-")
@@ -299,8 +311,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	tick := time.NewTicker(cfg.ProgressEvery)
 	defer tick.Stop()
 	var readyAt time.Time
-	var base [2]int64 // bytes, blocks at Ready
-	var perConnBase []int64
 	readyT := time.NewTimer(cfg.ReadyTimeout)
 	defer readyT.Stop()
 	for readyAt.IsZero() {
@@ -316,15 +326,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		readyAt = time.Now()
 	}
+	g.winFrom.Store(int64(readyAt.Sub(g.start)))
 	snap := g.snapshot()
-	base[0], base[1] = snap.Bytes, snap.Blocks
-	perConnBase = make([]int64, len(g.conns))
-	for i, c := range g.conns {
-		perConnBase[i] = c.bytes.Load()
-	}
+	base := g.windowStart(snap)
 	if snap.Connected == 0 && ctx.Err() == nil {
 		finish()
-		return g.result(readyAt, readyAt, base, perConnBase), fmt.Errorf("loadgen: no connection to %s succeeded: %s", cfg.Addr, snap.FirstError)
+		return g.result(readyAt, readyAt, base), fmt.Errorf("loadgen: no connection to %s succeeded: %s", cfg.Addr, snap.FirstError)
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(snap)
@@ -349,7 +356,8 @@ wait:
 		}
 	}
 	end := time.Now()
-	res := g.result(readyAt, end, base, perConnBase)
+	g.winTo.Store(int64(end.Sub(g.start)))
+	res := g.result(readyAt, end, base)
 	finish()
 	g.fillTotals(&res)
 	return res, nil
@@ -364,6 +372,9 @@ type gen struct {
 	spread []atomic.Uint64 // per torrent: next piece for Spread
 
 	stopping atomic.Bool // the gnet transport is closing every connection
+	// The window, in nanoseconds since start: blocks received in
+	// [winFrom, winTo) have their latency recorded (winTo 0: open).
+	winFrom, winTo atomic.Int64
 
 	nReady   atomic.Int64
 	readyMu  sync.Mutex
@@ -439,28 +450,63 @@ func (g *gen) snapshot() Snapshot {
 	return s
 }
 
-func (g *gen) result(from, to time.Time, base [2]int64, perConnBase []int64) Result {
+// inWindow reports whether a block received at now (since start) falls in
+// the window. Safe from any goroutine.
+func (g *gen) inWindow(now time.Duration) bool {
+	to := g.winTo.Load()
+	return int64(now) >= g.winFrom.Load() && (to == 0 || int64(now) < to)
+}
+
+// winBase is the counters at the window's start.
+type winBase struct {
+	bytes, blocks int64
+	conns         []connBase
+}
+
+// connBase is one connection's counters at the window's start.
+type connBase struct {
+	bytes, unchokes int64
+	unchoked        bool
+}
+
+// windowStart records the counters the window's figures are relative to.
+func (g *gen) windowStart(snap Snapshot) winBase {
+	b := winBase{bytes: snap.Bytes, blocks: snap.Blocks, conns: make([]connBase, len(g.conns))}
+	for i, c := range g.conns {
+		b.conns[i] = connBase{bytes: c.bytes.Load(), unchokes: c.unchokes.Load(), unchoked: c.unchoked.Load()}
+	}
+	return b
+}
+
+func (g *gen) result(from, to time.Time, base winBase) Result {
 	snap := g.snapshot()
 	r := Result{
 		Conns: len(g.conns), Transport: g.cfg.Transport.String(), Torrents: len(g.cfg.Torrents), Pipeline: g.cfg.Pipeline,
 		Order: g.cfg.Order.String(), Verify: g.cfg.Verify,
 		Connected: snap.Connected, Failed: snap.Failed,
 		ReadyAt: from.Sub(g.start).Seconds(), Seconds: to.Sub(from).Seconds(),
-		Bytes: snap.Bytes - base[0], Blocks: snap.Blocks - base[1],
+		Bytes: snap.Bytes - base.bytes, Blocks: snap.Blocks - base.blocks,
 	}
 	if r.Seconds > 0 {
 		r.MBps = float64(r.Bytes) / 1e6 / r.Seconds
 	}
-	var rates []float64
+	var rates, all, unchoked []float64
 	for i, c := range g.conns {
-		b := c.bytes.Load() - perConnBase[i]
+		cb := &base.conns[i]
+		b := c.bytes.Load() - cb.bytes
 		if b > 0 {
 			r.Served++
+		}
+		all = append(all, float64(b))
+		if cb.unchoked || c.unchokes.Load() != cb.unchokes || b > 0 {
+			unchoked = append(unchoked, float64(b))
 		}
 		if r.Seconds > 0 {
 			rates = append(rates, float64(b)/1e6/r.Seconds)
 		}
 	}
+	r.Unchoked = len(unchoked)
+	r.JainAll, r.JainUnchoked = Jain(all), Jain(unchoked)
 	if len(rates) > 0 {
 		sort.Float64s(rates)
 		r.ConnMBps = [3]float64{rates[0], rates[len(rates)/2], rates[len(rates)-1]}
@@ -477,7 +523,7 @@ func (g *gen) fillTotals(r *Result) {
 	r.Failed = snap.Failed
 	for _, c := range g.conns {
 		h.merge(&c.lat)
-		r.Unchokes += c.unchokes
+		r.Unchokes += c.unchokes.Load()
 		r.AllowedFast += c.allowedFast
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -492,4 +538,19 @@ func (g *gen) fillTotals(r *Result) {
 func (g *gen) dial(ctx context.Context) (net.Conn, error) {
 	d := net.Dialer{Timeout: g.cfg.DialTimeout}
 	return d.DialContext(ctx, "tcp", g.cfg.Addr)
+}
+
+// Jain returns Jain's fairness index of xs, (sum x)^2 / (n * sum x^2): 1
+// when every x is equal, 1/n when one x has everything. It is 0 for no xs
+// or when every x is 0 (nothing to share out). Safe from any goroutine.
+func Jain(xs []float64) float64 {
+	var sum, sq float64
+	for _, x := range xs {
+		sum += x
+		sq += x * x
+	}
+	if len(xs) == 0 || sq == 0 {
+		return 0
+	}
+	return sum * sum / (float64(len(xs)) * sq)
 }

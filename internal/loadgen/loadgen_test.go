@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -110,6 +111,9 @@ func testDownloadsAndVerifies(t *testing.T, addr string, mi *metainfo.MetaInfo, 
 	}
 	if res.Served != 3 || res.Unchokes < 3 {
 		t.Errorf("served %d conns, %d unchokes", res.Served, res.Unchokes)
+	}
+	if res.Unchoked != 3 || res.JainAll <= 0 || res.JainAll > 1 || res.JainUnchoked != res.JainAll {
+		t.Errorf("%d conns unchoked, Jain %v over all and %v over the unchoked", res.Unchoked, res.JainAll, res.JainUnchoked)
 	}
 	if res.Transport != tr.String() {
 		t.Errorf("result transport %q, want %q", res.Transport, tr)
@@ -222,6 +226,84 @@ func TestHistogram(t *testing.T) {
 		if lo := bucketLow(i); lo > v || (i+1 < histBuckets && bucketLow(i+1) <= v) {
 			t.Fatalf("value %d in bucket %d [%d, %d)", v, i, lo, bucketLow(i+1))
 		}
+	}
+}
+
+// TestHistogramQuantiles: quantiles of known distributions, within the
+// buckets' 1/16 resolution (the midpoint of a bucket is at most 1/32 of
+// its bound away from any value in it, plus the rank's rounding).
+func TestHistogramQuantiles(t *testing.T) {
+	us := func(n int) int64 { return int64(n) * int64(time.Microsecond) }
+	for _, tc := range []struct {
+		name   string
+		values []int64
+		q      float64
+		want   time.Duration
+	}{
+		{"empty", nil, 0.99, 0},
+		{"one value", []int64{us(700)}, 0.99, 700 * time.Microsecond},
+		{"one value p50", []int64{us(700)}, 0.5, 700 * time.Microsecond},
+		{"small exact values", []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.5, 5},
+		{"small exact p99", []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.99, 10},
+		{"99 fast, 1 slow: p99 is fast", append(repeat(us(100), 99), us(50_000)), 0.99, 100 * time.Microsecond},
+		{"98 fast, 2 slow: p99 is slow", append(repeat(us(100), 98), us(50_000), us(50_000)), 0.99, 50 * time.Millisecond},
+		{"p100 is the max", append(repeat(us(100), 9), us(3_000)), 1, 3 * time.Millisecond},
+		{"uniform 1..1000 µs p90", seq(1000, us(1)), 0.9, 900 * time.Microsecond},
+		{"beyond the last bucket", []int64{int64(200 * time.Second)}, 0.5, 200 * time.Second},
+		{"negative counts as zero", []int64{-5}, 0.5, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h histogram
+			for _, v := range tc.values {
+				h.record(v)
+			}
+			got := h.quantile(tc.q)
+			tol := float64(tc.want) / 16
+			if d := float64(got - tc.want); d > tol || d < -tol {
+				t.Errorf("q%.2f = %v, want %v (within %v)", tc.q, got, tc.want, time.Duration(tol))
+			}
+		})
+	}
+}
+
+func repeat(v int64, n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+// seq returns step, 2*step, ..., n*step.
+func seq(n int, step int64) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(i+1) * step
+	}
+	return out
+}
+
+func TestJain(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		xs   []float64
+		want float64
+	}{
+		{"none", nil, 0},
+		{"all zero", []float64{0, 0, 0}, 0},
+		{"one", []float64{5}, 1},
+		{"equal", []float64{3, 3, 3, 3}, 1},
+		{"one of four has all", []float64{0, 0, 8, 0}, 0.25},
+		{"half served equally", []float64{1, 1, 0, 0}, 0.5},
+		{"1 and 3", []float64{1, 3}, 16.0 / 20}, // (1+3)^2 / (2 * (1+9))
+		{"1, 2, 3", []float64{1, 2, 3}, 36.0 / 42},
+		{"9 of 2000 equal", append(make([]float64, 1991), 7, 7, 7, 7, 7, 7, 7, 7, 7), 9.0 / 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Jain(tc.xs); math.Abs(got-tc.want) > 1e-12 {
+				t.Errorf("Jain(%v) = %v, want %v", tc.xs, got, tc.want)
+			}
+		})
 	}
 }
 
