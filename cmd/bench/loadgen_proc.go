@@ -138,11 +138,12 @@ type lgOpts struct {
 	readBuffer  int
 }
 
-// lgRun is a finished load-generator child: its result and its own CPU
-// over the window.
+// lgRun is a finished load-generator child: its result, its own CPU over
+// the window, and its whole life's usage (connecting included; peak RSS).
 type lgRun struct {
-	res loadgen.Result
-	cpu cpuTimes
+	res   loadgen.Result
+	cpu   cpuTimes
+	usage refpeer.Usage
 }
 
 // progressWriter prints the child's progress lines, indented.
@@ -212,6 +213,7 @@ func runLoadgen(ctx context.Context, self string, o lgOpts, onReady, onEnd func(
 	if err != nil {
 		return out, err
 	}
+	out.usage = u
 	out.cpu = cpuTimes{u.User.Seconds(), u.Sys.Seconds()}.sub(c0)
 	return out, nil
 }
