@@ -7,6 +7,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/internal/trackertest"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -174,6 +175,9 @@ func (e *env) manyOnce(ds *dataset, dir string, run int) (map[string]float64, er
 	if snapErr != nil {
 		return nil, snapErr
 	}
+	if lg.res.Failed > 0 {
+		fmt.Printf("  %d connections failed: %s\n", lg.res.Failed, strings.Join(lg.res.Errors, "; "))
+	}
 	if lg.res.HashFails > 0 {
 		return nil, fmt.Errorf("load generator: %d pieces failed their hash check", lg.res.HashFails)
 	}
@@ -199,6 +203,7 @@ func (e *env) manyOnce(ds *dataset, dir string, run int) (map[string]float64, er
 		"idle_cpu_conns_pct":   100 * idleC.total() / window,
 		"peak_rss_mib":         float64(final.MaxRSS) / (1 << 20),
 		"conns_connected":      float64(lg.res.Connected),
+		"conns_failed":         float64(lg.res.Failed),
 		"pieces_verified":      float64(lg.res.Verified),
 		"loadgen_ready_s":      lg.res.ReadyAt,
 		"seeder_cpu_s":         seederU.CPU().Seconds(),
