@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/shardtorrent/shardtorrent/internal/nodecmd"
@@ -35,6 +37,7 @@ func (e *env) hot() (*table, error) {
 			{"jain_all", "Jain (all conns)", "%.4f"}, {"jain_unchoked", "Jain (unchoked conns)", "%.3f"},
 			{"conns_unchoked", "conns unchoked", "%.0f"}, {"conns_served", "conns served", "%.0f"},
 			{"seeder_cpu_per_gib", "seeder CPU/GiB", "%.3f"}, {"seeder_cores", "seeder cores busy", "%.2f"},
+			{"seeder_runq_wait", "seeder run-queue wait", "%.2f"},
 			{"seeder_allocs_per_block", "seeder allocs/block", "%.4f"},
 			{"loadgen_cpu_per_gib", "loadgen CPU/GiB", "%.2f"},
 		},
@@ -54,15 +57,16 @@ func (e *env) hot() (*table, error) {
 		if err != nil {
 			return t, fmt.Errorf("run %d: %w", r+1, err)
 		}
-		fmt.Printf("  run %d: %.0f MB/s, p50 %.2f ms p99 %.2f ms, Jain %.4f (all %0.f) %.3f (%0.f unchoked), %0.f served, seeder %.3f CPU-s/GiB (%.2f cores), loadgen %.2f CPU-s/GiB\n",
+		fmt.Printf("  run %d: %.0f MB/s, p50 %.2f ms p99 %.2f ms, Jain %.4f (all %0.f) %.3f (%0.f unchoked), %0.f served, seeder %.3f CPU-s/GiB (%.2f cores busy, %.2f waiting for a CPU), loadgen %.2f CPU-s/GiB\n",
 			r+1, s["mb_per_s"], s["latency_p50_ms"], s["latency_p99_ms"], s["jain_all"], s["conns_connected"], s["jain_unchoked"],
-			s["conns_unchoked"], s["conns_served"], s["seeder_cpu_per_gib"], s["seeder_cores"], s["loadgen_cpu_per_gib"])
+			s["conns_unchoked"], s["conns_served"], s["seeder_cpu_per_gib"], s["seeder_cores"], s["seeder_runq_wait"], s["loadgen_cpu_per_gib"])
 		samples = append(samples, s)
 	}
 	t.add(fmt.Sprintf("%d conns, %s", o.conns, shardsName(o.shards)), samples, "")
 	t.notes = append(t.notes,
 		"latency: request sent to block received, per block, over the blocks received in the window (only unchoked connections get blocks)",
 		"Jain's index (sum x)^2 / (n sum x^2) of the payload bytes each connection received in the window: over all connections, and over those unchoked at some point in it; conns served received at least one block in the window",
+		"seeder run-queue wait: seconds its threads spent runnable but not running (/proc/PID/task/*/schedstat) per second of window: how much CPU it wanted and the machine did not give it",
 		"CPU in CPU-s per GiB received in the window; the seeder's choker is the engine's default (round robin, 8 + 1 optimistic slots, 15 s rounds, turns of at least 60 s, optimistic every 30 s)")
 	return t, nil
 }
@@ -121,15 +125,16 @@ func (e *env) hotOnce(ds *dataset, dir, name string) (map[string]float64, error)
 	defer n.Stop()
 	var r0, r1 nodecmd.Report
 	var c0, c1 cpuTimes
+	var w0, w1 float64
 	var snapErr error
 	lg, err := runLoadgen(ctx, e.self, lgOpts{addr: n.addr, torrentList: ds.list, conns: o.conns, pipeline: o.pipeline,
 		order: o.order, verify: o.verify, duration: o.hotWindow},
 		func() {
-			c0 = procCPU(n.Pid())
+			c0, w0 = procCPU(n.Pid()), procRunWait(n.Pid())
 			r0, snapErr = n.snapshot(ctx)
 		},
 		func() {
-			c1 = procCPU(n.Pid())
+			c1, w1 = procCPU(n.Pid()), procRunWait(n.Pid())
 			var err error
 			if r1, err = n.snapshot(ctx); err != nil && snapErr == nil {
 				snapErr = err
@@ -182,8 +187,32 @@ func (e *env) hotOnce(ds *dataset, dir, name string) (map[string]float64, error)
 		"seeder_sys_per_gib":      c.sys / g,
 		"seeder_cpu_per_gib":      c.total() / g,
 		"seeder_cores":            c.total() / res.Seconds,
+		"seeder_runq_wait":        (w1 - w0) / res.Seconds,
 		"seeder_allocs_per_block": float64(r1.Mallocs-r0.Mallocs) / blocks,
 		"loadgen_cpu_per_gib":     lg.cpu.total() / g,
 		"loadgen_peak_rss_mib":    float64(lg.usage.MaxRSS) / (1 << 20),
 	}, nil
+}
+
+// procRunWait is the seconds a running process's threads have spent
+// runnable and waiting for a CPU (the second field of each
+// /proc/PID/task/TID/schedstat), 0 where that is not available.
+func procRunWait(pid int) float64 {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var ns int64
+	for _, ent := range ents {
+		b, err := os.ReadFile(dir + "/" + ent.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			ns += v
+		}
+	}
+	return float64(ns) / 1e9
 }

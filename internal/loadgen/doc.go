@@ -39,29 +39,38 @@
 //     buffer, parses, and writes its refill requests in one Write per read
 //     batch, with blocking calls on a net.Conn.
 //
-// Both drive 10,000 connections from one process. This was measured
-// against a seeder allowing 12,000 connections, with a 64 KiB receive
-// buffer per connection: all 10,000 handshaked and none failed. Connecting
-// and a 65 s run cost 2.4 CPU-s with gnet and 2.0 with goroutines. Peak RSS
-// was 309 MiB with gnet and 538 MiB with goroutines.
+// Gnet is the default because it measured no worse in CPU per GiB and
+// better in memory and CPU at many connections. Measured with cmd/bench on
+// a 2-vCPU machine shared with other jobs (load average 10 to 16; the
+// per-run figures are in NOTES-gnet.md at the repository root):
 //
-// On the seed scenario (256 MiB, an 8 s window, 3 bench runs per
-// transport, alternating, on a 2-vCPU machine at load average 5 to 7), the
-// load generator's CPU per GiB received had these medians: 0.25 s with gnet
-// against 0.24 s with goroutines at 8 peers (1.04x), and 0.24 s against
-// 0.26 s at 64 peers (0.92x). The seeder's median throughput was 1172
-// against 1068 MB/s at 8 peers, and 1272 against 1045 MB/s at 64 peers. An
-// earlier version copied every byte out of gnet's buffer with Conn.Read.
-// It cost 1.11x (0.26 against 0.235 s/GiB over 8 runs), with memmove at 24%
-// of its CPU profile; parsing in place brought memmove to 5%. The per-run
-// figures are in NOTES-gnet.md at the repository root.
+//   - Seed scenario (256 MiB, 8 s window, -runs 1 per invocation, 4
+//     invocations per transport, alternating): the load generator's median
+//     CPU per GiB received was 0.263 s with gnet against 0.248 s with
+//     goroutines at 8 peers (1.06x), and 0.235 s against 0.241 s at 64
+//     peers (0.98x). An earlier batch gave 1.04x and 0.92x. The seeder's
+//     throughput differed by run more than by transport.
+//   - Many scenario, 10,000 connections from one process (-torrents 2000
+//     -conns 10000, each fetching 4 blocks and verifying them, then idle
+//     for 10 s; one run each): every connection handshaked and none
+//     failed. The load generator's whole life cost 2.40 CPU-s with gnet
+//     against 2.91 with goroutines, at a peak RSS of 781 MiB against
+//     1429 MiB. The likely reason, not profiled: goroutines read into, and
+//     so touch, every connection's 64 KiB receive buffer and keep a stack
+//     per connection, while gnet reads into its loop's buffer.
+//
+// An earlier gnet version copied every byte out of gnet's buffer with
+// Conn.Read. It cost 1.11x (8 runs), with memmove at 24% of its CPU
+// profile; parsing in place brought memmove to 5%. If a quieter machine
+// shows goroutines clearly cheaper per GiB, flip the default (the order of
+// the Transport constants and cmd/bench's -loadgen-transport default).
 //
 // # Threading and allocation
 //
 // With Goroutines a connection's state is owned by its goroutine; with
 // Gnet by that goroutine until EnrollContext and then by the gnet loop the
 // connection is on. Run reads the loop- or goroutine-owned fields (the
-// latency histogram, unchoke counts) only after every connection has
+// latency histogram, allowed-fast counts) only after every connection has
 // stopped (the goroutines returned, the gnet client stopped). The counters
 // the progress reporter reads are atomics. Buffers (receive buffer, request
 // buffer, request ring, latency histogram, piece-assembly buffers when
