@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -32,6 +33,14 @@ func (e *env) many() (*table, error) {
 			{"loadgen_peak_rss_mib", "loadgen peak RSS MiB", "%.0f"}, {"loadgen_cpu_s", "loadgen CPU s", "%.2f"},
 		},
 		chartSpecs: []chartSpec{{file: "many_rss.png", title: "MANY: SEEDER RSS MIB AT EACH STAGE", keys: []string{"mib"}}},
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && uint64(o.torrents+o.conns+100) > lim.Cur {
+		// Measured: the seeder keeps one descriptor per torrent's file open
+		// besides one per connection; at 10,000 + 10,000 against a limit of
+		// 20,000 the last connections are refused.
+		fmt.Printf("warning: %d torrents + %d connections need about %d descriptors in the seeder; RLIMIT_NOFILE is %d, so some connections will fail\n",
+			o.torrents, o.conns, o.torrents+o.conns+100, lim.Cur)
 	}
 	dir, cleanup, err := e.tempDir("many")
 	if err != nil {
