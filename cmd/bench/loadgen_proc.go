@@ -46,7 +46,7 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 	blocks := fs.Int64("blocks-per-conn", 0, "stop requesting after this many blocks and stay idle (0 = no limit)")
 	rbuf := fs.Int("read-buffer", 256<<10, "receive buffer per connection")
 	encrypt := fs.Bool("encrypt", false, "MSE handshake offering RC4 only on every connection")
-	transport := fs.String("transport", "gnet", "connection transport: gnet, goroutines")
+	transport := fs.String("transport", "auto", "connection transport: auto (goroutines below 1000 connections, gnet from there), gnet, goroutines")
 	loops := fs.Int("loops", 1, "gnet event loops")
 	prof := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
@@ -118,7 +118,7 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 // lgTransport and lgLoops are -loadgen-transport and -loadgen-loops: every
 // load-generator child's transport and gnet loop count. Set once by main.
 var (
-	lgTransport = "gnet"
+	lgTransport = "auto"
 	lgLoops     = 1
 	lgProfile   string // -loadgen-cpuprofile prefix
 	lgProfileN  int    // children profiled so far

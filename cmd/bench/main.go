@@ -176,7 +176,7 @@ func run() int {
 	shards := flag.Int("shards", 0, "hot: our seeder's event loops (0 = one per CPU)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the harness process")
 	memProfile := flag.String("memprofile", "", "write a heap profile of the harness process")
-	flag.StringVar(&lgTransport, "loadgen-transport", "gnet", "load generator: connection transport (gnet, goroutines)")
+	flag.StringVar(&lgTransport, "loadgen-transport", "auto", "load generator: connection transport (auto: goroutines below 1000 connections, gnet from there; gnet; goroutines)")
 	flag.IntVar(&lgLoops, "loadgen-loops", 1, "load generator: gnet event loops (with -loadgen-transport gnet)")
 	flag.StringVar(&lgProfile, "loadgen-cpuprofile", "", "load generator: write a CPU profile of each child to PREFIX-N.pprof (N counts the children)")
 	flag.StringVar(&extraNodeFlags, "node-flags", "", "extra flags for every node process, space-separated (e.g. \"-direct-writes\")")

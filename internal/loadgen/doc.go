@@ -23,7 +23,7 @@
 // conn.refill). Neither uses the engine's loop/ package, so a flaw in loop/
 // cannot hide on both ends of a measurement.
 //
-//   - Gnet (the default): the connections run on the event loops
+//   - Gnet: the connections run on the event loops
 //     (Config.Loops, default 1) of one gnet client
 //     (github.com/panjf2000/gnet/v2, gnet.NewClient). The dial, the MSE
 //     handshake and the BitTorrent handshake still run on a short-lived
@@ -38,32 +38,35 @@
 //   - Goroutines: one goroutine per connection reads into the connection's
 //     buffer, parses, and writes its refill requests in one Write per read
 //     batch, with blocking calls on a net.Conn.
+//   - Auto (the zero value, and cmd/bench's default): Goroutines below
+//     AutoGnetConns (1000) connections, Gnet from there on.
 //
-// Gnet is the default because it measured no worse in CPU per GiB and
-// better in memory and CPU at many connections. Measured with cmd/bench on
-// a 2-vCPU machine shared with other jobs (load average 10 to 16; the
-// per-run figures are in NOTES-gnet.md at the repository root):
+// Auto follows what measured faster at each scale. The measurements used
+// cmd/bench on a 2-vCPU machine shared with other jobs, at load average 10
+// to 24; the per-run figures are in NOTES-gnet.md at the repository root.
 //
-//   - Seed scenario (256 MiB, 8 s window, -runs 1 per invocation, 4
-//     invocations per transport, alternating): the load generator's median
-//     CPU per GiB received was 0.263 s with gnet against 0.248 s with
-//     goroutines at 8 peers (1.06x), and 0.235 s against 0.241 s at 64
-//     peers (0.98x). An earlier batch gave 1.04x and 0.92x. The seeder's
-//     throughput differed by run more than by transport.
-//   - Many scenario, 10,000 connections from one process (-torrents 2000
-//     -conns 10000, each fetching 4 blocks and verifying them, then idle
-//     for 10 s; one run each): every connection handshaked and none
-//     failed. The load generator's whole life cost 2.40 CPU-s with gnet
-//     against 2.91 with goroutines, at a peak RSS of 781 MiB against
-//     1429 MiB. The likely reason, not profiled: goroutines read into, and
-//     so touch, every connection's 64 KiB receive buffer and keep a stack
-//     per connection, while gnet reads into its loop's buffer.
+//   - Few connections favour Goroutines. In the seed scenario (256 MiB,
+//     8 s window), 8 alternating runs per transport were pooled. Gnet's
+//     median CPU per GiB received was 1.06x Goroutines' at 8 peers (0.2465
+//     against 0.2325 s) and 1.03x at 64 peers. The seeder under test
+//     reached 890 against 1068 MB/s (8 peers) and 1000 against 1052 MB/s
+//     (64 peers). One loop reads every socket in turn on one thread, while
+//     the goroutines spread over both CPUs. That is the likely reason, not
+//     profiled.
+//   - Many connections favour Gnet. In the hot scenario (2000 connections,
+//     2 alternating runs each), the seeder reached 603 and 814 MB/s with
+//     Gnet against 295 and 456 MB/s with Goroutines. The generator's CPU
+//     per GiB was about the same (0.22 to 0.23 s against 0.20 to 0.22). In
+//     the many scenario (10,000 connections from one process, -torrents
+//     2000, 4 blocks each then idle; one run each), every connection came
+//     up with both transports. The generator's whole life cost 2.40 CPU-s
+//     with Gnet against 2.91, at a peak RSS of 781 against 1429 MiB. Gnet
+//     was slower to bring every connection up: 9.9 s against 4.2 s.
 //
-// An earlier gnet version copied every byte out of gnet's buffer with
-// Conn.Read. It cost 1.11x (8 runs), with memmove at 24% of its CPU
-// profile; parsing in place brought memmove to 5%. If a quieter machine
-// shows goroutines clearly cheaper per GiB, flip the default (the order of
-// the Transport constants and cmd/bench's -loadgen-transport default).
+// An earlier Gnet version copied every byte out of gnet's buffer with
+// Conn.Read. It cost 1.11x Goroutines' CPU per GiB in the seed scenario,
+// with memmove at 24% of its profile; parsing in place brought memmove to
+// 5%.
 //
 // # Threading and allocation
 //

@@ -21,32 +21,55 @@ type Transport int
 
 // Transports.
 const (
-	// Gnet (the default) runs every connection, once handshaked, on the
-	// event loops of one gnet client (github.com/panjf2000/gnet/v2),
-	// Config.Loops of them.
-	Gnet Transport = iota
+	// Auto (the zero value) picks Goroutines below AutoGnetConns
+	// connections and Gnet from there on: what measured faster at each
+	// scale (see the package doc, "Transports").
+	Auto Transport = iota
+	// Gnet runs every connection, once handshaked, on the event loops of
+	// one gnet client (github.com/panjf2000/gnet/v2), Config.Loops of them.
+	Gnet
 	// Goroutines gives every connection its own goroutine doing blocking
 	// reads and writes on a net.Conn.
 	Goroutines
 )
 
-// ParseTransport parses "gnet" (or "", the default) or "goroutines"
-// (alias "net").
+// AutoGnetConns is the connection count from which Auto picks Gnet.
+const AutoGnetConns = 1000
+
+// resolve returns the transport Auto stands for with conns connections,
+// or t itself.
+func (t Transport) resolve(conns int) Transport {
+	if t != Auto {
+		return t
+	}
+	if conns >= AutoGnetConns {
+		return Gnet
+	}
+	return Goroutines
+}
+
+// ParseTransport parses "auto" (or ""), "gnet" or "goroutines" (alias
+// "net").
 func ParseTransport(s string) (Transport, error) {
 	switch strings.ToLower(s) {
+	case "auto", "":
+		return Auto, nil
 	case "goroutines", "goroutine", "net":
 		return Goroutines, nil
-	case "gnet", "":
+	case "gnet":
 		return Gnet, nil
 	}
-	return 0, fmt.Errorf("loadgen: unknown transport %q (goroutines, gnet)", s)
+	return 0, fmt.Errorf("loadgen: unknown transport %q (auto, goroutines, gnet)", s)
 }
 
 func (t Transport) String() string {
-	if t == Gnet {
+	switch t {
+	case Gnet:
 		return "gnet"
+	case Goroutines:
+		return "goroutines"
 	}
-	return "goroutines"
+	return "auto"
 }
 
 // gnetReadBuffer is the loops' shared read buffer. gnet-fit.md measured

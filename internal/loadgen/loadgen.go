@@ -119,8 +119,8 @@ type Config struct {
 	DialConcurrency int
 	// DialTimeout bounds one connect plus handshake (default 10 s).
 	DialTimeout time.Duration
-	// Transport selects gnet's event loops (the zero value) or
-	// goroutine-per-connection I/O.
+	// Transport selects gnet's event loops or goroutine-per-connection
+	// I/O; the zero value, Auto, picks by Conns (AutoGnetConns).
 	Transport Transport
 	// Loops is the number of gnet event loops (Transport Gnet; default 1).
 	Loops int
@@ -169,6 +169,7 @@ func (c *Config) fill() error {
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = time.Minute
 	}
+	c.Transport = c.Transport.resolve(c.Conns)
 	if c.Loops <= 0 {
 		c.Loops = 1
 	}

@@ -312,13 +312,28 @@ func TestParseTransport(t *testing.T) {
 		in   string
 		want Transport
 		ok   bool
-	}{{"", Gnet, true}, {"net", Goroutines, true}, {"goroutines", Goroutines, true}, {"GNET", Gnet, true}, {"epoll", 0, false}} {
+	}{{"", Auto, true}, {"auto", Auto, true}, {"net", Goroutines, true}, {"goroutines", Goroutines, true}, {"GNET", Gnet, true}, {"epoll", 0, false}} {
 		got, err := ParseTransport(tc.in)
 		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
 			t.Errorf("ParseTransport(%q) = %v, %v", tc.in, got, err)
 		}
-		if tc.ok && got.String() != map[Transport]string{Goroutines: "goroutines", Gnet: "gnet"}[tc.want] {
+		if tc.ok && got.String() != map[Transport]string{Auto: "auto", Goroutines: "goroutines", Gnet: "gnet"}[tc.want] {
 			t.Errorf("%v.String() = %q", got, got.String())
+		}
+	}
+	// Auto resolves by connection count in Config.fill; the others stay.
+	for _, tc := range []struct {
+		tr    Transport
+		conns int
+		want  Transport
+	}{{Auto, 0, Goroutines}, {Auto, 64, Goroutines}, {Auto, AutoGnetConns - 1, Goroutines}, {Auto, AutoGnetConns, Gnet},
+		{Auto, 10000, Gnet}, {Gnet, 8, Gnet}, {Goroutines, 10000, Goroutines}} {
+		cfg := Config{Torrents: []Torrent{{PieceLength: 1, TotalLength: 1}}, Conns: tc.conns, Transport: tc.tr}
+		if err := cfg.fill(); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Transport != tc.want {
+			t.Errorf("%v with %d conns: %v, want %v", tc.tr, tc.conns, cfg.Transport, tc.want)
 		}
 	}
 }
