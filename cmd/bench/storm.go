@@ -32,6 +32,11 @@ func init() {
 // stormLabel names a target kind in the table.
 var stormLabel = map[string]string{"st": "shardtorrent", "base": "shardtorrent (base)", "lt": "libtorrent"}
 
+// stormConnLimit is both targets' connection limit: libtorrent's
+// high_performance_seed connections_limit, given to our nodes as -max-conns
+// and -max-conns-per-torrent.
+const stormConnLimit = 8000
+
 // stormServeConns are the load-generator connections of the "serving
 // during a storm" rows: every one gets an upload slot.
 const stormServeConns = 4
@@ -195,7 +200,7 @@ func (e *env) storm() (*table, error) {
 		t.add(name, ss, note)
 	}
 	t.notes = append(t.notes,
-		"libtorrent: high_performance_seed (connections_limit 8000, listen_queue_size 3000, connection_speed 500) plus connections_slack 1000, max_peerlist_size 10000; both targets: encryption enabled (plaintext and MSE accepted), MSE offered both methods (the targets select plaintext after the handshake)",
+		"libtorrent: high_performance_seed (connections_limit 8000, listen_queue_size 3000, connection_speed 500) plus connections_slack 1000, max_peerlist_size 10000; our nodes: -max-conns and -max-conns-per-torrent 8000; both targets: encryption enabled (plaintext and MSE accepted), MSE offered both methods (the targets select plaintext after the handshake)",
 		"the generator reuses one DH key (one exponentiation per MSE handshake on its side, two on the target's); target CPU is /proc over the window, the generator runs in the harness process",
 		"ratios are within each run (same load), then the median")
 	if tg := targets["st"]; tg.shard != "" {
@@ -217,7 +222,11 @@ func (e *env) startStormTarget(kind string, ds *dataset, dir string) (*stormTarg
 		if err != nil {
 			return nil, err
 		}
-		n, err := startNode(ctx, bin, nodeOpts{name: kind + "-storm", data: ds.src, torrentList: ds.list, state: state, reportDir: dir})
+		// Connection limits as libtorrent's (connections_limit 8000), so
+		// that neither target refuses a storm's connections at its default
+		// (ours: 200 per torrent; a reset connection counts until reaped).
+		n, err := startNode(ctx, bin, nodeOpts{name: kind + "-storm", data: ds.src, torrentList: ds.list, state: state, reportDir: dir,
+			maxConns: stormConnLimit, maxPerT: stormConnLimit})
 		if err != nil {
 			return nil, err
 		}
