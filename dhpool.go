@@ -18,7 +18,8 @@ import (
 // computes it and posts the connection back to its loop (Loop.Post, the
 // shard queue), which resumes the handshake (dhDone).
 //
-// The pool is bounded: at most maxDHQueued jobs wait for a worker. When it
+// The pool is off by default (dhQueueDepth, with the measurement that made
+// it so). When on, it is bounded: at most maxDHQueued jobs wait for a worker. When it
 // is full the accepting loop computes the job itself, as before, which
 // slows its accepting down: a storm cannot grow the backlog, and the
 // number of connections in a handshake stays bounded by what the loop
@@ -30,11 +31,16 @@ import (
 // the connection itself).
 const maxDHQueued = 256
 
-// dhQueueDepth and dhWorkers are what NewSession gives the pool:
-// maxDHQueued and one worker per CPU; tests shrink them, and a depth of 0
-// turns the pool off (every job is computed on the accepting loop, as
-// before the pool: BenchmarkMSEStormLoop0 compares the two).
-var dhQueueDepth, dhWorkers = maxDHQueued, defaultDHWorkers
+// dhQueueDepth and dhWorkers are what NewSession gives the pool. A depth
+// of 0 turns the pool off: every job is computed on the accepting loop,
+// as before the pool. That is the default, as measured on this project's
+// 2-vCPU machine (NOTES-storm.md, runs E-G): the pool halves the
+// accepting loop's busy time per MSE handshake (BenchmarkMSEStormLoop0)
+// but gives a storm a CPU beyond loop 0's thread, taken from the loops
+// serving peers: during a 128-dialer MSE storm a transfer from shard 1 kept
+// 0.29x of its rate with the pool (one worker) against 0.52x without, in
+// the same run. Tests set maxDHQueued to run the pool.
+var dhQueueDepth, dhWorkers = 0, defaultDHWorkers
 
 // dhPool runs the MSE receivers' DH jobs on worker goroutines.
 type dhPool struct {
@@ -53,19 +59,27 @@ func newDHPool(workers, depth int) *dhPool {
 	return &dhPool{workers: max(workers, 1), jobs: make(chan *acceptConn, depth)}
 }
 
-// defaultDHWorkers is one worker per CPU the Go runtime uses.
-func defaultDHWorkers() int { return runtime.GOMAXPROCS(0) }
+// defaultDHWorkers is half the CPUs the Go runtime uses (at least one), so
+// that a storm's DH work can take at most about half the machine from the
+// loops serving peers. With one worker per CPU, a 128-dialer MSE storm on
+// this 2-vCPU machine cut a transfer served from shard 1 to 0.26x of its
+// no-storm rate, against 0.38x with the DH confined to loop 0's thread
+// (bench storm, 3 runs, NOTES-storm.md run F).
+func defaultDHWorkers() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // trySubmit queues a's pending job; false when the queue is full or the
 // pool is closed (the caller then computes the job itself). Safe from any
 // goroutine; the accepting loop calls it and must not touch a.rcv until
 // dhDone runs.
 func (p *dhPool) trySubmit(a *acceptConn) bool {
+	if cap(p.jobs) == 0 {
+		return false // a pool of depth 0: every job runs inline
+	}
 	p.once.Do(p.start)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || cap(p.jobs) == 0 {
-		return false // closed, or a pool of depth 0: every job runs inline
+	if p.closed {
+		return false
 	}
 	select {
 	case p.jobs <- a:

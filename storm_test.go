@@ -68,10 +68,21 @@ func runStorm(t *testing.T, s *Session, ih [20]byte, n int64, mse bool) {
 }
 
 // TestStormWhileServing: storms of MSE and plaintext handshakes against a
-// seeder all complete, their DH work goes through the pool, and a leecher
-// already downloading from a torrent on the accepting loop's shard keeps
-// going through them and finishes with the right bytes.
+// seeder all complete, their DH work on the accepting loop (the default)
+// or through the pool, and a leecher already downloading from a torrent on
+// the accepting loop's shard keeps going through them and finishes with
+// the right bytes.
 func TestStormWhileServing(t *testing.T) {
+	for _, depth := range []int{dhQueueDepth, maxDHQueued} {
+		t.Run(map[bool]string{true: "inline", false: "pool"}[depth == 0], func(t *testing.T) {
+			defer func(d int) { dhQueueDepth = d }(dhQueueDepth)
+			dhQueueDepth = depth
+			stormWhileServing(t, depth > 0)
+		})
+	}
+}
+
+func stormWhileServing(t *testing.T, pooled bool) {
 	seeder, leecher, f, lt, dst := stormSeeder(t)
 	ctx := context.Background()
 	before, err := lt.Status(ctx)
@@ -91,8 +102,8 @@ func TestStormWhileServing(t *testing.T) {
 	if after.TotalDone <= before.TotalDone {
 		t.Fatalf("the download made no progress during the storms: %d then %d bytes", before.TotalDone, after.TotalDone)
 	}
-	if p := seeder.dh.pooled.Load(); p < 300 {
-		t.Fatalf("%d DH jobs went through the pool, want at least 300", p)
+	if p := seeder.dh.pooled.Load(); pooled && p < 300 || !pooled && p != 0 {
+		t.Fatalf("%d DH jobs went through the pool (pool on: %v)", p, pooled)
 	}
 	waitAlert(t, leecher, 30*time.Second, func(a plugin.Alert) bool {
 		_, ok := a.(*plugin.TorrentFinishedAlert)
