@@ -1,0 +1,101 @@
+package storage
+
+import "golang.org/x/sys/unix"
+
+// Ref keeps a file descriptor returned by CachedFileRange open until
+// Release. Release exactly once; it never blocks on the disk except to
+// fdatasync and close a written descriptor the cache evicted meanwhile,
+// which a seeding torrent's read-only descriptors never are.
+type Ref interface {
+	Release()
+}
+
+// zeroCopyProbe bounds how far past a block CachedFileRange asks
+// cachestat(2) about, so one probe covers the rest of the block's piece (up
+// to this many bytes) instead of costing a syscall a block.
+const zeroCopyProbe = 1 << 20
+
+// CachedFileRange returns where the n bytes of piece at begin lie on disk,
+// for a loop to send them with sendfile(2) without reading them: fd, a
+// descriptor of the one file that holds all of them, and off, their offset
+// there, with ref holding fd open until the caller releases it. ok is false,
+// and nothing is held, unless the range lies inside one non-pad file whose
+// descriptor is already open and cachestat(2) says the page cache holds
+// every page of it: a range across files, a piece in the part file, fault
+// injection, a kernel without cachestat and a page-cache miss all decline,
+// and the caller reads the block another way (TryReadNoWait, a JobRead).
+//
+// A probe covers the rest of the block's piece within the file (at most
+// zeroCopyProbe bytes) and is remembered per descriptor, so serving a
+// piece block by block asks the kernel once. The answer can go stale: pages
+// evicted between the probe and the send are read from the disk by
+// sendfile, on the caller's thread. Safe from any goroutine.
+func (s *FileStorage) CachedFileRange(piece int, begin int64, n int) (fd int, off int64, ref Ref, ok bool) {
+	if s.noCachestat.Load() || s.faults.Load() != nil || s.checkRange(piece, begin, n) != nil {
+		return -1, 0, nil, false
+	}
+	if s.partial.Load() && !s.notInPart(piece) {
+		return -1, 0, nil, false
+	}
+	file, segs := -1, 0
+	s.layout.Segments(piece, begin, int64(n), func(f int, o, _ int64) bool {
+		file, off = f, o
+		segs++
+		return segs < 2
+	})
+	if segs != 1 || s.layout.Files[file].Pad {
+		return -1, 0, nil, false
+	}
+	s.mu.Lock()
+	h := s.handles[file]
+	if h == nil || s.closed {
+		s.mu.Unlock()
+		return -1, 0, nil, false
+	}
+	h.refs++
+	s.touchLocked(h)
+	hit := off >= h.cachedLo && off+int64(n) <= h.cachedHi
+	s.mu.Unlock()
+	if hit {
+		return h.fd, off, h, true
+	}
+	// Probe to the end of the piece inside this file, within zeroCopyProbe.
+	pieceEnd := off + s.layout.PieceSize(piece) - begin
+	hi := min(pieceEnd, s.layout.Files[file].Length, off+zeroCopyProbe)
+	full, err := pagesCached(h.fd, off, hi-off)
+	if err == nil && !full && hi > off+int64(n) {
+		hi = off + int64(n)
+		full, err = pagesCached(h.fd, off, int64(n))
+	}
+	if err != nil || !full {
+		if err == unix.ENOSYS {
+			s.noCachestat.Store(true)
+		}
+		s.release(h)
+		return -1, 0, nil, false
+	}
+	s.mu.Lock()
+	h.cachedLo, h.cachedHi = off, hi
+	s.mu.Unlock()
+	return h.fd, off, h, true
+}
+
+// notInPart reports that piece's bytes are in the wanted files, not the
+// part file, as TryReadNoWait decides it: false when the part file is not
+// looked for yet or SetWantedFiles is at work.
+func (s *FileStorage) notInPart(piece int) bool {
+	if !s.part.loaded.Load() || !s.wmu.TryRLock() {
+		return false
+	}
+	defer s.wmu.RUnlock()
+	if !s.part.mu.TryLock() {
+		return false
+	}
+	slot := s.part.slots[piece]
+	s.part.mu.Unlock()
+	return slot < 0
+}
+
+// Release drops the reference CachedFileRange took (Ref). Safe from any
+// goroutine.
+func (h *handle) Release() { h.s.release(h) }
