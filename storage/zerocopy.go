@@ -59,9 +59,18 @@ func (s *FileStorage) CachedFileRange(piece int, begin int64, n int) (fd int, of
 	if hit {
 		return h.fd, off, h, true
 	}
-	// Probe to the end of the piece inside this file, within zeroCopyProbe.
+	// Probe to the end of the piece inside this file, within zeroCopyProbe
+	// and the file's size now: cachestat answers for pages past the end of
+	// a truncated file as if they were cached, and sendfile would send
+	// nothing there.
 	pieceEnd := off + s.layout.PieceSize(piece) - begin
 	hi := min(pieceEnd, s.layout.Files[file].Length, off+zeroCopyProbe)
+	var st unix.Stat_t
+	if unix.Fstat(h.fd, &st) != nil || st.Size < off+int64(n) {
+		s.release(h)
+		return -1, 0, nil, false
+	}
+	hi = min(hi, st.Size)
 	full, err := pagesCached(h.fd, off, hi-off)
 	if err == nil && !full && hi > off+int64(n) {
 		hi = off + int64(n)
