@@ -69,8 +69,7 @@ func TestWriteFileInterleaved(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	off := 0
 	// queue writes until HighWater, then again on each OnWritable.
-	var fill func(c *Conn)
-	fill = func(c *Conn) {
+	fill := func(c *Conn) {
 		for off < total && c.Writable() {
 			n := min(1+rng.IntN(40000), total-off)
 			switch rng.IntN(4) {
