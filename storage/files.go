@@ -33,11 +33,12 @@ type handle struct {
 	// Guarded by Storage.mu.
 	refs int // operations using fd right now
 	// [cachedLo, cachedHi) of the file was all in the page cache at
-	// CachedFileRange's last probe (zerocopy.go).
-	cachedLo, cachedHi int64
-	retired            bool // out of the table and the LRU; closed when refs reaches 0
-	prev               *handle
-	next               *handle
+	// CachedFileRange's last probe, made at cachedAt on the monoBase
+	// clock (zerocopy.go).
+	cachedLo, cachedHi, cachedAt int64
+	retired                      bool // out of the table and the LRU; closed when refs reaches 0
+	prev                         *handle
+	next                         *handle
 }
 
 // acquire returns an open handle for file with one reference, opening it if

@@ -1,6 +1,10 @@
 package storage
 
-import "golang.org/x/sys/unix"
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // Ref keeps a file descriptor returned by CachedFileRange open until
 // Release. Release exactly once; it never blocks on the disk except to
@@ -15,6 +19,15 @@ type Ref interface {
 // to this many bytes) instead of costing a syscall a block.
 const zeroCopyProbe = 1 << 20
 
+// zeroCopyMemo is how long a probe's answer is trusted: a piece served block
+// by block is served well within it, and pages evicted long after a probe
+// (a piece requested again minutes later) are probed again rather than
+// read by sendfile from the disk on the loop.
+const zeroCopyMemo = 250 * time.Millisecond
+
+// monoBase is the zero of the probes' monotonic clock.
+var monoBase = time.Now()
+
 // CachedFileRange returns where the n bytes of piece at begin lie on disk,
 // for a loop to send them with sendfile(2) without reading them: fd, a
 // descriptor of the one file that holds all of them, and off, their offset
@@ -27,9 +40,10 @@ const zeroCopyProbe = 1 << 20
 //
 // A probe covers the rest of the block's piece within the file (at most
 // zeroCopyProbe bytes) and is remembered per descriptor, so serving a
-// piece block by block asks the kernel once. The answer can go stale: pages
-// evicted between the probe and the send are read from the disk by
-// sendfile, on the caller's thread. Safe from any goroutine.
+// piece block by block asks the kernel once; the memo is trusted for
+// zeroCopyMemo. The answer can go stale within that: pages evicted between
+// the probe and the send are read from the disk by sendfile, on the
+// caller's thread. Safe from any goroutine.
 func (s *FileStorage) CachedFileRange(piece int, begin int64, n int) (fd int, off int64, ref Ref, ok bool) {
 	if s.noCachestat.Load() || s.faults.Load() != nil || s.checkRange(piece, begin, n) != nil {
 		return -1, 0, nil, false
@@ -54,7 +68,8 @@ func (s *FileStorage) CachedFileRange(piece int, begin int64, n int) (fd int, of
 	}
 	h.refs++
 	s.touchLocked(h)
-	hit := off >= h.cachedLo && off+int64(n) <= h.cachedHi
+	now := int64(time.Since(monoBase))
+	hit := off >= h.cachedLo && off+int64(n) <= h.cachedHi && now-h.cachedAt < int64(zeroCopyMemo)
 	s.mu.Unlock()
 	if hit {
 		return h.fd, off, h, true
@@ -84,7 +99,7 @@ func (s *FileStorage) CachedFileRange(piece int, begin int64, n int) (fd int, of
 		return -1, 0, nil, false
 	}
 	s.mu.Lock()
-	h.cachedLo, h.cachedHi = off, hi
+	h.cachedLo, h.cachedHi, h.cachedAt = off, hi, now
 	s.mu.Unlock()
 	return h.fd, off, h, true
 }
