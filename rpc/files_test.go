@@ -18,33 +18,9 @@ import (
 // leftUntilDone, percentDone and percentComplete follow.
 func TestFileSelection(t *testing.T) {
 	f := newFixture(t, "off")
-	dir := filepath.Join(f.root, "multi")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	// a [0, 20000) and b [20000, 50000), 16 KiB pieces: piece 1 straddles.
-	for name, size := range map[string]int{"a": 20000, "b": 30000} {
-		data := make([]byte, size)
-		for i := range data {
-			data[i] = byte(i + size)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, _, err := metainfo.Create(dir, metainfo.CreateOptions{PieceLength: 16 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Piece 3 ([49152, 50000), in b) is corrupt on disk: missing.
-	fh, err := os.OpenFile(filepath.Join(dir, "b"), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fh.WriteAt([]byte("corrupt"), 29500); err != nil {
-		t.Fatal(err)
-	}
-	fh.Close()
+	raw := f.multiFileTorrent(29500)
 	meta := base64.StdEncoding.EncodeToString(raw)
 	res := f.c.call("torrent-add", map[string]any{"metainfo": meta, "files-unwanted": []int{2}}, nil)
 	if !strings.Contains(res, "out of range") {
@@ -120,4 +96,39 @@ func TestFileSelection(t *testing.T) {
 		t.Fatalf("torrent-add of a magnet with every file unwanted: %q", res)
 	}
 	f.c.mustCall("torrent-add", map[string]any{"filename": mag, "files-unwanted": []int{3}, "paused": true}, &a)
+}
+
+// multiFileTorrent writes the directory "multi" under f.root with files a
+// (20,000 bytes) and b (30,000), makes its metainfo with 16 KiB pieces
+// (piece 1 straddles a and b), then corrupts b at offset corruptAt, and
+// returns the raw .torrent.
+func (f *fixture) multiFileTorrent(corruptAt int64) []byte {
+	t := f.t
+	t.Helper()
+	dir := filepath.Join(f.root, "multi")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, size := range map[string]int{"a": 20000, "b": 30000} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i + size)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, _, err := metainfo.Create(dir, metainfo.CreateOptions{PieceLength: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.OpenFile(filepath.Join(dir, "b"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fh.WriteAt([]byte("corrupt"), corruptAt); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+	return raw
 }

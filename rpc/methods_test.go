@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/shardtorrent/shardtorrent"
-	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/shard"
 )
@@ -512,33 +511,9 @@ func TestSessionStatsAndMisc(t *testing.T) {
 // bytes in pieces had, split at piece boundaries that fall inside files.
 func TestFilesOfMultiFileTorrent(t *testing.T) {
 	f := newFixture(t, "off")
-	dir := filepath.Join(f.root, "multi")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, size := range map[string]int{"a": 20000, "b": 30000} {
-		data := make([]byte, size)
-		for i := range data {
-			data[i] = byte(i + size)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	raw, _, err := metainfo.Create(dir, metainfo.CreateOptions{PieceLength: 16 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Piece 1 ([16384, 32768): the end of a, the start of b) is corrupt
 	// on disk.
-	fh, err := os.OpenFile(filepath.Join(dir, "b"), os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fh.WriteAt([]byte("corrupt"), 100); err != nil {
-		t.Fatal(err)
-	}
-	fh.Close()
+	raw := f.multiFileTorrent(100)
 	var a specAdded
 	f.c.mustCall("torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(raw)}, &a)
 	f.waitFor("checked", func() bool { return *f.get(a.Added.ID, "status")[0].Status == 4 })

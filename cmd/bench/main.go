@@ -23,7 +23,11 @@
 //   - shards: a many-torrent seeding load with 1 and with 2 event loops;
 //   - crypto: encrypted seeding (MSE forced RC4 everywhere) to a libtorrent
 //     leecher, libtorrent's seeder against ours, plus our plaintext seeder
-//     to the same leecher: throughput and seeder CPU-s/GiB.
+//     to the same leecher: throughput and seeder CPU-s/GiB;
+//   - guard (-guard, what CI runs): transfer pairs lt-lt, st-lt and lt-st
+//     interleaved; exits 1 when our seeder's or leecher's CPU per GiB is
+//     worse than libtorrent's in the same run by more than -guard-margin
+//     (guard.go).
 //
 // With no arguments it runs transfer (256 MiB, one run per pair) and seed
 // (8 leechers). Where libtorrent is not installed the harness says so and
@@ -135,7 +139,7 @@ type env struct {
 	forcedRC4 bool
 }
 
-const allScenarios = "transfer, seed, swarm, many, shards, plugins, crypto, restart"
+const allScenarios = "transfer, seed, swarm, many, shards, plugins, crypto, restart, guard"
 
 func run() int {
 	embedded := len(os.Args) == 1
@@ -168,12 +172,17 @@ func run() int {
 	nodeProfile := flag.String("node-cpuprofile", "", "seed, shards: write a CPU profile of each of our seeders to PREFIX-CASE.pprof")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up on one transfer after this long")
+	guard := flag.Bool("guard", false, "CI guard: run the guard scenario (transfer lt-lt, st-lt, lt-st interleaved) and exit 1 if our CPU/GiB loses to libtorrent's by more than -guard-margin")
+	guardMargin := flag.Float64("guard-margin", guardMarginDefault, "guard: how much worse than libtorrent's CPU/GiB ours may be (0.5: up to 1.5x)")
 	flag.BoolVar(&ltPerf, "lt-perf", true, "apply libtorrent's high_performance_seed settings to libtorrent peers")
 	flag.Parse()
 	if embedded {
 		// The embedded default: about two minutes on a 2-core machine.
 		*scenario, *runs, *peersFlag = "transfer,seed", 1, "8"
 		fmt.Println("bench: no arguments: running the embedded default (transfer 256 MiB, 1 run per pair; seed with 8 leechers)")
+	}
+	if *guard {
+		*scenario = "guard"
 	}
 	var peers []int
 	for _, s := range strings.Split(*peersFlag, ",") {
@@ -238,6 +247,8 @@ func run() int {
 			t, err = e.crypto()
 		case "restart":
 			t, err = e.restart()
+		case "guard":
+			t, err = e.guard(*guardMargin)
 		default:
 			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (have: %s)\n", sc, allScenarios)
 			return 2
