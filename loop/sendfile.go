@@ -7,6 +7,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// FileShortError closes a conn whose WriteFile entry met the end of its
+// file (truncated after the bytes were queued): the peer was promised bytes
+// the file no longer has. Ref is the entry's FileRef, already released by
+// the time OnClose sees the error: it names the file, it holds nothing open.
+// errors.Is(err, ErrFileShort) matches it.
+type FileShortError struct {
+	Ref FileRef
+}
+
+func (e *FileShortError) Error() string        { return ErrFileShort.Error() }
+func (e *FileShortError) Is(target error) bool { return target == ErrFileShort }
+
 // FileRef keeps a file descriptor open while a WriteFile entry waits in a
 // send queue. The loop calls Release exactly once: after the entry's last
 // byte is written, or when the conn closes or detaches with it queued.
@@ -61,8 +73,7 @@ func (e *txEntry) release() {
 // sendFile sends the file entry at the queue's head with sendfile(2). It
 // reports whether flush may go on: false once the socket is full (EPOLLOUT
 // armed) or the conn closed on an error. A file shorter than the entry
-// (truncated since it was queued) closes the conn with ErrFileShort: the
-// peer was promised bytes the file no longer has.
+// (truncated since it was queued) closes the conn with a *FileShortError.
 func (c *Conn) sendFile() bool {
 	l := c.l
 	e := &c.txq[c.txHead]
@@ -84,7 +95,7 @@ func (c *Conn) sendFile() bool {
 		}
 		n := int(r)
 		if n == 0 {
-			c.Close(ErrFileShort)
+			c.Close(&FileShortError{Ref: e.fref}) // allocates once, on the way out
 			return false
 		}
 		want := e.flen

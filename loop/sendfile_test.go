@@ -166,7 +166,7 @@ func TestWriteFileCipherRefused(t *testing.T) {
 
 // TestWriteFileCloseReleases: closing a conn whose queue holds file entries
 // that the peer never read releases each ref once; a file shorter than its
-// queued range closes the conn with ErrFileShort.
+// queued range closes the conn with a FileShortError naming its ref.
 func TestWriteFileCloseReleases(t *testing.T) {
 	srv := startLoop(t, Config{})
 	cli := startLoop(t, Config{})
@@ -224,8 +224,10 @@ func TestWriteFileCloseReleases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cl2.wait(t); !errors.Is(err, ErrFileShort) {
-		t.Errorf("OnClose(%v), want ErrFileShort", err)
+	err = cl2.wait(t)
+	var fse *FileShortError
+	if !errors.Is(err, ErrFileShort) || !errors.As(err, &fse) || fse.Ref != FileRef(&ref2) {
+		t.Errorf("OnClose(%v), want a FileShortError naming the entry's ref", err)
 	}
 	if ref2.n.Load() != 1 {
 		t.Errorf("%d releases, want 1", ref2.n.Load())

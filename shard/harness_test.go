@@ -100,6 +100,7 @@ type fakeConn struct {
 	written    int           // bytes written in total
 	files      int           // WriteFile calls (blocks sent zero-copy)
 	noFile     bool          // CanWriteFile is false, as for an encrypted conn
+	beforeFile func()        // runs in WriteFile before the range is read (a file truncated meanwhile)
 
 	closed    bool
 	closeErr  error
@@ -134,11 +135,23 @@ func (c *fakeConn) WriteFile(fd int, off int64, n int, ref loop.FileRef) bool {
 	}
 	c.written += n
 	c.files++
+	if c.beforeFile != nil {
+		c.beforeFile()
+	}
 	if !c.discard {
 		k := len(c.out)
 		c.out = append(c.out, make([]byte, n)...)
-		if m, err := unix.Pread(fd, c.out[k:], off); err != nil || m != n {
-			fatalf("fakeConn.WriteFile: pread %d of %d: %v", m, n, err)
+		m, err := unix.Pread(fd, c.out[k:], off)
+		if err != nil {
+			fatalf("fakeConn.WriteFile: pread: %v", err)
+		}
+		if m < n {
+			// The file ended before the range: the loop's sendfile
+			// closes the conn so (loop/sendfile.go), the ref released.
+			c.out = c.out[:k]
+			ref.Release()
+			c.Close(&loop.FileShortError{Ref: ref})
+			return true
 		}
 	}
 	ref.Release()

@@ -327,11 +327,16 @@ func (p *peer) closedWith(err error) {
 	}
 	p.notifyDisconnect(de)
 	p.closed = true
-	if errors.Is(err, loop.ErrFileShort) {
+	if fse := (*loop.FileShortError)(nil); errors.As(err, &fse) {
 		// A file shrank under a block queued with WriteFile (truncated
-		// after CachedFileRange's probe): a disk error of the torrent, as
-		// a short read is on the worker path (diskerror.go).
-		defer t.fail(err)
+		// after CachedFileRange's probe): a disk error of the torrent, the
+		// same FileError a short read gives on the worker path
+		// (diskerror.go), so the alerts and Resume's re-check follow.
+		ferr := err
+		if fs, ok := t.st.(*storage.FileStorage); ok {
+			ferr = fs.ShortSendError(fse.Ref, err)
+		}
+		defer t.fail(ferr)
 	}
 	if int(de.Reason) < NumDisconnectReasons {
 		t.s.met.Disconnects[de.Reason]++

@@ -2,11 +2,16 @@ package shard
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/shardtorrent/shardtorrent/loop"
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/wire"
 )
@@ -85,4 +90,69 @@ func TestServeZeroCopyHooks(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestServeZeroCopyFileShort: the file is truncated after CachedFileRange
+// probed a block and before the loop sends it. The conn closes with
+// loop.ErrFileShort and the torrent goes to its disk-error state as a short
+// read does: one FileErrorAlert naming the file, "read" and
+// io.ErrUnexpectedEOF, one TorrentErrorAlert, the peers dropped, and Resume
+// checks the files again.
+func TestServeZeroCopyFileShort(t *testing.T) {
+	tf := makeTorrent(t, seedSize, seedPieceLen)
+	path := filepath.Join(tf.src, "payload.bin")
+	h := newHarness(t, Settings{})
+	tor := h.seed(tf)
+	var a, b *tpeer
+	h.do(func() {
+		a = h.handshaken(tor, 1, simple(wire.HaveNone), simple(wire.Interested))
+		b = h.handshaken(tor, 2, simple(wire.HaveNone), simple(wire.Interested))
+		a.fc.take()
+		h.feed(a, wire.AppendRequest(nil, 0, 0, wire.BlockSize)) // opens the descriptor
+	})
+	h.waitFor("the first block", func() bool { return len(only(a.fc.take(), wire.Piece)) == 1 })
+	truncated := false
+	h.do(func() {
+		a.fc.beforeFile = func() {
+			if err := os.Truncate(path, seedPieceLen); err != nil {
+				fatalf("%v", err)
+			}
+			truncated = true
+		}
+		h.feed(a, wire.AppendRequest(nil, 3, 0, wire.BlockSize))
+	})
+	h.waitFor("the error state", func() bool { return tor.err != nil && a.closed && b.closed })
+	h.do(func() {
+		if !truncated {
+			fatalf("the block did not go through WriteFile")
+		}
+		if !errors.Is(a.fc.closeErr, loop.ErrFileShort) {
+			fatalf("conn closed with %v, want loop.ErrFileShort", a.fc.closeErr)
+		}
+		checkErrorState(tor, plugin.StateSeeding, a, b)
+	})
+	fes := alertsOf[*plugin.FileErrorAlert](h.alerts)
+	tes := alertsOf[*plugin.TorrentErrorAlert](h.alerts)
+	if len(fes) != 1 || fes[0].File != "payload.bin" || fes[0].Op != "read" ||
+		!errors.Is(fes[0].Err, io.ErrUnexpectedEOF) || !errors.Is(fes[0].Err, loop.ErrFileShort) {
+		t.Fatalf("file errors %+v, want one: payload.bin read io.ErrUnexpectedEOF", fes)
+	}
+	if len(tes) != 1 || !errors.Is(tes[0].Err, loop.ErrFileShort) {
+		t.Fatalf("torrent errors %+v", tes)
+	}
+	h.do(func() {
+		if err := os.WriteFile(path, tf.data, 0o644); err != nil {
+			fatalf("%v", err)
+		}
+		tor.Resume()
+		if tor.err != nil || !tor.checking {
+			fatalf("Resume: err %v, checking %v; want a re-check", tor.err, tor.checking)
+		}
+	})
+	h.waitFor("the re-check", func() bool { return !tor.checking })
+	h.do(func() {
+		if n := tor.have.Count(); n != tf.mi.Info.NumPieces() {
+			fatalf("have %d of %d pieces after the re-check", n, tf.mi.Info.NumPieces())
+		}
+	})
 }

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"fmt"
+	"io"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +25,21 @@ const zeroCopyProbe = 1 << 20
 // by block is served well within it, and pages evicted long after a probe
 // (a piece requested again minutes later) are probed again rather than
 // read by sendfile from the disk on the loop.
+//
+// Why a memo at all, and why this one (decided, issue 15): no probe closes
+// the window. Linux has no sendfile that fails on a page-cache miss
+// (SPLICE_F_NONBLOCK is about the pipe, not the file), and the send runs
+// when the conn's queue reaches the entry, which can be later than the
+// probe by the queue's drain time (up to HighWater bytes at the peer's
+// rate) whether the probe was made for this block or for its piece. So a
+// per-block probe (one more syscall a block, about 1.6 us, a third of the
+// path's cost) would shrink a window it cannot remove, and the memo adds at
+// most 250 ms to it. Eviction of a page probed cached within that time
+// needs memory pressure that evicts pages just used (the serving keeps them
+// on the active list), and what it costs when it happens is bounded: the
+// loop waits for one block's read (readahead included) from the disk, as
+// it would on a major fault, once. Shortening the memo below a piece's
+// serving time would bring the probes back for every block.
 const zeroCopyMemo = 250 * time.Millisecond
 
 // monoBase is the zero of the probes' monotonic clock.
@@ -123,3 +140,18 @@ func (s *FileStorage) notInPart(piece int) bool {
 // Release drops the reference CachedFileRange took (Ref). Safe from any
 // goroutine.
 func (h *handle) Release() { h.s.release(h) }
+
+// ShortSendError is the error a send of a CachedFileRange range that met
+// the end of its file (truncated after the probe) stands for: a read of
+// ref's file past its end, as ReadAt reports one, a *FileError with Op
+// "read", the file's path and Err wrapping io.ErrUnexpectedEOF and cause.
+// ref may already be released: only the file it named is used. A ref that
+// is not one of this storage's gives cause unchanged. Safe from any
+// goroutine.
+func (s *FileStorage) ShortSendError(ref Ref, cause error) error {
+	h, ok := ref.(*handle)
+	if !ok || h.s != s {
+		return cause
+	}
+	return s.fileError("read", h.file, fmt.Errorf("%w (%w)", io.ErrUnexpectedEOF, cause))
+}
