@@ -53,7 +53,8 @@ var monoBase = time.Now()
 // descriptor is already open and cachestat(2) says the page cache holds
 // every page of it: a range across files, a piece in the part file, fault
 // injection, a kernel without cachestat and a page-cache miss all decline,
-// and the caller reads the block another way (TryReadNoWait, a JobRead).
+// and the caller reads the block another way (TryReadNoWait, a JobRead), as
+// does a file written since its last Sync (see the dirty check below).
 //
 // A probe covers the rest of the block's piece within the file (at most
 // zeroCopyProbe bytes) and is remembered per descriptor, so serving a
@@ -79,7 +80,12 @@ func (s *FileStorage) CachedFileRange(piece int, begin int64, n int) (fd int, of
 	}
 	s.mu.Lock()
 	h := s.handles[file]
-	if h == nil || s.closed {
+	if h == nil || s.closed || h.dirty.Load() {
+		// A dirty handle (written since its last sync) declines: if the
+		// LRU retired it while a queued send holds the ref, the last
+		// Release, on the loop, would fdatasync it there. A clean one
+		// only closes. (A write after this call can still make it dirty;
+		// that narrow window is the one TryReadNoWait's peek has too.)
 		s.mu.Unlock()
 		return -1, 0, nil, false
 	}

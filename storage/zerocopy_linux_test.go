@@ -8,8 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestCachedFileRange: before any descriptor is open it declines; after
-// the data is written (so cached), every block inside one non-pad file
+// TestCachedFileRange: before any descriptor is open it declines, and
+// while the files are written and not synced; after the data is written
+// and synced (so cached and clean), every block inside one non-pad file
 // comes back as a descriptor and offset whose bytes are the block's, blocks
 // across files or in a pad decline, and every reference is released.
 // After the pages of a file are evicted, its blocks decline.
@@ -21,6 +22,9 @@ func TestCachedFileRange(t *testing.T) {
 	}
 	ref := reference(l, 5)
 	writeAll(t, s, ref, 16<<10)
+	if _, _, _, ok := s.CachedFileRange(0, 0, 4096); ok {
+		t.Fatal("CachedFileRange served a file written since its last Sync")
+	}
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +103,9 @@ func TestCachedFileRangeAllocs(t *testing.T) {
 	l := testLayout()
 	s := openTest(t, l)
 	writeAll(t, s, reference(l, 6), 16<<10)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, r, ok := s.CachedFileRange(0, 0, 4096); ok {
 		r.Release()
 	} else {
