@@ -11,12 +11,16 @@ import (
 // file (truncated after the bytes were queued): the peer was promised bytes
 // the file no longer has. Ref is the entry's FileRef, already released by
 // the time OnClose sees the error: it names the file, it holds nothing open.
-// errors.Is(err, ErrFileShort) matches it.
+// errors.Is(err, ErrFileShort) matches it. Not changed once made: safe from
+// any goroutine.
 type FileShortError struct {
 	Ref FileRef
 }
 
-func (e *FileShortError) Error() string        { return ErrFileShort.Error() }
+// Error is ErrFileShort's text. Safe from any goroutine.
+func (e *FileShortError) Error() string { return ErrFileShort.Error() }
+
+// Is matches ErrFileShort. Safe from any goroutine.
 func (e *FileShortError) Is(target error) bool { return target == ErrFileShort }
 
 // FileRef keeps a file descriptor open while a WriteFile entry waits in a
