@@ -139,7 +139,7 @@ func (e *env) guard(margin float64) (*table, error) {
 			sk, lk, _ := strings.Cut(pair, "-")
 			dst := filepath.Join(dir, fmt.Sprintf("dl-%s-%d", pair, r))
 			rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
-			s, err := e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
+			s, err := e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want, "")
 			cancel()
 			if err != nil {
 				return nil, fmt.Errorf("%s run %d: %w", pair, r+1, err)

@@ -169,7 +169,7 @@ func run() int {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the harness process")
 	memProfile := flag.String("memprofile", "", "write a heap profile of the harness process")
 	flag.StringVar(&extraNodeFlags, "node-flags", "", "extra flags for every node process, space-separated (e.g. \"-direct-writes\")")
-	nodeProfile := flag.String("node-cpuprofile", "", "seed, shards: write a CPU profile of each of our seeders to PREFIX-CASE.pprof")
+	nodeProfile := flag.String("node-cpuprofile", "", "seed, shards: write a CPU profile of each of our seeders to PREFIX-CASE.pprof; transfer: of each of our nodes to PREFIX-PAIR-RUN-ROLE.pprof")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up on one transfer after this long")
 	guard := flag.Bool("guard", false, "CI guard: run the guard scenario (transfer lt-lt, st-lt, lt-st interleaved) and exit 1 if our CPU/GiB loses to libtorrent's by more than -guard-margin")
