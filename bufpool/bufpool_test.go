@@ -163,6 +163,9 @@ func TestWorkingSetSurvivesGC(t *testing.T) {
 	if got := p.Allocs(); got != n {
 		t.Fatalf("first cycle allocated %d spans, want %d", got, n)
 	}
+	if got := p.Free(); got != n {
+		t.Fatalf("%d spans free, want %d (whole slabs)", got, n)
+	}
 	runtime.GC() // one collection: the spans were in use in this cycle
 	allocs := testing.AllocsPerRun(10, cycle)
 	if allocs != 0 || p.Allocs() != n {
@@ -178,11 +181,15 @@ func TestTrimDropsOnlyIdleSpans(t *testing.T) {
 	a, b := p.Get(BlockSize), p.Get(BlockSize)
 	a.Release()
 	b.Release()
-	p.Trim() // starts the period: both idle from here
+	slab := slabBytes / BlockSize
+	if p.Free() != slab {
+		t.Fatalf("%d free spans after the first Get, want a slab of %d", p.Free(), slab)
+	}
+	p.Trim() // starts the period: all idle from here
 	s := p.Get(BlockSize)
 	s.Release() // one of them was used in this period
-	if got := p.Trim(); got != 1 || p.Free() != 1 {
-		t.Fatalf("trim dropped %d, %d free; want 1 dropped, 1 kept", got, p.Free())
+	if got := p.Trim(); got != slab-1 || p.Free() != 1 {
+		t.Fatalf("trim dropped %d, %d free; want %d dropped, 1 kept", got, p.Free(), slab-1)
 	}
 	if got := p.Trim(); got != 1 || p.Free() != 0 {
 		t.Fatalf("second trim dropped %d, %d free; want 1, 0", got, p.Free())
@@ -204,5 +211,51 @@ func TestGCTrims(t *testing.T) {
 		}
 		runtime.GC()
 		runtime.Gosched()
+	}
+}
+
+// TestSlabsAreSeparateSpans: spans carved from one slab never overlap, and
+// each one's capacity ends at its own end (an append cannot run into the
+// next span).
+func TestSlabsAreSeparateSpans(t *testing.T) {
+	p := New()
+	k := slabBytes / BlockSize
+	spans := make([]*Span, k)
+	for i := range spans {
+		spans[i] = p.Get(BlockSize)
+		b := spans[i].Full()
+		if len(b) != BlockSize || cap(b) != BlockSize {
+			t.Fatalf("span %d: len %d cap %d", i, len(b), cap(b))
+		}
+		for j := range b {
+			b[j] = byte(i)
+		}
+	}
+	if p.Allocs() != uint64(k) {
+		t.Fatalf("%d spans made for %d Gets, want one slab", p.Allocs(), k)
+	}
+	for i, s := range spans {
+		for _, c := range s.Full() {
+			if c != byte(i) {
+				t.Fatalf("span %d overwritten by another", i)
+			}
+		}
+		s.Release()
+	}
+}
+
+// BenchmarkGrowWorkingSet: the allocations of a pool growing to 512 spans
+// of 16 KiB (the seeder's read spans on a 1 GiB transfer).
+func BenchmarkGrowWorkingSet(b *testing.B) {
+	b.ReportAllocs()
+	spans := make([]*Span, 512)
+	for b.Loop() {
+		p := New()
+		for i := range spans {
+			spans[i] = p.Get(BlockSize)
+		}
+		for _, s := range spans {
+			s.Release()
+		}
 	}
 }
