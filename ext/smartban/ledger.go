@@ -33,14 +33,14 @@ type pieceRecs struct {
 // Invariant: n == the sum of len(pending)+len(failed) over pieces, and
 // n <= max.
 type ledger struct {
-	pieces  map[int]*pieceRecs
-	free    []*pieceRecs // recycled, with their pending capacity
+	pieces map[int]*pieceRecs
+	free   []*pieceRecs // recycled, with their pending capacity
 	// pendingCap is the most records a piece collected before its verdict
 	// so far: a new piece's pending slice starts at that capacity, so it
 	// is allocated once, not grown through seven sizes (64 blocks).
 	pendingCap int
-	n, max  int
-	dropped int64 // copies not recorded because the ledger was full
+	n, max     int
+	dropped    int64 // copies not recorded because the ledger was full
 }
 
 func newLedger(max int) *ledger {
