@@ -39,3 +39,27 @@ func TestWriteBackPressure(t *testing.T) {
 		tor.writeCompleted(limit - dlPieceLen)
 	})
 }
+
+// TestWriteBackPressureAllocs: stalling on the write queue and refilling
+// the pipelines when a write completes (once per piece) allocate nothing.
+func TestWriteBackPressureAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("measures allocations (not under -race, which adds some)")
+	}
+	h := newHarness(t, quietSettings)
+	tf := makeTorrent(t, dlSize, dlPieceLen)
+	tor := h.leech(tf)
+	h.do(func() {
+		src := h.handshaken(tor, 1, simple(wire.HaveAll), simple(wire.Unchoke))
+		src.fc.discard = true
+		limit := tor.writeQueueLimit()
+		allocs := testing.AllocsPerRun(100, func() {
+			tor.writeSubmitted(limit)
+			src.fillRequests() // refused: marks the queue stalled
+			tor.writeCompleted(limit)
+		})
+		if allocs != 0 || tor.wq.stalled || tor.wq.queued != 0 {
+			fatalf("%.1f allocations per stall and refill (stalled %v, queued %d)", allocs, tor.wq.stalled, tor.wq.queued)
+		}
+	})
+}
