@@ -24,6 +24,7 @@ Pass --ignore-stdin when running it by hand with stdin at /dev/null.
 """
 
 import argparse
+import faulthandler
 import json
 import os
 import signal
@@ -409,6 +410,11 @@ def main():
     if a.mode == "make":
         make_torrent(a)
         return 0
+
+    # A crash inside libtorrent (SIGSEGV, SIGABRT) prints the Python stack
+    # of every thread to stderr, so the Go side's "last output" names the
+    # call that was running instead of nothing.
+    faulthandler.enable(all_threads=True)
 
     def on_signal(signum, frame):
         stop.set()
