@@ -853,7 +853,7 @@ func (p *peer) removeOutstanding(b picker.Block) bool {
 // fillRequests tops up the request pipeline from the picker.
 func (p *peer) fillRequests() {
 	t := p.t
-	if !p.active() || !p.amInterested || t.checking || t.paused || t.pk == nil {
+	if !p.active() || !p.amInterested || t.checking || t.paused || t.pk == nil || t.writeBlocked() {
 		return
 	}
 	want := p.queueDepth - len(p.outstanding)

@@ -142,7 +142,7 @@ func (e *env) guard(margin float64) (*table, error) {
 			once := func() (map[string]float64, error) {
 				rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
 				defer cancel()
-				return e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
+				return e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want, "")
 			}
 			s, err := once()
 			if errors.Is(err, refpeer.ErrCrashed) {

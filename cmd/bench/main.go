@@ -180,7 +180,7 @@ func run() int {
 	flag.IntVar(&lgLoops, "loadgen-loops", 1, "load generator: gnet event loops (with -loadgen-transport gnet)")
 	flag.StringVar(&lgProfile, "loadgen-cpuprofile", "", "load generator: write a CPU profile of each child to PREFIX-N.pprof (N counts the children)")
 	flag.StringVar(&extraNodeFlags, "node-flags", "", "extra flags for every node process, space-separated (e.g. \"-direct-writes\")")
-	nodeProfile := flag.String("node-cpuprofile", "", "seed, shards: write a CPU profile of each of our seeders to PREFIX-CASE.pprof")
+	nodeProfile := flag.String("node-cpuprofile", "", "seed, shards: write a CPU profile of each of our seeders to PREFIX-CASE.pprof; transfer: of each of our nodes to PREFIX-PAIR-RUN-ROLE.pprof")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up on one transfer after this long")
 	guard := flag.Bool("guard", false, "CI guard: run the guard scenario (transfer lt-lt, st-lt, lt-st interleaved) and exit 1 if our CPU/GiB loses to libtorrent's by more than -guard-margin")

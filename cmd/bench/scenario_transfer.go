@@ -59,10 +59,14 @@ func (e *env) transfer() (*table, error) {
 		var samples []map[string]float64
 		for r := 0; r < o.runs; r++ {
 			dst := filepath.Join(dir, fmt.Sprintf("dl-%s-%d", pair, r))
+			prof := ""
+			if o.nodeProfile != "" {
+				prof = fmt.Sprintf("%s-%s-%d", o.nodeProfile, pair, r+1)
+			}
 			once := func() (map[string]float64, error) {
 				rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
 				defer cancel()
-				return e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
+				return e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want, prof)
 			}
 			s, err := once()
 			if errors.Is(err, refpeer.ErrCrashed) {
@@ -111,9 +115,9 @@ type seeder struct {
 	addr string
 }
 
-func (e *env) startSeeder(ctx context.Context, kind, torrent, src, dir string) (*seeder, error) {
+func (e *env) startSeeder(ctx context.Context, kind, torrent, src, dir, prof string) (*seeder, error) {
 	if kind == "st" {
-		n, err := startNode(ctx, e.self, nodeOpts{name: "st-seed", data: src, torrents: []string{torrent}, reportDir: dir, forcedRC4: e.forcedRC4})
+		n, err := startNode(ctx, e.self, nodeOpts{name: "st-seed", data: src, torrents: []string{torrent}, reportDir: dir, forcedRC4: e.forcedRC4, cpuProfile: profName(prof, "seed")})
 		if err != nil {
 			return nil, err
 		}
@@ -140,8 +144,9 @@ func (e *env) startSeeder(ctx context.Context, kind, torrent, src, dir string) (
 }
 
 // transferOnce runs one pair once and returns its figures.
-func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir string, size int64, want map[string]string) (map[string]float64, error) {
-	sd, err := e.startSeeder(ctx, sk, torrent, src, dir)
+// prof, when set, is the prefix of our nodes' CPU profiles (-node-cpuprofile).
+func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir string, size int64, want map[string]string, prof string) (map[string]float64, error) {
+	sd, err := e.startSeeder(ctx, sk, torrent, src, dir, prof)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +185,7 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		s = seederFigures(s, s1.sub(seed0))
 	} else {
 		n, err := startNode(ctx, e.self, nodeOpts{name: "st-leech", listen: "off", data: dst, peers: []string{sd.addr},
-			exitDone: true, torrents: []string{torrent}, reportDir: dir, forcedRC4: e.forcedRC4})
+			exitDone: true, torrents: []string{torrent}, reportDir: dir, forcedRC4: e.forcedRC4, cpuProfile: profName(prof, "leech")})
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +197,10 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		s1 := procCPU(sd.p.Pid())
 		leech, leechRSS = cpuTimes{u.User.Seconds(), u.Sys.Seconds()}, u.MaxRSS
 		s = seederFigures(s, s1.sub(seed0))
-		s["leecher_allocs_per_block"] = float64(rep.Mallocs) / blocks
+		// From the torrent's add on: the download and the exit, not the
+		// process's start-up (about 3,500 mallocs: runtime, flags, session).
+		s["leecher_allocs_per_block"] = float64(rep.Mallocs-rep.MallocsAfterAdd) / blocks
+		s["leecher_startup_allocs"] = float64(rep.MallocsAfterAdd)
 	}
 	if sd.node != nil {
 		r, err := sd.node.snapshot(ctx)
@@ -218,6 +226,14 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		return nil, errors.New("downloaded data differs: " + err.Error())
 	}
 	return s, nil
+}
+
+// profName is PREFIX-ROLE.pprof, or "" without a prefix.
+func profName(prefix, role string) string {
+	if prefix == "" {
+		return ""
+	}
+	return prefix + "-" + role + ".pprof"
 }
 
 // seederFigures records the seeder's CPU (per GiB is divided later).
