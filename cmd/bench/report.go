@@ -47,10 +47,22 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// commandLine is this run's command as a user would type it.
+// commandLine is this run's command as a user would type it, without the
+// flags that only name output files (-md, -json).
 func commandLine(args []string) string {
 	parts := []string{"go run ./cmd/bench"}
-	for _, a := range args {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch strings.TrimLeft(a, "-") {
+		case "md", "json":
+			if strings.HasPrefix(a, "-") {
+				i++ // and its value
+				continue
+			}
+		}
+		if strings.HasPrefix(a, "-md=") || strings.HasPrefix(a, "--md=") || strings.HasPrefix(a, "-json=") || strings.HasPrefix(a, "--json=") {
+			continue
+		}
 		if a == "" || strings.ContainsAny(a, " \t\"'$") {
 			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 		}

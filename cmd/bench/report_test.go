@@ -16,6 +16,9 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"-node-flags", "-max-out-requests 64"}, "go run ./cmd/bench -node-flags '-max-out-requests 64'"},
 		{[]string{"-x", "it's"}, `go run ./cmd/bench -x 'it'\''s'`},
 		{[]string{""}, "go run ./cmd/bench ''"},
+		{[]string{"-md", "/tmp/a.md", "-runs", "3", "-json", "/tmp/a.json"}, "go run ./cmd/bench -runs 3"},
+		{[]string{"-md=/tmp/a.md", "--json=x", "-chart", "docs/perf"}, "go run ./cmd/bench -chart docs/perf"},
+		{[]string{"-scenario", "md"}, "go run ./cmd/bench -scenario md"},
 	} {
 		if got := commandLine(tc.args); got != tc.want {
 			t.Errorf("commandLine(%q) = %q, want %q", tc.args, got, tc.want)
