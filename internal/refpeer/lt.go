@@ -316,7 +316,7 @@ func (p *LTPeer) waitEvent(ctx context.Context, ch chan struct{}, ev string) err
 			return nil
 		default:
 		}
-		return fmt.Errorf("%s exited (%v) before %q; last output:\n%s", p.Name(), p.exitErr(), ev, p.Tail(30))
+		return p.crashed(fmt.Errorf("%s exited (%v) before %q; last output:\n%s", p.Name(), p.exitErr(), ev, p.Tail(30)))
 	case <-ctx.Done():
 		st := p.LastStatus()
 		return fmt.Errorf("%s: waiting for %q: %w (state %s, progress %.4f, peers %d); last output:\n%s",

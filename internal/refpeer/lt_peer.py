@@ -433,6 +433,11 @@ def main():
         make_torrent(a)
         return 0
 
+    # A crash inside libtorrent (SIGSEGV, SIGABRT) prints the Python stack
+    # of every thread to stderr, so the Go side's "last output" names the
+    # call that was running instead of nothing.
+    faulthandler.enable(all_threads=True)
+
     def on_signal(signum, frame):
         stop.set()
 

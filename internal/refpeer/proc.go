@@ -247,11 +247,33 @@ func (p *Process) WaitLineFunc(ctx context.Context, match func(string) bool, wha
 				}
 			}
 			p.mu.Unlock()
-			return "", fmt.Errorf("%s exited (%v) before printing %s; last output:\n%s", p.name, p.exitErr(), what, p.Tail(30))
+			return "", p.crashed(fmt.Errorf("%s exited (%v) before printing %s; last output:\n%s", p.name, p.exitErr(), what, p.Tail(30)))
 		case <-ctx.Done():
 			return "", fmt.Errorf("%s: waiting for %s: %w; last output:\n%s", p.name, what, ctx.Err(), p.Tail(30))
 		}
 	}
+}
+
+// ErrCrashed marks a reference peer that died of a signal nobody sent it
+// (a segfault inside libtorrent, say). It is the reference peer's fault,
+// never a verdict on our engine: a harness may run that measurement
+// again, once, and say so.
+var ErrCrashed = errors.New("refpeer: the process died of a signal it was not sent")
+
+// crashed wraps err with ErrCrashed when the process died of a signal
+// that Stop did not send.
+func (p *Process) crashed(err error) error {
+	p.mu.Lock()
+	stopping, werr := p.stopping, p.waitErr
+	p.mu.Unlock()
+	var ee *exec.ExitError
+	if stopping || !errors.As(werr, &ee) {
+		return err
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return fmt.Errorf("%w (%w)", err, ErrCrashed)
+	}
+	return err
 }
 
 func (p *Process) exitErr() error {

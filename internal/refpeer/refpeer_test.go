@@ -2,6 +2,7 @@ package refpeer
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/netip"
@@ -106,6 +107,46 @@ func TestProcessLinesUsageAndStop(t *testing.T) {
 	}
 	if _, err := q.WaitLine(ctx, "never"); err == nil {
 		t.Fatal("WaitLine on an exited process succeeded")
+	}
+}
+
+// TestCrashedOnlyOnSignals: a peer that dies of a signal nobody sent it
+// is ErrCrashed (the guard measures that run again); one that exits with
+// an error, or that Stop killed, is not.
+func TestCrashedOnlyOnSignals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		script  string
+		crashed bool
+	}{
+		{"echo up; kill -SEGV $$", true},
+		{"echo up; kill -ABRT $$", true},
+		{"echo up; exit 3", false},
+		{"echo up; exit 0", false},
+	} {
+		p, err := StartProcess(ctx, ProcOptions{Path: "/bin/sh", Args: []string{"-c", tc.script}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.WaitLine(ctx, "never printed")
+		if err == nil {
+			t.Fatalf("%q: WaitLine succeeded", tc.script)
+		}
+		if got := errors.Is(err, ErrCrashed); got != tc.crashed {
+			t.Errorf("%q: errors.Is(err, ErrCrashed) = %v, want %v (err: %v)", tc.script, got, tc.crashed, err)
+		}
+	}
+	p, err := StartProcess(ctx, ProcOptions{Path: "/bin/sh", Args: []string{"-c", "echo up; exec sleep 30"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WaitLine(ctx, "up"); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = p.Stop()
+	if _, err := p.WaitLine(ctx, "never printed"); err == nil || errors.Is(err, ErrCrashed) {
+		t.Errorf("a peer killed by Stop: err %v, want an error that is not ErrCrashed", err)
 	}
 }
 
