@@ -449,9 +449,6 @@ def main():
 
 
 if __name__ == "__main__":
-    # A crash inside libtorrent prints every thread's Python stack to
-    # stderr, which the Go side shows in its error (Process.Tail).
-    faulthandler.enable()
     try:
         code = main()
     except SystemExit as e:  # argparse: --help, usage errors
