@@ -67,6 +67,14 @@ func (e *env) transfer() (*table, error) {
 			rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
 			s, err := e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
 			cancel()
+			if errors.Is(err, refpeer.ErrCrashed) {
+				// As the guard does: a libtorrent crash is measured again, once.
+				fmt.Printf("  %s run %d: the libtorrent peer crashed, so this run is measured again (once): %v\n", c.label, r+1, err)
+				_ = removeAll(dst)
+				rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
+				s, err = e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
+				cancel()
+			}
 			if err != nil {
 				return t, fmt.Errorf("%s run %d: %w", c.label, r+1, err)
 			}
