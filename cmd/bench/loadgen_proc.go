@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,6 +46,9 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 	blocks := fs.Int64("blocks-per-conn", 0, "stop requesting after this many blocks and stay idle (0 = no limit)")
 	rbuf := fs.Int("read-buffer", 256<<10, "receive buffer per connection")
 	encrypt := fs.Bool("encrypt", false, "MSE handshake offering RC4 only on every connection")
+	transport := fs.String("transport", "auto", "connection transport: auto (goroutines below 1000 connections, gnet from there), gnet, goroutines")
+	loops := fs.Int("loops", 1, "gnet event loops")
+	prof := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -62,8 +66,13 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	tr, err := loadgen.ParseTransport(*transport)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
 	cfg := loadgen.Config{Addr: *addr, Conns: *conns, Pipeline: *pipeline, Order: ord, Verify: *verify,
-		Duration: *dur, BlocksPerConn: *blocks, ReadBuffer: *rbuf, Encrypt: *encrypt}
+		Duration: *dur, BlocksPerConn: *blocks, ReadBuffer: *rbuf, Encrypt: *encrypt, Transport: tr, Loops: *loops}
 	// Only the torrents the connections use are loaded.
 	for i := 0; i < len(paths) && i < *conns; i++ {
 		mi, err := metainfo.Load(paths[i])
@@ -83,6 +92,19 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := loadgen.Run(ctx, cfg)
 	b, _ := json.Marshal(res)
 	fmt.Fprintf(stdout, "%s%s\n", lgResultLine, b)
@@ -92,6 +114,15 @@ func loadgenMain(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// lgTransport and lgLoops are -loadgen-transport and -loadgen-loops: every
+// load-generator child's transport and gnet loop count. Set once by main.
+var (
+	lgTransport = "auto"
+	lgLoops     = 1
+	lgProfile   string // -loadgen-cpuprofile prefix
+	lgProfileN  int    // children profiled so far
+)
 
 // lgOpts describe a load-generator child.
 type lgOpts struct {
@@ -107,11 +138,12 @@ type lgOpts struct {
 	readBuffer  int
 }
 
-// lgRun is a finished load-generator child: its result and its own CPU
-// over the window.
+// lgRun is a finished load-generator child: its result, its own CPU over
+// the window, and its whole life's usage (connecting included; peak RSS).
 type lgRun struct {
-	res loadgen.Result
-	cpu cpuTimes
+	res   loadgen.Result
+	cpu   cpuTimes
+	usage refpeer.Usage
 }
 
 // progressWriter prints the child's progress lines, indented.
@@ -130,7 +162,12 @@ func (progressWriter) Write(b []byte) (int, error) {
 // both edges.
 func runLoadgen(ctx context.Context, self string, o lgOpts, onReady, onEnd func()) (lgRun, error) {
 	args := []string{childLoadgenArg, "-addr", o.addr, "-torrent-list", o.torrentList,
-		"-conns", strconv.Itoa(o.conns), "-duration", o.duration.String(), "-order", o.order}
+		"-conns", strconv.Itoa(o.conns), "-duration", o.duration.String(), "-order", o.order,
+		"-transport", lgTransport, "-loops", strconv.Itoa(lgLoops)}
+	if lgProfile != "" {
+		lgProfileN++
+		args = append(args, "-cpuprofile", fmt.Sprintf("%s-%d.pprof", lgProfile, lgProfileN))
+	}
 	if o.pipeline > 0 {
 		args = append(args, "-pipeline", strconv.Itoa(o.pipeline))
 	}
@@ -176,6 +213,7 @@ func runLoadgen(ctx context.Context, self string, o lgOpts, onReady, onEnd func(
 	if err != nil {
 		return out, err
 	}
+	out.usage = u
 	out.cpu = cpuTimes{u.User.Seconds(), u.Sys.Seconds()}.sub(c0)
 	return out, nil
 }

@@ -26,6 +26,10 @@
 //   - crypto: encrypted seeding (MSE forced RC4 everywhere) to a libtorrent
 //     leecher, libtorrent's seeder against ours, plus our plaintext seeder
 //     to the same leecher: throughput and seeder CPU-s/GiB;
+//   - hot: one torrent, -conns load-generator leechers (2000) on our
+//     seeder with its default choker rotating its slots, over -hot-window:
+//     throughput, p99 request latency, Jain's fairness, seeder CPU
+//     (scenario_hot.go);
 //   - guard (-guard, what CI runs): transfer pairs lt-lt, st-lt and lt-st
 //     interleaved; exits 1 when our seeder's or leecher's CPU per GiB is
 //     worse than libtorrent's in the same run by more than -guard-margin
@@ -120,6 +124,8 @@ type options struct {
 	nodeProfile   string
 	unchoke       int
 	manyTracker   bool
+	hotWindow     time.Duration // hot: the window (scenario_hot.go)
+	shards        int           // hot: the seeder's event loops
 }
 
 // env is what every scenario shares.
@@ -141,7 +147,7 @@ type env struct {
 	ltSeed ltProfile
 }
 
-const allScenarios = "transfer, seed, swarm, many, shards, plugins, crypto, restart, guard"
+const allScenarios = "transfer, seed, swarm, many, shards, plugins, crypto, restart, guard, hot"
 
 func run() int {
 	embedded := len(os.Args) == 1
@@ -168,8 +174,13 @@ func run() int {
 	order := flag.String("order", "random", "load generator: piece order (random, sequential, spread)")
 	verify := flag.Bool("verify", false, "load generator: check every piece's SHA-1 (costs its CPU)")
 	unchoke := flag.Int("unchoke-slots", 0, "seed, shards: our seeder's upload slots per torrent (0 = default 8)")
+	hotWindow := flag.Duration("hot-window", 90*time.Second, "hot: measurement window (long enough for the choker to rotate: 15 s rounds, 60 s turns)")
+	shards := flag.Int("shards", 0, "hot: our seeder's event loops (0 = one per CPU)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the harness process")
 	memProfile := flag.String("memprofile", "", "write a heap profile of the harness process")
+	flag.StringVar(&lgTransport, "loadgen-transport", "auto", "load generator: connection transport (auto: goroutines below 1000 connections, gnet from there; gnet; goroutines)")
+	flag.IntVar(&lgLoops, "loadgen-loops", 1, "load generator: gnet event loops (with -loadgen-transport gnet)")
+	flag.StringVar(&lgProfile, "loadgen-cpuprofile", "", "load generator: write a CPU profile of each child to PREFIX-N.pprof (N counts the children)")
 	flag.StringVar(&extraNodeFlags, "node-flags", "", "extra flags for every node process, space-separated (e.g. \"-direct-writes\")")
 	nodeProfile := flag.String("node-cpuprofile", "", "seed, shards: write a CPU profile of each of our seeders to PREFIX-CASE.pprof")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
@@ -224,6 +235,7 @@ func run() int {
 		shardTorrents: *shardTorrents, shardConns: *shardConns, duration: *duration, idle: *idle,
 		pipeline: *pipeline, order: *order, verify: *verify, keep: *keep, timeout: *timeout,
 		nodeProfile: *nodeProfile, unchoke: *unchoke, manyTracker: *manyTracker,
+		hotWindow: *hotWindow, shards: *shards,
 	}}
 
 	for _, sc := range strings.Split(*scenario, ",") {
@@ -258,6 +270,8 @@ func run() int {
 			t, err = e.restart()
 		case "guard":
 			t, err = e.guard(*guardMargin)
+		case "hot":
+			t, err = e.hot()
 		default:
 			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (have: %s)\n", sc, allScenarios)
 			return 2

@@ -32,6 +32,8 @@ type nodeOpts struct {
 	reportDir   string   // where the -report file goes
 	trackers    []string // -tracker
 	state       string   // -state: resume data directory
+	maxConns    int      // -max-conns (0: the node's default)
+	maxPerT     int      // -max-conns-per-torrent (0: the node's default)
 }
 
 // nodeProc is a running node with a -report file.
@@ -89,6 +91,12 @@ func startNode(ctx context.Context, self string, o nodeOpts) (*nodeProc, error) 
 	}
 	if o.unchoke > 0 {
 		args = append(args, "-unchoke-slots", strconv.Itoa(o.unchoke))
+	}
+	if o.maxConns > 0 {
+		args = append(args, "-max-conns", strconv.Itoa(o.maxConns))
+	}
+	if o.maxPerT > 0 {
+		args = append(args, "-max-conns-per-torrent", strconv.Itoa(o.maxPerT))
 	}
 	if o.cpuProfile != "" {
 		args = append(args, "-cpuprofile", o.cpuProfile)

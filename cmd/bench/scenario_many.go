@@ -7,6 +7,8 @@ import (
 	"github.com/shardtorrent/shardtorrent/internal/trackertest"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -27,8 +29,18 @@ func (e *env) many() (*table, error) {
 			{"kib_per_conn", "KiB/conn (RSS)", "%.2f"}, {"heap_kib_per_conn", "KiB/conn (heap)", "%.2f"},
 			{"idle_cpu_pct", "idle CPU % (torrents)", "%.2f"}, {"idle_cpu_conns_pct", "idle CPU % (+conns)", "%.2f"},
 			{"peak_rss_mib", "peak RSS MiB", "%.0f"}, {"conns_connected", "conns up", "%.0f"},
+			{"seeder_cpu_s", "seeder CPU s", "%.2f"},
+			{"loadgen_peak_rss_mib", "loadgen peak RSS MiB", "%.0f"}, {"loadgen_cpu_s", "loadgen CPU s", "%.2f"},
 		},
 		chartSpecs: []chartSpec{{file: "many_rss.png", title: "MANY: SEEDER RSS MIB AT EACH STAGE", keys: []string{"mib"}}},
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && uint64(o.torrents+o.conns+100) > lim.Cur {
+		// Measured: the seeder keeps one descriptor per torrent's file open
+		// besides one per connection; at 10,000 + 10,000 against a limit of
+		// 20,000 the last connections are refused.
+		fmt.Printf("warning: %d torrents + %d connections need about %d descriptors in the seeder; RLIMIT_NOFILE is %d, so some connections will fail\n",
+			o.torrents, o.conns, o.torrents+o.conns+100, lim.Cur)
 	}
 	dir, cleanup, err := e.tempDir("many")
 	if err != nil {
@@ -53,9 +65,9 @@ func (e *env) many() (*table, error) {
 		if err != nil {
 			return t, fmt.Errorf("run %d: %w", r+1, err)
 		}
-		fmt.Printf("  run %d: added in %.2f s; RSS %.0f -> %.0f -> %.0f MiB (%.2f KiB/torrent, %.2f KiB/conn); idle CPU %.2f%% / %.2f%%; %0.f conns up\n",
+		fmt.Printf("  run %d: added in %.2f s; RSS %.0f -> %.0f -> %.0f MiB (%.2f KiB/torrent, %.2f KiB/conn); idle CPU %.2f%% / %.2f%%; %0.f conns up; seeder CPU %.2f s; loadgen peak RSS %.0f MiB, CPU %.2f s\n",
 			r+1, s["add_s"], s["rss_base_mib"], s["rss_torrents_mib"], s["rss_conns_mib"], s["kib_per_torrent"], s["kib_per_conn"],
-			s["idle_cpu_pct"], s["idle_cpu_conns_pct"], s["conns_connected"])
+			s["idle_cpu_pct"], s["idle_cpu_conns_pct"], s["conns_connected"], s["seeder_cpu_s"], s["loadgen_peak_rss_mib"], s["loadgen_cpu_s"])
 		samples = append(samples, s)
 	}
 	rw := t.add(fmt.Sprintf("%d torrents, %d conns", o.torrents, o.conns), samples, "")
@@ -66,8 +78,19 @@ func (e *env) many() (*table, error) {
 		{Case: "PEAK", Values: map[string]float64{"mib": rw.Values["peak_rss_mib"]}},
 	}
 	t.notes = append(t.notes, "RSS base is the same node with no torrents; per torrent = (RSS with the torrents - base) / torrents; per connection = (RSS with the connections up - RSS before) / connections")
+	t.notes = append(t.notes, "seeder CPU s: the seeder's whole life (adding the torrents, the connections, the idle windows); loadgen: the load generator's whole life (connecting, fetching, the idle window) and its peak RSS; the seeder runs with -max-conns raised to the -conns plus a tenth when that passes its default 4000")
 	t.notes = append(t.notes, "idle CPU is the seeder's CPU time over the idle window as a percentage of one core")
 	return t, nil
+}
+
+// manyMaxConns is the seeder's -max-conns for conns connections: 0 (the
+// node's default, 4000) when that is room enough, else conns and a tenth
+// more, so -conns 10000 runs without changing the engine's default.
+func manyMaxConns(conns int) int {
+	if need := conns + conns/10; need > 4000 {
+		return need
+	}
+	return 0
 }
 
 // manyBlocks is how many blocks each many-scenario connection fetches
@@ -109,7 +132,7 @@ func (e *env) manyOnce(ds *dataset, dir string, run int) (map[string]float64, er
 		return nil, err
 	}
 	n, err := startNode(ctx, e.self, nodeOpts{name: fmt.Sprintf("many-%d", run), data: ds.src, torrentList: ds.list,
-		state: state, reportDir: dir, trackers: trackers})
+		state: state, reportDir: dir, trackers: trackers, maxConns: manyMaxConns(o.conns)})
 	if err != nil {
 		return nil, err
 	}
@@ -161,10 +184,13 @@ func (e *env) manyOnce(ds *dataset, dir string, run int) (map[string]float64, er
 	if snapErr != nil {
 		return nil, snapErr
 	}
+	if lg.res.Failed > 0 {
+		fmt.Printf("  %d connections failed: %s\n", lg.res.Failed, strings.Join(lg.res.Errors, "; "))
+	}
 	if lg.res.HashFails > 0 {
 		return nil, fmt.Errorf("load generator: %d pieces failed their hash check", lg.res.HashFails)
 	}
-	_, final, err := n.stop()
+	seederU, final, err := n.stop()
 	if err != nil {
 		return nil, err
 	}
@@ -186,8 +212,14 @@ func (e *env) manyOnce(ds *dataset, dir string, run int) (map[string]float64, er
 		"idle_cpu_conns_pct":   100 * idleC.total() / window,
 		"peak_rss_mib":         float64(final.MaxRSS) / (1 << 20),
 		"conns_connected":      float64(lg.res.Connected),
+		"conns_failed":         float64(lg.res.Failed),
 		"pieces_verified":      float64(lg.res.Verified),
 		"loadgen_ready_s":      lg.res.ReadyAt,
+		"seeder_cpu_s":         seederU.CPU().Seconds(),
+		"loadgen_peak_rss_mib": float64(lg.usage.MaxRSS) / (1 << 20),
+		"loadgen_cpu_s":        lg.usage.CPU().Seconds(),
+		"loadgen_user_s":       lg.usage.User.Seconds(),
+		"loadgen_sys_s":        lg.usage.Sys.Seconds(),
 	}
 	for k, v := range announce {
 		s[k] = v

@@ -64,16 +64,18 @@ func (e *env) transfer() (*table, error) {
 			pair, sk, lk := c.runName(), c.sk, c.lk
 			e.ltSeed = c.profile
 			dst := filepath.Join(dir, fmt.Sprintf("dl-%s-%d", pair, r))
-			rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
-			s, err := e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
-			cancel()
+			once := func() (map[string]float64, error) {
+				rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
+				defer cancel()
+				return e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
+			}
+			s, err := once()
 			if errors.Is(err, refpeer.ErrCrashed) {
-				// As the guard does: a libtorrent crash is measured again, once.
+				// As the guard does: a libtorrent peer that crashed would
+				// drop the pair's row; measure the run again, once, and say so.
 				fmt.Printf("  %s run %d: the libtorrent peer crashed, so this run is measured again (once): %v\n", c.label, r+1, err)
 				_ = removeAll(dst)
-				rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
-				s, err = e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
-				cancel()
+				s, err = once()
 			}
 			if err != nil {
 				return t, fmt.Errorf("%s run %d: %w", c.label, r+1, err)

@@ -50,7 +50,7 @@ type pieceSlot struct {
 }
 
 // conn is one leecher connection. Everything but the atomics is owned by
-// its goroutine (run); Run reads the rest (lat, unchokes, allowedFast) only
+// its goroutine (run); Run reads the rest (lat, allowedFast) only
 // after that goroutine has returned.
 type conn struct {
 	g              *gen
@@ -70,9 +70,10 @@ type conn struct {
 	chokes     atomic.Int64
 	hashFails  atomic.Int64
 	verified   atomic.Int64
+	unchokes   atomic.Int64 // unchoke messages received
 
-	unchokes, allowedFast int64
-	lat                   histogram
+	allowedFast int64
+	lat         histogram
 
 	nc    net.Conn
 	rbuf  []byte
@@ -93,6 +94,11 @@ type conn struct {
 	requested   int64
 	peerChoking bool
 	slots       []pieceSlot
+
+	// The gnet transport only (loop-owned once enrolled): the RC4 state
+	// after MSE, and the error that made the handler close the conn.
+	cipherState
+	endErr error
 }
 
 func newConn(g *gen, id, ti, idxOnTorrent int) *conn {
@@ -215,39 +221,12 @@ func (c *conn) handshake() error {
 	return nil
 }
 
-// loop parses what is buffered, tops up the pipeline, writes, and reads.
+// loop parses what is buffered, tops up the pipeline, writes, and reads:
+// the goroutine transport's read loop.
 func (c *conn) loop() error {
 	for {
-		now := time.Since(c.g.start)
-		for {
-			m, n, err := c.dec.Next(c.rbuf[c.r:c.w])
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				break
-			}
-			if err := c.handle(&m, now); err != nil {
-				return err
-			}
-			c.r += n
-		}
-		if c.r == c.w {
-			c.r, c.w = 0, 0
-		} else if need := max(c.dec.Need(), wire.PieceHeaderLen+c.g.cfg.BlockSize); c.r+need > len(c.rbuf) {
-			if need > len(c.rbuf) {
-				// A frame larger than the buffer (a big bitfield): grow once.
-				nb := make([]byte, need)
-				c.w = copy(nb, c.rbuf[c.r:c.w])
-				c.rbuf, c.r = nb, 0
-			} else {
-				c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
-				c.r = 0
-			}
-		}
-		c.fill()
-		if c.g.cfg.BlocksPerConn > 0 && c.requested >= c.g.cfg.BlocksPerConn && c.live == 0 {
-			c.ready()
+		if err := c.step(); err != nil {
+			return err
 		}
 		if len(c.wbuf) > 0 {
 			if _, err := c.nc.Write(c.wbuf); err != nil {
@@ -266,6 +245,68 @@ func (c *conn) loop() error {
 	}
 }
 
+// step handles every whole frame in rbuf[r:w], makes room in rbuf for the
+// rest of the next frame (so rbuf[w:] is never empty afterwards), and tops
+// the pipeline up, appending the requests to wbuf. Both transports call it
+// after reading into rbuf; it does no I/O.
+func (c *conn) step() error {
+	n, err := c.parse(c.rbuf[c.r:c.w], time.Since(c.g.start))
+	c.r += n
+	if err != nil {
+		return err
+	}
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	} else {
+		c.room(max(c.dec.Need(), wire.PieceHeaderLen+c.g.cfg.BlockSize))
+	}
+	c.refill()
+	return nil
+}
+
+// parse handles the whole frames at the front of b, received at now, and
+// returns how many bytes they took. c.dec.Need() then tells what the
+// partial frame after them needs.
+func (c *conn) parse(b []byte, now time.Duration) (int, error) {
+	off := 0
+	for {
+		m, n, err := c.dec.Next(b[off:])
+		if err != nil || n == 0 {
+			return off, err
+		}
+		if err := c.handle(&m, now); err != nil {
+			return off, err
+		}
+		off += n
+	}
+}
+
+// room makes rbuf hold need bytes from r: it moves the partial frame at
+// rbuf[r:w] to the front, or, for a frame larger than rbuf (a big
+// bitfield), grows rbuf once.
+func (c *conn) room(need int) {
+	if c.r+need <= len(c.rbuf) {
+		return
+	}
+	if need > len(c.rbuf) {
+		nb := make([]byte, need)
+		c.w = copy(nb, c.rbuf[c.r:c.w])
+		c.rbuf, c.r = nb, 0
+		return
+	}
+	c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
+	c.r = 0
+}
+
+// refill tops the pipeline up and counts the connection ready once its
+// BlocksPerConn are all answered.
+func (c *conn) refill() {
+	c.fill()
+	if c.g.cfg.BlocksPerConn > 0 && c.requested >= c.g.cfg.BlocksPerConn && c.live == 0 {
+		c.ready()
+	}
+}
+
 // handle applies one message received at now.
 func (c *conn) handle(m *wire.Message, now time.Duration) error {
 	if m.KeepAlive {
@@ -275,7 +316,7 @@ func (c *conn) handle(m *wire.Message, now time.Duration) error {
 	case wire.Unchoke:
 		c.peerChoking = false
 		c.unchoked.Store(true)
-		c.unchokes++
+		c.unchokes.Add(1)
 	case wire.Choke:
 		// With the fast extension the seeder rejects what it drops, so the
 		// outstanding requests are settled by its rejects.
@@ -287,7 +328,9 @@ func (c *conn) handle(m *wire.Message, now time.Duration) error {
 		if !ok {
 			return errUnrequested
 		}
-		c.lat.record(int64(now - c.ring[i].sent))
+		if c.g.inWindow(now) {
+			c.lat.record(int64(now - c.ring[i].sent))
+		}
 		c.bytes.Add(int64(len(m.Payload)))
 		c.blocks.Add(1)
 		if c.g.cfg.Verify {

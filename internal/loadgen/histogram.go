@@ -64,7 +64,8 @@ func (h *histogram) merge(o *histogram) {
 }
 
 // quantile returns the q-quantile (0 < q <= 1) as the midpoint of the
-// bucket holding it, or 0 for an empty histogram.
+// bucket holding it (at most the maximum; the maximum itself for the last,
+// unbounded bucket), or 0 for an empty histogram.
 func (h *histogram) quantile(q float64) time.Duration {
 	if h.n == 0 {
 		return 0
@@ -75,11 +76,12 @@ func (h *histogram) quantile(q float64) time.Duration {
 	for i, c := range h.counts {
 		seen += c
 		if seen >= rank {
-			lo := bucketLow(i)
-			hi := lo + 1
-			if i+1 < histBuckets {
-				hi = bucketLow(i + 1)
+			if i == histBuckets-1 {
+				// The last bucket has no upper bound: max is the best
+				// figure there is.
+				return time.Duration(h.max)
 			}
+			lo, hi := bucketLow(i), bucketLow(i+1)
 			return time.Duration(min((lo+hi)/2, h.max))
 		}
 	}

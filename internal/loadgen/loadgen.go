@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sort"
 	"strings"
@@ -118,6 +119,11 @@ type Config struct {
 	DialConcurrency int
 	// DialTimeout bounds one connect plus handshake (default 10 s).
 	DialTimeout time.Duration
+	// Transport selects gnet's event loops or goroutine-per-connection
+	// I/O; the zero value, Auto, picks by Conns (AutoGnetConns).
+	Transport Transport
+	// Loops is the number of gnet event loops (Transport Gnet; default 1).
+	Loops int
 	// Ready, if set, is called once every connection has handshaked (and,
 	// with BlocksPerConn, received its blocks) or failed, or ReadyTimeout
 	// (default 60 s) has passed. The window starts then.
@@ -163,6 +169,10 @@ func (c *Config) fill() error {
 	if c.ReadyTimeout <= 0 {
 		c.ReadyTimeout = time.Minute
 	}
+	c.Transport = c.Transport.resolve(c.Conns)
+	if c.Loops <= 0 {
+		c.Loops = 1
+	}
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = time.Second
 	}
@@ -189,6 +199,7 @@ type Snapshot struct {
 // Ready to its end); latency covers every block.
 type Result struct {
 	Conns     int     `json:"conns"`
+	Transport string  `json:"transport"`
 	Torrents  int     `json:"torrents"`
 	Pipeline  int     `json:"pipeline"`
 	Order     string  `json:"order"`
@@ -212,13 +223,23 @@ type Result struct {
 	// Served is how many connections received at least one block in the
 	// window; ConnMBps are the per-connection rates in the window (min,
 	// median, max).
-	Served     int        `json:"conns_served"`
-	ConnMBps   [3]float64 `json:"conn_mb_per_s_min_med_max"`
-	LatencyP50 float64    `json:"latency_p50_ms"`
-	LatencyP90 float64    `json:"latency_p90_ms"`
-	LatencyP99 float64    `json:"latency_p99_ms"`
-	LatencyMax float64    `json:"latency_max_ms"`
-	Errors     []string   `json:"errors,omitempty"` // the first few distinct errors
+	Served   int        `json:"conns_served"`
+	ConnMBps [3]float64 `json:"conn_mb_per_s_min_med_max"`
+	// Unchoked is how many connections were unchoked at some point in the
+	// window (unchoked at its start, unchoked during it, or served in it).
+	// JainAll is Jain's fairness index over every connection's payload
+	// bytes in the window, JainUnchoked over those Unchoked connections'
+	// (Jain).
+	Unchoked     int     `json:"conns_unchoked"`
+	JainAll      float64 `json:"jain_all"`
+	JainUnchoked float64 `json:"jain_unchoked"`
+	// The latency quantiles are of request sent to block received, over
+	// the blocks received in the window.
+	LatencyP50 float64  `json:"latency_p50_ms"`
+	LatencyP90 float64  `json:"latency_p90_ms"`
+	LatencyP99 float64  `json:"latency_p99_ms"`
+	LatencyMax float64  `json:"latency_max_ms"`
+	Errors     []string `json:"errors,omitempty"` // the first few distinct errors
 }
 
 // Run connects, loads the seeder and returns the counters. It returns when
@@ -229,6 +250,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	g := &gen{cfg: cfg, start: time.Now(), spread: make([]atomic.Uint64, len(cfg.Torrents))}
+	g.winFrom.Store(math.MaxInt64) // no latency is recorded before Ready
 	var prefix [12]byte
 	_, _ = rand.Read(prefix[:])
 	copy(g.peerID[:], "-LG0001-")
@@ -236,6 +258,24 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var gr *gnetRunner
+	if cfg.Transport == Gnet {
+		var err error
+		if gr, err = startGnet(g, cfg.Loops); err != nil {
+			return Result{}, fmt.Errorf("loadgen: gnet: %w", err)
+		}
+	}
+	// finish stops the connections; their loop- or goroutine-owned fields
+	// may be read once it returns.
+	var wg sync.WaitGroup
+	finish := func() {
+		cancel()
+		wg.Wait() // every dial and handshake is over, so no enroll is in flight
+		if gr != nil {
+			gr.stop()
+		}
+	}
+	defer finish()
 	g.conns = make([]*conn, cfg.Conns)
 	perTorrent := make([]int, len(cfg.Torrents))
 	for i := range g.conns {
@@ -246,7 +286,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	for _, c := range g.conns {
 		c.peersOnTorrent = perTorrent[c.ti]
 	}
-	var wg sync.WaitGroup
 	sem := make(chan struct{}, cfg.DialConcurrency)
 	go func() {
 		for _, c := range g.conns {
@@ -260,7 +299,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c.run(runCtx, sem)
+				if gr != nil {
+					c.runGnet(runCtx, sem, gr)
+				} else {
+					c.run(runCtx, sem)
+				}
 			}()
 		}
 	}()
@@ -269,8 +312,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	tick := time.NewTicker(cfg.ProgressEvery)
 	defer tick.Stop()
 	var readyAt time.Time
-	var base [2]int64 // bytes, blocks at Ready
-	var perConnBase []int64
 	readyT := time.NewTimer(cfg.ReadyTimeout)
 	defer readyT.Stop()
 	for readyAt.IsZero() {
@@ -286,16 +327,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		readyAt = time.Now()
 	}
+	g.winFrom.Store(int64(readyAt.Sub(g.start)))
 	snap := g.snapshot()
-	base[0], base[1] = snap.Bytes, snap.Blocks
-	perConnBase = make([]int64, len(g.conns))
-	for i, c := range g.conns {
-		perConnBase[i] = c.bytes.Load()
-	}
+	base := g.windowStart(snap)
 	if snap.Connected == 0 && ctx.Err() == nil {
-		cancel()
-		wg.Wait()
-		return g.result(readyAt, readyAt, base, perConnBase), fmt.Errorf("loadgen: no connection to %s succeeded: %s", cfg.Addr, snap.FirstError)
+		finish()
+		return g.result(readyAt, readyAt, base), fmt.Errorf("loadgen: no connection to %s succeeded: %s", cfg.Addr, snap.FirstError)
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(snap)
@@ -320,9 +357,9 @@ wait:
 		}
 	}
 	end := time.Now()
-	res := g.result(readyAt, end, base, perConnBase)
-	cancel()
-	wg.Wait()
+	g.winTo.Store(int64(end.Sub(g.start)))
+	res := g.result(readyAt, end, base)
+	finish()
 	g.fillTotals(&res)
 	return res, nil
 }
@@ -334,6 +371,11 @@ type gen struct {
 	peerID [20]byte
 	conns  []*conn
 	spread []atomic.Uint64 // per torrent: next piece for Spread
+
+	stopping atomic.Bool // the gnet transport is closing every connection
+	// The window, in nanoseconds since start: blocks received in
+	// [winFrom, winTo) have their latency recorded (winTo 0: open).
+	winFrom, winTo atomic.Int64
 
 	nReady   atomic.Int64
 	readyMu  sync.Mutex
@@ -409,28 +451,63 @@ func (g *gen) snapshot() Snapshot {
 	return s
 }
 
-func (g *gen) result(from, to time.Time, base [2]int64, perConnBase []int64) Result {
+// inWindow reports whether a block received at now (since start) falls in
+// the window. Safe from any goroutine.
+func (g *gen) inWindow(now time.Duration) bool {
+	to := g.winTo.Load()
+	return int64(now) >= g.winFrom.Load() && (to == 0 || int64(now) < to)
+}
+
+// winBase is the counters at the window's start.
+type winBase struct {
+	bytes, blocks int64
+	conns         []connBase
+}
+
+// connBase is one connection's counters at the window's start.
+type connBase struct {
+	bytes, unchokes int64
+	unchoked        bool
+}
+
+// windowStart records the counters the window's figures are relative to.
+func (g *gen) windowStart(snap Snapshot) winBase {
+	b := winBase{bytes: snap.Bytes, blocks: snap.Blocks, conns: make([]connBase, len(g.conns))}
+	for i, c := range g.conns {
+		b.conns[i] = connBase{bytes: c.bytes.Load(), unchokes: c.unchokes.Load(), unchoked: c.unchoked.Load()}
+	}
+	return b
+}
+
+func (g *gen) result(from, to time.Time, base winBase) Result {
 	snap := g.snapshot()
 	r := Result{
-		Conns: len(g.conns), Torrents: len(g.cfg.Torrents), Pipeline: g.cfg.Pipeline,
+		Conns: len(g.conns), Transport: g.cfg.Transport.String(), Torrents: len(g.cfg.Torrents), Pipeline: g.cfg.Pipeline,
 		Order: g.cfg.Order.String(), Verify: g.cfg.Verify,
 		Connected: snap.Connected, Failed: snap.Failed,
 		ReadyAt: from.Sub(g.start).Seconds(), Seconds: to.Sub(from).Seconds(),
-		Bytes: snap.Bytes - base[0], Blocks: snap.Blocks - base[1],
+		Bytes: snap.Bytes - base.bytes, Blocks: snap.Blocks - base.blocks,
 	}
 	if r.Seconds > 0 {
 		r.MBps = float64(r.Bytes) / 1e6 / r.Seconds
 	}
-	var rates []float64
+	var rates, all, unchoked []float64
 	for i, c := range g.conns {
-		b := c.bytes.Load() - perConnBase[i]
+		cb := &base.conns[i]
+		b := c.bytes.Load() - cb.bytes
 		if b > 0 {
 			r.Served++
+		}
+		all = append(all, float64(b))
+		if cb.unchoked || c.unchokes.Load() != cb.unchokes || b > 0 {
+			unchoked = append(unchoked, float64(b))
 		}
 		if r.Seconds > 0 {
 			rates = append(rates, float64(b)/1e6/r.Seconds)
 		}
 	}
+	r.Unchoked = len(unchoked)
+	r.JainAll, r.JainUnchoked = Jain(all), Jain(unchoked)
 	if len(rates) > 0 {
 		sort.Float64s(rates)
 		r.ConnMBps = [3]float64{rates[0], rates[len(rates)/2], rates[len(rates)-1]}
@@ -447,7 +524,7 @@ func (g *gen) fillTotals(r *Result) {
 	r.Failed = snap.Failed
 	for _, c := range g.conns {
 		h.merge(&c.lat)
-		r.Unchokes += c.unchokes
+		r.Unchokes += c.unchokes.Load()
 		r.AllowedFast += c.allowedFast
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -462,4 +539,19 @@ func (g *gen) fillTotals(r *Result) {
 func (g *gen) dial(ctx context.Context) (net.Conn, error) {
 	d := net.Dialer{Timeout: g.cfg.DialTimeout}
 	return d.DialContext(ctx, "tcp", g.cfg.Addr)
+}
+
+// Jain returns Jain's fairness index of xs, (sum x)^2 / (n * sum x^2): 1
+// when every x is equal, 1/n when one x has everything. It is 0 for no xs
+// or when every x is 0 (nothing to share out). Safe from any goroutine.
+func Jain(xs []float64) float64 {
+	var sum, sq float64
+	for _, x := range xs {
+		sum += x
+		sq += x * x
+	}
+	if len(xs) == 0 || sq == 0 {
+		return 0
+	}
+	return sum * sum / (float64(len(xs)) * sq)
 }

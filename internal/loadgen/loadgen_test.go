@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -64,45 +65,58 @@ func seedSessionWith(t *testing.T, size, pieceLen int64, eng shard.Settings) (st
 // and checks that pieces arrive, verify, and are counted.
 func TestDownloadsAndVerifies(t *testing.T) {
 	addr, mi := seedSession(t, 8<<20, 256<<10)
-	for _, order := range []Order{Random, Sequential, Spread} {
-		t.Run(order.String(), func(t *testing.T) {
-			var readyCalled, progress bool
-			res, err := Run(context.Background(), Config{
-				Addr: addr, Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 3, Pipeline: 64,
-				Order: order, Verify: true, Duration: 400 * time.Millisecond,
-				Ready:         func(Snapshot) { readyCalled = true },
-				Progress:      func(Snapshot) { progress = true },
-				ProgressEvery: 100 * time.Millisecond,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%+v", res)
-			if !readyCalled || !progress {
-				t.Errorf("ready called %v, progress called %v", readyCalled, progress)
-			}
-			if res.Connected != 3 || res.Failed != 0 {
-				t.Errorf("connected %d failed %d, want 3 and 0", res.Connected, res.Failed)
-			}
-			if len(res.Errors) > 0 {
-				t.Errorf("errors: %v", res.Errors)
-			}
-			if res.Bytes <= 0 || res.Blocks <= 0 || res.TotalBlocks < res.Blocks || res.MBps <= 0 {
-				t.Errorf("counters: bytes %d blocks %d total %d MB/s %.1f", res.Bytes, res.Blocks, res.TotalBlocks, res.MBps)
-			}
-			if res.TotalBytes != res.TotalBlocks*wire.BlockSize {
-				t.Errorf("total bytes %d for %d blocks", res.TotalBytes, res.TotalBlocks)
-			}
-			if res.Verified == 0 || res.HashFails != 0 {
-				t.Errorf("verified %d pieces, %d hash failures", res.Verified, res.HashFails)
-			}
-			if res.LatencyP50 <= 0 || res.LatencyP99 < res.LatencyP50 || res.LatencyMax < res.LatencyP99 {
-				t.Errorf("latency p50 %.3f p99 %.3f max %.3f ms", res.LatencyP50, res.LatencyP99, res.LatencyMax)
-			}
-			if res.Served != 3 || res.Unchokes < 3 {
-				t.Errorf("served %d conns, %d unchokes", res.Served, res.Unchokes)
-			}
-		})
+	for _, tr := range transports {
+		for _, order := range []Order{Random, Sequential, Spread} {
+			t.Run(tr.String()+"/"+order.String(), func(t *testing.T) { testDownloadsAndVerifies(t, addr, mi, tr, order) })
+		}
+	}
+}
+
+// transports are the transports every test runs over.
+var transports = []Transport{Goroutines, Gnet}
+
+func testDownloadsAndVerifies(t *testing.T, addr string, mi *metainfo.MetaInfo, tr Transport, order Order) {
+	var readyCalled, progress bool
+	res, err := Run(context.Background(), Config{
+		Addr: addr, Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 3, Pipeline: 64,
+		Order: order, Transport: tr, Verify: true, Duration: 400 * time.Millisecond,
+		Ready:         func(Snapshot) { readyCalled = true },
+		Progress:      func(Snapshot) { progress = true },
+		ProgressEvery: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if !readyCalled || !progress {
+		t.Errorf("ready called %v, progress called %v", readyCalled, progress)
+	}
+	if res.Connected != 3 || res.Failed != 0 {
+		t.Errorf("connected %d failed %d, want 3 and 0", res.Connected, res.Failed)
+	}
+	if len(res.Errors) > 0 {
+		t.Errorf("errors: %v", res.Errors)
+	}
+	if res.Bytes <= 0 || res.Blocks <= 0 || res.TotalBlocks < res.Blocks || res.MBps <= 0 {
+		t.Errorf("counters: bytes %d blocks %d total %d MB/s %.1f", res.Bytes, res.Blocks, res.TotalBlocks, res.MBps)
+	}
+	if res.TotalBytes != res.TotalBlocks*wire.BlockSize {
+		t.Errorf("total bytes %d for %d blocks", res.TotalBytes, res.TotalBlocks)
+	}
+	if res.Verified == 0 || res.HashFails != 0 {
+		t.Errorf("verified %d pieces, %d hash failures", res.Verified, res.HashFails)
+	}
+	if res.LatencyP50 <= 0 || res.LatencyP99 < res.LatencyP50 || res.LatencyMax < res.LatencyP99 {
+		t.Errorf("latency p50 %.3f p99 %.3f max %.3f ms", res.LatencyP50, res.LatencyP99, res.LatencyMax)
+	}
+	if res.Served != 3 || res.Unchokes < 3 {
+		t.Errorf("served %d conns, %d unchokes", res.Served, res.Unchokes)
+	}
+	if res.Unchoked != 3 || res.JainAll <= 0 || res.JainAll > 1 || res.JainUnchoked != res.JainAll {
+		t.Errorf("%d conns unchoked, Jain %v over all and %v over the unchoked", res.Unchoked, res.JainAll, res.JainUnchoked)
+	}
+	if res.Transport != tr.String() {
+		t.Errorf("result transport %q, want %q", res.Transport, tr)
 	}
 }
 
@@ -110,9 +124,15 @@ func TestDownloadsAndVerifies(t *testing.T) {
 // gets exactly its blocks, Ready fires, and the connections stay up idle.
 func TestBlocksPerConnThenIdle(t *testing.T) {
 	addr, mi := seedSession(t, 1<<20, 64<<10)
+	for _, tr := range transports {
+		t.Run(tr.String(), func(t *testing.T) { testBlocksPerConnThenIdle(t, addr, mi, tr) })
+	}
+}
+
+func testBlocksPerConnThenIdle(t *testing.T, addr string, mi *metainfo.MetaInfo, tr Transport) {
 	var atReady Snapshot
 	res, err := Run(context.Background(), Config{
-		Addr: addr, Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 4, BlocksPerConn: 5, Order: Sequential,
+		Addr: addr, Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 4, BlocksPerConn: 5, Order: Sequential, Transport: tr,
 		Verify: true, Duration: 200 * time.Millisecond, Ready: func(s Snapshot) { atReady = s },
 	})
 	if err != nil {
@@ -131,9 +151,11 @@ func TestBlocksPerConnThenIdle(t *testing.T) {
 
 func TestNoSeeder(t *testing.T) {
 	_, mi := seedSession(t, 1<<20, 64<<10)
-	_, err := Run(context.Background(), Config{Addr: "127.0.0.1:1", Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 2, Duration: time.Second})
-	if err == nil {
-		t.Fatal("no error with nothing listening")
+	for _, tr := range transports {
+		_, err := Run(context.Background(), Config{Addr: "127.0.0.1:1", Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 2, Duration: time.Second, Transport: tr})
+		if err == nil {
+			t.Fatalf("%v: no error with nothing listening", tr)
+		}
 	}
 }
 
@@ -203,6 +225,115 @@ func TestHistogram(t *testing.T) {
 		i := bucketOf(v)
 		if lo := bucketLow(i); lo > v || (i+1 < histBuckets && bucketLow(i+1) <= v) {
 			t.Fatalf("value %d in bucket %d [%d, %d)", v, i, lo, bucketLow(i+1))
+		}
+	}
+}
+
+// TestHistogramQuantiles: quantiles of known distributions, within the
+// buckets' 1/16 resolution (the midpoint of a bucket is at most 1/32 of
+// its bound away from any value in it, plus the rank's rounding).
+func TestHistogramQuantiles(t *testing.T) {
+	us := func(n int) int64 { return int64(n) * int64(time.Microsecond) }
+	for _, tc := range []struct {
+		name   string
+		values []int64
+		q      float64
+		want   time.Duration
+	}{
+		{"empty", nil, 0.99, 0},
+		{"one value", []int64{us(700)}, 0.99, 700 * time.Microsecond},
+		{"one value p50", []int64{us(700)}, 0.5, 700 * time.Microsecond},
+		{"small exact values", []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.5, 5},
+		{"small exact p99", []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.99, 10},
+		{"99 fast, 1 slow: p99 is fast", append(repeat(us(100), 99), us(50_000)), 0.99, 100 * time.Microsecond},
+		{"98 fast, 2 slow: p99 is slow", append(repeat(us(100), 98), us(50_000), us(50_000)), 0.99, 50 * time.Millisecond},
+		{"p100 is the max", append(repeat(us(100), 9), us(3_000)), 1, 3 * time.Millisecond},
+		{"uniform 1..1000 µs p90", seq(1000, us(1)), 0.9, 900 * time.Microsecond},
+		{"beyond the last bucket", []int64{int64(200 * time.Second)}, 0.5, 200 * time.Second},
+		{"negative counts as zero", []int64{-5}, 0.5, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h histogram
+			for _, v := range tc.values {
+				h.record(v)
+			}
+			got := h.quantile(tc.q)
+			tol := float64(tc.want) / 16
+			if d := float64(got - tc.want); d > tol || d < -tol {
+				t.Errorf("q%.2f = %v, want %v (within %v)", tc.q, got, tc.want, time.Duration(tol))
+			}
+		})
+	}
+}
+
+func repeat(v int64, n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+// seq returns step, 2*step, ..., n*step.
+func seq(n int, step int64) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(i+1) * step
+	}
+	return out
+}
+
+func TestJain(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		xs   []float64
+		want float64
+	}{
+		{"none", nil, 0},
+		{"all zero", []float64{0, 0, 0}, 0},
+		{"one", []float64{5}, 1},
+		{"equal", []float64{3, 3, 3, 3}, 1},
+		{"one of four has all", []float64{0, 0, 8, 0}, 0.25},
+		{"half served equally", []float64{1, 1, 0, 0}, 0.5},
+		{"1 and 3", []float64{1, 3}, 16.0 / 20}, // (1+3)^2 / (2 * (1+9))
+		{"1, 2, 3", []float64{1, 2, 3}, 36.0 / 42},
+		{"9 of 2000 equal", append(make([]float64, 1991), 7, 7, 7, 7, 7, 7, 7, 7, 7), 9.0 / 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Jain(tc.xs); math.Abs(got-tc.want) > 1e-12 {
+				t.Errorf("Jain(%v) = %v, want %v", tc.xs, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseTransport(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Transport
+		ok   bool
+	}{{"", Auto, true}, {"auto", Auto, true}, {"net", Goroutines, true}, {"goroutines", Goroutines, true}, {"GNET", Gnet, true}, {"epoll", 0, false}} {
+		got, err := ParseTransport(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
+			t.Errorf("ParseTransport(%q) = %v, %v", tc.in, got, err)
+		}
+		if tc.ok && got.String() != map[Transport]string{Auto: "auto", Goroutines: "goroutines", Gnet: "gnet"}[tc.want] {
+			t.Errorf("%v.String() = %q", got, got.String())
+		}
+	}
+	// Auto resolves by connection count in Config.fill; the others stay.
+	for _, tc := range []struct {
+		tr    Transport
+		conns int
+		want  Transport
+	}{{Auto, 0, Goroutines}, {Auto, 64, Goroutines}, {Auto, AutoGnetConns - 1, Goroutines}, {Auto, AutoGnetConns, Gnet},
+		{Auto, 10000, Gnet}, {Gnet, 8, Gnet}, {Goroutines, 10000, Goroutines}} {
+		cfg := Config{Torrents: []Torrent{{PieceLength: 1, TotalLength: 1}}, Conns: tc.conns, Transport: tc.tr}
+		if err := cfg.fill(); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Transport != tc.want {
+			t.Errorf("%v with %d conns: %v, want %v", tc.tr, tc.conns, cfg.Transport, tc.want)
 		}
 	}
 }

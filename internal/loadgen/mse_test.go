@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shardtorrent/shardtorrent/metainfo"
 	"github.com/shardtorrent/shardtorrent/shard"
 )
 
@@ -13,10 +14,16 @@ import (
 // pieces; the plaintext one gets nothing.
 func TestEncrypt(t *testing.T) {
 	addr, mi := seedSessionWith(t, 4<<20, 256<<10, shard.Settings{InEncPolicy: shard.EncForced, AllowedEncLevel: shard.EncLevelRC4})
+	for _, tr := range transports {
+		t.Run(tr.String(), func(t *testing.T) { testEncrypt(t, addr, mi, tr) })
+	}
+}
+
+func testEncrypt(t *testing.T, addr string, mi *metainfo.MetaInfo, tr Transport) {
 	for _, enc := range []bool{true, false} {
 		res, err := Run(context.Background(), Config{
 			Addr: addr, Torrents: []Torrent{FromMetaInfo(mi)}, Conns: 2, Pipeline: 32,
-			Verify: true, Encrypt: enc, Duration: 300 * time.Millisecond, DialTimeout: 5 * time.Second,
+			Verify: true, Encrypt: enc, Transport: tr, Duration: 300 * time.Millisecond, DialTimeout: 5 * time.Second,
 			ReadyTimeout: 5 * time.Second,
 		})
 		t.Logf("encrypt %v: %+v (err %v)", enc, res, err)

@@ -247,6 +247,7 @@ type nodeFlags struct {
 	logLevel, cpuProf, memProf    *string
 	reportTo, listFile            *string
 	maxOutReq, unchoke            *int
+	maxConns, maxConnsPerTorrent  *int
 	seedAlg                       *string
 	seedRatio                     *float64
 	activeDL, activeSd, activeAll *string
@@ -321,6 +322,8 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	f.useDHT = fs.Bool("dht", true, "find peers and be found through the DHT, on UDP at the listen address (never for private torrents)")
 	fs.Var(&f.dhtBoot, "dht-bootstrap", "HOST:PORT of a DHT node to bootstrap from (repeatable; replaces the default routers)")
 	f.svc = addServiceFlags(fs) // -rpc, -rpc-auth-file, -rpc-allow, -rpc-roots (service.go)
+	f.maxConns = fs.Int("max-conns", 0, "peer connections of the whole node, both directions (0 = engine default, 4000)")
+	f.maxConnsPerTorrent = fs.Int("max-conns-per-torrent", 0, "peer connections of one torrent, both directions (0 = engine default, 200)")
 	f.configFile = fs.String(configFlag, "", "read flags from this TOML file, one key per flag name (listen = \"0.0.0.0:6881\", peer = [\"...\"]; see docs/node.toml); flags on the command line win")
 	return fs, f
 }
@@ -390,7 +393,8 @@ func settingsFrom(f *nodeFlags, stdout, stderr io.Writer) (shardtorrent.Settings
 		Shards:     *f.shards,
 		Logger:     slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
 		AlertMask:  plugin.CategoryDefault,
-		Engine: settings.Engine{UnchokeSlots: *f.unchoke, MaxOutRequests: *f.maxOutReq, DirectWrites: *f.direct, SuggestReadCache: *f.suggest,
+		Engine: settings.Engine{UnchokeSlots: *f.unchoke, MaxOutRequests: *f.maxOutReq,
+			MaxConns: *f.maxConns, MaxConnsPerTorrent: *f.maxConnsPerTorrent, DirectWrites: *f.direct, SuggestReadCache: *f.suggest,
 			InEncPolicy: pol, OutEncPolicy: pol, AllowedEncLevel: encLvl, PreferRC4: *f.preferRC4,
 			SeedChoker: seedChoker, ShareRatioLimit: *f.seedRatio, SeedTimeLimit: *f.seedTime},
 		ActiveDownloads:    active[0],
