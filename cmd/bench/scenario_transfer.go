@@ -49,15 +49,20 @@ func (e *env) transfer() (*table, error) {
 	}
 	fmt.Printf("torrent %s: %d pieces of %d KiB, info-hash %s\n", mi.Info.Name, mi.Info.NumPieces(), mi.Info.PieceLength>>10, mi.InfoHash)
 
-	var base float64
-	for _, pair := range pairs {
-		pair = strings.TrimSpace(pair)
-		sk, lk, ok := strings.Cut(pair, "-")
-		if !ok || (sk != "lt" && sk != "st") || (lk != "lt" && lk != "st") {
-			return t, fmt.Errorf("bad pair %q (want e.g. lt-st)", pair)
-		}
-		var samples []map[string]float64
-		for r := 0; r < o.runs; r++ {
+	cases, err := transferCases(pairs, ltSeedProfiles)
+	if err != nil {
+		return t, err
+	}
+	// Interleaved: run r of every case, then run r+1, the order rotated
+	// each run, so a change in the machine's load falls on every case.
+	samples := make([][]map[string]float64, len(cases))
+	defer func() { e.ltSeed = "" }()
+	for r := 0; r < o.runs; r++ {
+		for i := range cases {
+			ci := (i + r) % len(cases)
+			c := cases[ci]
+			pair, sk, lk := c.runName(), c.sk, c.lk
+			e.ltSeed = c.profile
 			dst := filepath.Join(dir, fmt.Sprintf("dl-%s-%d", pair, r))
 			prof := ""
 			if o.nodeProfile != "" {
@@ -72,20 +77,23 @@ func (e *env) transfer() (*table, error) {
 			if errors.Is(err, refpeer.ErrCrashed) {
 				// As the guard does: a libtorrent peer that crashed would
 				// drop the pair's row; measure the run again, once, and say so.
-				fmt.Printf("  %s run %d: the libtorrent peer crashed, so this run is measured again (once): %v\n", pairLabel(pair), r+1, err)
+				fmt.Printf("  %s run %d: the libtorrent peer crashed, so this run is measured again (once): %v\n", c.label, r+1, err)
 				_ = removeAll(dst)
 				s, err = once()
 			}
 			if err != nil {
-				return t, fmt.Errorf("%s run %d: %w", pair, r+1, err)
+				return t, fmt.Errorf("%s run %d: %w", c.label, r+1, err)
 			}
-			fmt.Printf("  %s run %d: %.0f MB/s, seeder %.2f CPU-s, leecher %.2f CPU-s\n", pairLabel(pair), r+1,
+			fmt.Printf("  %s run %d: %.0f MB/s, seeder %.2f CPU-s, leecher %.2f CPU-s\n", c.label, r+1,
 				s["mb_per_s"], s["seeder_cpu_s"], s["leecher_cpu_s"])
-			samples = append(samples, s)
+			samples[ci] = append(samples[ci], s)
 			_ = removeAll(dst)
 		}
-		rw := t.add(pairLabel(pair), samples, "")
-		if pair == "lt-lt" {
+	}
+	var base float64
+	for i, c := range cases {
+		rw := t.add(c.label, samples[i], "")
+		if c.sk == "lt" && c.lk == "lt" && base == 0 {
 			base = rw.Values["mb_per_s"]
 		}
 	}
@@ -94,6 +102,8 @@ func (e *env) transfer() (*table, error) {
 			t.rows[i].Values["ratio_vs_lt_lt"] = t.rows[i].Values["mb_per_s"] / base
 		}
 	}
+	transferRatios(t.rows, cases, ltSeedProfiles)
+	t.cols = append(t.cols, ratioColumns(ltSeedProfiles)...)
 	// The chart's labels must fit under their bars.
 	for _, r := range t.rows {
 		r.Case = strings.NewReplacer("libtorrent", "LT", "shardtorrent", "ST").Replace(r.Case)
@@ -132,7 +142,7 @@ func (e *env) startSeeder(ctx context.Context, kind, torrent, src, dir, prof str
 	if err != nil {
 		return nil, err
 	}
-	lp, err := refpeer.StartLT(ctx, e.ltEnc(refpeer.LTOptions{Mode: "seed", Torrent: torrent, SaveDir: src, ListenPort: port, Perf: ltPerf}))
+	lp, err := refpeer.StartLT(ctx, e.ltPeerOpts(refpeer.LTOptions{Mode: "seed", Torrent: torrent, SaveDir: src, ListenPort: port}))
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +180,7 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		if err != nil {
 			return nil, err
 		}
-		lp, err := refpeer.StartLT(ctx, e.ltEnc(refpeer.LTOptions{Mode: "leech", Torrent: torrent, SaveDir: dst, ListenPort: port, Peers: []string{sd.addr}, Perf: ltPerf}))
+		lp, err := refpeer.StartLT(ctx, e.ltPeerOpts(refpeer.LTOptions{Mode: "leech", Torrent: torrent, SaveDir: dst, ListenPort: port, Peers: []string{sd.addr}}))
 		if err != nil {
 			return nil, err
 		}
