@@ -2,6 +2,8 @@ package bufpool
 
 import (
 	"errors"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"testing"
 )
@@ -140,4 +142,120 @@ func BenchmarkGetReleaseParallel(b *testing.B) {
 			p.Get(BlockSize).Release()
 		}
 	})
+}
+
+// TestWorkingSetSurvivesGC guards the free list's reason to exist: a
+// sync.Pool emptied itself at GC and the engine re-allocated its whole
+// working set of receive spans after every collection.
+func TestWorkingSetSurvivesGC(t *testing.T) {
+	p := New()
+	const n = 64
+	spans := make([]*Span, n)
+	cycle := func() {
+		for i := range spans {
+			spans[i] = p.Get(256 << 10)
+		}
+		for _, s := range spans {
+			s.Release()
+		}
+	}
+	cycle()
+	if got := p.Allocs(); got != n {
+		t.Fatalf("first cycle allocated %d spans, want %d", got, n)
+	}
+	if got := p.Free(); got != n {
+		t.Fatalf("%d spans free, want %d (whole slabs)", got, n)
+	}
+	runtime.GC() // one collection: the spans were in use in this cycle
+	allocs := testing.AllocsPerRun(10, cycle)
+	if allocs != 0 || p.Allocs() != n {
+		t.Fatalf("after a GC: %.1f allocations per cycle, %d spans allocated in all (want %d)", allocs, p.Allocs(), n)
+	}
+}
+
+// TestTrimDropsOnlyIdleSpans: a span is given back only after a whole trim
+// period (a GC cycle) in the free list without being taken.
+func TestTrimDropsOnlyIdleSpans(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1)) // no trim but ours
+	p := New()
+	a, b := p.Get(BlockSize), p.Get(BlockSize)
+	a.Release()
+	b.Release()
+	slab := slabBytes / BlockSize
+	if p.Free() != slab {
+		t.Fatalf("%d free spans after the first Get, want a slab of %d", p.Free(), slab)
+	}
+	p.Trim() // starts the period: all idle from here
+	s := p.Get(BlockSize)
+	s.Release() // one of them was used in this period
+	if got := p.Trim(); got != slab-1 || p.Free() != 1 {
+		t.Fatalf("trim dropped %d, %d free; want %d dropped, 1 kept", got, p.Free(), slab-1)
+	}
+	if got := p.Trim(); got != 1 || p.Free() != 0 {
+		t.Fatalf("second trim dropped %d, %d free; want 1, 0", got, p.Free())
+	}
+	if p.Outstanding() != 0 {
+		t.Fatalf("outstanding %d", p.Outstanding())
+	}
+}
+
+// TestGCTrims: the collector runs Trim by itself, so an idle pool
+// shrinks to nothing after a few cycles (each a chance for the cleanup
+// goroutine to run; no sleeping).
+func TestGCTrims(t *testing.T) {
+	p := New()
+	p.Get(1 << 20).Release()
+	for i := 0; p.Free() != 0; i++ {
+		if i == 10000 {
+			t.Fatalf("still %d free spans after %d collections", p.Free(), i)
+		}
+		runtime.GC()
+		runtime.Gosched()
+	}
+}
+
+// TestSlabsAreSeparateSpans: spans carved from one slab never overlap, and
+// each one's capacity ends at its own end (an append cannot run into the
+// next span).
+func TestSlabsAreSeparateSpans(t *testing.T) {
+	p := New()
+	k := slabBytes / BlockSize
+	spans := make([]*Span, k)
+	for i := range spans {
+		spans[i] = p.Get(BlockSize)
+		b := spans[i].Full()
+		if len(b) != BlockSize || cap(b) != BlockSize {
+			t.Fatalf("span %d: len %d cap %d", i, len(b), cap(b))
+		}
+		for j := range b {
+			b[j] = byte(i)
+		}
+	}
+	if p.Allocs() != uint64(k) {
+		t.Fatalf("%d spans made for %d Gets, want one slab", p.Allocs(), k)
+	}
+	for i, s := range spans {
+		for _, c := range s.Full() {
+			if c != byte(i) {
+				t.Fatalf("span %d overwritten by another", i)
+			}
+		}
+		s.Release()
+	}
+}
+
+// BenchmarkGrowWorkingSet: the allocations of a pool growing to 512 spans
+// of 16 KiB (the seeder's read spans on a 1 GiB transfer).
+func BenchmarkGrowWorkingSet(b *testing.B) {
+	b.ReportAllocs()
+	spans := make([]*Span, 512)
+	for b.Loop() {
+		p := New()
+		for i := range spans {
+			spans[i] = p.Get(BlockSize)
+		}
+		for _, s := range spans {
+			s.Release()
+		}
+	}
 }

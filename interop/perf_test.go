@@ -188,7 +188,7 @@ func perfRun(t *testing.T, f fixture, dir, seederImpl, leecherImpl string, run i
 	switch leecherImpl {
 	case "lt":
 		p, err := refpeer.StartLT(ctx, refpeer.LTOptions{Mode: "leech", Torrent: f.Torrent, SaveDir: leechDir,
-			ListenPort: ports[1], Peers: []string{seedAddr}, Perf: true, Log: log, Name: "lt-leech"})
+			ListenPort: ports[1], Peers: []string{seedAddr}, Log: log, Name: "lt-leech"})
 		if err != nil {
 			return perfSample{}, err
 		}

@@ -66,6 +66,10 @@ const (
 // entry was queued (nil: plaintext) and epoch the SetSendCipher generation.
 // Invariant: b[:sealed] has been rewritten by ciph and b[sealed:] not yet;
 // sealed bytes form a prefix of the queue, and only sealed bytes are written.
+//
+// File entries (sendfile.go) have span == nil and b == nil: they send flen
+// bytes of file fd from foff with sendfile(2) and hold one reference, fref,
+// that keeps fd open; they are always plaintext (ciph == nil).
 type txEntry struct {
 	span   *bufpool.Span
 	b      []byte
@@ -73,6 +77,11 @@ type txEntry struct {
 	sealed int
 	epoch  uint32
 	own    bool
+
+	fref FileRef
+	ffd  int
+	foff int64
+	flen int
 }
 
 // Conn is one TCP connection on a loop. All methods are loop only unless
@@ -111,8 +120,9 @@ type Conn struct {
 	rxSwitch bool // SetRecvCipher ran inside this conn's OnData; applied when it returns
 	inData   bool // OnData of this conn is running
 
-	// Send side. Invariant: txBytes is the sum of len(b) over txq[txHead:];
-	// every entry there holds one span reference.
+	// Send side. Invariant: txBytes is the sum of len(b)+flen over
+	// txq[txHead:]; every entry there holds one span reference, or one
+	// FileRef for a file entry.
 	txq       []txEntry
 	txHead    int
 	txBytes   int
@@ -265,24 +275,42 @@ func (c *Conn) Flush() {
 	}
 }
 
-// flush writes the queue with writev, up to iovMax entries per call, until
-// it is empty or the socket is full (then EPOLLOUT is armed).
+// flush writes the queue with writev, up to iovMax entries per call, and
+// file entries with sendfile (sendfile.go), in queue order, until it is
+// empty or the socket is full (then EPOLLOUT is armed).
 func (c *Conn) flush() {
 	l := c.l
 	for c.txBytes > 0 {
+		if c.txq[c.txHead].fref != nil {
+			if !c.sendFile() {
+				return
+			}
+			continue
+		}
 		end := min(len(c.txq), c.txHead+iovMax)
 		c.sealTx(end)
 		iov := l.iov[:0]
 		want := 0
+		more := false // the run stops at a file entry: the kernel may hold it for the file's bytes
 		for i := c.txHead; i < end; i++ {
-			b := c.txq[i].b
-			v := unix.Iovec{Base: unsafe.SliceData(b)}
-			v.SetLen(len(b))
+			e := &c.txq[i]
+			if e.fref != nil {
+				more = true
+				break
+			}
+			v := unix.Iovec{Base: unsafe.SliceData(e.b)}
+			v.SetLen(len(e.b))
 			iov = append(iov, v)
-			want += len(b)
+			want += len(e.b)
 		}
-		r, _, errno := unix.Syscall(unix.SYS_WRITEV, uintptr(c.fd),
-			uintptr(unsafe.Pointer(unsafe.SliceData(iov))), uintptr(len(iov)))
+		var r uintptr
+		var errno unix.Errno
+		if more {
+			r, errno = c.sendmsgMore(iov)
+		} else {
+			r, _, errno = unix.Syscall(unix.SYS_WRITEV, uintptr(c.fd),
+				uintptr(unsafe.Pointer(unsafe.SliceData(iov))), uintptr(len(iov)))
+		}
 		l.st.writes.Add(1)
 		if errno != 0 {
 			switch errno {
@@ -311,13 +339,22 @@ func (c *Conn) consumeTx(n int) {
 	c.txBytes -= n
 	for n > 0 {
 		e := &c.txq[c.txHead]
-		if n < len(e.b) {
-			e.b = e.b[n:]
-			e.sealed = max(e.sealed-n, 0)
-			break
+		if e.fref != nil {
+			if n < e.flen {
+				e.foff += int64(n)
+				e.flen -= n
+				break
+			}
+			n -= e.flen
+		} else {
+			if n < len(e.b) {
+				e.b = e.b[n:]
+				e.sealed = max(e.sealed-n, 0)
+				break
+			}
+			n -= len(e.b)
 		}
-		n -= len(e.b)
-		e.span.Release()
+		e.release()
 		*e = txEntry{}
 		c.txHead++
 	}
@@ -333,7 +370,7 @@ func (c *Conn) consumeTx(n int) {
 
 func (c *Conn) releaseTx() {
 	for i := c.txHead; i < len(c.txq); i++ {
-		c.txq[i].span.Release()
+		c.txq[i].release()
 		c.txq[i] = txEntry{}
 	}
 	c.txq = c.txq[:0]

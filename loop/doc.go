@@ -52,6 +52,14 @@
 // EPOLLOUT, which is disarmed when the queue empties. No allocation per read,
 // write or post in steady state (BenchmarkPieceTraffic: 0 allocs/op).
 //
+// File entries (sendfile.go): Conn.WriteFile queues a range of a file, held
+// open by a FileRef the loop releases exactly once, sent with sendfile(2) in
+// queue order; the byte run before it goes with sendmsg(MSG_MORE) so a
+// message header leaves with its block. Refused (false) on a conn with a
+// send cipher. A file that ends before its range closes the conn with a
+// FileShortError. TCP_CORK around flushes with several file entries was
+// measured and doubled the sender's system CPU; not used.
+//
 // Ciphers (crypto.go): Conn.SetSendCipher and Conn.SetRecvCipher install
 // in-place transforms for crypto plugins (MSE/RC4). Queued entries carry the
 // cipher in force when they were queued (a send barrier) and are encrypted

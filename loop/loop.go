@@ -52,6 +52,9 @@ var (
 	ErrNotInLoop = errors.New("loop: call from outside the loop goroutine")
 	// ErrConnClosed is returned by Detach on a conn that is not open.
 	ErrConnClosed = errors.New("loop: conn not open")
+	// ErrFileShort closes a conn whose WriteFile entry met the end of its
+	// file: the file was truncated after the bytes were queued.
+	ErrFileShort = errors.New("loop: file ended before a queued WriteFile range")
 	// ErrTxPending is returned by Detach when the send queue is not empty.
 	ErrTxPending = errors.New("loop: detach with queued send data")
 	// ErrDialTimeout is passed to OnClose when a Dial does not connect in time.
@@ -162,6 +165,8 @@ type Loop struct {
 	deferred []*Conn // conns with callbacks to run once the current callback returns
 	inDefer  bool
 	iov      []unix.Iovec // writev scratch, iovMax long
+	msg      unix.Msghdr  // sendmsg scratch (sendfile.go), so it does not escape per call
+	sfOff    int64        // sendfile offset scratch (sendfile.go)
 	cvecs    [][]byte     // Encrypt argument scratch, made on first use (iovMax cap)
 	rvec     [1][]byte    // Decrypt argument scratch
 	st       stats

@@ -138,6 +138,11 @@ func TestDownload(t *testing.T) {
 		}
 	})
 
+	h.do(func() {
+		if tor.wq.queued != 0 || tor.wq.stalled {
+			fatalf("after the download %d bytes count as queued for the disk (stalled %v)", tor.wq.queued, tor.wq.stalled)
+		}
+	})
 	if n := len(alertsOf[*plugin.TorrentFinishedAlert](h.alerts)); n != 1 {
 		t.Fatalf("%d TorrentFinishedAlerts, want 1", n)
 	}

@@ -32,6 +32,13 @@ type cipherFake struct {
 func (c *cipherFake) SetSendCipher(s loop.SendCipher) { c.send, c.sendAt = s, len(c.out) }
 func (c *cipherFake) SetRecvCipher(r loop.RecvCipher) { c.recv = r }
 
+// CanWriteFile and WriteFile refuse once a send cipher is set, as loop.Conn does.
+func (c *cipherFake) CanWriteFile() bool { return c.send == nil && c.fakeConn.CanWriteFile() }
+
+func (c *cipherFake) WriteFile(fd int, off int64, n int, ref loop.FileRef) bool {
+	return c.CanWriteFile() && c.fakeConn.WriteFile(fd, off, n, ref)
+}
+
 // mseHandshaker is ext/mse's Initiator as Config.NewHandshaker, as the
 // root package wires it (newMSEHandshaker there): the shard itself never
 // imports ext/mse, only its tests do.

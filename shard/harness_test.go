@@ -23,6 +23,7 @@ import (
 	"github.com/shardtorrent/shardtorrent/plugin"
 	"github.com/shardtorrent/shardtorrent/storage"
 	"github.com/shardtorrent/shardtorrent/wire"
+	"golang.org/x/sys/unix"
 )
 
 // waitTimeout bounds every wait for a disk completion.
@@ -97,6 +98,9 @@ type fakeConn struct {
 	rx         *bufpool.Span // the span whose bytes are being fed
 	discard    bool          // drop written bytes (allocation tests)
 	written    int           // bytes written in total
+	files      int           // WriteFile calls (blocks sent zero-copy)
+	noFile     bool          // CanWriteFile is false, as for an encrypted conn
+	beforeFile func()        // runs in WriteFile before the range is read (a file truncated meanwhile)
 
 	closed    bool
 	closeErr  error
@@ -123,6 +127,38 @@ func (c *fakeConn) WriteSpan(s *bufpool.Span, b []byte) {
 	s.Release()
 }
 
+// WriteFile reads the range at once, as the loop's sendfile would when it
+// reaches it, and releases ref, as loop.Conn does once the range is written.
+func (c *fakeConn) WriteFile(fd int, off int64, n int, ref loop.FileRef) bool {
+	if !c.CanWriteFile() {
+		return false
+	}
+	c.written += n
+	c.files++
+	if c.beforeFile != nil {
+		c.beforeFile()
+	}
+	if !c.discard {
+		k := len(c.out)
+		c.out = append(c.out, make([]byte, n)...)
+		m, err := unix.Pread(fd, c.out[k:], off)
+		if err != nil {
+			fatalf("fakeConn.WriteFile: pread: %v", err)
+		}
+		if m < n {
+			// The file ended before the range: the loop's sendfile
+			// closes the conn so (loop/sendfile.go), the ref released.
+			c.out = c.out[:k]
+			ref.Release()
+			c.Close(&loop.FileShortError{Ref: ref})
+			return true
+		}
+	}
+	ref.Release()
+	return true
+}
+
+func (c *fakeConn) CanWriteFile() bool    { return !c.closed && !c.noFile }
 func (c *fakeConn) Writable() bool        { return c.writable }
 func (c *fakeConn) RxSpan() *bufpool.Span { return c.rx }
 func (c *fakeConn) Reserve(int)           {}

@@ -157,6 +157,8 @@ func (p *peer) IgnoreSlots() bool           { return false }
 type conn interface {
 	Write(b []byte)
 	WriteSpan(s *bufpool.Span, b []byte)
+	WriteFile(fd int, off int64, n int, ref loop.FileRef) bool
+	CanWriteFile() bool
 	Writable() bool
 	Close(err error)
 	RxSpan() *bufpool.Span
@@ -325,6 +327,17 @@ func (p *peer) closedWith(err error) {
 	}
 	p.notifyDisconnect(de)
 	p.closed = true
+	if fse := (*loop.FileShortError)(nil); errors.As(err, &fse) {
+		// A file shrank under a block queued with WriteFile (truncated
+		// after CachedFileRange's probe): a disk error of the torrent, the
+		// same FileError a short read gives on the worker path
+		// (diskerror.go), so the alerts and Resume's re-check follow.
+		ferr := err
+		if fs, ok := t.st.(*storage.FileStorage); ok {
+			ferr = fs.ShortSendError(fse.Ref, err)
+		}
+		defer t.fail(ferr)
+	}
 	if int(de.Reason) < NumDisconnectReasons {
 		t.s.met.Disconnects[de.Reason]++
 	}
@@ -840,7 +853,7 @@ func (p *peer) removeOutstanding(b picker.Block) bool {
 // fillRequests tops up the request pipeline from the picker.
 func (p *peer) fillRequests() {
 	t := p.t
-	if !p.active() || !p.amInterested || t.checking || t.paused || t.pk == nil {
+	if !p.active() || !p.amInterested || t.checking || t.paused || t.pk == nil || t.writeBlocked() {
 		return
 	}
 	want := p.queueDepth - len(p.outstanding)
@@ -1044,10 +1057,12 @@ func (p *peer) onExtHandshake(payload []byte) {
 }
 
 // serve sends blocks for queued requests while the socket takes them.
-// Page-cache hits are read on the loop with RWF_NOWAIT; everything else goes
-// to a disk worker so the loop never blocks.
+// Page-cache hits go to a plaintext conn with sendfile, from file storage
+// (zero copy: sendBlockFile), or are read on the loop with RWF_NOWAIT;
+// everything else goes to a disk worker so the loop never blocks.
 func (p *peer) serve() {
 	t := p.t
+	fs, _ := t.st.(*storage.FileStorage) // only file storage has descriptors to send from
 	for p.upHead < len(p.upQ) && p.c.Writable() && p.readsInFlight < t.s.set.MaxInFlightReads {
 		r := p.upQ[p.upHead]
 		if r.length != 0 && t.awaitVerified(r.piece) {
@@ -1065,6 +1080,14 @@ func (p *peer) serve() {
 				p.sendReject(r.piece, r.begin, r.length)
 			}
 			continue
+		}
+		if fs != nil && p.c.CanWriteFile() {
+			if fd, off, ref, ok := fs.CachedFileRange(int(r.piece), int64(r.begin), int(r.length)); ok {
+				t.s.met.V[MetricBlocksReadCache]++
+				p.sendBlockFile(r.piece, r.begin, r.length, fd, off, ref)
+				t.noteRead(r.piece, p)
+				continue
+			}
 		}
 		sp := t.s.pool.Get(int(r.length))
 		if n, ok := t.st.TryReadNoWait(sp.Bytes(), int(r.piece), int64(r.begin)); ok && n == int(r.length) {
@@ -1122,6 +1145,26 @@ func (p *peer) sendBlock(piece, begin uint32, sp *bufpool.Span) {
 	n := sp.Len()
 	p.write(wire.AppendPieceHeader(p.scratch[:0], piece, begin, n))
 	p.c.WriteSpan(sp, sp.Bytes())
+	p.sentBlock(piece, begin, n)
+}
+
+// sendBlockFile queues a piece message whose block the loop sends with
+// sendfile from [off, off+length) of fd, which ref holds open until then.
+// The caller checked CanWriteFile (a plaintext conn), so WriteFile queues.
+func (p *peer) sendBlockFile(piece, begin, length uint32, fd int, off int64, ref storage.Ref) {
+	p.write(wire.AppendPieceHeader(p.scratch[:0], piece, begin, int(length)))
+	if !p.c.WriteFile(fd, off, int(length), ref) {
+		// Not reached: CanWriteFile held in this same callback. The
+		// header is queued without its block, so the stream is lost.
+		ref.Release()
+		p.c.Close(loop.ErrConnClosed)
+		return
+	}
+	p.sentBlock(piece, begin, int(length))
+}
+
+// sentBlock runs the hooks and counts of a queued piece message of n bytes.
+func (p *peer) sentBlock(piece, begin uint32, n int) {
 	p.sent(wire.Piece, piece, begin, uint32(n))
 	p.totalUp += int64(n)
 	p.secUp += int64(n)

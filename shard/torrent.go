@@ -180,6 +180,7 @@ type Torrent struct {
 	// set by Shard.Drain; deleteFiles by RemoveWithFiles.
 	rs          resumeState
 	dur         durability
+	wq          writeQueue // write back-pressure (writeq.go)
 	draining    bool
 	deleteFiles bool
 
@@ -772,6 +773,7 @@ func (t *Torrent) pieceComplete(piece uint32) {
 	j.User = t
 	j.Done = onPieceWritten
 	t.writeStarted()
+	t.writeSubmitted(t.info.PieceSize(int(piece)))
 	for i := range pb.blocks {
 		pb.blocks[i] = storage.BlockRef{}
 	}
@@ -798,6 +800,7 @@ func onPieceWritten(j *storage.Job) {
 	piece, pass, err := j.Piece, j.Pass, j.Err
 	t.s.disk.Free(j)
 	defer t.writeDone()
+	defer t.writeCompleted(t.info.PieceSize(piece))
 	if t.removed {
 		return
 	}

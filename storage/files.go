@@ -28,11 +28,17 @@ type handle struct {
 	dfd   atomic.Int32
 	align atomic.Int32
 
+	s *FileStorage // owner, for Release (zerocopy.go)
+
 	// Guarded by Storage.mu.
-	refs    int  // operations using fd right now
-	retired bool // out of the table and the LRU; closed when refs reaches 0
-	prev    *handle
-	next    *handle
+	refs int // operations using fd right now
+	// [cachedLo, cachedHi) of the file was all in the page cache at
+	// CachedFileRange's last probe, made at cachedAt on the monoBase
+	// clock (zerocopy.go).
+	cachedLo, cachedHi, cachedAt int64
+	retired                      bool // out of the table and the LRU; closed when refs reaches 0
+	prev                         *handle
+	next                         *handle
 }
 
 // acquire returns an open handle for file with one reference, opening it if
@@ -92,7 +98,7 @@ func (s *FileStorage) acquire(file int, write bool) (*handle, error) {
 			nd++
 		}
 	}
-	h := &handle{fd: fd, file: file, writable: write, refs: 1}
+	h := &handle{fd: fd, file: file, writable: write, refs: 1, s: s}
 	h.dirty.Store(write)
 	s.handles[file] = h
 	s.pushFrontLocked(h)

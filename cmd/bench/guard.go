@@ -25,7 +25,9 @@ import (
 // order rotated each run), so a change in the machine's load during the
 // guard falls on all three alike; each figure is the median of -runs
 // (default 3) at -size (default 256 MiB). libtorrent runs with the same
-// settings as in the transfer scenario (-lt-perf, on by default). Without
+// settings as in the transfer scenario (lt.go: its seeder with
+// high_performance_seed unless -lt-profile default, its leecher with
+// libtorrent's defaults). Without
 // libtorrent the guard fails: a guard that cannot compare must not pass.
 //
 // guardMarginDefault is how much worse than libtorrent's our CPU per GiB
@@ -142,7 +144,7 @@ func (e *env) guard(margin float64) (*table, error) {
 			once := func() (map[string]float64, error) {
 				rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
 				defer cancel()
-				return e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
+				return e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want, "")
 			}
 			s, err := once()
 			if errors.Is(err, refpeer.ErrCrashed) {

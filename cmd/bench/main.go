@@ -5,7 +5,7 @@
 //	go run ./cmd/bench -scenario seed,transfer,swarm,many,shards [-size 256MiB]
 //	    [-peers 1,8,64] [-torrents 10000] [-conns 2000] [-duration 8s] [-runs 3]
 //	    [-json FILE] [-chart DIR] [-cpuprofile FILE] [-memprofile FILE]
-//	    [-node-cpuprofile PREFIX]
+//	    [-node-cpuprofile PREFIX] [-lt-profile hps|default|both] [-md FILE]
 //
 // Every scenario generates its data in a temporary directory (removed
 // afterwards) and runs every participant as a separate child process (our
@@ -15,7 +15,9 @@
 //   - seed: one shardtorrent seeder serving 1, 8 and 64 load-generator
 //     leechers (internal/loadgen) for -duration each;
 //   - transfer: one seeder to one leecher for each pair of {shardtorrent,
-//     libtorrent}, every download verified;
+//     libtorrent}, every download verified, the pairs interleaved; a
+//     libtorrent seeder runs with high_performance_seed, libtorrent's
+//     defaults or, with -lt-profile both, each in turn (lt.go);
 //   - swarm: one seeder and 8 leechers of ours, time until all complete;
 //   - many: -torrents small torrents seeded (seed mode: no re-hash) and
 //     -conns connections over them: memory per torrent and connection, idle
@@ -62,9 +64,6 @@ import (
 
 // childNodeArg, as the first argument, makes this binary run as a node.
 const childNodeArg = "__node"
-
-// ltPerf applies high_performance_seed to libtorrent peers.
-var ltPerf = true
 
 func main() {
 	if len(os.Args) > 1 {
@@ -146,6 +145,9 @@ type env struct {
 	// forcedRC4 makes every peer of the transfer helpers (ours and
 	// libtorrent) require MSE with RC4; the crypto scenario sets it per case.
 	forcedRC4 bool
+	// ltSeed is the profile of libtorrent seeders (lt.go); the transfer
+	// scenario sets it per case, "" means the first of -lt-profile.
+	ltSeed ltProfile
 }
 
 const allScenarios = "transfer, seed, swarm, many, shards, plugins, crypto, restart, guard, hot, storm"
@@ -183,13 +185,20 @@ func run() int {
 	flag.IntVar(&lgLoops, "loadgen-loops", 1, "load generator: gnet event loops (with -loadgen-transport gnet)")
 	flag.StringVar(&lgProfile, "loadgen-cpuprofile", "", "load generator: write a CPU profile of each child to PREFIX-N.pprof (N counts the children)")
 	flag.StringVar(&extraNodeFlags, "node-flags", "", "extra flags for every node process, space-separated (e.g. \"-direct-writes\")")
-	nodeProfile := flag.String("node-cpuprofile", "", "seed, shards: write a CPU profile of each of our seeders to PREFIX-CASE.pprof")
+	nodeProfile := flag.String("node-cpuprofile", "", "seed, shards: write a CPU profile of each of our seeders to PREFIX-CASE.pprof; transfer: of each of our nodes to PREFIX-PAIR-RUN-ROLE.pprof")
 	keep := flag.Bool("keep", false, "keep the temporary directory")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up on one transfer after this long")
 	guard := flag.Bool("guard", false, "CI guard: run the guard scenario (transfer lt-lt, st-lt, lt-st interleaved) and exit 1 if our CPU/GiB loses to libtorrent's by more than -guard-margin")
 	guardMargin := flag.Float64("guard-margin", guardMarginDefault, "guard: how much worse than libtorrent's CPU/GiB ours may be (0.5: up to 1.5x)")
-	flag.BoolVar(&ltPerf, "lt-perf", true, "apply libtorrent's high_performance_seed settings to libtorrent peers")
+	ltProfileFlag := flag.String("lt-profile", "hps", "libtorrent seeders' settings: hps (high_performance_seed), default, or both (transfer: each pair with a libtorrent seeder in both, interleaved); libtorrent leechers run with defaults")
+	mdOut := flag.String("md", "", "write the tables, per-run figures and the command as markdown to this file")
 	flag.Parse()
+	profiles, err := parseLTProfiles(*ltProfileFlag)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+	ltSeedProfiles = profiles
 	if embedded {
 		// The embedded default: about two minutes on a 2-core machine.
 		*scenario, *runs, *peersFlag = "transfer,seed", 1, "8"
@@ -303,6 +312,12 @@ func run() int {
 			for _, p := range paths {
 				fmt.Println("chart:", p)
 			}
+		}
+	}
+	if *mdOut != "" {
+		if err := writeMarkdown(*mdOut, tables); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
 		}
 	}
 	if *jsonOut != "" {

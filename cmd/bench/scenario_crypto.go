@@ -74,7 +74,7 @@ func (e *env) crypto() (*table, error) {
 		for r := 0; r < o.runs; r++ {
 			dst := filepath.Join(dir, fmt.Sprintf("dl-%s-%v-%d", c.pair, c.rc4, r))
 			rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
-			s, err := e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
+			s, err := e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want, "")
 			cancel()
 			if err != nil {
 				return t, fmt.Errorf("%s run %d: %w", label, r+1, err)

@@ -49,29 +49,51 @@ func (e *env) transfer() (*table, error) {
 	}
 	fmt.Printf("torrent %s: %d pieces of %d KiB, info-hash %s\n", mi.Info.Name, mi.Info.NumPieces(), mi.Info.PieceLength>>10, mi.InfoHash)
 
-	var base float64
-	for _, pair := range pairs {
-		pair = strings.TrimSpace(pair)
-		sk, lk, ok := strings.Cut(pair, "-")
-		if !ok || (sk != "lt" && sk != "st") || (lk != "lt" && lk != "st") {
-			return t, fmt.Errorf("bad pair %q (want e.g. lt-st)", pair)
-		}
-		var samples []map[string]float64
-		for r := 0; r < o.runs; r++ {
+	cases, err := transferCases(pairs, ltSeedProfiles)
+	if err != nil {
+		return t, err
+	}
+	// Interleaved: run r of every case, then run r+1, the order rotated
+	// each run, so a change in the machine's load falls on every case.
+	samples := make([][]map[string]float64, len(cases))
+	defer func() { e.ltSeed = "" }()
+	for r := 0; r < o.runs; r++ {
+		for i := range cases {
+			ci := (i + r) % len(cases)
+			c := cases[ci]
+			pair, sk, lk := c.runName(), c.sk, c.lk
+			e.ltSeed = c.profile
 			dst := filepath.Join(dir, fmt.Sprintf("dl-%s-%d", pair, r))
-			rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
-			s, err := e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want)
-			cancel()
-			if err != nil {
-				return t, fmt.Errorf("%s run %d: %w", pair, r+1, err)
+			prof := ""
+			if o.nodeProfile != "" {
+				prof = fmt.Sprintf("%s-%s-%d", o.nodeProfile, pair, r+1)
 			}
-			fmt.Printf("  %s run %d: %.0f MB/s, seeder %.2f CPU-s, leecher %.2f CPU-s\n", pairLabel(pair), r+1,
+			once := func() (map[string]float64, error) {
+				rctx, cancel := context.WithTimeout(e.ctx, o.timeout)
+				defer cancel()
+				return e.transferOnce(rctx, sk, lk, ds.torrents[0], ds.src, dst, dir, o.size, want, prof)
+			}
+			s, err := once()
+			if errors.Is(err, refpeer.ErrCrashed) {
+				// As the guard does: a libtorrent peer that crashed would
+				// drop the pair's row; measure the run again, once, and say so.
+				fmt.Printf("  %s run %d: the libtorrent peer crashed, so this run is measured again (once): %v\n", c.label, r+1, err)
+				_ = removeAll(dst)
+				s, err = once()
+			}
+			if err != nil {
+				return t, fmt.Errorf("%s run %d: %w", c.label, r+1, err)
+			}
+			fmt.Printf("  %s run %d: %.0f MB/s, seeder %.2f CPU-s, leecher %.2f CPU-s\n", c.label, r+1,
 				s["mb_per_s"], s["seeder_cpu_s"], s["leecher_cpu_s"])
-			samples = append(samples, s)
+			samples[ci] = append(samples[ci], s)
 			_ = removeAll(dst)
 		}
-		rw := t.add(pairLabel(pair), samples, "")
-		if pair == "lt-lt" {
+	}
+	var base float64
+	for i, c := range cases {
+		rw := t.add(c.label, samples[i], "")
+		if c.sk == "lt" && c.lk == "lt" && base == 0 {
 			base = rw.Values["mb_per_s"]
 		}
 	}
@@ -80,6 +102,8 @@ func (e *env) transfer() (*table, error) {
 			t.rows[i].Values["ratio_vs_lt_lt"] = t.rows[i].Values["mb_per_s"] / base
 		}
 	}
+	transferRatios(t.rows, cases, ltSeedProfiles)
+	t.cols = append(t.cols, ratioColumns(ltSeedProfiles)...)
 	// The chart's labels must fit under their bars.
 	for _, r := range t.rows {
 		r.Case = strings.NewReplacer("libtorrent", "LT", "shardtorrent", "ST").Replace(r.Case)
@@ -101,9 +125,9 @@ type seeder struct {
 	addr string
 }
 
-func (e *env) startSeeder(ctx context.Context, kind, torrent, src, dir string) (*seeder, error) {
+func (e *env) startSeeder(ctx context.Context, kind, torrent, src, dir, prof string) (*seeder, error) {
 	if kind == "st" {
-		n, err := startNode(ctx, e.self, nodeOpts{name: "st-seed", data: src, torrents: []string{torrent}, reportDir: dir, forcedRC4: e.forcedRC4})
+		n, err := startNode(ctx, e.self, nodeOpts{name: "st-seed", data: src, torrents: []string{torrent}, reportDir: dir, forcedRC4: e.forcedRC4, cpuProfile: profName(prof, "seed")})
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +142,7 @@ func (e *env) startSeeder(ctx context.Context, kind, torrent, src, dir string) (
 	if err != nil {
 		return nil, err
 	}
-	lp, err := refpeer.StartLT(ctx, e.ltEnc(refpeer.LTOptions{Mode: "seed", Torrent: torrent, SaveDir: src, ListenPort: port, Perf: ltPerf}))
+	lp, err := refpeer.StartLT(ctx, e.ltPeerOpts(refpeer.LTOptions{Mode: "seed", Torrent: torrent, SaveDir: src, ListenPort: port}))
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +154,9 @@ func (e *env) startSeeder(ctx context.Context, kind, torrent, src, dir string) (
 }
 
 // transferOnce runs one pair once and returns its figures.
-func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir string, size int64, want map[string]string) (map[string]float64, error) {
-	sd, err := e.startSeeder(ctx, sk, torrent, src, dir)
+// prof, when set, is the prefix of our nodes' CPU profiles (-node-cpuprofile).
+func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir string, size int64, want map[string]string, prof string) (map[string]float64, error) {
+	sd, err := e.startSeeder(ctx, sk, torrent, src, dir, prof)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +180,7 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		if err != nil {
 			return nil, err
 		}
-		lp, err := refpeer.StartLT(ctx, e.ltEnc(refpeer.LTOptions{Mode: "leech", Torrent: torrent, SaveDir: dst, ListenPort: port, Peers: []string{sd.addr}, Perf: ltPerf}))
+		lp, err := refpeer.StartLT(ctx, e.ltPeerOpts(refpeer.LTOptions{Mode: "leech", Torrent: torrent, SaveDir: dst, ListenPort: port, Peers: []string{sd.addr}}))
 		if err != nil {
 			return nil, err
 		}
@@ -170,7 +195,7 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		s = seederFigures(s, s1.sub(seed0))
 	} else {
 		n, err := startNode(ctx, e.self, nodeOpts{name: "st-leech", listen: "off", data: dst, peers: []string{sd.addr},
-			exitDone: true, torrents: []string{torrent}, reportDir: dir, forcedRC4: e.forcedRC4})
+			exitDone: true, torrents: []string{torrent}, reportDir: dir, forcedRC4: e.forcedRC4, cpuProfile: profName(prof, "leech")})
 		if err != nil {
 			return nil, err
 		}
@@ -182,7 +207,10 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		s1 := procCPU(sd.p.Pid())
 		leech, leechRSS = cpuTimes{u.User.Seconds(), u.Sys.Seconds()}, u.MaxRSS
 		s = seederFigures(s, s1.sub(seed0))
-		s["leecher_allocs_per_block"] = float64(rep.Mallocs) / blocks
+		// From the torrent's add on: the download and the exit, not the
+		// process's start-up (about 3,500 mallocs: runtime, flags, session).
+		s["leecher_allocs_per_block"] = float64(rep.Mallocs-rep.MallocsAfterAdd) / blocks
+		s["leecher_startup_allocs"] = float64(rep.MallocsAfterAdd)
 	}
 	if sd.node != nil {
 		r, err := sd.node.snapshot(ctx)
@@ -208,6 +236,14 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		return nil, errors.New("downloaded data differs: " + err.Error())
 	}
 	return s, nil
+}
+
+// profName is PREFIX-ROLE.pprof, or "" without a prefix.
+func profName(prefix, role string) string {
+	if prefix == "" {
+		return ""
+	}
+	return prefix + "-" + role + ".pprof"
 }
 
 // seederFigures records the seeder's CPU (per GiB is divided later).

@@ -12,6 +12,8 @@ type row struct {
 	Runs     int                `json:"runs"`
 	Values   map[string]float64 `json:"values"`
 	Note     string             `json:"note,omitempty"`
+	// Samples are the runs the medians in Values come from, in run order.
+	Samples []map[string]float64 `json:"samples,omitempty"`
 }
 
 // column is how a table shows one value.
@@ -40,7 +42,7 @@ type table struct {
 
 // add appends a case made of the medians of samples.
 func (t *table) add(name string, samples []map[string]float64, note string) row {
-	r := row{Scenario: t.scenario, Case: name, Runs: len(samples), Values: map[string]float64{}, Note: note}
+	r := row{Scenario: t.scenario, Case: name, Runs: len(samples), Values: map[string]float64{}, Note: note, Samples: samples}
 	keys := map[string]bool{}
 	for _, s := range samples {
 		for k := range s {
@@ -61,13 +63,20 @@ func (t *table) add(name string, samples []map[string]float64, note string) row 
 }
 
 func (t *table) print() {
-	fmt.Printf("\n%s\n\n", t.title)
-	var head, sep []string
-	head, sep = append(head, "case"), append(sep, "---")
+	fmt.Printf("\n%s\n\n%s", t.title, t.markdown())
+	for _, n := range t.notes {
+		fmt.Println(n)
+	}
+}
+
+// markdown is the table of medians as a markdown table, one line per row.
+func (t *table) markdown() string {
+	var b strings.Builder
+	head, sep := []string{"case"}, []string{"---"}
 	for _, c := range t.cols {
 		head, sep = append(head, c.head), append(sep, "---")
 	}
-	fmt.Printf("| %s |\n|%s|\n", strings.Join(head, " | "), strings.Join(sep, "|"))
+	fmt.Fprintf(&b, "| %s |\n|%s|\n", strings.Join(head, " | "), strings.Join(sep, "|"))
 	for _, r := range t.rows {
 		cells := []string{r.Case}
 		for _, c := range t.cols {
@@ -78,9 +87,7 @@ func (t *table) print() {
 			}
 			cells = append(cells, fmt.Sprintf(c.format, v))
 		}
-		fmt.Printf("| %s |\n", strings.Join(cells, " | "))
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
 	}
-	for _, n := range t.notes {
-		fmt.Println(n)
-	}
+	return b.String()
 }

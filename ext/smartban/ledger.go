@@ -33,10 +33,14 @@ type pieceRecs struct {
 // Invariant: n == the sum of len(pending)+len(failed) over pieces, and
 // n <= max.
 type ledger struct {
-	pieces  map[int]*pieceRecs
-	free    []*pieceRecs // recycled, with their pending capacity
-	n, max  int
-	dropped int64 // copies not recorded because the ledger was full
+	pieces map[int]*pieceRecs
+	free   []*pieceRecs // recycled, with their pending capacity
+	// pendingCap is the most records a piece collected before its verdict
+	// so far: a new piece's pending slice starts at that capacity, so it
+	// is allocated once, not grown through seven sizes (64 blocks).
+	pendingCap int
+	n, max     int
+	dropped    int64 // copies not recorded because the ledger was full
 }
 
 func newLedger(max int) *ledger {
@@ -56,7 +60,7 @@ func (l *ledger) received(piece, begin, length int, ip netip.Addr, fp uint64) {
 			pr = l.free[k-1]
 			l.free = l.free[:k-1]
 		} else {
-			pr = &pieceRecs{}
+			pr = &pieceRecs{pending: make([]rec, 0, l.pendingCap)}
 		}
 		l.pieces[piece] = pr
 	}
@@ -102,6 +106,7 @@ func (l *ledger) passed(piece int) []rec {
 		return nil
 	}
 	delete(l.pieces, piece)
+	l.pendingCap = max(l.pendingCap, len(pr.pending))
 	out := pr.failed
 	l.n -= len(pr.pending) + len(pr.failed)
 	pr.pending, pr.failed = pr.pending[:0], nil

@@ -347,3 +347,30 @@ func BenchmarkFingerprint(b *testing.B) {
 		}
 	})
 }
+
+// TestNewPieceRecordsStartFull: more pieces in flight than recycled records
+// (the download's working set growing) cost one pending slice each, sized
+// by the largest piece seen, not a slice grown block by block.
+func TestNewPieceRecordsStartFull(t *testing.T) {
+	l := newLedger(DefaultMaxRecords)
+	const blocks = 64
+	for b := range blocks {
+		l.received(0, b*blockLen, blockLen, honest, 1)
+	}
+	l.passed(0)
+	l.received(1, 0, blockLen, honest, 1) // the recycled record
+	l.received(2, 0, blockLen, honest, 1) // a new one
+	if c := cap(l.pieces[2].pending); c < blocks {
+		t.Fatalf("a new piece's records start with capacity %d, want >= %d", c, blocks)
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		for b := 1; b < blocks; b++ {
+			l.received(2, b*blockLen, blockLen, honest, 1)
+		}
+		l.pieces[2].pending = l.pieces[2].pending[:1]
+		l.n -= blocks - 1
+	})
+	if allocs != 0 {
+		t.Fatalf("filling a new piece's records: %.0f allocations, want 0", allocs)
+	}
+}

@@ -480,6 +480,7 @@ func (n *node) run(ctx context.Context, a runArgs) int {
 	if rep != nil {
 		rep.base.AddSeconds = time.Since(addStart).Seconds()
 		rep.base.RSSAfterAdd, rep.base.HeapAfterAdd = currentRSS(), heapInuse()
+		rep.base.MallocsAfterAdd = mallocs()
 		fmt.Fprintf(stdout, "ready: %d torrents added in %.3fs\n", len(n.order), rep.base.AddSeconds)
 	}
 	// finish writes the final report (if asked for) on the way out.

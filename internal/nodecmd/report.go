@@ -46,6 +46,9 @@ type Report struct {
 	RSSAfterAdd   int64   `json:"rss_after_add"`
 	HeapBeforeAdd uint64  `json:"heap_before_add"`
 	HeapAfterAdd  uint64  `json:"heap_after_add"`
+	// MallocsAfterAdd is Mallocs when the torrents were added: a leecher's
+	// Mallocs minus this counts its download (and exit), not its start-up.
+	MallocsAfterAdd uint64 `json:"mallocs_after_add"`
 }
 
 // reporter writes reports for -report.
@@ -75,6 +78,13 @@ func heapInuse() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
+}
+
+// mallocs is runtime.MemStats.Mallocs.
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
 }
 
 // write takes a snapshot and replaces the report file with it (through a

@@ -63,7 +63,22 @@ def emit(obj):
 
 def fatal(msg, code=2):
     log("fatal: " + msg)
-    sys.exit(code)
+    hard_exit(code)
+
+
+def hard_exit(code):
+    """Exit now with code, without interpreter finalisation.
+
+    sys.exit inside run_peer would unwind with the libtorrent session still
+    alive and leave its destruction to the interpreter's shutdown, in no
+    particular order with the bindings' own state, and a crash there would
+    turn a fatal error's exit status 2 into a signal that hides the message
+    above. The files need no flushing: the leecher's data is in the page
+    cache through libtorrent's shared mappings.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def parse_peer(s):
@@ -116,6 +131,10 @@ def session_settings(a):
     s = {
         "listen_interfaces": "127.0.0.1:%d" % a.listen,
         "listen_system_port_fallback": False,
+        # Listen on --listen or fail: by default libtorrent tries the next
+        # 10 ports, and the Go side (LTPeer.Addr) would then dial a port
+        # that is not ours, perhaps another process's.
+        "max_retry_port_bind": 0,
         "enable_dht": False,
         "enable_lsd": False,
         "enable_upnp": False,
@@ -384,6 +403,9 @@ def run_peer(a):
         for al in ses.pop_alerts():
             if isinstance(al, lt.torrent_removed_alert):
                 removed += 1
+    # No alert object may outlive the session: they point into its alert
+    # storage.
+    al = None  # noqa: F841
     del h, handles
     del ses
     return exit_code
@@ -439,9 +461,16 @@ def main():
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # os._exit: skip interpreter finalisation (the stdin watcher thread may
-    # still be blocked in read); the session is already torn down.
-    os._exit(code or 0)
+    try:
+        code = main()
+    except SystemExit as e:  # argparse: --help, usage errors
+        code = e.code if isinstance(e.code, int) else 1
+    except BaseException:  # noqa: B036 - report anything, then exit hard
+        import traceback
+        log("fatal: uncaught exception:\n" + traceback.format_exc())
+        code = 3
+    # hard_exit: skip interpreter finalisation (the stdin watcher thread may
+    # still be blocked in read); the session is already torn down, or, on
+    # an exception, left to die with the process rather than with the
+    # interpreter.
+    hard_exit(code or 0)
