@@ -1,7 +1,6 @@
 package shardtorrent
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -18,29 +17,29 @@ import (
 // computes it and posts the connection back to its loop (Loop.Post, the
 // shard queue), which resumes the handshake (dhDone).
 //
-// The pool is off by default (dhQueueDepth, with the measurement that made
-// it so). When on, it is bounded: at most maxDHQueued jobs wait for a worker. When it
-// is full the accepting loop computes the job itself, as before, which
-// slows its accepting down: a storm cannot grow the backlog, and the
-// number of connections in a handshake stays bounded by what the loop
-// accepts while it computes. Workers start with the first job and stop at
-// Session shutdown.
+// The pool is off by default (Settings.MSEWorkers 0, with the measurement
+// that made it so). When on, it is bounded: at most dhQueueCap jobs wait for
+// a worker. When it is full the accepting loop computes the job itself, as
+// before, which slows its accepting down: a storm cannot grow the backlog,
+// and the number of connections in a handshake stays bounded by what the
+// loop accepts while it computes. Workers start with the first job and stop
+// at Session shutdown.
+//
+// Off is the default as measured on this project's 2-vCPU machine
+// (PERF.md "Connection storms"): the pool halves the accepting loop's busy
+// time per MSE handshake (BenchmarkMSEStormLoop0) but gives a storm a CPU
+// beyond loop 0's thread, taken from the loops serving peers: during a
+// 128-dialer MSE storm a transfer from shard 1 kept 0.29x of its rate with
+// the pool (one worker) against 0.52x without, in the same run.
 
 // maxDHQueued bounds the jobs waiting for a worker (each is a connection
 // already accepted; the bound is on the work queued, not on memory beyond
 // the connection itself).
 const maxDHQueued = 256
 
-// dhQueueDepth and dhWorkers are what NewSession gives the pool. A depth
-// of 0 turns the pool off: every job is computed on the accepting loop,
-// as before the pool. That is the default, as measured on this project's
-// 2-vCPU machine (NOTES-storm.md, runs E-G): the pool halves the
-// accepting loop's busy time per MSE handshake (BenchmarkMSEStormLoop0)
-// but gives a storm a CPU beyond loop 0's thread, taken from the loops
-// serving peers: during a 128-dialer MSE storm a transfer from shard 1 kept
-// 0.29x of its rate with the pool (one worker) against 0.52x without, in
-// the same run. Tests set maxDHQueued to run the pool.
-var dhQueueDepth, dhWorkers = 0, defaultDHWorkers
+// dhQueueCap is the queue NewSession gives a pool with workers; tests make
+// it small to fill it.
+var dhQueueCap = maxDHQueued
 
 // dhPool runs the MSE receivers' DH jobs on worker goroutines.
 type dhPool struct {
@@ -55,17 +54,14 @@ type dhPool struct {
 	pooled, inline atomic.Uint64
 }
 
+// newDHPool makes the pool; with no workers its queue has no room, so
+// every job is computed on the accepting loop.
 func newDHPool(workers, depth int) *dhPool {
+	if workers <= 0 {
+		depth = 0
+	}
 	return &dhPool{workers: max(workers, 1), jobs: make(chan *acceptConn, depth)}
 }
-
-// defaultDHWorkers is half the CPUs the Go runtime uses (at least one), so
-// that a storm's DH work can take at most about half the machine from the
-// loops serving peers. With one worker per CPU, a 128-dialer MSE storm on
-// this 2-vCPU machine cut a transfer served from shard 1 to 0.26x of its
-// no-storm rate, against 0.38x with the DH confined to loop 0's thread
-// (bench storm, 3 runs, NOTES-storm.md run F).
-func defaultDHWorkers() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // trySubmit queues a's pending job; false when the queue is full or the
 // pool is closed (the caller then computes the job itself). Safe from any

@@ -76,6 +76,15 @@ type Settings struct {
 	// Every loop reads it, so it must be safe for concurrent use; tests pass
 	// a fixed stream with one loop. The encryption policies are in Engine.
 	Rand io.Reader
+	// MSEWorkers moves the two 768-bit modular exponentiations of each
+	// incoming MSE handshake off the accepting loop onto this many worker
+	// goroutines (at most 256 jobs wait; past that the loop computes the
+	// job itself, so a storm cannot grow the backlog). 0, the default,
+	// computes them on the accepting loop: on a 2-vCPU machine the workers
+	// halved the accepting loop's time per handshake but took the CPU from
+	// the loops serving peers (PERF.md, "Connection storms"). Give it cores
+	// the serving loops do not use. Read once, at NewSession.
+	MSEWorkers int
 
 	// Built-in extensions (builtins.go), registered before Extensions
 	// unless disabled.
@@ -249,7 +258,7 @@ func NewSession(ctx context.Context, set Settings) (*Session, error) {
 		stopped:  make(chan struct{}),
 		started:  time.Now(),
 		q:        newQueue(set.Shards),
-		dh:       newDHPool(dhWorkers(), dhQueueDepth),
+		dh:       newDHPool(set.MSEWorkers, dhQueueCap),
 	}
 	s.registry.q = s.q // the queue follows the registry (registry.go)
 	s.ipf.Store(set.IPFilter)

@@ -142,6 +142,8 @@ func (set *Settings) validate() error {
 	}
 	e := &set.Engine
 	switch {
+	case set.MSEWorkers < 0:
+		return bad("MSEWorkers", "%d: want >= 0 (0: on the accepting loop)", set.MSEWorkers)
 	case e.ShareRatioLimit < 0 || math.IsNaN(e.ShareRatioLimit) || math.IsInf(e.ShareRatioLimit, 0):
 		return bad("Engine.ShareRatioLimit", "%v: want a ratio >= 0 (0: no limit)", e.ShareRatioLimit)
 	case e.SeedTimeLimit < 0:

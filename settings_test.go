@@ -106,6 +106,7 @@ func TestApplySettingsRefusesBadValues(t *testing.T) {
 		field  string
 		change func(*Settings)
 	}{
+		{"MSEWorkers", func(set *Settings) { set.MSEWorkers = -1 }},
 		{"Engine.ShareRatioLimit", func(set *Settings) { set.Engine.ShareRatioLimit = -1 }},
 		{"Engine.SeedTimeLimit", func(set *Settings) { set.Engine.SeedTimeLimit = -time.Second }},
 		{"Engine.InEncPolicy", func(set *Settings) { set.Engine.InEncPolicy = 9 }},

@@ -25,13 +25,11 @@ import (
 func BenchmarkMSEStormLoop0(b *testing.B) {
 	const stormWindow = 3500 * time.Millisecond
 	for _, c := range []struct {
-		name  string
-		depth int
-	}{{"inline", 0}, {"pool", maxDHQueued}} {
+		name    string
+		workers int
+	}{{"inline", 0}, {"pool", 1}} {
 		b.Run(c.name, func(b *testing.B) {
-			defer func(d int) { dhQueueDepth = d }(dhQueueDepth)
-			dhQueueDepth = c.depth
-			s, ih := benchSeeder(b)
+			s, ih := benchSeeder(b, c.workers)
 			defer s.Close(context.Background())
 			var us, rate float64
 			for range b.N {
@@ -46,15 +44,15 @@ func BenchmarkMSEStormLoop0(b *testing.B) {
 			}
 			b.ReportMetric(us/float64(b.N), "loop0-us/hs")
 			b.ReportMetric(rate/float64(b.N), "hs/s")
-			if c.depth == 0 && s.dh.pooled.Load() != 0 {
-				b.Fatal("the pool ran jobs at depth 0")
+			if c.workers == 0 && s.dh.pooled.Load() != 0 {
+				b.Fatal("the pool ran jobs with no workers")
 			}
 		})
 	}
 }
 
 // benchSeeder is a one-shard session seeding a 1 MiB torrent.
-func benchSeeder(b *testing.B) (*Session, [20]byte) {
+func benchSeeder(b *testing.B, mseWorkers int) (*Session, [20]byte) {
 	b.Helper()
 	dir := b.TempDir()
 	data := make([]byte, 1<<20)
@@ -68,7 +66,7 @@ func benchSeeder(b *testing.B) (*Session, [20]byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := NewSession(context.Background(), Settings{ListenAddr: "127.0.0.1:0", Shards: 1, Pool: bufpool.New(), AlertMask: plugin.CategoryAll})
+	s, err := NewSession(context.Background(), Settings{ListenAddr: "127.0.0.1:0", Shards: 1, Pool: bufpool.New(), AlertMask: plugin.CategoryAll, MSEWorkers: mseWorkers})
 	if err != nil {
 		b.Fatal(err)
 	}

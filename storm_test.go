@@ -12,17 +12,16 @@ import (
 	"github.com/shardtorrent/shardtorrent/bufpool"
 	"github.com/shardtorrent/shardtorrent/internal/stormgen"
 	"github.com/shardtorrent/shardtorrent/plugin"
-	"github.com/shardtorrent/shardtorrent/shard"
 )
 
 // stormSeeder is a two-shard seeder (upload limited, loopback included, so
 // a download spans the storms) of a torrent on shard 0, the accepting loop,
 // where the storm's handshakes run; and a leecher already downloading it.
-func stormSeeder(t *testing.T) (seeder, leecher *Session, f *encFixture, lt *Torrent, dst string) {
+func stormSeeder(t *testing.T, mseWorkers int) (seeder, leecher *Session, f *encFixture, lt *Torrent, dst string) {
 	t.Helper()
 	var err error
 	seeder, err = NewSession(context.Background(), Settings{ListenAddr: "127.0.0.1:0", Shards: 2, Pool: bufpool.New(),
-		AlertMask: plugin.CategoryAll, UploadRateLimit: LimitTo(1 << 20), LimitLocal: true})
+		AlertMask: plugin.CategoryAll, UploadRateLimit: LimitTo(1 << 20), LimitLocal: true, MSEWorkers: mseWorkers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,17 +72,16 @@ func runStorm(t *testing.T, s *Session, ih [20]byte, n int64, mse bool) {
 // the accepting loop's shard keeps going through them and finishes with
 // the right bytes.
 func TestStormWhileServing(t *testing.T) {
-	for _, depth := range []int{dhQueueDepth, maxDHQueued} {
-		t.Run(map[bool]string{true: "inline", false: "pool"}[depth == 0], func(t *testing.T) {
-			defer func(d int) { dhQueueDepth = d }(dhQueueDepth)
-			dhQueueDepth = depth
-			stormWhileServing(t, depth > 0)
+	for _, workers := range []int{0, 1} {
+		t.Run(map[bool]string{true: "inline", false: "pool"}[workers == 0], func(t *testing.T) {
+			stormWhileServing(t, workers)
 		})
 	}
 }
 
-func stormWhileServing(t *testing.T, pooled bool) {
-	seeder, leecher, f, lt, dst := stormSeeder(t)
+func stormWhileServing(t *testing.T, workers int) {
+	pooled := workers > 0
+	seeder, leecher, f, lt, dst := stormSeeder(t, workers)
 	ctx := context.Background()
 	before, err := lt.Status(ctx)
 	if err != nil {
@@ -120,9 +118,13 @@ func stormWhileServing(t *testing.T, pooled bool) {
 // computed on the accepting loop, so the work queued never exceeds the
 // bound.
 func TestStormDHQueueFull(t *testing.T) {
-	defer func(d int, w func() int) { dhQueueDepth, dhWorkers = d, w }(dhQueueDepth, dhWorkers)
-	dhQueueDepth, dhWorkers = 1, func() int { return 1 }
-	seeder := newEncSession(t, bufpool.New(), 2, shard.Settings{})
+	defer func(d int) { dhQueueCap = d }(dhQueueCap)
+	dhQueueCap = 1
+	seeder, err := NewSession(context.Background(), Settings{ListenAddr: "127.0.0.1:0", Shards: 2, Pool: bufpool.New(),
+		AlertMask: plugin.CategoryAll, MSEWorkers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer seeder.Close(context.Background())
 	f := newEncFixture(t, 256<<10)
 	seedFixture(t, seeder, f)

@@ -248,6 +248,7 @@ type nodeFlags struct {
 	reportTo, listFile            *string
 	maxOutReq, unchoke            *int
 	maxConns, maxConnsPerTorrent  *int
+	mseWorkers                    *int
 	seedAlg                       *string
 	seedRatio                     *float64
 	activeDL, activeSd, activeAll *string
@@ -324,6 +325,7 @@ func newFlagSet(stderr io.Writer) (*flag.FlagSet, *nodeFlags) {
 	f.svc = addServiceFlags(fs) // -rpc, -rpc-auth-file, -rpc-allow, -rpc-roots (service.go)
 	f.maxConns = fs.Int("max-conns", 0, "peer connections of the whole node, both directions (0 = engine default, 4000)")
 	f.maxConnsPerTorrent = fs.Int("max-conns-per-torrent", 0, "peer connections of one torrent, both directions (0 = engine default, 200)")
+	f.mseWorkers = fs.Int("mse-workers", 0, "worker goroutines for incoming MSE handshakes' Diffie-Hellman work (0 = on the accepting loop; give it cores the loops do not use)")
 	f.configFile = fs.String(configFlag, "", "read flags from this TOML file, one key per flag name (listen = \"0.0.0.0:6881\", peer = [\"...\"]; see docs/node.toml); flags on the command line win")
 	return fs, f
 }
@@ -391,6 +393,7 @@ func settingsFrom(f *nodeFlags, stdout, stderr io.Writer) (shardtorrent.Settings
 	set := shardtorrent.Settings{
 		ListenAddr: *f.listen,
 		Shards:     *f.shards,
+		MSEWorkers: *f.mseWorkers,
 		Logger:     slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})),
 		AlertMask:  plugin.CategoryDefault,
 		Engine: settings.Engine{UnchokeSlots: *f.unchoke, MaxOutRequests: *f.maxOutReq,

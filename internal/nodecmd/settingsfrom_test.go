@@ -109,6 +109,7 @@ func TestSettingsFrom(t *testing.T) {
 		{"max-out-requests", []string{"-max-out-requests", "7"}, func(m *mapped) { m.set.Engine.MaxOutRequests = 7 }},
 		{"max-conns", []string{"-max-conns", "12000"}, func(m *mapped) { m.set.Engine.MaxConns = 12000 }},
 		{"max-conns-per-torrent", []string{"-max-conns-per-torrent", "2500"}, func(m *mapped) { m.set.Engine.MaxConnsPerTorrent = 2500 }},
+		{"mse-workers", []string{"-mse-workers", "2"}, func(m *mapped) { m.set.MSEWorkers = 2 }},
 		{"unchoke-slots", []string{"-unchoke-slots", "-1"}, func(m *mapped) { m.set.Engine.UnchokeSlots = -1 }},
 		{"seed-choker", []string{"-seed-choker", "fastest-upload"}, func(m *mapped) { m.set.Engine.SeedChoker = choker.FastestUpload }},
 		{"seed-ratio", []string{"-seed-ratio", "1.5"}, func(m *mapped) { m.set.Engine.ShareRatioLimit = 1.5 }},
