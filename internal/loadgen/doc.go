@@ -43,7 +43,7 @@
 //
 // Auto follows what measured faster at each scale. The measurements used
 // cmd/bench on a 2-vCPU machine shared with other jobs, at load average 10
-// to 24; the per-run figures are in NOTES-gnet.md at the repository root.
+// to 24; the per-run figures are in docs/notes/NOTES-gnet.md.
 //
 //   - Few connections favour Goroutines. In the seed scenario (256 MiB,
 //     8 s window), 8 alternating runs per transport were pooled. Gnet's
