@@ -188,7 +188,7 @@ func (e *env) hotOnce(ds *dataset, dir, name string) (map[string]float64, error)
 		"seeder_cpu_per_gib":      c.total() / g,
 		"seeder_cores":            c.total() / res.Seconds,
 		"seeder_runq_wait":        (w1 - w0) / res.Seconds,
-		"seeder_allocs_per_block": float64(r1.Mallocs-r0.Mallocs) / blocks,
+		"seeder_allocs_per_block": float64(r1.EngineMallocs()-r0.EngineMallocs()) / blocks,
 		"loadgen_cpu_per_gib":     lg.cpu.total() / g,
 		"loadgen_peak_rss_mib":    float64(lg.usage.MaxRSS) / (1 << 20),
 	}, nil

@@ -136,7 +136,7 @@ func (e *env) seedOnce(ds *dataset, dir, name string, conns, shards, unchoke int
 		"rejects":             float64(res.Rejects),
 		"loadgen_cpu_per_gib": lg.cpu.total() / g,
 		"seeder_bytes_up":     float64(r1.BytesUp - r0.BytesUp),
-		"seeder_mallocs":      float64(r1.Mallocs - r0.Mallocs),
+		"seeder_mallocs":      float64(r1.EngineMallocs() - r0.EngineMallocs()),
 		"seeder_alloc_bytes":  float64(r1.TotalAlloc - r0.TotalAlloc),
 		"seeder_gc":           float64(r1.NumGC - r0.NumGC),
 	}
@@ -145,7 +145,7 @@ func (e *env) seedOnce(ds *dataset, dir, name string, conns, shards, unchoke int
 	if blocks <= 0 {
 		blocks = float64(res.Blocks)
 	}
-	s["seeder_allocs_per_block"] = float64(r1.Mallocs-r0.Mallocs) / blocks
+	s["seeder_allocs_per_block"] = float64(r1.EngineMallocs()-r0.EngineMallocs()) / blocks
 	s["seeder_alloc_bytes_per_block"] = float64(r1.TotalAlloc-r0.TotalAlloc) / blocks
 	// Where the torrents landed: the node's "added NAME (HASH) on shard K" lines.
 	for _, l := range n.Output() {

@@ -108,7 +108,7 @@ func (e *env) swarmOnce(ds *dataset, dir string, run int, want map[string]string
 		}
 		go func() {
 			u, rep, err := n.wait(ctx)
-			ch <- done{i: i, at: time.Since(start).Seconds(), u: u, allo: rep.Mallocs, err: err}
+			ch <- done{i: i, at: time.Since(start).Seconds(), u: u, allo: rep.EngineMallocs(), err: err}
 		}()
 	}
 	times := make([]float64, swarmLeechers)

@@ -169,7 +169,7 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		if err != nil {
 			return nil, err
 		}
-		seedMallocs0 = r.Mallocs
+		seedMallocs0 = r.EngineMallocs()
 	}
 	seed0 := procCPU(sd.p.Pid())
 	start := time.Now()
@@ -209,7 +209,7 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		s = seederFigures(s, s1.sub(seed0))
 		// From the torrent's add on: the download and the exit, not the
 		// process's start-up (about 3,500 mallocs: runtime, flags, session).
-		s["leecher_allocs_per_block"] = float64(rep.Mallocs-rep.MallocsAfterAdd) / blocks
+		s["leecher_allocs_per_block"] = float64(rep.EngineMallocs()-rep.MallocsAfterAdd) / blocks
 		s["leecher_startup_allocs"] = float64(rep.MallocsAfterAdd)
 	}
 	if sd.node != nil {
@@ -217,7 +217,7 @@ func (e *env) transferOnce(ctx context.Context, sk, lk, torrent, src, dst, dir s
 		if err != nil {
 			return nil, err
 		}
-		s["seeder_allocs_per_block"] = float64(r.Mallocs-seedMallocs0) / blocks
+		s["seeder_allocs_per_block"] = float64(r.EngineMallocs()-seedMallocs0) / blocks
 	}
 	g := float64(size) / gib
 	s["mb_per_s"] = float64(size) / 1e6 / s["seconds"]

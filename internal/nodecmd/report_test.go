@@ -2,11 +2,16 @@ package nodecmd
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/shardtorrent/shardtorrent"
 )
 
 // TestReportAndTorrentList runs a node over a -torrent-list with -report
@@ -55,5 +60,51 @@ func TestReportAndTorrentList(t *testing.T) {
 	}
 	if !r.Final || r.Seq != 1 || r.Torrent != 2 || r.Mallocs == 0 || r.MaxRSS == 0 || r.RSS == 0 || r.UserSeconds+r.SysSeconds <= 0 {
 		t.Errorf("report %+v", r)
+	}
+}
+
+// TestReportMallocsExcludesReports: the allocations of writing reports
+// are counted in ReportMallocs, so EngineMallocs between two reports of an
+// idle node stays near zero while Mallocs moves by a whole report's worth.
+func TestReportMallocsExcludesReports(t *testing.T) {
+	ctx := context.Background()
+	sess, err := shardtorrent.NewSession(ctx, shardtorrent.Settings{ListenAddr: "off", Shards: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close(ctx)
+	n := &node{sess: sess, out: io.Discard}
+	r := &reporter{path: filepath.Join(t.TempDir(), "report.json"), start: time.Now()}
+	read := func() Report {
+		t.Helper()
+		if err := r.write(ctx, n, false); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(r.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	first := read()
+	// Only writes in between: reading a report back allocates too, and
+	// that is the test's, not the reporter's (about 10 once, in first).
+	for range 10 {
+		if err := r.write(ctx, n, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := read()
+	all, engine := last.Mallocs-first.Mallocs, last.EngineMallocs()-first.EngineMallocs()
+	t.Logf("11 reports: %d allocations, %d of them not the reporter's", all, engine)
+	if all < 11*20 {
+		t.Fatalf("11 reports made only %d allocations: the test measures nothing", all)
+	}
+	if engine > all/10 {
+		t.Fatalf("EngineMallocs moved by %d of %d over 11 reports of an idle node: the reports' own allocations are not excluded", engine, all)
 	}
 }
