@@ -204,7 +204,12 @@ func New() *Pool {
 // once the GC has found it unreachable, that is after each cycle. The weak
 // pointer keeps the cycle from keeping p alive.
 func armTrim(wp weak.Pointer[Pool]) {
-	sentinel := new(byte)
+	// Not new(byte): an object without pointers under 16 bytes comes from
+	// the tiny allocator, which packs several into one block, and the block
+	// stays reachable while any of them is, so the cleanup could wait for
+	// ever (TestWorkingSetSurvivesGC hung on it). A pointer-holding
+	// object has a block of its own.
+	sentinel := new(*byte)
 	runtime.AddCleanup(sentinel, func(wp weak.Pointer[Pool]) {
 		p := wp.Value()
 		if p == nil {
@@ -212,8 +217,20 @@ func armTrim(wp weak.Pointer[Pool]) {
 		}
 		p.Trim()
 		armTrim(wp)
+		// After re-arming: a collection the hook's test starts next must
+		// find the new sentinel already allocated, not allocated during
+		// its mark phase (which would keep it for that cycle).
+		if h := trimHook.Load(); h != nil {
+			(*h)(p)
+		}
 	}, wp)
 }
+
+// trimHook, when set (tests only), is called after each trim that a GC
+// ran: the trims run on the runtime's cleanup goroutine, some time after
+// the collection, and a test waits for them instead of guessing. Atomic
+// because every pool's cleanup reads it.
+var trimHook atomic.Pointer[func(*Pool)]
 
 // Trim gives the spans that sat in the free lists since the previous Trim
 // to the garbage collector and returns how many. It runs by itself at each

@@ -5,7 +5,9 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestClassSize(t *testing.T) {
@@ -148,7 +150,34 @@ func BenchmarkGetReleaseParallel(b *testing.B) {
 // sync.Pool emptied itself at GC and the engine re-allocated its whole
 // working set of receive spans after every collection.
 func TestWorkingSetSurvivesGC(t *testing.T) {
+	// Collections only when the test asks, and each one's trim waited
+	// for: trims run on the cleanup goroutine after the GC, and two of
+	// them with no cycle in between rightly drop the whole set (that once
+	// happened here under the race detector's own collections).
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var watched atomic.Pointer[Pool]
+	trimmed := make(chan struct{}, 1)
+	hook := func(q *Pool) {
+		if q == watched.Load() {
+			select { // never block the runtime's cleanup goroutine
+			case trimmed <- struct{}{}:
+			default:
+			}
+		}
+	}
+	trimHook.Store(&hook)
+	defer trimHook.Store(nil)
 	p := New()
+	watched.Store(p)
+	gc := func() {
+		t.Helper()
+		runtime.GC()
+		select {
+		case <-trimmed:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no trim ran within 30 s of a collection")
+		}
+	}
 	const n = 64
 	spans := make([]*Span, n)
 	cycle := func() {
@@ -166,10 +195,16 @@ func TestWorkingSetSurvivesGC(t *testing.T) {
 	if got := p.Free(); got != n {
 		t.Fatalf("%d spans free, want %d (whole slabs)", got, n)
 	}
-	runtime.GC() // one collection: the spans were in use in this cycle
+	gc() // one collection and its trim: the spans were in use in this period
 	allocs := testing.AllocsPerRun(10, cycle)
 	if allocs != 0 || p.Allocs() != n {
 		t.Fatalf("after a GC: %.1f allocations per cycle, %d spans allocated in all (want %d)", allocs, p.Allocs(), n)
+	}
+	// And the idle set does go: two trims with no cycle between them.
+	gc()
+	gc()
+	if got := p.Free(); got != 0 {
+		t.Fatalf("%d spans still free after two idle collections, want 0", got)
 	}
 }
 
