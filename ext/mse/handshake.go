@@ -278,21 +278,7 @@ const (
 // MaxInitialPayload bytes) is sent encrypted in the third message; it is
 // copied. Output holds Ya and PadA on return.
 func NewInitiator(infoHash [20]byte, provide CryptoMethod, rand io.Reader, initialPayload []byte) (*Initiator, error) {
-	if len(initialPayload) > MaxInitialPayload {
-		return nil, ErrPayloadTooLong
-	}
-	if provide&MethodBoth == 0 {
-		return nil, ErrNoCommonMethod
-	}
-	h := &Initiator{infoHash: infoHash, provide: provide & MethodBoth}
-	h.payload = append([]byte(nil), initialPayload...)
-	if err := h.init(rand, false); err != nil {
-		return nil, err
-	}
-	if err := h.sendPubKey(); err != nil {
-		return nil, err
-	}
-	return h, nil
+	return newInitiator(infoHash, provide, initialPayload, func(h *Initiator) error { return h.init(rand, false) })
 }
 
 // NewInitiatorKey is NewInitiator with a key pair made by GenerateKey
@@ -300,6 +286,15 @@ func NewInitiator(infoHash [20]byte, provide CryptoMethod, rand io.Reader, initi
 // of two. rand still supplies the padding. See Key for what reusing a key
 // gives up.
 func NewInitiatorKey(infoHash [20]byte, provide CryptoMethod, key *Key, rand io.Reader, initialPayload []byte) (*Initiator, error) {
+	return newInitiator(infoHash, provide, initialPayload, func(h *Initiator) error {
+		h.rand, h.padLen, h.key = rand, h.randPadLen, key.k
+		return nil
+	})
+}
+
+// newInitiator checks the arguments, makes the Initiator, lets keys set
+// up its key and padding, and writes Ya and PadA.
+func newInitiator(infoHash [20]byte, provide CryptoMethod, initialPayload []byte, keys func(*Initiator) error) (*Initiator, error) {
 	if len(initialPayload) > MaxInitialPayload {
 		return nil, ErrPayloadTooLong
 	}
@@ -308,7 +303,9 @@ func NewInitiatorKey(infoHash [20]byte, provide CryptoMethod, key *Key, rand io.
 	}
 	h := &Initiator{infoHash: infoHash, provide: provide & MethodBoth}
 	h.payload = append([]byte(nil), initialPayload...)
-	h.rand, h.padLen, h.key = rand, h.randPadLen, key.k
+	if err := keys(h); err != nil {
+		return nil, err
+	}
 	if err := h.sendPubKey(); err != nil {
 		return nil, err
 	}

@@ -132,43 +132,52 @@ func (c *conn) ready() {
 // run dials, handshakes and then reads until the run ends. sem holds a
 // token for the dial; it is released once the handshake is done.
 func (c *conn) run(ctx context.Context, sem chan struct{}) {
+	nc, stop, ok := c.connect(ctx, sem)
+	if !ok {
+		return
+	}
+	defer nc.Close()
+	defer stop()
+	c.fail(c.stopErr(ctx, c.loop()))
+}
+
+// connect dials and handshakes on the calling goroutine, for both
+// transports. sem holds a token for the dial; it is released once the
+// handshake is done or has failed. On failure the conn has failed and ok
+// is false. On success the conn is handshaked (and ready, without a block
+// quota), nc is the TCP socket (c.nc may wrap it, for RC4), and stop
+// undoes the close that the run's end would otherwise do to it: it reports
+// false when the run has already stopped and closed the socket.
+func (c *conn) connect(ctx context.Context, sem chan struct{}) (nc net.Conn, stop func() bool, ok bool) {
 	cfg := &c.g.cfg
 	c.state.Store(stateDialing)
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			<-sem
-		}
-	}
-	defer release()
 	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	nc, err := c.g.dial(dctx)
 	cancel()
 	if err != nil {
+		<-sem
 		c.fail(c.stopErr(ctx, err))
-		return
+		return nil, nil, false
 	}
 	c.nc = nc
-	defer nc.Close()
-	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
-	defer stop()
-
+	stop = context.AfterFunc(ctx, func() { _ = nc.Close() })
 	c.rbuf = make([]byte, cfg.ReadBuffer)
 	c.wbuf = make([]byte, 0, 17*cfg.Pipeline+wire.HandshakeLen+64)
 	c.ring = make([]outReq, 2*cfg.Pipeline)
 	if err := c.handshake(); err != nil {
+		<-sem
+		stop()
+		_ = nc.Close()
 		c.fail(c.stopErr(ctx, err))
-		return
+		return nil, nil, false
 	}
-	release()
+	<-sem
 	c.handshaked.Store(true)
 	c.state.Store(stateConnected)
 	if cfg.BlocksPerConn <= 0 {
 		c.ready()
 	}
-	err = c.loop()
-	c.fail(c.stopErr(ctx, err))
+	return nc, stop, true
 }
 
 // stopErr turns the error a stopped run causes into nil.

@@ -13,7 +13,6 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/shardtorrent/shardtorrent/ext/mse"
-	"github.com/shardtorrent/shardtorrent/wire"
 )
 
 // Transport is how the generator's connections do their I/O.
@@ -235,43 +234,13 @@ func (c *conn) flush(gc gnet.Conn) gnet.Action {
 // socket to r's loops, which own the conn from then on. sem holds a token
 // for the dial; it is released once the handshake is done.
 func (c *conn) runGnet(ctx context.Context, sem chan struct{}, r *gnetRunner) {
-	cfg := &c.g.cfg
-	c.state.Store(stateDialing)
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			<-sem
-		}
-	}
-	defer release()
-	dctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
-	nc, err := c.g.dial(dctx)
-	cancel()
-	if err != nil {
-		c.fail(c.stopErr(ctx, err))
-		return
-	}
-	c.nc = nc
-	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
-	c.rbuf = make([]byte, cfg.ReadBuffer)
-	c.wbuf = make([]byte, 0, 17*cfg.Pipeline+wire.HandshakeLen+64)
-	c.ring = make([]outReq, 2*cfg.Pipeline)
-	if err := c.handshake(); err != nil {
-		stop()
-		_ = nc.Close()
-		c.fail(c.stopErr(ctx, err))
+	nc, stop, ok := c.connect(ctx, sem)
+	if !ok {
 		return
 	}
 	if rc, ok := c.nc.(*rc4Conn); ok {
 		// handshake's first Read took every decrypted byte rc held.
 		c.cipher = rc.c
-	}
-	release()
-	c.handshaked.Store(true)
-	c.state.Store(stateConnected)
-	if cfg.BlocksPerConn <= 0 {
-		c.ready()
 	}
 	if !stop() {
 		// The run stopped while handshaking: the socket is closed.
