@@ -156,20 +156,7 @@ func TestWriteOrdering(t *testing.T) {
 	// shared one would be checked while the other loop still holds spans.
 	b := startLoop(t, Config{})
 	const total = 4 << 20
-	var got bytes.Buffer
-	done := make(chan struct{})
-	ln, err := b.Listen("tcp", "127.0.0.1:0", func(c *Conn) Handler {
-		return &handler{data: func(c *Conn, d []byte) int {
-			got.Write(d)
-			if got.Len() == total {
-				close(done)
-			}
-			return len(d)
-		}}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, got, done := listenCollect(t, b, total)
 	onLoop(t, a, func() {
 		rng := rand.New(rand.NewPCG(5, 6))
 		h := &handler{open: func(c *Conn) {
@@ -646,4 +633,24 @@ func TestIdleConnsHoldNoSpan(t *testing.T) {
 	if o := pool.Outstanding(); o != 0 {
 		t.Errorf("%d spans outstanding with %d idle conns", o, n)
 	}
+}
+
+// listenCollect listens on l and gathers what the first connection sends;
+// done closes once total bytes have arrived (got is then safe to read).
+func listenCollect(t *testing.T, l *Loop, total int) (ln *Listener, got *bytes.Buffer, done chan struct{}) {
+	t.Helper()
+	got, done = new(bytes.Buffer), make(chan struct{})
+	ln, err := l.Listen("tcp", "127.0.0.1:0", func(c *Conn) Handler {
+		return &handler{data: func(c *Conn, d []byte) int {
+			got.Write(d)
+			if got.Len() == total {
+				close(done)
+			}
+			return len(d)
+		}}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, got, done
 }

@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -50,20 +49,7 @@ func TestWriteFileInterleaved(t *testing.T) {
 	b := startLoop(t, Config{})
 	const seed, total = 11, 16 << 20
 	f := patternFile(t, seed, total)
-	var got bytes.Buffer
-	done := make(chan struct{})
-	ln, err := b.Listen("tcp", "127.0.0.1:0", func(c *Conn) Handler {
-		return &handler{data: func(c *Conn, d []byte) int {
-			got.Write(d)
-			if got.Len() == total {
-				close(done)
-			}
-			return len(d)
-		}}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, got, done := listenCollect(t, b, total)
 	var ref countRef
 	files := 0
 	rng := rand.New(rand.NewPCG(7, 8))
