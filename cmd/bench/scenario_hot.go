@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-
-	"github.com/shardtorrent/shardtorrent/internal/nodecmd"
-	"github.com/shardtorrent/shardtorrent/wire"
 )
 
 // hot: a new release. One torrent of -size, one seeder of ours, -conns
@@ -103,95 +99,32 @@ func hotMaxConns(conns int) (perTorrent, total int) {
 }
 
 // hotOnce runs one seeder and one load generator and returns the window's
-// figures.
+// figures, with the fairness and choking ones the hot scenario adds.
 func (e *env) hotOnce(ds *dataset, dir, name string) (map[string]float64, error) {
 	o := e.o
-	ctx, cancel := context.WithTimeout(e.ctx, o.hotWindow+o.timeout)
-	defer cancel()
-	prof := ""
-	if o.nodeProfile != "" {
-		prof = fmt.Sprintf("%s-%s.pprof", o.nodeProfile, name)
-	}
-	state, err := e.verifiedState(ds, dir)
-	if err != nil {
-		return nil, err
-	}
 	perT, total := hotMaxConns(o.conns)
-	n, err := startNode(ctx, e.self, nodeOpts{name: name, data: ds.src, torrentList: ds.list, state: state,
-		shards: o.shards, unchoke: o.unchoke, cpuProfile: prof, reportDir: dir, maxConns: total, maxPerT: perT})
+	s, res, err := e.seedWindow(ds, dir, seedRun{name: name, conns: o.conns, shards: o.shards, unchoke: o.unchoke,
+		window: o.hotWindow, maxConns: total, maxPerT: perT})
 	if err != nil {
 		return nil, err
-	}
-	defer n.Stop()
-	var r0, r1 nodecmd.Report
-	var c0, c1 cpuTimes
-	var w0, w1 float64
-	var snapErr error
-	lg, err := runLoadgen(ctx, e.self, lgOpts{addr: n.addr, torrentList: ds.list, conns: o.conns, pipeline: o.pipeline,
-		order: o.order, verify: o.verify, duration: o.hotWindow},
-		func() {
-			c0, w0 = procCPU(n.Pid()), procRunWait(n.Pid())
-			r0, snapErr = n.snapshot(ctx)
-		},
-		func() {
-			c1, w1 = procCPU(n.Pid()), procRunWait(n.Pid())
-			var err error
-			if r1, err = n.snapshot(ctx); err != nil && snapErr == nil {
-				snapErr = err
-			}
-		})
-	if err != nil {
-		return nil, fmt.Errorf("%w; seeder output:\n%s", err, n.Tail(10))
-	}
-	if snapErr != nil {
-		return nil, snapErr
-	}
-	if _, _, err := n.stop(); err != nil {
-		return nil, err
-	}
-	res := lg.res
-	if res.HashFails > 0 {
-		return nil, fmt.Errorf("load generator: %d pieces failed their hash check", res.HashFails)
-	}
-	if res.Bytes == 0 {
-		return nil, fmt.Errorf("no data served in the window: %v", res.Errors)
 	}
 	if res.Connected < o.conns {
 		return nil, fmt.Errorf("%d of %d connections handshaked (%d failed): %s", res.Connected, o.conns, res.Failed,
 			strings.Join(res.Errors, "; "))
 	}
-	c := c1.sub(c0)
-	g := float64(res.Bytes) / gib
-	blocks := float64(r1.BytesUp-r0.BytesUp) / wire.BlockSize
-	if blocks <= 0 {
-		blocks = float64(res.Blocks)
+	for k, v := range map[string]float64{
+		"latency_p90_ms": res.LatencyP90,
+		"latency_max_ms": res.LatencyMax,
+		"jain_all":       res.JainAll,
+		"jain_unchoked":  res.JainUnchoked,
+		"conns_unchoked": float64(res.Unchoked),
+		"conns_failed":   float64(res.Failed),
+		"unchokes":       float64(res.Unchokes),
+		"chokes":         float64(res.Chokes),
+	} {
+		s[k] = v
 	}
-	return map[string]float64{
-		"mb_per_s":                res.MBps,
-		"bytes":                   float64(res.Bytes),
-		"window_s":                res.Seconds,
-		"latency_p50_ms":          res.LatencyP50,
-		"latency_p90_ms":          res.LatencyP90,
-		"latency_p99_ms":          res.LatencyP99,
-		"latency_max_ms":          res.LatencyMax,
-		"jain_all":                res.JainAll,
-		"jain_unchoked":           res.JainUnchoked,
-		"conns_unchoked":          float64(res.Unchoked),
-		"conns_served":            float64(res.Served),
-		"conns_connected":         float64(res.Connected),
-		"conns_failed":            float64(res.Failed),
-		"unchokes":                float64(res.Unchokes),
-		"chokes":                  float64(res.Chokes),
-		"rejects":                 float64(res.Rejects),
-		"seeder_user_per_gib":     c.user / g,
-		"seeder_sys_per_gib":      c.sys / g,
-		"seeder_cpu_per_gib":      c.total() / g,
-		"seeder_cores":            c.total() / res.Seconds,
-		"seeder_runq_wait":        (w1 - w0) / res.Seconds,
-		"seeder_allocs_per_block": float64(r1.EngineMallocs()-r0.EngineMallocs()) / blocks,
-		"loadgen_cpu_per_gib":     lg.cpu.total() / g,
-		"loadgen_peak_rss_mib":    float64(lg.usage.MaxRSS) / (1 << 20),
-	}, nil
+	return s, nil
 }
 
 // procRunWait is the seconds a running process's threads have spent

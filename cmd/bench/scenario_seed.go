@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/shardtorrent/shardtorrent/internal/loadgen"
 	"github.com/shardtorrent/shardtorrent/internal/nodecmd"
 	"github.com/shardtorrent/shardtorrent/wire"
 )
@@ -65,47 +67,67 @@ func seedColumns() []column {
 // generator with conns connections over its torrents and returns the
 // figures of the window.
 func (e *env) seedOnce(ds *dataset, dir, name string, conns, shards, unchoke int) (map[string]float64, error) {
+	s, _, err := e.seedWindow(ds, dir, seedRun{name: name, conns: conns, shards: shards, unchoke: unchoke, window: e.o.duration})
+	return s, err
+}
+
+// seedRun is one seeder of ours serving one load-generator process over a
+// window; maxConns and maxPerT raise the seeder's connection limits (0:
+// the node's defaults).
+type seedRun struct {
+	name                   string
+	conns, shards, unchoke int
+	window                 time.Duration
+	maxConns, maxPerT      int
+}
+
+// seedWindow runs r and returns the window's figures (and the load
+// generator's result, for what a scenario adds to them). The seed, crypto,
+// plugins, shards and hot scenarios all measure through it.
+func (e *env) seedWindow(ds *dataset, dir string, r seedRun) (map[string]float64, loadgen.Result, error) {
 	o := e.o
-	ctx, cancel := context.WithTimeout(e.ctx, o.duration+o.timeout)
+	ctx, cancel := context.WithTimeout(e.ctx, r.window+o.timeout)
 	defer cancel()
 	prof := ""
 	if o.nodeProfile != "" {
-		prof = fmt.Sprintf("%s-%s.pprof", o.nodeProfile, name)
+		prof = fmt.Sprintf("%s-%s.pprof", o.nodeProfile, r.name)
 	}
 	state, err := e.verifiedState(ds, dir)
 	if err != nil {
-		return nil, err
+		return nil, loadgen.Result{}, err
 	}
-	n, err := startNode(ctx, e.self, nodeOpts{name: name, data: ds.src, torrentList: ds.list, state: state,
-		shards: shards, unchoke: unchoke, noopPlugins: e.noopPlugins, noBuiltins: e.noBuiltins, cpuProfile: prof, reportDir: dir, forcedRC4: e.forcedRC4})
+	n, err := startNode(ctx, e.self, nodeOpts{name: r.name, data: ds.src, torrentList: ds.list, state: state,
+		shards: r.shards, unchoke: r.unchoke, noopPlugins: e.noopPlugins, noBuiltins: e.noBuiltins, cpuProfile: prof,
+		reportDir: dir, forcedRC4: e.forcedRC4, maxConns: r.maxConns, maxPerT: r.maxPerT})
 	if err != nil {
-		return nil, err
+		return nil, loadgen.Result{}, err
 	}
 	defer n.Stop()
 	var r0, r1 nodecmd.Report
 	var c0, c1 cpuTimes
+	var w0, w1 float64
 	var snapErr error
-	lg, err := runLoadgen(ctx, e.self, lgOpts{addr: n.addr, torrentList: ds.list, conns: conns, pipeline: o.pipeline,
-		order: o.order, verify: o.verify, duration: o.duration, encrypt: e.forcedRC4},
+	lg, err := runLoadgen(ctx, e.self, lgOpts{addr: n.addr, torrentList: ds.list, conns: r.conns, pipeline: o.pipeline,
+		order: o.order, verify: o.verify, duration: r.window, encrypt: e.forcedRC4},
 		func() {
-			c0 = procCPU(n.Pid())
+			c0, w0 = procCPU(n.Pid()), procRunWait(n.Pid())
 			r0, snapErr = n.snapshot(ctx)
 		},
 		func() {
-			c1 = procCPU(n.Pid())
+			c1, w1 = procCPU(n.Pid()), procRunWait(n.Pid())
 			var err error
 			if r1, err = n.snapshot(ctx); err != nil && snapErr == nil {
 				snapErr = err
 			}
 		})
 	if err != nil {
-		return nil, fmt.Errorf("%w; seeder output:\n%s", err, n.Tail(10))
+		return nil, loadgen.Result{}, fmt.Errorf("%w; seeder output:\n%s", err, n.Tail(10))
 	}
 	if snapErr != nil {
-		return nil, snapErr
+		return nil, loadgen.Result{}, snapErr
 	}
 	if _, _, err := n.stop(); err != nil {
-		return nil, err
+		return nil, loadgen.Result{}, err
 	}
 	peak := procPeakRSS(n.Pid())
 	if final, err := n.readReport(); err == nil {
@@ -113,32 +135,34 @@ func (e *env) seedOnce(ds *dataset, dir, name string, conns, shards, unchoke int
 	}
 	res := lg.res
 	if res.HashFails > 0 {
-		return nil, fmt.Errorf("load generator: %d pieces failed their hash check", res.HashFails)
+		return nil, res, fmt.Errorf("load generator: %d pieces failed their hash check", res.HashFails)
 	}
 	if res.Bytes == 0 {
-		return nil, fmt.Errorf("no data served in the window: %v", res.Errors)
+		return nil, res, fmt.Errorf("no data served in the window: %v", res.Errors)
 	}
 	c := c1.sub(c0)
 	g := float64(res.Bytes) / gib
 	s := map[string]float64{
-		"mb_per_s":            res.MBps,
-		"bytes":               float64(res.Bytes),
-		"window_s":            res.Seconds,
-		"seeder_user_per_gib": c.user / g,
-		"seeder_sys_per_gib":  c.sys / g,
-		"seeder_cpu_per_gib":  c.total() / g,
-		"seeder_cores":        c.total() / res.Seconds,
-		"seeder_peak_rss_mib": float64(peak) / (1 << 20),
-		"latency_p50_ms":      res.LatencyP50,
-		"latency_p99_ms":      res.LatencyP99,
-		"conns_served":        float64(res.Served),
-		"conns_connected":     float64(res.Connected),
-		"rejects":             float64(res.Rejects),
-		"loadgen_cpu_per_gib": lg.cpu.total() / g,
-		"seeder_bytes_up":     float64(r1.BytesUp - r0.BytesUp),
-		"seeder_mallocs":      float64(r1.EngineMallocs() - r0.EngineMallocs()),
-		"seeder_alloc_bytes":  float64(r1.TotalAlloc - r0.TotalAlloc),
-		"seeder_gc":           float64(r1.NumGC - r0.NumGC),
+		"mb_per_s":             res.MBps,
+		"bytes":                float64(res.Bytes),
+		"window_s":             res.Seconds,
+		"seeder_user_per_gib":  c.user / g,
+		"seeder_sys_per_gib":   c.sys / g,
+		"seeder_cpu_per_gib":   c.total() / g,
+		"seeder_cores":         c.total() / res.Seconds,
+		"seeder_runq_wait":     (w1 - w0) / res.Seconds,
+		"seeder_peak_rss_mib":  float64(peak) / (1 << 20),
+		"latency_p50_ms":       res.LatencyP50,
+		"latency_p99_ms":       res.LatencyP99,
+		"conns_served":         float64(res.Served),
+		"conns_connected":      float64(res.Connected),
+		"rejects":              float64(res.Rejects),
+		"loadgen_cpu_per_gib":  lg.cpu.total() / g,
+		"loadgen_peak_rss_mib": float64(lg.usage.MaxRSS) / (1 << 20),
+		"seeder_bytes_up":      float64(r1.BytesUp - r0.BytesUp),
+		"seeder_mallocs":       float64(r1.EngineMallocs() - r0.EngineMallocs()),
+		"seeder_alloc_bytes":   float64(r1.TotalAlloc - r0.TotalAlloc),
+		"seeder_gc":            float64(r1.NumGC - r0.NumGC),
 	}
 	// Blocks the seeder sent in the window, from its own payload counter.
 	blocks := float64(r1.BytesUp-r0.BytesUp) / wire.BlockSize
@@ -153,6 +177,5 @@ func (e *env) seedOnce(ds *dataset, dir, name string, conns, shards, unchoke int
 			s["loop0_torrents"]++
 		}
 	}
-
-	return s, nil
+	return s, res, nil
 }
